@@ -1,0 +1,59 @@
+import Foundation
+
+/// Behaviour switches. They are also read from `DEMO_MCP_OPTIONS` so that a broker, which only
+/// controls the child's environment and command line, can pass them through either channel.
+struct DemoOptions: Sendable {
+    var url: String?
+    var token: String?
+    var slowStartMilliseconds = 0
+    var noisyStderr = false
+    var oversizedLineBytes: Int?
+    var garbageStdout = false
+    var ignoreSigterm = false
+    var noForgejoCheck = false
+
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func parse(arguments: [String], environment: [String: String]) throws(UsageError) -> DemoOptions {
+        var options = DemoOptions()
+        options.url = environment["FORGEJO_URL"]
+        options.token = environment["FORGEJO_ACCESS_TOKEN"]
+        let fromEnvironment = (environment["DEMO_MCP_OPTIONS"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
+        try options.apply(fromEnvironment)
+        try options.apply(arguments)
+        return options
+    }
+
+    private mutating func apply(_ words: [String]) throws(UsageError) {
+        var index = 0
+        func value(for flag: String) throws(UsageError) -> String {
+            index += 1
+            guard index < words.count else { throw UsageError(description: "\(flag) needs a value") }
+            return words[index]
+        }
+        func number(for flag: String) throws(UsageError) -> Int {
+            let text = try value(for: flag)
+            guard let number = Int(text), number >= 0 else {
+                throw UsageError(description: "\(flag) needs a non-negative integer, got '\(text)'")
+            }
+            return number
+        }
+        while index < words.count {
+            let flag = words[index]
+            switch flag {
+            case "--url": url = try value(for: flag)
+            case "--token": token = try value(for: flag)
+            case "--slow-start": slowStartMilliseconds = try number(for: flag)
+            case "--noisy-stderr": noisyStderr = true
+            case "--oversized-line": oversizedLineBytes = try number(for: flag)
+            case "--garbage-stdout": garbageStdout = true
+            case "--ignore-sigterm": ignoreSigterm = true
+            case "--no-forgejo-check": noForgejoCheck = true
+            default: throw UsageError(description: "unknown option '\(flag)'")
+            }
+            index += 1
+        }
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+
+/// The demo's tools: each one exercises one bridge behaviour (identity, latency, progress,
+/// server→client requests, crashes). Tool failures are `isError` results, as MCP requires.
+enum DemoTools {
+    enum Name: String, CaseIterable {
+        case whoami, echo, sleep, progress, ask, crash
+    }
+
+    struct Context: Sendable {
+        let server: DemoServer
+        let progressToken: JSONValue?
+    }
+
+    static let definitions: [JSONValue] = [
+        tool("whoami", "Report the Forgejo login, the process id and a fingerprint of the token", [:]),
+        tool("echo", "Return the text", ["text": ["type": "string"]], required: ["text"]),
+        tool("sleep", "Wait ms milliseconds", ["ms": ["type": "integer"]], required: ["ms"]),
+        tool(
+            "progress", "Send steps progress notifications, intervalMs apart",
+            ["steps": ["type": "integer"], "intervalMs": ["type": "integer"]], required: ["steps"]),
+        tool(
+            "ask", "Send a server-to-client request and return the answer",
+            ["kind": ["type": "string", "enum": ["elicitation", "roots", "sampling"]]], required: ["kind"]),
+        tool("crash", "Exit at once with the code", ["code": ["type": "integer"]]),
+    ]
+
+    private static func tool(
+        _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
+    ) -> JSONValue {
+        [
+            "name": .string(name), "description": .string(description),
+            "inputSchema": ["type": "object", "properties": properties, "required": .array(required)],
+        ]
+    }
+
+    /// Returns nil when the call was cancelled: a cancelled request gets no response.
+    static func call(_ name: Name, arguments: JSONValue, context: Context) async -> JSONValue? {
+        switch name {
+        case .whoami: return await whoami(context)
+        case .echo:
+            guard let text = arguments["text"]?.stringValue else { return failure("echo needs a string 'text'") }
+            return text_(text, structured: ["text": .string(text)])
+        case .sleep:
+            guard let ms = arguments["ms"]?.intValue, ms >= 0 else { return failure("sleep needs a non-negative 'ms'") }
+            do { try await Task.sleep(for: .milliseconds(ms)) } catch { return nil }
+            return text_("slept \(ms) ms", structured: ["ms": .int(Int64(ms))])
+        case .progress: return await progress(arguments, context)
+        case .ask: return await ask(arguments, context)
+        case .crash:
+            exit(Int32(truncatingIfNeeded: arguments["code"]?.intValue ?? 1))
+        }
+    }
+
+    private static func whoami(_ context: Context) async -> JSONValue {
+        let server = context.server
+        var login: JSONValue = .null
+        if !server.options.noForgejoCheck, let forgejo = server.forgejo {
+            do {
+                login = try await forgejo.currentUser()["login"] ?? .null
+            } catch {
+                return failure("whoami: \(error)")
+            }
+        }
+        let info: JSONValue = [
+            "login": login,
+            "pid": .int(Int64(ProcessInfo.processInfo.processIdentifier)),
+            "tokenFingerprint": .string(TokenFingerprint.of(server.options.token)),
+        ]
+        return text_(info.serializedString, structured: info)
+    }
+
+    private static func progress(_ arguments: JSONValue, _ context: Context) async -> JSONValue? {
+        guard let steps = arguments["steps"]?.intValue, steps >= 0 else {
+            return failure("progress needs a non-negative 'steps'")
+        }
+        let interval = max(0, arguments["intervalMs"]?.intValue ?? 0)
+        for step in 0..<steps {
+            if interval > 0 {
+                do { try await Task.sleep(for: .milliseconds(interval)) } catch { return nil }
+            } else if Task.isCancelled {
+                return nil
+            }
+            if let token = context.progressToken {
+                await context.server.send([
+                    "jsonrpc": "2.0", "method": "notifications/progress",
+                    "params": [
+                        "progressToken": token, "progress": .int(Int64(step + 1)), "total": .int(Int64(steps)),
+                        "message": .string("step \(step + 1) of \(steps)"),
+                    ],
+                ])
+            }
+        }
+        return text_("completed \(steps) steps", structured: ["steps": .int(Int64(steps))])
+    }
+
+    private static func ask(_ arguments: JSONValue, _ context: Context) async -> JSONValue? {
+        let method: String
+        let params: JSONValue
+        switch arguments["kind"]?.stringValue {
+        case "elicitation":
+            method = "elicitation/create"
+            params = [
+                "message": "Please confirm",
+                "requestedSchema": ["type": "object", "properties": ["ok": ["type": "boolean"]]],
+            ]
+        case "roots":
+            method = "roots/list"
+            params = [:]
+        case "sampling":
+            method = "sampling/createMessage"
+            params = [
+                "messages": [["role": "user", "content": ["type": "text", "text": "Say hello"]]], "maxTokens": 16,
+            ]
+        default:
+            return failure("ask needs 'kind': elicitation, roots or sampling")
+        }
+        guard let response = await context.server.askClient(method: method, params: params) else { return nil }
+        if let error = response["error"] {
+            return failure("client answered \(method) with an error: \(error.serializedString)")
+        }
+        let result = response["result"] ?? .null
+        return text_(result.serializedString, structured: ["method": .string(method), "result": result])
+    }
+
+    private static func text_(_ text: String, structured: JSONValue) -> JSONValue {
+        ["content": [["type": "text", "text": .string(text)]], "structuredContent": structured, "isError": false]
+    }
+
+    private static func failure(_ message: String) -> JSONValue {
+        ["content": [["type": "text", "text": .string(message)]], "isError": true]
+    }
+}

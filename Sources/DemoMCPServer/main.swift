@@ -1,0 +1,53 @@
+import Foundation
+
+/// Entry point: mirrors forgejo-mcp's start-up (configuration, Forgejo probe, then stdio)
+/// so the broker's failure handling is exercised the same way.
+let options: DemoOptions
+do {
+    options = try DemoOptions.parse(
+        arguments: Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
+} catch {
+    logError("\(error)")
+    exit(2)
+}
+
+if options.ignoreSigterm {
+    signal(SIGTERM, SIG_IGN)
+}
+if options.noisyStderr {
+    for index in 1...200 { logError("noisy start-up line \(index)") }
+}
+
+var forgejo: ForgejoAPI?
+if !options.noForgejoCheck {
+    guard let url = options.url, let api = ForgejoAPI(url: url, token: options.token) else {
+        logError("FORGEJO_URL (or --url) must be an http(s) URL")
+        exit(1)
+    }
+    do {
+        _ = try await api.version()
+    } catch {
+        logError("connection test failed: \(error)")
+        exit(1)
+    }
+    forgejo = api
+}
+
+if options.slowStartMilliseconds > 0 {
+    try? await Task.sleep(for: .milliseconds(options.slowStartMilliseconds))
+}
+
+let server = DemoServer(options: options, forgejo: forgejo)
+let (lines, linesContinuation) = AsyncStream<String>.makeStream()
+/// stdin is read on a dedicated thread because blocking reads must not occupy the cooperative pool.
+let reader = Thread {
+    while let line = readLine(strippingNewline: true) {
+        if !line.isEmpty { linesContinuation.yield(line) }
+    }
+    linesContinuation.finish()
+}
+reader.start()
+for await line in lines {
+    await server.receive(line)
+}
+exit(0)
