@@ -67,6 +67,7 @@ let package = Package(
             dependencies: [
                 "FakeForgejo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),

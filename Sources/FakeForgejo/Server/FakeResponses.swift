@@ -5,7 +5,7 @@ import Hummingbird
 enum FakeResponses {
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Every value passed here is a plain struct of strings, numbers and arrays.
         let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return Response(
