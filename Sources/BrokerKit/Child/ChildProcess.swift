@@ -1,0 +1,159 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One supervised child: spawned in its own process group, fed whole lines on stdin, read line
+/// by line on stdout, stopped with escalation. It knows nothing about JSON-RPC beyond dropping
+/// lines that cannot be JSON; the bridge owns the protocol.
+public actor ChildProcess {
+    /// Receives each stdout line (without the newline) in order. The reader waits for the
+    /// handler before reading on, so a slow consumer throttles the child instead of growing memory.
+    public typealias MessageHandler = @Sendable ([UInt8]) async -> Void
+
+    public nonisolated let spec: ChildSpec
+    public nonisolated let sessionID: String
+    private var logger: Logger
+    private let exitLatch = Latch<ChildExit>()
+    public private(set) var pid: pid_t?
+    private var stdin: AsyncStream<StdinWrite>.Continuation?
+    private var started = false
+    private var stopRequested = false
+    private var killedForLongLine = false
+
+    /// Writing to the stdin of a child that just died raises SIGPIPE, whose default action
+    /// would kill the whole broker; with it ignored the write fails with EPIPE instead.
+    private static let sigpipeIgnored: Void = {
+        _ = signal(SIGPIPE, SIG_IGN)
+    }()
+
+    public init(spec: ChildSpec, sessionID: String, logger: Logger) {
+        self.spec = spec
+        self.sessionID = sessionID
+        self.logger = logger
+        self.logger[metadataKey: "session_id"] = .string(sessionID)
+    }
+
+    /// Spawns the child and returns its pid once it runs. A child that fails later (e.g. its
+    /// token is rejected) shows up through `waitForExit()`.
+    public func start(onMessage: @escaping MessageHandler) async throws(ChildError) -> pid_t {
+        guard !started else { throw .alreadyStarted }
+        started = true
+        _ = Self.sigpipeIgnored
+        let executable: String
+        do {
+            executable = try ChildEnvironment.resolveExecutable(spec.executable, path: spec.environment["PATH"])
+        } catch {
+            await spawnFailed(error)
+            throw error
+        }
+        let (writes, continuation) = AsyncStream<StdinWrite>.makeStream()
+        stdin = continuation
+        let launched = Latch<Result<pid_t, ChildError>>()
+        let runner = ChildRunner(
+            executable: executable, spec: spec, logger: logger, stdinWrites: writes, stdinContinuation: continuation,
+            onMessage: onMessage, launched: launched, owner: self)
+        Task.detached { await runner.run() }
+        switch await launched.wait() {
+        case .success(let pid):
+            self.pid = pid
+            logger[metadataKey: "child_pid"] = .stringConvertible(pid)
+            ChildMetrics.spawned()
+            logger.info("child started", metadata: ["executable": .string(spec.executable)])
+            return pid
+        case .failure(let error):
+            throw error
+        case nil:
+            throw .spawnFailed("cancelled while starting")
+        }
+    }
+
+    /// Writes one message line; returns once the child's stdin took it, which gives senders
+    /// backpressure from a child that stops reading.
+    public func send(_ line: [UInt8]) async throws(ChildError) {
+        guard let stdin, !stopRequested else { throw .notRunning }
+        var bytes = line
+        bytes.append(0x0A)
+        let result = await withCheckedContinuation { continuation in
+            if case .terminated = stdin.yield(StdinWrite(bytes: bytes, completion: continuation)) {
+                continuation.resume(returning: .failure(.notRunning))
+            }
+        }
+        try result.get()
+    }
+
+    /// Shutdown per the MCP lifecycle: stdin EOF, then SIGTERM, then SIGKILL, each step
+    /// `spec.stopGrace` apart, always to the whole process group.
+    @discardableResult
+    public func stop() async -> ChildExit {
+        if let exit = await exitLatch.current { return exit }
+        stopRequested = true
+        stdin?.finish()
+        guard let pid else {
+            return await exitLatch.wait() ?? ChildExit(reason: .stoppedByBroker, status: nil)
+        }
+        if let exit = await exitLatch.wait(timeout: spec.stopGrace) { return exit }
+        logger.notice("child ignored stdin EOF, sending SIGTERM")
+        kill(-pid, SIGTERM)
+        if let exit = await exitLatch.wait(timeout: spec.stopGrace) { return exit }
+        logger.warning("child ignored SIGTERM, sending SIGKILL")
+        kill(-pid, SIGKILL)
+        return await exitLatch.wait() ?? ChildExit(reason: .stoppedByBroker, status: nil)
+    }
+
+    /// Resolves when the child is gone (nil only if the waiting task is cancelled), so the
+    /// owner can fail whatever was still waiting on it.
+    public nonisolated func waitForExit() async -> ChildExit? {
+        await exitLatch.wait()
+    }
+
+    /// The exit, if the child has already ended.
+    public nonisolated var exit: ChildExit? {
+        get async { await exitLatch.current }
+    }
+
+    func noteLongLine() {
+        killedForLongLine = true
+        logger.error("child wrote a stdout line over the limit; killing it", metadata: ["limit": "\(spec.maxLineBytes)"])
+    }
+
+    func didExit(_ status: ChildExit.Status?) async {
+        stdin?.finish()
+        let reason: ChildExit.Reason
+        if killedForLongLine {
+            reason = .lineTooLong
+        } else if stopRequested {
+            reason = .stoppedByBroker
+        } else {
+            switch status {
+            case .exited(let code): reason = .exited(code)
+            case .signaled(let signal): reason = .signaled(signal)
+            case nil: reason = .signaled(SIGKILL)
+            }
+        }
+        let exit = ChildExit(reason: reason, status: status)
+        ChildMetrics.exited(reason)
+        if reason == .stoppedByBroker || reason == .exited(0) {
+            logger.info("child ended", metadata: ["exit": "\(exit)"])
+        } else {
+            logger.warning("child ended unexpectedly", metadata: ["exit": "\(exit)"])
+        }
+        await exitLatch.resolve(exit)
+    }
+
+    func spawnFailed(_ error: ChildError) async {
+        ChildMetrics.spawnFailed()
+        ChildMetrics.exited(.spawnFailed)
+        logger.error("child failed to start", metadata: ["error": "\(error)"])
+        await exitLatch.resolve(ChildExit(reason: .spawnFailed, status: nil))
+    }
+}
+
+/// One pending stdin write and whom to tell when it is done.
+struct StdinWrite: Sendable {
+    let bytes: [UInt8]
+    let completion: CheckedContinuation<Result<Void, ChildError>, Never>
+}

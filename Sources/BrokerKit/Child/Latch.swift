@@ -1,0 +1,54 @@
+/// A value that is set once and awaited by any number of tasks, each of which may give up
+/// (cancellation or timeout) without disturbing the others. Used for "the child has exited"
+/// and "the child has started".
+actor Latch<Value: Sendable> {
+    private var value: Value?
+    private var waiters: [Int: CheckedContinuation<Value?, Never>] = [:]
+    private var nextWaiter = 0
+
+    var current: Value? { value }
+
+    func resolve(_ newValue: Value) {
+        guard value == nil else { return }
+        value = newValue
+        for waiter in waiters.values { waiter.resume(returning: newValue) }
+        waiters.removeAll()
+    }
+
+    /// The value, or nil if the waiting task is cancelled first.
+    func wait() async -> Value? {
+        if let value { return value }
+        nextWaiter += 1
+        let ticket = nextWaiter
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(returning: nil)
+                } else {
+                    waiters[ticket] = continuation
+                }
+            }
+        } onCancel: {
+            Task { await self.abandon(ticket) }
+        }
+    }
+
+    /// The value, or nil if it is not set within `timeout`.
+    func wait(timeout: Duration) async -> Value? {
+        if let value { return value }
+        return await withTaskGroup(of: Value?.self) { group in
+            group.addTask { await self.wait() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    private func abandon(_ ticket: Int) {
+        waiters.removeValue(forKey: ticket)?.resume(returning: nil)
+    }
+}

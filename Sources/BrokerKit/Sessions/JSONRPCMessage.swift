@@ -1,0 +1,190 @@
+/// One JSON-RPC message, classified by a single byte-level scan. The original bytes are kept and
+/// forwarded as they are; only the id (and, for progress, the token) is ever spliced in place.
+public struct JSONRPCMessage: Sendable {
+    public enum Kind: Sendable, Equatable {
+        case request
+        case notification
+        case response
+        case errorResponse
+        /// A top-level array (2025-03-26 batching); see `batchElements()`.
+        case batch
+    }
+
+    public let bytes: [UInt8]
+    public let kind: Kind
+    /// Nil for notifications and batches.
+    public let id: JSONRPCID?
+    /// Where the id value sits in `bytes`.
+    public let idRange: Range<Int>?
+    public let method: String?
+    let paramsRange: Range<Int>?
+    private let elementRanges: [Range<Int>]
+
+    public init(_ bytes: [UInt8]) throws(JSONRPCParseError) {
+        let scan = try bytes.withUnsafeBufferPointer { buffer throws(JSONRPCParseError) in
+            try Self.scan(buffer)
+        }
+        self.bytes = bytes
+        kind = scan.kind
+        id = scan.id
+        idRange = scan.idRange
+        method = scan.method
+        paramsRange = scan.paramsRange
+        elementRanges = scan.elementRanges
+    }
+
+    public var isRequest: Bool { kind == .request }
+    public var isResponse: Bool { kind == .response || kind == .errorResponse }
+
+    /// The id exactly as written, so it can be restored byte for byte.
+    public var rawID: [UInt8]? {
+        idRange.map { Array(bytes[$0]) }
+    }
+
+    /// The same message with its id value replaced by `rawID`, the rest untouched.
+    public func replacingID(withRaw rawID: [UInt8]) -> [UInt8] {
+        guard let idRange else { return bytes }
+        return replacing(idRange, with: rawID)
+    }
+
+    public func replacingID(with id: JSONRPCID) -> [UInt8] {
+        replacingID(withRaw: id.jsonBytes)
+    }
+
+    func replacing(_ range: Range<Int>, with replacement: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count - range.count + replacement.count)
+        output += bytes[..<range.lowerBound]
+        output += replacement
+        output += bytes[range.upperBound...]
+        return output
+    }
+
+    /// `params._meta.progressToken`: value and location (for splicing a broker-side token in).
+    public var progressToken: (id: JSONRPCID, range: Range<Int>)? {
+        member(path: ["_meta", "progressToken"])
+    }
+
+    /// `params.progressToken` of a `notifications/progress`.
+    public var notifiedProgressToken: (id: JSONRPCID, range: Range<Int>)? {
+        member(path: ["progressToken"])
+    }
+
+    /// `params.requestId` of a `notifications/cancelled`.
+    public var cancelledRequestID: (id: JSONRPCID, range: Range<Int>)? {
+        member(path: ["requestId"])
+    }
+
+    /// The elements of a batch, each parsed on its own (a bad element fails only itself).
+    public func batchElements() -> [Result<JSONRPCMessage, JSONRPCParseError>] {
+        elementRanges.map { range in
+            Result { () throws(JSONRPCParseError) in try JSONRPCMessage(Array(bytes[range])) }
+        }
+    }
+
+    private func member(path: [String]) -> (id: JSONRPCID, range: Range<Int>)? {
+        guard var range = paramsRange else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer in
+            for key in path {
+                guard let next = Self.member(key, inObjectAt: range, of: buffer) else { return nil }
+                range = next
+            }
+            return JSONRPCID.parse(buffer, range).map { ($0, range) }
+        }
+    }
+
+    /// The value range of `key` in the (validated) object at `range`, if it is an object.
+    static func member(_ key: String, inObjectAt range: Range<Int>, of buffer: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        guard buffer[range.lowerBound] == UInt8(ascii: "{") else { return nil }
+        var scanner = JSONScanner(buffer, at: range.lowerBound)
+        var found: Range<Int>?
+        try? scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange in
+            if found == nil, Self.keyEquals(buffer, keyRange, hasEscapes, key) { found = valueRange }
+        }
+        return found
+    }
+
+    static func keyEquals(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ hasEscapes: Bool, _ key: String)
+        -> Bool
+    {
+        if hasEscapes { return JSONScanner.decodeString(buffer, range) == key }
+        return range.count == key.utf8.count && zip(buffer[range], key.utf8).allSatisfy { $0 == $1 }
+    }
+}
+
+extension JSONRPCMessage {
+    struct Scan {
+        var kind: Kind = .notification
+        var id: JSONRPCID?
+        var idRange: Range<Int>?
+        var method: String?
+        var paramsRange: Range<Int>?
+        var elementRanges: [Range<Int>] = []
+    }
+
+    static func scan(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONRPCParseError) -> Scan {
+        var scanner = JSONScanner(buffer)
+        var members: [String: Range<Int>] = [:]
+        var result = Scan()
+        do throws(JSONScanner.Failure) {
+            scanner.skipWhitespace()
+            switch scanner.current {
+            case UInt8(ascii: "{"):
+                try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange in
+                    for key in ["jsonrpc", "id", "method", "params", "result", "error"]
+                    where members[key] == nil && keyEquals(buffer, keyRange, hasEscapes, key) {
+                        members[key] = valueRange
+                    }
+                }
+            case UInt8(ascii: "["):
+                result.kind = .batch
+                try scanner.scanArray(depth: 0) { result.elementRanges.append($0) }
+            default:
+                _ = try scanner.scanValue()
+            }
+            scanner.skipWhitespace()
+            guard scanner.atEnd else { throw JSONScanner.Failure.malformed("trailing bytes at offset \(scanner.index)") }
+        } catch {
+            switch error {
+            case .malformed(let detail): throw .parseError(detail)
+            }
+        }
+        if result.kind == .batch {
+            guard !result.elementRanges.isEmpty else { throw .invalidRequest("empty batch") }
+            return result
+        }
+        guard buffer.first(where: { $0 > 0x20 }) == UInt8(ascii: "{") else {
+            throw .invalidRequest("not an object")
+        }
+        guard let version = members["jsonrpc"], buffer[version.lowerBound] == UInt8(ascii: "\""),
+            JSONScanner.decodeString(buffer, version.lowerBound + 1..<version.upperBound - 1) == "2.0"
+        else { throw .invalidRequest("jsonrpc must be \"2.0\"") }
+        if let idRange = members["id"] {
+            guard let id = JSONRPCID.parse(buffer, idRange) else { throw .invalidRequest("id must be a string or number") }
+            result.id = id
+            result.idRange = idRange
+        }
+        if let params = members["params"] {
+            guard [UInt8(ascii: "{"), UInt8(ascii: "[")].contains(buffer[params.lowerBound]) else {
+                throw .invalidRequest("params must be an object or array")
+            }
+            result.paramsRange = params
+        }
+        if let methodRange = members["method"] {
+            guard buffer[methodRange.lowerBound] == UInt8(ascii: "\"") else {
+                throw .invalidRequest("method must be a string")
+            }
+            result.method = JSONScanner.decodeString(buffer, methodRange.lowerBound + 1..<methodRange.upperBound - 1)
+            if result.id == .null { throw .invalidRequest("a request id must not be null") }
+            result.kind = result.id == nil ? .notification : .request
+            return result
+        }
+        guard result.id != nil else { throw .invalidRequest("a response needs an id") }
+        switch (members["result"], members["error"]) {
+        case (.some, nil): result.kind = .response
+        case (nil, .some): result.kind = .errorResponse
+        default: throw .invalidRequest("a response needs exactly one of result and error")
+        }
+        return result
+    }
+}

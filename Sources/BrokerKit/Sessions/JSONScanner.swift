@@ -1,0 +1,221 @@
+/// A validating, non-allocating JSON scanner over raw bytes. The bridge only needs to know
+/// where a few members are; building a tree would cost time and lose byte fidelity.
+struct JSONScanner {
+    enum Failure: Error {
+        case malformed(String)
+    }
+
+    static let maxDepth = 256
+
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index: Int
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int = 0) {
+        self.bytes = bytes
+        self.index = index
+    }
+
+    var atEnd: Bool { index >= bytes.count }
+
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[index]) { index += 1 }
+    }
+
+    /// Validates one value and returns its byte range (whitespace excluded).
+    mutating func scanValue(depth: Int = 0) throws(Failure) -> Range<Int> {
+        skipWhitespace()
+        let start = index
+        guard let byte = current else { throw .malformed("unexpected end of input") }
+        switch byte {
+        case UInt8(ascii: "{"):
+            try scanObject(depth: depth) { _, _, _ in }
+        case UInt8(ascii: "["):
+            try scanArray(depth: depth) { _ in }
+        case UInt8(ascii: "\""):
+            _ = try scanString()
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            try scanNumber()
+        case UInt8(ascii: "t"): try scanLiteral("true")
+        case UInt8(ascii: "f"): try scanLiteral("false")
+        case UInt8(ascii: "n"): try scanLiteral("null")
+        default:
+            throw .malformed("unexpected byte at offset \(index)")
+        }
+        return start..<index
+    }
+
+    /// Calls `member(keyRange, keyHasEscapes, valueRange)` for each member, in order.
+    /// `keyRange` excludes the quotes.
+    mutating func scanObject(
+        depth: Int, _ member: (Range<Int>, Bool, Range<Int>) throws(Failure) -> Void
+    ) throws(Failure) {
+        guard depth < Self.maxDepth else { throw .malformed("nesting too deep") }
+        index += 1
+        skipWhitespace()
+        if current == UInt8(ascii: "}") {
+            index += 1
+            return
+        }
+        while true {
+            skipWhitespace()
+            guard current == UInt8(ascii: "\"") else { throw .malformed("expected a member name at offset \(index)") }
+            let (keyRange, keyHasEscapes) = try scanString()
+            skipWhitespace()
+            guard current == UInt8(ascii: ":") else { throw .malformed("expected ':' at offset \(index)") }
+            index += 1
+            let value = try scanValue(depth: depth + 1)
+            try member(keyRange.lowerBound + 1..<keyRange.upperBound - 1, keyHasEscapes, value)
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "}"):
+                index += 1
+                return
+            default: throw .malformed("expected ',' or '}' at offset \(index)")
+            }
+        }
+    }
+
+    mutating func scanArray(depth: Int, _ element: (Range<Int>) throws(Failure) -> Void) throws(Failure) {
+        guard depth < Self.maxDepth else { throw .malformed("nesting too deep") }
+        index += 1
+        skipWhitespace()
+        if current == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        while true {
+            try element(try scanValue(depth: depth + 1))
+            skipWhitespace()
+            switch current {
+            case UInt8(ascii: ","): index += 1
+            case UInt8(ascii: "]"):
+                index += 1
+                return
+            default: throw .malformed("expected ',' or ']' at offset \(index)")
+            }
+        }
+    }
+
+    /// Returns the range including the quotes, and whether it contains escapes.
+    mutating func scanString() throws(Failure) -> (Range<Int>, Bool) {
+        let start = index
+        index += 1
+        var hasEscapes = false
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\""):
+                index += 1
+                return (start..<index, hasEscapes)
+            case UInt8(ascii: "\\"):
+                hasEscapes = true
+                index += 1
+                guard let escaped = current else { break }
+                switch escaped {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    index += 1
+                case UInt8(ascii: "u"):
+                    guard index + 4 < bytes.count, (1...4).allSatisfy({ Self.hexValue(bytes[index + $0]) != nil }) else {
+                        throw .malformed("bad \\u escape at offset \(index)")
+                    }
+                    index += 5
+                default:
+                    throw .malformed("bad escape at offset \(index)")
+                }
+            case 0..<0x20:
+                throw .malformed("control character in string at offset \(index)")
+            default:
+                index += 1
+            }
+        }
+        throw .malformed("unterminated string")
+    }
+
+    mutating func scanNumber() throws(Failure) {
+        if current == UInt8(ascii: "-") { index += 1 }
+        guard let first = current, Self.isDigit(first) else { throw .malformed("bad number at offset \(index)") }
+        index += 1
+        if first != UInt8(ascii: "0") { skipDigits() }
+        if current == UInt8(ascii: ".") {
+            index += 1
+            guard let digit = current, Self.isDigit(digit) else { throw .malformed("bad fraction at offset \(index)") }
+            skipDigits()
+        }
+        if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
+            index += 1
+            if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
+            guard let digit = current, Self.isDigit(digit) else { throw .malformed("bad exponent at offset \(index)") }
+            skipDigits()
+        }
+    }
+
+    private mutating func skipDigits() {
+        while let byte = current, Self.isDigit(byte) { index += 1 }
+    }
+
+    private mutating func scanLiteral(_ literal: StaticString) throws(Failure) {
+        let count = literal.utf8CodeUnitCount
+        guard index + count <= bytes.count else { throw .malformed("bad literal at offset \(index)") }
+        for offset in 0..<count where bytes[index + offset] != literal.utf8Start[offset] {
+            throw .malformed("bad literal at offset \(index)")
+        }
+        index += count
+    }
+
+    static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+
+    static func hexValue(_ byte: UInt8) -> UInt32? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte - UInt8(ascii: "0"))
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte - UInt8(ascii: "a") + 10)
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte - UInt8(ascii: "A") + 10)
+        default: nil
+        }
+    }
+
+    /// Decodes the content of an already validated string (range excludes the quotes).
+    static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        var output: [UInt8] = []
+        output.reserveCapacity(range.count)
+        var index = range.lowerBound
+        func hex4(at position: Int) -> UInt32 {
+            (0..<4).reduce(0) { value, offset in value << 4 | (hexValue(bytes[position + offset]) ?? 0) }
+        }
+        while index < range.upperBound {
+            let byte = bytes[index]
+            guard byte == UInt8(ascii: "\\") else {
+                output.append(byte)
+                index += 1
+                continue
+            }
+            let escaped = bytes[index + 1]
+            index += 2
+            switch escaped {
+            case UInt8(ascii: "b"): output.append(0x08)
+            case UInt8(ascii: "f"): output.append(0x0C)
+            case UInt8(ascii: "n"): output.append(0x0A)
+            case UInt8(ascii: "r"): output.append(0x0D)
+            case UInt8(ascii: "t"): output.append(0x09)
+            case UInt8(ascii: "u"):
+                var scalar = hex4(at: index)
+                index += 4
+                if (0xD800..<0xDC00).contains(scalar), index + 6 <= range.upperBound,
+                    bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+                {
+                    let low = hex4(at: index + 2)
+                    if (0xDC00..<0xE000).contains(low) {
+                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        index += 6
+                    }
+                }
+                output.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8))
+            default: output.append(escaped)
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}
