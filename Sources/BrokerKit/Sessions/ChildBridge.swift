@@ -1,0 +1,213 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// JSON-RPC multiplexing over one child's stdio. Client ids are replaced by child-side ids
+/// (and progress tokens by child-side tokens), so concurrent callers never collide, and
+/// everything the child says is routed back to the caller it belongs to.
+///
+/// Backpressure note: events are buffered per call without a bound; the child's output is
+/// bounded by its line limit and by the number of requests in flight.
+public actor ChildBridge {
+    public nonisolated let child: ChildProcess
+    /// Child messages that belong to no single pending request (for the legacy GET stream).
+    public nonisolated let serverStream: AsyncStream<[UInt8]>
+    private let serverContinuation: AsyncStream<[UInt8]>.Continuation
+    private var table = ChildIDTable()
+    private var exit: ChildExit?
+    private let logger: Logger
+    /// Makes server→client ids unique across the children of one session (child swaps).
+    private let tag = String(UInt32.random(in: .min ... .max), radix: 16)
+    private var nextServerRequest = 0
+    private var malformedLog = LogRateLimiter(LogRateLimit(burst: 10, perSecond: 1))
+
+    public init(child: ChildProcess, logger: Logger) {
+        self.child = child
+        self.logger = logger
+        (serverStream, serverContinuation) = AsyncStream<[UInt8]>.makeStream()
+    }
+
+    /// Starts the child with this bridge as its reader.
+    @discardableResult
+    public func start() async throws(ChildError) -> pid_t {
+        let child = child
+        Task { [weak self] in
+            guard let exit = await child.waitForExit() else { return }
+            await self?.childExited(exit)
+        }
+        return try await child.start { [weak self] line in
+            await self?.childSent(line)
+        }
+    }
+
+    public var pendingCount: Int { table.pending.count }
+
+    /// Sends a client request. Failures after this point arrive as a JSON-RPC error response
+    /// on the returned stream, with the client's id, like any other response.
+    public func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> BridgeCall {
+        guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
+            throw .notARequest
+        }
+        let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
+        if let exit {
+            continuation.yield(.response(Self.exitedError(clientRawID, exit)))
+            continuation.finish()
+            return BridgeCall(ticket: BridgeTicket(childID: 0), events: events)
+        }
+        let token = request.progressToken
+        let childID = table.register(
+            .init(
+                origin: origin, clientID: clientID, clientRawID: clientRawID,
+                clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: continuation))
+        var splices: [(Range<Int>, [UInt8])] = []
+        if let idRange = request.idRange { splices.append((idRange, JSONRPCID.int(childID).jsonBytes)) }
+        if let token { splices.append((token.range, JSONRPCID.int(childID).jsonBytes)) }
+        do {
+            try await child.send(Self.splice(request.bytes, splices))
+        } catch {
+            if let call = table.remove(childID) {
+                call.events.yield(.response(Self.exitedError(clientRawID, exit)))
+                call.events.finish()
+            }
+        }
+        return BridgeCall(ticket: BridgeTicket(childID: childID), events: events)
+    }
+
+    /// Abandons a call: the child is told (with ITS id) and the caller's stream ends without a response.
+    public func cancel(_ ticket: BridgeTicket, reason: String = "client cancelled") async {
+        guard let call = table.remove(ticket.childID) else { return }
+        call.events.finish()
+        let notification =
+            Array(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":\#(ticket.childID),"reason":"#.utf8)
+            + JSONRPCID.encodeString(reason) + Array("}}".utf8)
+        try? await child.send(notification)
+    }
+
+    public func cancel(clientID: JSONRPCID, origin: String = "") async {
+        guard let childID = table.childID(forClient: clientID, origin: origin) else { return }
+        await cancel(BridgeTicket(childID: childID))
+    }
+
+    /// Forwards a client notification; `notifications/cancelled` is translated to the child's id
+    /// (and dropped if the request is unknown or already finished, which MCP allows).
+    public func forwardNotification(_ notification: JSONRPCMessage, origin: String = "") async throws(BridgeError) {
+        guard notification.kind == .notification else { throw .notANotification }
+        guard notification.method == "notifications/cancelled" else {
+            try? await child.send(notification.bytes)
+            return
+        }
+        guard let requested = notification.cancelledRequestID,
+            let childID = table.childID(forClient: requested.id, origin: origin),
+            let call = table.remove(childID)
+        else { return }
+        call.events.finish()
+        try? await child.send(notification.replacing(requested.range, with: JSONRPCID.int(childID).jsonBytes))
+    }
+
+    /// Routes a client's response to a server→client request back to the child under the
+    /// child's original id. Returns false if this bridge never issued that id.
+    public func deliverClientResponse(_ response: JSONRPCMessage) async -> Bool {
+        guard response.isResponse, case .string(let brokerID)? = response.id,
+            let childRawID = table.takeServerRequest(brokerID: brokerID)
+        else { return false }
+        try? await child.send(response.replacingID(withRaw: childRawID))
+        return true
+    }
+
+    /// Stops the child; pending calls fail through the normal exit path.
+    @discardableResult
+    public func stop() async -> ChildExit {
+        await child.stop()
+    }
+
+    // MARK: - From the child
+
+    private func childSent(_ line: [UInt8]) {
+        let message: JSONRPCMessage
+        do {
+            message = try JSONRPCMessage(line)
+        } catch {
+            if case .log(let suppressed) = malformedLog.admit() {
+                logger.warning(
+                    "dropped an invalid JSON-RPC line from the child",
+                    metadata: ["error": "\(error.detail)", "suppressed_before": "\(suppressed)"])
+            }
+            return
+        }
+        route(message)
+    }
+
+    private func route(_ message: JSONRPCMessage) {
+        switch message.kind {
+        case .response, .errorResponse:
+            guard case .int(let childID)? = message.id, let call = table.remove(childID) else {
+                logger.debug("dropped a response for no pending request (cancelled or late)")
+                return
+            }
+            call.events.yield(.response(message.replacingID(withRaw: call.clientRawID)))
+            call.events.finish()
+        case .notification:
+            routeNotification(message)
+        case .request:
+            nextServerRequest += 1
+            let brokerID = "fjmcp-\(tag)-\(nextServerRequest)"
+            table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
+            deliver(message.replacingID(with: .string(brokerID)), to: table.soleChildID)
+        case .batch:
+            for element in message.batchElements() {
+                if case .success(let inner) = element { route(inner) }
+            }
+        }
+    }
+
+    private func routeNotification(_ message: JSONRPCMessage) {
+        guard message.method == "notifications/progress", let token = message.notifiedProgressToken else {
+            deliver(message.bytes, to: table.soleChildID)
+            return
+        }
+        guard case .int(let childID) = token.id, let call = table.pending[childID],
+            let clientToken = call.clientProgressToken
+        else {
+            logger.debug("dropped progress for no pending request")
+            return
+        }
+        call.events.yield(.message(message.replacing(token.range, with: clientToken)))
+    }
+
+    private func deliver(_ bytes: [UInt8], to childID: Int64?) {
+        if let childID, let call = table.pending[childID] {
+            call.events.yield(.message(bytes))
+        } else {
+            serverContinuation.yield(bytes)
+        }
+    }
+
+    private func childExited(_ exit: ChildExit) {
+        self.exit = exit
+        for call in table.removeAll() {
+            call.events.yield(.response(Self.exitedError(call.clientRawID, exit)))
+            call.events.finish()
+        }
+        serverContinuation.finish()
+    }
+
+    // MARK: - Helpers
+
+    static func exitedError(_ rawID: [UInt8], _ exit: ChildExit?) -> [UInt8] {
+        let detail = exit.map { " (\($0))" } ?? ""
+        return JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "MCP server process exited\(detail)")
+    }
+
+    /// Applies non-overlapping replacements back to front so earlier ranges stay valid.
+    static func splice(_ bytes: [UInt8], _ replacements: [(Range<Int>, [UInt8])]) -> [UInt8] {
+        var output = bytes
+        for (range, replacement) in replacements.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
+            output.replaceSubrange(range, with: replacement)
+        }
+        return output
+    }
+}
