@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+
+extension BrokerConfig {
+    /// Validates every setting and collects all problems instead of stopping at the first.
+    ///
+    /// - Parameter requireUpstream: `demo` supplies Forgejo settings itself, so it can relax the
+    ///   "required" checks that `serve` enforces.
+    public static func load(from source: ConfigSource, requireUpstream: Bool = true) throws(ConfigError) -> BrokerConfig {
+        var reader = Reader(source: source, problems: source.problems)
+
+        let publicURL = reader.publicURL()
+        let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
+        let dataDir = reader.string(.dataDir, nonEmpty: true)
+        let databasePath = reader.databasePath(dataDirectory: dataDir ?? "./data")
+        let secretKey = reader.secretKey()
+        let forgejoURL = reader.forgejoURL(required: requireUpstream)
+        let clientID = reader.string(.forgejoClientID, nonEmpty: requireUpstream)
+        let clientSecret = reader.string(.forgejoClientSecret, nonEmpty: requireUpstream)
+        let scopes = reader.string(.forgejoScopes) ?? ""
+        let childCommand = reader.string(.childCommand, nonEmpty: true)
+        let tokenEnv = reader.envName(.childTokenEnv)
+        let urlEnv = reader.envName(.childURLEnv)
+        let childEnv = reader.childEnv()
+        let stopGrace = reader.duration(.childStopGrace)
+        let idle = reader.duration(.sessionIdleTimeout, positive: true)
+        let lifetime = reader.duration(.sessionMaxLifetime, positive: true)
+        let perUser = reader.integer(.maxSessionsPerUser, range: 1...100_000)
+        let total = reader.integer(.maxSessions, range: 1...1_000_000)
+        let accessTTL = reader.duration(.accessTokenTTL, positive: true)
+        let refreshTTL = reader.duration(.refreshTokenTTL, positive: true)
+        let grace = reader.duration(.refreshGrace)
+        let proxies = reader.trustedProxies()
+        let maxBody = reader.integer(.maxBodySize, range: 1_024...(64 << 20))
+        let shutdown = reader.duration(.shutdownTimeout, positive: true)
+        let level = reader.parse(.logLevel) { Logger.Level(rawValue: $0.lowercased()) } hint: { "expected trace, debug, info, notice, warning, error or critical" }
+        let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
+
+        if let perUser, let total, perUser > total {
+            reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
+        }
+        guard reader.problems.isEmpty,
+              let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
+              let stopGrace, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
+              let proxies, let maxBody, let shutdown, let level, let format
+        else {
+            throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
+        }
+        return BrokerConfig(
+            publicURL: publicURL, listen: listen, dataDirectory: dataDir, databasePath: databasePath,
+            secretKey: secretKey,
+            forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
+            child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace),
+            sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
+            tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
+            trustedProxies: proxies, maxBodySize: maxBody, shutdownTimeout: shutdown,
+            logLevel: level, logFormat: format
+        )
+    }
+
+    /// `check-config` output: every setting with its effective value, secrets redacted.
+    public static func describe(_ source: ConfigSource, settings: [Setting] = Setting.all) -> [String] {
+        settings.map { setting in
+            let shown: String
+            switch source.value(setting) {
+            case nil: shown = setting.isSecret ? "(generated)" : "(unset)"
+            case let value? where setting.isSecret: shown = value.isEmpty ? "(empty)" : "<redacted>"
+            case let value?: shown = value
+            }
+            return "\(setting.env)=\(shown)" + (source.isExplicit(setting) ? "" : "  # default")
+        }
+    }
+}
+
+/// Accumulates problems while reading settings; each accessor returns `nil` after recording why.
+private struct Reader {
+    let source: ConfigSource
+    var problems: [String]
+
+    mutating func string(_ setting: Setting, nonEmpty: Bool = false) -> String? {
+        let value = source.value(setting)?.trimmingCharacters(in: .whitespaces)
+        if nonEmpty, value?.isEmpty ?? true {
+            problems.append("\(setting.env) is required")
+            return nil
+        }
+        return value
+    }
+
+    mutating func parse<T>(_ setting: Setting, _ parser: (String) -> T?, hint: () -> String) -> T? {
+        guard let raw = string(setting, nonEmpty: true) else { return nil }
+        guard let value = parser(raw) else {
+            problems.append("\(setting.env)=\(raw) is invalid: \(hint())")
+            return nil
+        }
+        return value
+    }
+
+    mutating func duration(_ setting: Setting, positive: Bool = false) -> Duration? {
+        let value = parse(setting, { Duration(configValue: $0) }) { "expected a duration such as 90s, 30m, 24h or 30d" }
+        if let value, positive, value <= .zero {
+            problems.append("\(setting.env) must be greater than zero")
+            return nil
+        }
+        return value
+    }
+
+    mutating func integer(_ setting: Setting, range: ClosedRange<Int>) -> Int? {
+        let value = parse(setting, { Int($0) }) { "expected a whole number" }
+        if let value, !range.contains(value) {
+            problems.append("\(setting.env)=\(value) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func envName(_ setting: Setting) -> String? {
+        parse(setting, { EnvironmentName.isValid($0) ? $0 : nil }) { "expected an environment variable name" }
+    }
+
+    mutating func publicURL() -> PublicURL? {
+        guard let raw = string(.publicURL, nonEmpty: true) else { return nil }
+        switch PublicURL.parse(raw) {
+        case .success(let url): return url
+        case .failure(let reason):
+            problems.append("\(Setting.publicURL.env)=\(raw) is invalid: \(reason.message)")
+            return nil
+        }
+    }
+
+    mutating func forgejoURL(required: Bool) -> String? {
+        guard let raw = string(.forgejoURL, nonEmpty: required), !raw.isEmpty else { return nil }
+        switch PublicURL.parse(raw, allowPath: true, requireTLSOffLoopback: false) {
+        case .success(let url): return url.origin + url.path
+        case .failure(let reason):
+            problems.append("\(Setting.forgejoURL.env)=\(raw) is invalid: \(reason.message)")
+            return nil
+        }
+    }
+
+    mutating func databasePath(dataDirectory: String) -> String? {
+        guard let raw = source.values[Setting.databaseURL.env], !raw.isEmpty else {
+            return dataDirectory + "/broker.sqlite"
+        }
+        guard raw.hasPrefix("sqlite://") else {
+            problems.append("\(Setting.databaseURL.env): only sqlite:// URLs are supported")
+            return nil
+        }
+        let path = String(raw.dropFirst("sqlite://".count))
+        guard !path.isEmpty else {
+            problems.append("\(Setting.databaseURL.env): sqlite:// needs a file path")
+            return nil
+        }
+        return path
+    }
+
+    mutating func secretKey() -> [UInt8]? {
+        guard let raw = source.values[Setting.secretKey.env] else { return nil }
+        guard let key = SecretKeyText.decode(raw) else {
+            problems.append("\(Setting.secretKey.env) is invalid: expected 32 bytes as base64, base64url or 64 hex digits")
+            return nil
+        }
+        return key
+    }
+
+    mutating func childEnv() -> [String] {
+        guard let raw = string(.childEnv), !raw.isEmpty else { return [] }
+        let entries = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for entry in entries {
+            let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
+            if !EnvironmentName.isValid(name) {
+                problems.append("\(Setting.childEnv.env): '\(name)' is not a valid environment variable name")
+            }
+        }
+        return entries
+    }
+
+    mutating func trustedProxies() -> [IPRange]? {
+        guard let raw = string(.trustedProxies) else { return [] }
+        var ranges: [IPRange] = []
+        for word in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !word.isEmpty {
+            switch word {
+            case "none": continue
+            case "loopback": ranges += IPRange.loopback
+            default:
+                guard let range = IPRange(parsing: word) else {
+                    problems.append("\(Setting.trustedProxies.env): '\(word)' is not an IP address or CIDR range")
+                    return nil
+                }
+                ranges.append(range)
+            }
+        }
+        return ranges
+    }
+}
+
+/// Secret key text accepted in `FJMCP_SECRET_KEY` and the key file.
+enum SecretKeyText {
+    static func decode(_ text: String) -> [UInt8]? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.count == 64, let bytes = Hex.decode(trimmed) { return bytes }
+        if let bytes = Base64URL.decode(trimmed), bytes.count == 32 { return bytes }
+        return nil
+    }
+}
+
+enum EnvironmentName {
+    static func isValid(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else { return false }
+        return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+    }
+}

@@ -1,0 +1,67 @@
+import Logging
+
+/// The validated configuration of one broker process. Built only through
+/// ``BrokerConfig/load(from:requireUpstream:)`` so that every instance is known to be coherent.
+public struct BrokerConfig: Sendable {
+    public var publicURL: PublicURL
+    public var listen: ListenAddress
+    public var dataDirectory: String
+    /// Path of the SQLite database file.
+    public var databasePath: String
+    /// Raw key bytes when configured; `nil` means "load or generate the key file in the data directory".
+    public var secretKey: [UInt8]?
+    public var forgejo: ForgejoSettings
+    public var child: ChildSettings
+    public var sessions: SessionLimits
+    public var tokens: TokenLifetimes
+    public var trustedProxies: [IPRange]
+    public var maxBodySize: Int
+    public var shutdownTimeout: Duration
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+
+    public struct ForgejoSettings: Sendable {
+        /// Base URL without a trailing slash.
+        public var baseURL: String
+        public var clientID: String
+        public var clientSecret: String
+        public var scopes: String
+    }
+
+    public struct ChildSettings: Sendable {
+        public var command: String
+        public var tokenEnv: String
+        public var urlEnv: String
+        /// `NAME=value` entries set a value; a bare `NAME` passes the broker's own value through.
+        public var extraEnv: [String]
+        public var stopGrace: Duration
+    }
+
+    public struct SessionLimits: Sendable {
+        public var idleTimeout: Duration
+        public var maxLifetime: Duration
+        public var maxPerUser: Int
+        public var maxTotal: Int
+    }
+
+    public struct TokenLifetimes: Sendable {
+        public var accessToken: Duration
+        public var refreshToken: Duration
+        public var refreshGrace: Duration
+    }
+
+    public enum LogFormat: String, Sendable {
+        case text, json
+    }
+
+    /// The OAuth issuer: the public URL without a trailing slash (RFC 8414 compares it exactly).
+    public var issuer: String { publicURL.origin }
+    /// The protected resource clients name in `resource` and that tokens are bound to.
+    public var mcpResource: String { publicURL.origin + "/mcp" }
+}
+
+/// All problems of a configuration, one line each, so an operator fixes them in one go.
+public struct ConfigError: Error, Sendable, CustomStringConvertible {
+    public let problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// One configuration setting: the single source of truth for its environment name, flag,
+/// default and help text, so the environment, the command line, `check-config` and the README's
+/// reference table can never drift apart.
+public struct Setting: Sendable, Hashable {
+    /// Environment variable name, e.g. `FJMCP_PUBLIC_URL`.
+    public let env: String
+    /// Default value as the user would write it; `nil` means "required" or "unset".
+    public let defaultValue: String?
+    /// Secrets can also come from `<env>_FILE` and are redacted by `check-config`.
+    public let isSecret: Bool
+    public let help: String
+
+    public init(_ env: String, default defaultValue: String? = nil, secret: Bool = false, help: String) {
+        self.env = env
+        self.defaultValue = defaultValue
+        self.isSecret = secret
+        self.help = help
+    }
+
+    /// `FJMCP_PUBLIC_URL` → `--public-url`; `FORGEJO_URL` → `--forgejo-url`.
+    public var flag: String {
+        let trimmed = env.hasPrefix("FJMCP_") ? String(env.dropFirst("FJMCP_".count)) : env
+        return "--" + trimmed.lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    public var fileEnv: String { env + "_FILE" }
+}
+
+extension Setting {
+    public static let publicURL = Setting("FJMCP_PUBLIC_URL", help: "External base URL clients use (https unless loopback); issuer and MCP resource derive from it. Required.")
+    public static let listen = Setting("FJMCP_LISTEN", default: "127.0.0.1:8080", help: "Address and port to bind (host:port).")
+    public static let dataDir = Setting("FJMCP_DATA_DIR", default: "./data", help: "Directory for the SQLite database and the generated secret key (created 0700).")
+    public static let databaseURL = Setting("FJMCP_DATABASE_URL", help: "Store location; default sqlite://$FJMCP_DATA_DIR/broker.sqlite (only sqlite:// is supported).")
+    public static let secretKey = Setting("FJMCP_SECRET_KEY", secret: true, help: "32-byte key (base64, base64url or hex) sealing Forgejo tokens and signing cookies; generated into the data directory when unset.")
+    public static let forgejoURL = Setting("FORGEJO_URL", help: "Forgejo base URL. Required.")
+    public static let forgejoClientID = Setting("FORGEJO_CLIENT_ID", help: "Client ID of the broker's OAuth2 application in Forgejo. Required.")
+    public static let forgejoClientSecret = Setting("FORGEJO_CLIENT_SECRET", secret: true, help: "Client secret of that application. Required.")
+    public static let forgejoScopes = Setting("FORGEJO_SCOPES", default: "", help: "Space-separated granular Forgejo scopes; empty means full API access. Fixed at a user's first consent.")
+    public static let childCommand = Setting("FJMCP_CHILD_COMMAND", default: "forgejo-mcp --transport stdio", help: "Command line of the per-session MCP stdio child.")
+    public static let childTokenEnv = Setting("FJMCP_CHILD_TOKEN_ENV", default: "FORGEJO_ACCESS_TOKEN", help: "Environment variable name the child reads its Forgejo token from.")
+    public static let childURLEnv = Setting("FJMCP_CHILD_URL_ENV", default: "FORGEJO_URL", help: "Environment variable name the child reads the Forgejo URL from.")
+    public static let childEnv = Setting("FJMCP_CHILD_ENV", default: "", help: "Extra child environment, comma-separated: NAME=value sets, a bare NAME passes the broker's value through.")
+    public static let childStopGrace = Setting("FJMCP_CHILD_STOP_GRACE", default: "2s", help: "How long a child may take to exit after stdin closes, and again after SIGTERM.")
+    public static let sessionIdleTimeout = Setting("FJMCP_SESSION_IDLE_TIMEOUT", default: "30m", help: "Sessions idle longer than this are ended.")
+    public static let sessionMaxLifetime = Setting("FJMCP_SESSION_MAX_LIFETIME", default: "24h", help: "Sessions older than this are ended.")
+    public static let maxSessionsPerUser = Setting("FJMCP_MAX_SESSIONS_PER_USER", default: "8", help: "Concurrent sessions per Forgejo user.")
+    public static let maxSessions = Setting("FJMCP_MAX_SESSIONS", default: "256", help: "Concurrent sessions in total.")
+    public static let accessTokenTTL = Setting("FJMCP_ACCESS_TOKEN_TTL", default: "1h", help: "Lifetime of broker access tokens.")
+    public static let refreshTokenTTL = Setting("FJMCP_REFRESH_TOKEN_TTL", default: "30d", help: "Lifetime of broker refresh tokens.")
+    public static let refreshGrace = Setting("FJMCP_REFRESH_GRACE", default: "60s", help: "How long a rotated refresh token still answers with its successor.")
+    public static let trustedProxies = Setting("FJMCP_TRUSTED_PROXIES", default: "loopback", help: "Comma-separated IPs/CIDRs (or 'loopback', 'none') whose X-Forwarded-For is believed.")
+    public static let maxBodySize = Setting("FJMCP_MAX_BODY_SIZE", default: "1048576", help: "Largest accepted request body in bytes.")
+    public static let shutdownTimeout = Setting("FJMCP_SHUTDOWN_TIMEOUT", default: "10s", help: "Bound on finishing in-flight requests at shutdown.")
+    public static let logLevel = Setting("FJMCP_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
+    public static let logFormat = Setting("FJMCP_LOG_FORMAT", default: "text", help: "text or json.")
+
+    /// Every setting, in the order `check-config` and the README list them.
+    public static let all: [Setting] = [
+        publicURL, listen, dataDir, databaseURL, secretKey,
+        forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
+        childCommand, childTokenEnv, childURLEnv, childEnv, childStopGrace,
+        sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
+        accessTokenTTL, refreshTokenTTL, refreshGrace,
+        trustedProxies, maxBodySize, shutdownTimeout, logLevel, logFormat,
+    ]
+}

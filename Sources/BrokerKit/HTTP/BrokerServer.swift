@@ -1,0 +1,39 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A component that serves routes of its own (OAuth, the MCP endpoint). The HTTP layer knows
+/// only this protocol, so components plug in without HTTP knowing their insides.
+public protocol RouteProvider: Sendable {
+    func addRoutes(to router: Router<BrokerRequestContext>)
+}
+
+/// Assembles the router: middleware order matters (outermost first): the request id must exist
+/// before anything logs; the access log must see the final status including errors; security
+/// headers apply to error responses too; the body limit runs before any handler reads a body.
+public enum BrokerServer {
+    public static func makeRouter(config: BrokerConfig, checks: [ReadinessCheck], providers: [any RouteProvider]) -> Router<BrokerRequestContext> {
+        BrokerMetrics.bootstrap()
+        let router = Router(context: BrokerRequestContext.self)
+        router.add(middleware: RequestIDMiddleware(trustedProxies: config.trustedProxies))
+        router.add(middleware: AccessLogMiddleware())
+        router.add(middleware: SecurityHeadersMiddleware(publicURL: config.publicURL))
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: BodyLimitMiddleware(limit: config.maxBodySize))
+        HealthRoutes.add(to: router, checks: checks)
+        for provider in providers { provider.addRoutes(to: router) }
+        return router
+    }
+
+    public static func makeApplication(
+        config: BrokerConfig, router: Router<BrokerRequestContext>, logger: Logger,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router,
+            configuration: .init(address: .hostname(config.listen.host, port: config.listen.port), serverName: nil),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? config.listen.port) },
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Tags every request with an id (the caller's `X-Request-Id` when it is sane, else a new one),
+/// puts it in every log line of the request and echoes it, so an operator can correlate a
+/// client's failure report with the broker's log.
+public struct RequestIDMiddleware: RouterMiddleware {
+    public typealias Context = BrokerRequestContext
+    let trustedProxies: [IPRange]
+
+    public init(trustedProxies: [IPRange]) { self.trustedProxies = trustedProxies }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let incoming = request.headers[.requestID]
+        let id = incoming.flatMap { Self.isAcceptable($0) ? $0 : nil } ?? Base64URL.encode(OpaqueToken.randomBytes(12))
+        context.requestID = id
+        context.clientAddress = ClientAddress.resolve(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor],
+                                                      trusted: trustedProxies)
+        context.logger[metadataKey: "request_id"] = .string(id)
+        do {
+            var response = try await next(request, context)
+            response.headers[.requestID] = id
+            return response
+        } catch let error as any HTTPResponseError {
+            var response = try error.response(from: request, context: context)
+            response.headers[.requestID] = id
+            return response
+        }
+    }
+
+    static func isAcceptable(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+}
+
+/// One access-log line per request. Only the path is logged, never the query: OAuth callbacks
+/// carry codes and states there.
+public struct AccessLogMiddleware: RouterMiddleware {
+    public typealias Context = BrokerRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            log(request, context, status: response.status.code, start: start)
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            log(request, context, status: status, start: start)
+            throw error
+        }
+    }
+
+    private func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - start
+        let milliseconds = Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info("http request", metadata: [
+            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
+            "duration_ms": "\(String(format: "%.2f", milliseconds))", "client": "\(context.clientAddress)",
+        ])
+    }
+}
+
+/// Headers every response gets. Pages are never framed (clickjacking of the consent page is the
+/// classic attack on OAuth proxies) and nothing is cached unless a handler says otherwise.
+public struct SecurityHeadersMiddleware: RouterMiddleware {
+    public typealias Context = BrokerRequestContext
+    let strictTransport: Bool
+
+    public init(publicURL: PublicURL) { strictTransport = publicURL.isHTTPS }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[.xFrameOptions] = "DENY"
+        response.headers[.referrerPolicy] = "no-referrer"
+        if response.headers[.contentSecurityPolicy] == nil {
+            response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
+        }
+        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
+        if strictTransport { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        return response
+    }
+}
+
+/// Rejects bodies over the configured limit: at once from `Content-Length`, and while streaming
+/// through `context.maxUploadSize` for chunked bodies.
+public struct BodyLimitMiddleware: RouterMiddleware {
+    public typealias Context = BrokerRequestContext
+    let limit: Int
+
+    public init(limit: Int) { self.limit = limit }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw BrokerHTTPError.payloadTooLarge(limit: limit)
+        }
+        var context = context
+        context.maxUploadSize = limit
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw BrokerHTTPError.payloadTooLarge(limit: limit)
+        }
+    }
+}
+
+extension HTTPField.Name {
+    static let requestID = Self("X-Request-Id")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
+    static let xFrameOptions = Self("X-Frame-Options")!
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+    static let referrerPolicy = Self("Referrer-Policy")!
+}

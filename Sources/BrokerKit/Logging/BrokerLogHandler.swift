@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+
+/// Writes one line per log record to stderr, as human-readable text or as JSON for log
+/// shippers.
+public struct BrokerLogHandler: LogHandler {
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level
+    private let label: String
+    private let format: BrokerConfig.LogFormat
+
+    public init(label: String, level: Logger.Level, format: BrokerConfig.LogFormat) {
+        self.label = label
+        self.logLevel = level
+        self.format = format
+    }
+
+    /// Bootstraps swift-log once per process; later calls (tests) are ignored by design of LoggingSystem.
+    public static func bootstrap(level: Logger.Level, format: BrokerConfig.LogFormat) {
+        LoggingSystem.bootstrap { label in BrokerLogHandler(label: label, level: level, format: format) }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { _, new in new } }
+        let time = Self.timestamp()
+        let line: String
+        switch format {
+        case .text:
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoteIfNeeded("\($0.value)"))" }.joined(separator: " ")
+            line = "\(time) \(event.level) \(label): \(event.message)" + (fields.isEmpty ? "" : " " + fields) + "\n"
+        case .json:
+            var object: [String: Any] = ["time": time, "level": "\(event.level)", "logger": label, "message": "\(event.message)"]
+            for (key, value) in merged where object[key] == nil { object[key] = Self.jsonValue(value) }
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+            line = String(decoding: data, as: UTF8.self) + "\n"
+        }
+        Self.writeToStandardError(Array(line.utf8))
+    }
+
+    /// A single write(2) per record: atomic for lines up to PIPE_BUF, never torn by other threads' stdio buffers.
+    private static func writeToStandardError(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let written = write(STDERR_FILENO, buffer.baseAddress.map { $0 + offset }, buffer.count - offset)
+                if written <= 0 {
+                    if written < 0 && errno == EINTR { continue }
+                    return
+                }
+                offset += written
+            }
+        }
+    }
+
+    private static func timestamp() -> String {
+        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    private static func quoteIfNeeded(_ text: String) -> String {
+        text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : text
+    }
+
+    private static func jsonValue(_ value: Logger.MetadataValue) -> Any {
+        switch value {
+        case .string(let string): string
+        case .stringConvertible(let convertible): convertible.description
+        case .array(let array): array.map(jsonValue)
+        case .dictionary(let dictionary): dictionary.mapValues(jsonValue)
+        }
+    }
+}

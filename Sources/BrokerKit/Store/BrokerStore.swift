@@ -1,0 +1,88 @@
+import Foundation
+
+/// Durable broker state. Callers depend only on this protocol so that a PostgreSQL
+/// implementation can replace SQLite without touching them; every method is one transaction.
+/// Times are passed in by callers (never read from the system clock here) so token lifetimes
+/// are testable with a controlled clock.
+public protocol BrokerStore: Sendable {
+    /// A trivial query, for readiness checks.
+    func ping() async throws
+
+    // MARK: Users
+    func upsertUser(_ user: UserRecord) async throws
+    func user(id: Int64) async throws -> UserRecord?
+    func user(login: String) async throws -> UserRecord?
+
+    // MARK: Upstream (Forgejo) token sets
+    func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord?
+    /// Stores the token set obtained by a fresh login, replacing whatever was there (a new code
+    /// exchange invalidates older refresh tokens at Forgejo anyway). Returns the new version.
+    @discardableResult
+    func replaceUpstreamTokens(userID: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64
+    /// Compare-and-swap after a refresh: succeeds only if nobody else replaced the set since
+    /// `expectedVersion` was read. Returns the new version, or nil when the caller lost the race.
+    func swapUpstreamTokens(userID: Int64, expectedVersion: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64?
+    func deleteUpstreamTokens(userID: Int64) async throws
+
+    // MARK: Clients
+    func insertClient(_ client: ClientRecord) async throws
+    /// Inserts or refreshes a cached metadata-document client.
+    func upsertClient(_ client: ClientRecord) async throws
+    func client(id: String) async throws -> ClientRecord?
+    func clientCount() async throws -> Int
+
+    // MARK: Grants
+    /// Returns the user's active grant for the client (updating scope/resource and last use), or creates one.
+    func upsertGrant(userID: Int64, clientID: String, scope: String, resource: String, newID: String, now: Date) async throws -> GrantRecord
+    func grant(id: String) async throws -> GrantRecord?
+    func activeGrants(userID: Int64) async throws -> [GrantRecord]
+    /// Revokes the grant and deletes every code and token issued from it. Returns false if it
+    /// was already revoked or does not exist.
+    @discardableResult
+    func revokeGrant(id: String, now: Date) async throws -> Bool
+    /// Revokes all of a user's grants; returns the ids revoked.
+    @discardableResult
+    func revokeGrants(userID: Int64, now: Date) async throws -> [String]
+    func touchGrant(id: String, now: Date) async throws
+
+    // MARK: Pending authorization requests
+    func insertPendingAuthorization(_ pending: PendingAuthorizationRecord) async throws
+    func pendingAuthorization(id: String) async throws -> PendingAuthorizationRecord?
+    func pendingAuthorization(upstreamStateHash: String) async throws -> PendingAuthorizationRecord?
+    /// Records the Forgejo-leg state and verifier once the user consented.
+    func beginUpstreamLeg(pendingID: String, upstreamStateHash: String, upstreamVerifierSealed: String) async throws
+    /// Deletes and returns the request, so a callback can be completed at most once.
+    func takePendingAuthorization(id: String) async throws -> PendingAuthorizationRecord?
+
+    // MARK: Authorization codes
+    func insertAuthorizationCode(_ code: AuthorizationCodeRecord) async throws
+    /// Marks the code used and returns it; a second call returns `.replayed` with the record,
+    /// so the caller can revoke the grant (OAuth 2.1 §4.1.3).
+    func consumeAuthorizationCode(hash: String, now: Date) async throws -> CodeConsumption
+
+    // MARK: Access tokens
+    func insertAccessToken(_ token: AccessTokenRecord) async throws
+    /// The token's record if it exists and its grant is not revoked (expiry is the caller's check).
+    func activeAccessToken(hash: String) async throws -> AccessTokenRecord?
+    @discardableResult
+    func deleteAccessToken(hash: String) async throws -> Bool
+
+    // MARK: Refresh tokens
+    func insertRefreshToken(_ token: RefreshTokenRecord) async throws
+    /// The token's record if it exists and its grant is not revoked.
+    func activeRefreshToken(hash: String) async throws -> RefreshTokenRecord?
+    /// Marks `hash` rotated (only if not rotated yet) and inserts its successor atomically.
+    /// Returns false when another request rotated it first.
+    func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, successorSealed: String, now: Date) async throws -> Bool
+
+    // MARK: Maintenance
+    /// Deletes rows that can never be used again. `refreshGrace` bounds how long rotated refresh
+    /// tokens (and their sealed successors) are kept.
+    func deleteExpired(now: Date, refreshGrace: TimeInterval) async throws -> CleanupCounts
+}
+
+public enum CodeConsumption: Sendable, Equatable {
+    case consumed(AuthorizationCodeRecord)
+    case replayed(AuthorizationCodeRecord)
+    case notFound
+}

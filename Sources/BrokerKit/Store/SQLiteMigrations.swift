@@ -1,0 +1,106 @@
+import GRDB
+
+/// Versioned schema. Migrations are append-only: never edit a shipped one, add the next.
+enum SQLiteMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-initial") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    login TEXT NOT NULL,
+                    full_name TEXT NOT NULL DEFAULT '',
+                    email TEXT NOT NULL DEFAULT '',
+                    avatar_url TEXT NOT NULL DEFAULT '',
+                    is_admin INTEGER NOT NULL DEFAULT 0,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX users_login ON users(login);
+
+                CREATE TABLE upstream_tokens (
+                    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+                    sealed TEXT NOT NULL CHECK (sealed <> ''),
+                    access_expires_at INTEGER,
+                    version INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+
+                CREATE TABLE clients (
+                    client_id TEXT PRIMARY KEY,
+                    kind TEXT NOT NULL CHECK (kind IN ('dynamic', 'cimd')),
+                    secret_hash TEXT,
+                    name TEXT NOT NULL,
+                    redirect_uris TEXT NOT NULL,
+                    token_endpoint_auth_method TEXT NOT NULL,
+                    metadata_json TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER
+                );
+
+                CREATE TABLE grants (
+                    id TEXT PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    client_id TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    resource TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    last_used_at INTEGER NOT NULL,
+                    revoked_at INTEGER
+                );
+                CREATE UNIQUE INDEX grants_active ON grants(user_id, client_id) WHERE revoked_at IS NULL;
+
+                CREATE TABLE pending_authorizations (
+                    id TEXT PRIMARY KEY,
+                    client_id TEXT NOT NULL,
+                    redirect_uri TEXT NOT NULL,
+                    client_state TEXT,
+                    code_challenge TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    resource TEXT NOT NULL,
+                    browser_binding_hash TEXT NOT NULL,
+                    upstream_state_hash TEXT UNIQUE,
+                    upstream_verifier_sealed TEXT,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                );
+
+                CREATE TABLE authorization_codes (
+                    code_hash TEXT PRIMARY KEY,
+                    grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
+                    client_id TEXT NOT NULL,
+                    redirect_uri TEXT NOT NULL,
+                    code_challenge TEXT NOT NULL,
+                    resource TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    used_at INTEGER
+                );
+
+                CREATE TABLE access_tokens (
+                    token_hash TEXT PRIMARY KEY,
+                    grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
+                    client_id TEXT NOT NULL,
+                    user_id INTEGER NOT NULL,
+                    resource TEXT NOT NULL,
+                    scope TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL
+                );
+                CREATE INDEX access_tokens_grant ON access_tokens(grant_id);
+
+                CREATE TABLE refresh_tokens (
+                    token_hash TEXT PRIMARY KEY,
+                    grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
+                    client_id TEXT NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    rotated_at INTEGER,
+                    successor_sealed TEXT
+                );
+                CREATE INDEX refresh_tokens_grant ON refresh_tokens(grant_id);
+                """)
+        }
+        return migrator
+    }
+}
