@@ -46,6 +46,11 @@ public struct FakeAppCredentials: Sendable, Codable, Equatable {
     public let clientID: String
     public let clientSecret: String
 
+    public init(clientID: String, clientSecret: String) {
+        self.clientID = clientID
+        self.clientSecret = clientSecret
+    }
+
     enum CodingKeys: String, CodingKey {
         case clientID = "client_id"
         case clientSecret = "client_secret"
