@@ -7,9 +7,9 @@ build:
 test:
 	scripts/test.sh
 
-## Runs the broker on loopback with the embedded SQLite store in ./data.
-run: build
-	.build/debug/fjmcp-broker serve
+## Runs the broker on loopback (data in ./data) in front of the bundled fake Forgejo.
+run:
+	scripts/run-local.sh
 
 clean-data:
 	rm -rf ./data

@@ -1,5 +1,6 @@
 import BrokerKit
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import HummingbirdTesting
