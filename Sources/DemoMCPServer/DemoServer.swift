@@ -25,10 +25,12 @@ actor DemoServer {
     /// Called in arrival order; only requests fan out into tasks, so a cancellation that
     /// follows its request on stdin always finds the request registered.
     func receive(_ line: String) async {
-        if options.noisyStderr { logError("received a message of \(line.utf8.count) bytes") }
         guard let message = try? JSONValue.parse(Data(line.utf8)), case .object = message else {
             await send(error: -32700, message: "Parse error", id: .null)
             return
+        }
+        if options.noisyStderr {
+            logError("received \(message["method"]?.stringValue ?? "a response") (\(line.utf8.count) bytes)")
         }
         let id = message["id"]
         switch (message["method"]?.stringValue, id) {
@@ -42,6 +44,14 @@ actor DemoServer {
             }
         case (nil, nil):
             await send(error: -32600, message: "Invalid Request", id: .null)
+        }
+    }
+
+    /// Lets in-flight requests finish after stdin EOF, as a worker-pool server does; a request
+    /// that never ends (e.g. a long sleep) keeps the process alive until the broker escalates.
+    func drain() async {
+        while let task = running.values.first {
+            await task.value
         }
     }
 

@@ -50,4 +50,5 @@ reader.start()
 for await line in lines {
     await server.receive(line)
 }
+await server.drain()
 exit(0)

@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+import Synchronization
+import XCTest
+
+@testable import BrokerKit
+
+/// Locates the `demo-mcp-server` built next to the test bundle (same `.build/<config>` folder).
+enum DemoBinary {
+    static var path: String {
+        let besideTests = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("demo-mcp-server").path
+        if FileManager.default.isExecutableFile(atPath: besideTests) { return besideTests }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "../../../.build/debug/demo-mcp-server"
+        ).standardizedFileURL.path
+    }
+
+    static func spec(_ options: [String] = ["--no-forgejo-check"], grace: Duration = .seconds(2)) -> ChildSpec {
+        ChildSpec(executable: path, arguments: options, stopGrace: grace)
+    }
+}
+
+/// Keeps every log record so tests can assert on what the supervisor logged.
+final class LogCapture: Sendable {
+    private let records = Mutex<[(Logger.Level, String)]>([])
+
+    var logger: Logger {
+        var logger = Logger(label: "test") { _ in CapturingHandler(capture: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+
+    var messages: [String] { records.withLock { $0.map(\.1) } }
+
+    func append(_ level: Logger.Level, _ message: String) {
+        records.withLock { $0.append((level, message)) }
+    }
+
+    struct CapturingHandler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        func log(event: LogEvent) {
+            capture.append(event.level, event.message.description)
+        }
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+    }
+}
+
+/// Collects a child's stdout lines for assertions.
+actor LineCollector {
+    private(set) var lines: [[UInt8]] = []
+    private var gate: CheckedContinuation<Void, Never>?
+    private var blocked = false
+
+    var strings: [String] { lines.map { String(decoding: $0, as: UTF8.self) } }
+
+    func append(_ line: [UInt8]) async {
+        lines.append(line)
+        if blocked { await withCheckedContinuation { gate = $0 } }
+    }
+
+    func block() { blocked = true }
+
+    func unblock() {
+        blocked = false
+        gate?.resume()
+        gate = nil
+    }
+
+    /// The first line containing `fragment`, waiting up to `timeout`.
+    func line(containing fragment: String, timeout: Duration = .seconds(10)) async -> String? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let match = strings.first(where: { $0.contains(fragment) }) { return match }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
+    }
+}
+
+/// Polls `condition` until it holds or the deadline passes.
+func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return await condition()
+}
+
+/// Alive = exists and is not a zombie (a container's PID 1 may never reap orphans).
+func processIsAlive(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    let state = stat[stat.index(close, offsetBy: 2)]
+    return state != "Z" && state != "X"
+}
+
+func initializeLine(id: Int = 1) -> [UInt8] {
+    Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#.utf8)
+}
+
+func toolCallLine(id: String, tool: String, arguments: String, meta: String? = nil) -> [UInt8] {
+    let metaPart = meta.map { #","_meta":\#($0)"# } ?? ""
+    return Array(
+        #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)\#(metaPart)}}"#
+            .utf8)
+}
