@@ -35,6 +35,7 @@ extension BrokerConfig {
         let shutdown = reader.duration(.shutdownTimeout, positive: true)
         let level = reader.parse(.logLevel) { Logger.Level(rawValue: $0.lowercased()) } hint: { "expected trace, debug, info, notice, warning, error or critical" }
         let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
+        let cimdAllowPrivate = reader.parse(.cimdAllowPrivate) { Bool($0.lowercased()) } hint: { "expected true or false" }
 
         if let perUser, let total, perUser > total {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
@@ -42,7 +43,7 @@ extension BrokerConfig {
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
-              let proxies, let maxBody, let shutdown, let level, let format
+              let proxies, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
@@ -54,7 +55,7 @@ extension BrokerConfig {
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies, maxBodySize: maxBody, shutdownTimeout: shutdown,
-            logLevel: level, logFormat: format
+            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate
         )
     }
 

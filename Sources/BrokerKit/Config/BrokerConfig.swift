@@ -19,6 +19,9 @@ public struct BrokerConfig: Sendable {
     public var shutdownTimeout: Duration
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
+    /// Lifts the SSRF guard of client metadata document fetches; only for tests that serve
+    /// documents from loopback.
+    public var cimdAllowPrivate: Bool = false
 
     public struct ForgejoSettings: Sendable {
         /// Base URL without a trailing slash.

@@ -55,6 +55,7 @@ extension Setting {
     public static let shutdownTimeout = Setting("FJMCP_SHUTDOWN_TIMEOUT", default: "10s", help: "Bound on finishing in-flight requests at shutdown.")
     public static let logLevel = Setting("FJMCP_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
     public static let logFormat = Setting("FJMCP_LOG_FORMAT", default: "text", help: "text or json.")
+    public static let cimdAllowPrivate = Setting("FJMCP_CIMD_ALLOW_PRIVATE", default: "false", help: "Tests only: let client metadata documents live on private/loopback addresses (and plain http on 127.0.0.1).")
 
     /// Every setting, in the order `check-config` and the README list them.
     public static let all: [Setting] = [
@@ -63,6 +64,6 @@ extension Setting {
         childCommand, childTokenEnv, childURLEnv, childEnv, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
-        trustedProxies, maxBodySize, shutdownTimeout, logLevel, logFormat,
+        trustedProxies, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
     ]
 }

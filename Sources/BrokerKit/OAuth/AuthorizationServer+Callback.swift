@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+
+/// `GET /oauth/callback`: Forgejo sends the browser back here. The state must match a pending
+/// request of THIS browser; then the Forgejo code is exchanged, the user and their single
+/// Forgejo token set are stored, and the client gets a broker code.
+extension AuthorizationServer {
+    func callback(_ request: Request, context: BrokerRequestContext) async -> Response {
+        let parameters = OAuthParameters(encoded: request.uri.query ?? "")
+        var clientID: String?
+        do {
+            let pending = try await pendingForCallback(parameters, request: request)
+            clientID = pending.clientID
+            if let upstreamError = try? parameters.value("error", maxLength: 256) {
+                let denied = upstreamError == "access_denied"
+                let error = denied
+                    ? OAuthError(.accessDenied, reason: "upstream_denied", "the user denied access at Forgejo")
+                    : OAuthError(.serverError, reason: "upstream_error", "Forgejo refused the authorization")
+                throw AuthorizeFailure.redirect(redirectURI: pending.redirectURI, state: pending.clientState, error: error)
+            }
+            guard let code = try? parameters.value("code", maxLength: 1_024) else {
+                throw AuthorizeFailure.page("upstream_code_missing", "Forgejo did not return an authorization code.")
+            }
+            let user = try await completeUpstreamLogin(code: code, pending: pending)
+            let brokerCode = try await issueCode(for: pending, userID: user.id)
+            OAuthTelemetry.step(context.logger, "callback", clientID: pending.clientID, login: user.login)
+            return clientRedirect(pending.redirectURI, [("code", brokerCode), ("state", pending.clientState), ("iss", config.issuer)])
+        } catch let failure as AuthorizeFailure {
+            return render(failure, endpoint: "callback", clientID: clientID, context: context)
+        } catch {
+            return render(.page(status: .serverError, reason: "store_error", message: "The login could not be completed."),
+                          endpoint: "callback", clientID: clientID, context: context)
+        }
+    }
+
+    /// Exact state match via its hash, the browser binding cookie, expiry, and single use.
+    private func pendingForCallback(_ parameters: OAuthParameters, request: Request) async throws -> PendingAuthorizationRecord {
+        let state: String?
+        do { state = try parameters.value("state", maxLength: 256) } catch {
+            throw AuthorizeFailure.page(error.reason, "The response from Forgejo is malformed.")
+        }
+        guard let state else { throw AuthorizeFailure.page("state_missing", "The response from Forgejo has no state.") }
+        guard let pending = try await store.pendingAuthorization(upstreamStateHash: TokenHasher.hash(state)) else {
+            throw AuthorizeFailure.page("state_unknown", "This login is unknown or was already completed. Start again from the application.")
+        }
+        guard let binding = cookies.bindingValue(in: request),
+              ConstantTime.equals(TokenHasher.hash(binding), pending.browserBindingHash) else {
+            throw AuthorizeFailure.page(status: .forbidden, reason: "browser_mismatch",
+                                        message: "This login was started in another browser. Start again from the application.")
+        }
+        guard pending.expiresAt > clock.now() else {
+            throw AuthorizeFailure.page("request_expired", "This login took too long. Start again from the application.")
+        }
+        guard let taken = try await store.takePendingAuthorization(id: pending.id) else {
+            throw AuthorizeFailure.page("state_used", "This login was already completed.")
+        }
+        return taken
+    }
+
+    private func completeUpstreamLogin(code: String, pending: PendingAuthorizationRecord) async throws -> UserRecord {
+        guard let sealed = pending.upstreamVerifierSealed,
+              let verifier = try? verifierBox.openString(sealed, context: "pending:" + pending.id) else {
+            throw AuthorizeFailure.page(status: .serverError, reason: "verifier_unreadable", message: "The login could not be completed.")
+        }
+        let tokens: UpstreamTokenResponse
+        let forgejoUser: ForgejoUser
+        do {
+            tokens = try await forgejo.exchangeCode(code, codeVerifier: verifier)
+            forgejoUser = try await forgejo.currentUser(accessToken: tokens.accessToken)
+        } catch {
+            throw AuthorizeFailure.page(status: .badGateway, reason: error.reasonCode,
+                                        message: "Signing in with Forgejo failed (\(error.reasonCode)). Try again later.")
+        }
+        let now = clock.now()
+        let existing = try await store.user(id: forgejoUser.id)
+        let user = UserRecord(id: forgejoUser.id, login: forgejoUser.login, fullName: forgejoUser.fullName, email: forgejoUser.email,
+                              avatarURL: forgejoUser.avatarURL, isAdmin: forgejoUser.isAdmin, createdAt: existing?.createdAt ?? now, updatedAt: now)
+        try await store.upsertUser(user)
+        let expiresAt = tokens.expiresIn.map { now.addingTimeInterval(TimeInterval($0)) }
+        let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, accessExpiresAt: expiresAt)
+        try await store.replaceUpstreamTokens(userID: user.id, sealed: set.seal(with: upstreamTokenBox, userID: user.id),
+                                              accessExpiresAt: expiresAt, now: now)
+        return user
+    }
+
+    private func issueCode(for pending: PendingAuthorizationRecord, userID: Int64) async throws -> String {
+        let now = clock.now()
+        let grant = try await store.upsertGrant(userID: userID, clientID: pending.clientID, scope: pending.scope,
+                                                resource: pending.resource, newID: OpaqueToken.generate(.opaque, bytes: 16), now: now)
+        let code = OpaqueToken.generate(.authorizationCode)
+        try await store.insertAuthorizationCode(AuthorizationCodeRecord(
+            codeHash: TokenHasher.hash(code), grantID: grant.id, clientID: pending.clientID, redirectURI: pending.redirectURI,
+            codeChallenge: pending.codeChallenge, resource: pending.resource, scope: pending.scope,
+            expiresAt: now.addingTimeInterval(options.codeLifetime)))
+        return code
+    }
+}

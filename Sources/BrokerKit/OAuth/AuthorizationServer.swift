@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+
+/// The OAuth 2.1 authorization server for MCP clients (design §2–§3): metadata, registration
+/// (DCR and metadata documents), authorize with consent, the Forgejo leg, token, revocation.
+/// Everything it hands out is bound to `config.mcpResource` and checked by ``BearerAuthenticator``.
+public final class AuthorizationServer: RouteProvider, Sendable {
+    public struct Options: Sendable {
+        /// How long a user has between `/oauth/authorize` and the Forgejo callback.
+        public var pendingLifetime: TimeInterval = 600
+        /// Authorization code lifetime (OAuth 2.1 recommends at most a minute).
+        public var codeLifetime: TimeInterval = 60
+        public var registrationRateLimit = RateLimiter.Policy(burst: 20, perSecond: 0.5)
+        public var tokenRateLimit = RateLimiter.Policy(burst: 60, perSecond: 5)
+        public var metadataFetchTimeout: Duration = .seconds(10)
+        public var hostResolver: any HostResolver = SystemHostResolver()
+
+        public init() {}
+    }
+
+    let config: BrokerConfig
+    let store: any BrokerStore
+    let forgejo: ForgejoClient
+    let bearer: BearerAuthenticator
+    let upstreamGrantState: any UpstreamGrantState
+    let clock: OAuthClock
+    let options: Options
+    let clients: ClientDirectory
+    let cookies: BrowserCookies
+    let consentMemory: ConsentMemory
+    let csrfSigner: Signer
+    let upstreamTokenBox: SecretBox
+    let verifierBox: SecretBox
+    let successorBox: SecretBox
+    let registrationLimiter: RateLimiter
+    let tokenLimiter: RateLimiter
+
+    public init(
+        config: BrokerConfig, store: any BrokerStore, masterKey: [UInt8], httpClient: HTTPClient, bearer: BearerAuthenticator,
+        upstreamGrantState: any UpstreamGrantState = AssumeUpstreamGrantAlive(), clock: OAuthClock = .system, options: Options = Options()
+    ) {
+        self.config = config
+        self.store = store
+        self.forgejo = ForgejoClient(httpClient: httpClient, configuration: .init(
+            baseURL: config.forgejo.baseURL, clientID: config.forgejo.clientID, clientSecret: config.forgejo.clientSecret,
+            callbackURL: config.issuer + "/oauth/callback",
+            scopes: config.forgejo.scopes.split(separator: " ").map(String.init)))
+        self.bearer = bearer
+        self.upstreamGrantState = upstreamGrantState
+        self.clock = clock
+        self.options = options
+        self.clients = ClientDirectory(store: store, fetcher: MetadataDocumentFetcher(
+            httpClient: httpClient, resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
+            timeout: options.metadataFetchTimeout))
+        self.cookies = BrowserCookies(publicURL: config.publicURL)
+        self.consentMemory = ConsentMemory(masterKey: masterKey)
+        self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf")
+        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose)
+        self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier")
+        self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor")
+        self.registrationLimiter = RateLimiter(policy: options.registrationRateLimit)
+        self.tokenLimiter = RateLimiter(policy: options.tokenRateLimit)
+    }
+
+    /// Forgejo's `/api/v1/version` as a readiness probe (not required: the broker keeps serving
+    /// existing sessions while Forgejo is down).
+    public var forgejoReadinessCheck: ReadinessCheck {
+        let forgejo = self.forgejo
+        return ReadinessCheck(name: "forgejo", required: false) { _ = try await forgejo.version() }
+    }
+
+    public func addRoutes(to router: Router<BrokerRequestContext>) {
+        addMetadataRoutes(to: router)
+        router.post("/oauth/register") { request, context in try await self.register(request, context: context) }
+        router.get("/oauth/authorize") { request, context in await self.authorize(request, context: context) }
+        router.post("/oauth/consent") { request, context in try await self.consent(request, context: context) }
+        router.get("/oauth/callback") { request, context in await self.callback(request, context: context) }
+        router.post("/oauth/token") { request, context in try await self.token(request, context: context) }
+        router.post("/oauth/revoke") { request, context in try await self.revoke(request, context: context) }
+    }
+
+    /// Revokes a grant and drops its cached access tokens at once, whatever path revoked it.
+    func revokeGrant(_ grantID: String) async throws {
+        if try await store.revokeGrant(id: grantID, now: clock.now()) { OAuthTelemetry.revoked() }
+        await bearer.invalidate(grantID: grantID)
+    }
+
+    /// Reads a form body; JSON or anything else is `invalid_request` (RFC 6749 §3.2 mandates forms).
+    func formParameters(_ request: Request, context: BrokerRequestContext) async throws -> OAuthParameters {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard type == "application/x-www-form-urlencoded" else {
+            throw OAuthError.invalidRequest("not_form_encoded", "the body must be application/x-www-form-urlencoded")
+        }
+        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        return OAuthParameters(encoded: String(buffer: body))
+    }
+}

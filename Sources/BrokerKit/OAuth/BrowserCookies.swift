@@ -1,0 +1,37 @@
+import Foundation
+import Hummingbird
+
+/// Names and attributes of the two cookies the authorization flow sets.
+///
+/// With an https public URL they carry the `__Host-` prefix (host-only, `Secure`, `Path=/`),
+/// as the MCP security guidance requires. On a plain-http loopback URL (development only)
+/// browsers drop `__Host-` cookies that lack `Secure`, so the prefix is left off there.
+struct BrowserCookies: Sendable {
+    let binding: String
+    let consent: String
+    private let secure: Bool
+
+    init(publicURL: PublicURL) {
+        secure = publicURL.isHTTPS
+        let prefix = secure ? "__Host-" : ""
+        binding = prefix + "fjmcp-authz"
+        consent = prefix + "fjmcp-consent"
+    }
+
+    /// A `Set-Cookie` value; `HttpOnly` and `SameSite=Lax` always (Lax so the cookie survives the
+    /// top-level redirect back from Forgejo).
+    func setCookie(name: String, value: String, maxAge: Int) -> String {
+        "\(name)=\(value); Path=/; Max-Age=\(maxAge); HttpOnly; SameSite=Lax" + (secure ? "; Secure" : "")
+    }
+
+    /// The value of the browser-binding cookie if it looks like one the broker made.
+    func bindingValue(in request: Request) -> String? {
+        guard let value = request.cookies[binding]?.value, value.utf8.count == 43,
+              value.utf8.allSatisfy(Self.isBase64URL) else { return nil }
+        return value
+    }
+
+    private static func isBase64URL(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2D || byte == 0x5F
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// RFC 7591 dynamic client registration: validates the submitted metadata and produces the
+/// client record plus the response document. Only the secret's hash is kept; the secret itself
+/// appears once, in the response.
+struct ClientRegistration {
+    static let authMethods = ["none", "client_secret_post", "client_secret_basic"]
+    static let grantTypes: Set<String> = ["authorization_code", "refresh_token"]
+    static let maxNameLength = 200
+
+    let record: ClientRecord
+    let response: [String: Any]
+
+    /// - Throws: `invalid_redirect_uri` or `invalid_client_metadata`.
+    static func register(json body: [UInt8], now: Date) throws(OAuthError) -> ClientRegistration {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw metadata("body_not_json_object", "the body must be a JSON object")
+        }
+        let redirectURIs = try redirectURIs(object["redirect_uris"])
+        let name = try optionalString(object, "client_name", maxLength: maxNameLength) ?? "Unnamed client"
+        let method = try optionalString(object, "token_endpoint_auth_method", maxLength: 64) ?? "client_secret_basic"
+        guard authMethods.contains(method) else {
+            throw metadata("unsupported_auth_method", "token_endpoint_auth_method must be one of \(authMethods.joined(separator: ", "))")
+        }
+        let grants = try stringList(object, "grant_types") ?? ["authorization_code"]
+        guard !grants.isEmpty, Set(grants).isSubset(of: grantTypes) else {
+            throw metadata("unsupported_grant_type", "grant_types may only contain authorization_code and refresh_token")
+        }
+        let responseTypes = try stringList(object, "response_types") ?? ["code"]
+        guard responseTypes == ["code"] else { throw metadata("unsupported_response_type", "response_types may only contain code") }
+
+        let clientID = OpaqueToken.generate(.clientID, bytes: 16)
+        let secret = method == "none" ? nil : OpaqueToken.generate(.clientSecret)
+        let issuedAt = Int(now.timeIntervalSince1970)
+        var registered: [String: Any] = [
+            "client_id": clientID, "client_id_issued_at": issuedAt, "client_name": name, "redirect_uris": redirectURIs,
+            "token_endpoint_auth_method": method, "grant_types": grants, "response_types": responseTypes,
+        ]
+        for field in ["client_uri", "logo_uri", "application_type", "software_id", "software_version"] {
+            if let value = object[field] as? String, value.utf8.count <= 2_048 { registered[field] = value }
+        }
+        let stored = (try? JSONSerialization.data(withJSONObject: registered, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let record = ClientRecord(
+            clientID: clientID, kind: .dynamic, secretHash: secret.map(TokenHasher.hash), name: name, redirectURIs: redirectURIs,
+            tokenEndpointAuthMethod: method, metadataJSON: String(decoding: stored, as: UTF8.self), createdAt: now)
+        var response = registered
+        if let secret {
+            response["client_secret"] = secret
+            response["client_secret_expires_at"] = 0
+        }
+        return ClientRegistration(record: record, response: response)
+    }
+
+    private static func redirectURIs(_ value: Any?) throws(OAuthError) -> [String] {
+        guard let list = value as? [Any], !list.isEmpty else {
+            throw OAuthError(.invalidRedirectURI, reason: "redirect_uris_missing", "redirect_uris must be a non-empty array")
+        }
+        guard list.count <= RedirectURIPolicy.maxCount else {
+            throw OAuthError(.invalidRedirectURI, reason: "too_many_redirect_uris", "at most \(RedirectURIPolicy.maxCount) redirect URIs")
+        }
+        var uris: [String] = []
+        for item in list {
+            guard let uri = item as? String else {
+                throw OAuthError(.invalidRedirectURI, reason: "redirect_uri_not_string", "redirect URIs must be strings")
+            }
+            if let problem = RedirectURIPolicy.problem(with: uri) {
+                throw OAuthError(.invalidRedirectURI, reason: "redirect_uri_rejected", problem)
+            }
+            uris.append(uri)
+        }
+        return uris
+    }
+
+    private static func optionalString(_ object: [String: Any], _ key: String, maxLength: Int) throws(OAuthError) -> String? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let text = value as? String else { throw metadata("field_not_string", "\(key) must be a string") }
+        guard text.count <= maxLength else { throw metadata("field_too_long", "\(key) is longer than \(maxLength) characters") }
+        return text
+    }
+
+    private static func stringList(_ object: [String: Any], _ key: String) throws(OAuthError) -> [String]? {
+        guard let value = object[key], !(value is NSNull) else { return nil }
+        guard let list = value as? [String] else { throw metadata("field_not_string_array", "\(key) must be an array of strings") }
+        return list
+    }
+
+    private static func metadata(_ reason: String, _ detail: String) -> OAuthError {
+        OAuthError(.invalidClientMetadata, reason: reason, detail)
+    }
+}
