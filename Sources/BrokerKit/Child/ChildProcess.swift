@@ -90,6 +90,11 @@ public actor ChildProcess {
     @discardableResult
     public func stop() async -> ChildExit {
         if let exit = await exitLatch.current { return exit }
+        guard started else {
+            let exit = ChildExit(reason: .stoppedByBroker, status: nil)
+            await exitLatch.resolve(exit)
+            return exit
+        }
         stopRequested = true
         stdin?.finish()
         guard let pid else {

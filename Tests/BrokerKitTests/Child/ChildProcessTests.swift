@@ -99,6 +99,13 @@ final class ChildProcessTests: XCTestCase {
         }
     }
 
+    func testStopBeforeStartDoesNotHang() async {
+        let child = ChildProcess(spec: DemoBinary.spec(), sessionID: "s", logger: LogCapture().logger)
+        let exit = await child.stop()
+        XCTAssertEqual(exit.reason, .stoppedByBroker)
+        XCTAssertNil(exit.status)
+    }
+
     func testOversizedLineKillsChild() async throws {
         var spec = DemoBinary.spec(["--no-forgejo-check", "--oversized-line", "300000"])
         spec.maxLineBytes = 64 * 1024
