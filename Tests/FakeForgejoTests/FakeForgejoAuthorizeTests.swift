@@ -14,7 +14,7 @@ final class FakeForgejoAuthorizeTests: FakeForgejoTestCase {
 
         mutating func absorb(_ response: TestResponse) {
             for header in response.headers["Set-Cookie"] {
-                let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1)
+                let pair = header.split(separator: ";")[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 guard pair.count == 2 else { continue }
                 let name = String(pair[0]).trimmingCharacters(in: .whitespaces)
                 if header.lowercased().contains("max-age=0") { cookies[name] = nil } else { cookies[name] = String(pair[1]) }

@@ -21,7 +21,9 @@ struct TestResponse {
     /// Query parameters of the `Location` header.
     var locationQuery: [String: String] {
         var result: [String: String] = [:]
-        for item in URLComponents(string: location)?.queryItems ?? [] { result[item.name] = item.value ?? "" }
+        // Forgejo's redirects are form-encoded (`+` for space), which URLComponents does not undo.
+        let formDecoded = location.replacingOccurrences(of: "+", with: "%20")
+        for item in URLComponents(string: formDecoded)?.queryItems ?? [] { result[item.name] = item.value ?? "" }
         return result
     }
 }

@@ -174,7 +174,8 @@ final class UpstreamForgejoClientTests: XCTestCase {
     func testForgejoDownIsTransient() async throws {
         let port = server.baseURL.split(separator: ":").last.map(String.init) ?? ""
         await server.stop()
-        let down = makeClient(baseURL: "http://127.0.0.1:\(port)")
+        // AHC retries refused connections until the deadline, so keep it short.
+        let down = makeClient(baseURL: "http://127.0.0.1:\(port)", timeout: .seconds(1))
         await assertThrows(.transient(reason: .connectionFailed)) { try await down.version() }
         await assertThrows(.transient(reason: .connectionFailed)) { try await down.refresh(refreshToken: "x") }
     }
