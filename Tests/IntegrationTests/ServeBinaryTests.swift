@@ -22,9 +22,7 @@ final class ServeBinaryTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let broker = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: baseEnvironment(dataDir: dir + "/data"))
         let port = try await broker.waitFor("the listening line") { process in
-            process.stderr.split(separator: "\n").first { $0.contains("listening") }
-                .flatMap { $0.split(separator: " ").first { $0.hasPrefix("port=") } }
-                .flatMap { Int($0.dropFirst("port=".count)) }
+            Self.listeningPort(in: process.stderr)
         }
         let (data, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!)
         XCTAssertEqual((response as? HTTPURLResponse)?.statusCode, 200)
@@ -62,9 +60,7 @@ final class ServeBinaryTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let first = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: baseEnvironment(dataDir: dir + "/a"))
         let port = try await first.waitFor("the listening line") { process in
-            process.stderr.split(separator: "\n").first { $0.contains("listening") }
-                .flatMap { $0.split(separator: " ").first { $0.hasPrefix("port=") } }
-                .flatMap { Int($0.dropFirst("port=".count)) }
+            Self.listeningPort(in: process.stderr)
         }
         var env = baseEnvironment(dataDir: dir + "/b")
         env["FJMCP_LISTEN"] = "127.0.0.1:\(port)"
@@ -91,5 +87,12 @@ final class ServeBinaryTests: XCTestCase {
         XCTAssertTrue(check.stdout.contains("FJMCP_LOG_FORMAT=json"))
         XCTAssertFalse(check.stdout.contains("=secret"))
         XCTAssertTrue(check.stdout.contains("configuration ok"))
+    }
+
+    /// The port from the broker's own "listening" log line (the framework logs one too, without `port=`).
+    static func listeningPort(in log: String) -> Int? {
+        log.split(separator: "\n").first { $0.contains(" listening address=") }
+            .flatMap { $0.split(separator: " ").first { $0.hasPrefix("port=") } }
+            .flatMap { Int($0.dropFirst("port=".count)) }
     }
 }

@@ -90,8 +90,9 @@ final class HTTPServerTests: XCTestCase {
                 let text = String(buffer: response.body)
                 XCTAssertTrue(text.contains("process_resident_memory_bytes"), text)
                 XCTAssertTrue(text.contains("process_open_fds"))
-                XCTAssertTrue(text.contains(#"http_server_request_duration_seconds"#) || text.contains("http_requests_total"), text)
-                XCTAssertTrue(text.contains(#"/healthz"#), "requests are labelled by route")
+                XCTAssertTrue(text.contains(#"hb_requests{http_route="/healthz",http_request_method="GET",http_response_status_code="200"}"#),
+                              "requests are counted by route, method and status:\n\(text)")
+                XCTAssertTrue(text.contains("# TYPE http_server_request_duration histogram"), "and timed")
             }
         }
     }
