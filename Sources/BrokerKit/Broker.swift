@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -69,6 +70,25 @@ public final class Broker: Sendable {
         }
         try? store.close()
         logger.notice("stopped")
+    }
+
+    /// Runs with the OAuth authorization server and the bearer-protected `/mcp` endpoint. One
+    /// `HTTPClient` (redirects never followed: the metadata-document fetcher relies on it) serves
+    /// Forgejo and metadata documents, and is shut down when the broker stops.
+    public func serve(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        var clientConfiguration = HTTPClient.Configuration()
+        clientConfiguration.redirectConfiguration = .disallow
+        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let bearer = BearerAuthenticator(config: config, store: store)
+        let authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer)
+        do {
+            try await run(providers: [authorizationServer, MCPPlaceholderRoute(bearer: bearer)],
+                          extraChecks: [authorizationServer.forgejoReadinessCheck], onListening: onListening)
+        } catch {
+            try? await httpClient.shutdown()
+            throw error
+        }
+        try await httpClient.shutdown()
     }
 
     private static func isAddressInUse(_ error: any Error) -> Bool {

@@ -22,7 +22,7 @@ struct Serve: AsyncParsableCommand {
         }
         logger.notice("starting", metadata: ["version": "\(BrokerVersion.string)", "public_url": "\(config.issuer)"])
         do {
-            try await broker.run()
+            try await broker.serve()
         } catch let error as BrokerStartupError {
             throw fail("\(error)")
         }
