@@ -7,9 +7,11 @@ build:
 test:
 	scripts/test.sh
 
-## Runs the broker on loopback (data in ./data) in front of the bundled fake Forgejo.
+## The demo: broker + built-in fake Forgejo + demo MCP child on loopback, until Ctrl-C.
 run:
-	scripts/run-local.sh
+	scripts/bootstrap.sh
+	swift build
+	.build/debug/fjmcp-broker demo
 
 clean-data:
 	rm -rf ./data

@@ -76,7 +76,13 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
     public init(publicURL: PublicURL) { strictTransport = publicURL.isHTTPS }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var response = try await next(request, context)
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Error responses (404s, 413s, OAuth errors) need the same protection as pages.
+            response = try error.response(from: request, context: context)
+        }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.xFrameOptions] = "DENY"
         response.headers[.referrerPolicy] = "no-referrer"
