@@ -28,7 +28,10 @@ struct Demo: AsyncParsableCommand {
     @OptionGroup var settings: SettingFlags
 
     func run() async throws {
-        guard let address = ListenAddress(parsing: listen) else { throw fail("--listen must be host:port", status: ExitStatus.badConfiguration) }
+        guard let address = ListenAddress(parsing: listen), address.port != 0 else {
+            // The fake Forgejo registers the callback URL before the broker binds, so the port must be known.
+            throw fail("--listen must be host:port with a fixed port", status: ExitStatus.badConfiguration)
+        }
         let dataDirectory = try prepareDataDirectory()
         let publicURL = "http://\(address)"
         let clientID = "fjmcp-demo"

@@ -20,7 +20,8 @@ final class ProductProcess: @unchecked Sendable {
     init(_ product: String, arguments: [String], environment: [String: String]) throws {
         let url = Self.productsDirectory.appendingPathComponent(product)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
-            throw XCTSkip("\(product) is not built at \(url.path); run `swift build` first")
+            // A failure, not a skip: a suite that silently skips its binary tests proves nothing.
+            throw ProcessFailure(message: "\(product) is not built at \(url.path); run `swift build` first")
         }
         process.executableURL = url
         process.arguments = arguments
