@@ -1,0 +1,69 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+
+/// A tiny HTTP server on 127.0.0.1:0 that serves client metadata documents (and misbehaves on
+/// request) for CIMD tests. Plain http: the broker accepts it only with FJMCP_CIMD_ALLOW_PRIVATE.
+actor DocumentHost {
+    struct Document: Sendable {
+        var body: String
+        var status: HTTPResponse.Status = .ok
+        var headers: HTTPFields = [:]
+        var delay: Duration = .zero
+    }
+
+    private var documents: [String: Document] = [:]
+    private(set) var fetches = 0
+    nonisolated let baseURL: String
+    private let task: Task<Void, any Error>
+
+    private init(baseURL: String, task: Task<Void, any Error>) {
+        self.baseURL = baseURL
+        self.task = task
+    }
+
+    static func start() async throws -> DocumentHost {
+        let holder = HostHolder()
+        let router = Router()
+        router.get("/**") { request, _ -> Response in
+            guard let host = holder.host else { return Response(status: .serviceUnavailable) }
+            return await host.respond(path: request.uri.path)
+        }
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "document-host")
+        logger.logLevel = .critical
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() }, logger: logger)
+        let task = Task { try await app.run() }
+        guard let port = await ports.first(where: { _ in true }) else { throw CancellationError() }
+        let host = DocumentHost(baseURL: "http://127.0.0.1:\(port)", task: task)
+        holder.host = host
+        return host
+    }
+
+    nonisolated func url(_ path: String) -> String { baseURL + path }
+
+    func serve(_ path: String, body: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:], delay: Duration = .zero) {
+        documents[path] = Document(body: body, status: status, headers: headers, delay: delay)
+    }
+
+    private func respond(path: String) async -> Response {
+        fetches += 1
+        guard let document = documents[path] else { return Response(status: .notFound) }
+        if document.delay > .zero { try? await Task.sleep(for: document.delay) }
+        var headers = document.headers
+        headers[.contentType] = "application/json"
+        return Response(status: document.status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: document.body)))
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+}
+
+/// Breaks the chicken-and-egg between the router closure and the actor it calls.
+private final class HostHolder: @unchecked Sendable {
+    var host: DocumentHost?
+}
