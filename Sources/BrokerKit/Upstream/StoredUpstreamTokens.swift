@@ -1,0 +1,48 @@
+import Foundation
+
+/// One version of a user's stored Forgejo token set, opened: everything the manager decides on.
+struct StoredUpstreamTokens: Sendable {
+    let userID: Int64
+    let version: Int64
+    let set: UpstreamTokenSet
+    /// When the set was written. Every writer (login callback, refresh) stores right after
+    /// Forgejo answered, so this is the issue time; with the expiry it gives the real lifetime
+    /// Forgejo granted, whatever `ACCESS_TOKEN_EXPIRATION_TIME` is.
+    let issuedAt: Date
+    let expiresAt: Date
+
+    /// Opens `record`; a set that does not open (wrong key, tampered row) is reported, not
+    /// deleted, because an operator who fixes the key gets every user back.
+    init(record: UpstreamTokenRecord, box: SecretBox, policy: UpstreamRefreshPolicy) throws(UpstreamTokenFailure) {
+        do {
+            set = try UpstreamTokenSet.open(record.sealed, with: box, userID: record.userID)
+        } catch {
+            throw .unavailable(reason: "upstream_tokens_unreadable")
+        }
+        userID = record.userID
+        version = record.version
+        issuedAt = record.updatedAt
+        expiresAt = record.accessExpiresAt ?? set.accessExpiresAt
+            ?? record.updatedAt.addingTimeInterval(policy.unknownExpiryLifetime.timeInterval)
+    }
+
+    var accessToken: UpstreamAccessToken {
+        UpstreamAccessToken(userID: userID, token: set.accessToken, expiresAt: expiresAt, generation: version)
+    }
+
+    func remaining(at now: Date) -> TimeInterval {
+        expiresAt.timeIntervalSince(now)
+    }
+
+    func isExpired(at now: Date) -> Bool {
+        remaining(at: now) <= 0
+    }
+
+    /// When the scheduler refreshes this set: at `refreshFraction` of its lifetime, but never
+    /// sooner than `minimumRefreshInterval` after issue.
+    func refreshDue(policy: UpstreamRefreshPolicy) -> Date {
+        let lifetime = max(0, expiresAt.timeIntervalSince(issuedAt))
+        let delay = max(lifetime * policy.refreshFraction, policy.minimumRefreshInterval.timeInterval)
+        return issuedAt.addingTimeInterval(delay)
+    }
+}

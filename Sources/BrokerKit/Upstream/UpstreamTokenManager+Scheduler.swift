@@ -1,0 +1,96 @@
+import Foundation
+import ServiceLifecycle
+
+/// Proactive refresh: every user with a live session is refreshed at `refreshFraction` of the
+/// access token's lifetime, and `.refreshed` tells their sessions to swap children before the
+/// token they run with expires (a forgejo-mcp child reads its token once, forgejo-notes D5).
+extension UpstreamTokenManager: Service {
+    /// The longest the scheduler waits without re-planning, so a clock jump or a missed wake-up
+    /// costs at most this much.
+    static let maximumIdle: TimeInterval = 3600
+
+    /// Sessions call this when they start; reference-counted per user.
+    public func track(userID: Int64) {
+        trackCounts[userID, default: 0] += 1
+        if trackCounts[userID] == 1 {
+            schedule[userID] = nil
+            wake()
+        }
+    }
+
+    /// Sessions call this when they end; the last one stops the user's scheduled refreshes.
+    public func untrack(userID: Int64) {
+        guard let count = trackCounts[userID] else { return }
+        if count > 1 {
+            trackCounts[userID] = count - 1
+        } else {
+            trackCounts[userID] = nil
+            schedule[userID] = nil
+        }
+    }
+
+    /// When the scheduler will next refresh the user, if tracked and planned (diagnostics, tests).
+    public func nextScheduledRefresh(userID: Int64) -> Date? {
+        schedule[userID]
+    }
+
+    /// Runs the scheduler until cancelled or the service group shuts down gracefully.
+    public nonisolated func run() async throws {
+        await cancelWhenGracefulShutdown { await self.runScheduler() }
+    }
+
+    private func runScheduler() async {
+        while !Task.isCancelled {
+            await planTrackedUsers()
+            let now = clock.now()
+            let due = schedule.filter { $0.value <= now }.map(\.key)
+            guard !due.isEmpty else {
+                let next = schedule.values.min() ?? .distantFuture
+                await sleep(until: min(next, now.addingTimeInterval(Self.maximumIdle)))
+                continue
+            }
+            await withTaskGroup(of: Void.self) { group in
+                for userID in due {
+                    group.addTask { _ = await self.runRefresh(userID: userID, trigger: .scheduled) }
+                }
+            }
+        }
+    }
+
+    /// Plans users tracked since the last pass from their stored set; a user without one is due
+    /// at once, so the refresh declares them dead and their sessions end.
+    private func planTrackedUsers() async {
+        for userID in trackCounts.keys where schedule[userID] == nil {
+            let due: Date
+            do {
+                due = try await refresher.load(userID: userID)?.refreshDue(policy: policy) ?? clock.now()
+            } catch {
+                due = clock.now().addingTimeInterval(policy.rescheduleDelay(afterFailures: 1).timeInterval)
+            }
+            if trackCounts[userID] != nil && schedule[userID] == nil { schedule[userID] = due }
+        }
+    }
+
+    /// Records when a tracked user is next due and makes the scheduler re-plan.
+    func reschedule(userID: Int64, at date: Date) {
+        guard trackCounts[userID] != nil else { return }
+        schedule[userID] = date
+        wake()
+    }
+
+    private func sleep(until deadline: Date) async {
+        let clock = self.clock
+        let wait = Task { _ = try? await clock.sleep(until: deadline) }
+        sleeper = wait
+        await withTaskCancellationHandler {
+            await wait.value
+        } onCancel: {
+            wait.cancel()
+        }
+        if sleeper == wait { sleeper = nil }
+    }
+
+    private func wake() {
+        sleeper?.cancel()
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import Logging
+
+/// The only component that reads, refreshes and writes users' Forgejo token sets.
+///
+/// Forgejo rotates the refresh token on every use and rejects any older one (forgejo-notes A7),
+/// so two refreshes of one user must never run side by side: within the process every refresh of
+/// a user is single-flight (late callers await the running one), and across processes the store's
+/// compare-and-swap decides, the loser adopting the winner's set. Final failures forget the set,
+/// revoke the user's broker grants and tell listeners; transient ones never log anyone out.
+public actor UpstreamTokenManager {
+    let refresher: UpstreamRefresher
+    let store: any BrokerStore
+    let clock: any UpstreamClock
+    let policy: UpstreamRefreshPolicy
+    let logger: Logger
+
+    private var inFlight: [Int64: Task<UpstreamRefreshOutcome, Never>] = [:]
+    /// Consecutive refreshes per user that ended transiently or misconfigured; cleared on success.
+    var transientFailures: [Int64: Int] = [:]
+    /// The generation last announced per user, so adopting the same set twice is announced once.
+    private var announced: [Int64: Int64] = [:]
+    private var hub = UpstreamEventHub()
+
+    /// Scheduler state (see `UpstreamTokenManager+Scheduler`): how many sessions track a user.
+    var trackCounts: [Int64: Int] = [:]
+    /// Next scheduled refresh per tracked user; missing means "not planned yet".
+    var schedule: [Int64: Date] = [:]
+    /// The scheduler's current wait; cancelled to make it re-plan at once.
+    var sleeper: Task<Void, Never>?
+
+    /// - Parameter masterKey: the broker's secret key; the sealing box is derived from it with
+    ///   the purpose the login callback uses (`UpstreamTokenSet.purpose`).
+    public init(
+        store: any BrokerStore, forgejo: ForgejoClient, masterKey: [UInt8], clock: any UpstreamClock = SystemUpstreamClock(),
+        policy: UpstreamRefreshPolicy = UpstreamRefreshPolicy(), logger: Logger
+    ) {
+        self.store = store
+        self.clock = clock
+        self.policy = policy
+        self.logger = logger
+        refresher = UpstreamRefresher(
+            store: store, forgejo: forgejo, box: SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose),
+            clock: clock, policy: policy)
+    }
+
+    /// A new stream of every later refresh and death; it ends when the listener stops iterating.
+    public func events() -> AsyncStream<UpstreamTokenEvent> {
+        hub.subscribe { [weak self] id in
+            Task { await self?.unsubscribe(id) }
+        }
+    }
+
+    /// The user's access token with at least `minimumRemaining` left, refreshing first when the
+    /// stored one has less. When Forgejo is unavailable the stored token is returned as long as
+    /// it has any time left, so an outage shorter than the headroom is invisible to users.
+    public func validAccessToken(
+        userID: Int64, minimumRemaining: Duration
+    ) async throws(UpstreamTokenFailure) -> UpstreamAccessToken {
+        let trigger = UpstreamRefreshTrigger.minimumRemaining(minimumRemaining.timeInterval)
+        if inFlight[userID] == nil, let stored = try await refresher.load(userID: userID),
+            trigger.isSatisfied(by: stored, now: clock.now(), policy: policy)
+        {
+            return stored.accessToken
+        }
+        return try usableToken(from: await runRefresh(userID: userID, trigger: trigger))
+    }
+
+    /// Rotates the user's token at Forgejo now (or joins the refresh already running). Pass the
+    /// generation a caller found wanting (e.g. its child was rejected) so that a newer stored
+    /// set is adopted instead of rotating again. Transient failures answer like
+    /// `validAccessToken`: the stored token while it is still valid.
+    @discardableResult
+    public func refresh(userID: Int64, replacing generation: Int64? = nil) async throws(UpstreamTokenFailure) -> UpstreamAccessToken {
+        try usableToken(from: await runRefresh(userID: userID, trigger: .replacing(generation: generation)))
+    }
+
+    /// Joins the user's running refresh or starts one. The refresh runs in its own task so that a
+    /// caller going away cannot stop it between Forgejo's rotation and the store write.
+    func runRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
+        if let running = inFlight[userID] { return await running.value }
+        let task = Task { await self.performRefresh(userID: userID, trigger: trigger) }
+        inFlight[userID] = task
+        return await task.value
+    }
+
+    private func performRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
+        let started = ContinuousClock.now
+        let outcome = await refresher.refresh(userID: userID, trigger: trigger)
+        await conclude(outcome, userID: userID)
+        UpstreamRefreshTelemetry.record(outcome, userID: userID, duration: ContinuousClock.now - started, logger: logger)
+        inFlight[userID] = nil
+        return outcome
+    }
+
+    /// Bookkeeping shared by every refresh, run once per refresh before any waiter resumes.
+    private func conclude(_ outcome: UpstreamRefreshOutcome, userID: Int64) async {
+        switch outcome {
+        case .refreshed(let stored), .adopted(let stored):
+            transientFailures[userID] = nil
+            if announced[userID] != stored.version {
+                announced[userID] = stored.version
+                hub.publish(.refreshed(userID: userID, token: stored.accessToken))
+            }
+            reschedule(userID: userID, at: stored.refreshDue(policy: policy))
+        case .transient, .misconfigured:
+            let failures = (transientFailures[userID] ?? 0) + 1
+            transientFailures[userID] = failures
+            reschedule(userID: userID, at: clock.now().addingTimeInterval(policy.rescheduleDelay(afterFailures: failures).timeInterval))
+        case .final(let reason):
+            await forget(userID: userID, reason: reason)
+        }
+    }
+
+    /// The user must log in again: drop the set, revoke every broker grant (so their clients get
+    /// `invalid_grant` / 401 and start a new login), stop scheduling and tell listeners.
+    private func forget(userID: Int64, reason: String) async {
+        do {
+            try await store.deleteUpstreamTokens(userID: userID)
+            let revoked = try await store.revokeGrants(userID: userID, now: clock.now())
+            logger.notice("upstream_grant_dead", metadata: [
+                "user_id": "\(userID)", "reason": .string(reason), "broker_grants_revoked": "\(revoked.count)",
+            ])
+        } catch {
+            // The next refresh reaches the same verdict and tries again.
+            logger.error("upstream_grant_dead_cleanup_failed", metadata: ["user_id": "\(userID)", "error": "\(error)"])
+        }
+        transientFailures[userID] = nil
+        announced[userID] = nil
+        reschedule(userID: userID, at: .distantFuture)
+        hub.publish(.dead(userID: userID, reason: reason))
+    }
+
+    private func usableToken(from outcome: UpstreamRefreshOutcome) throws(UpstreamTokenFailure) -> UpstreamAccessToken {
+        switch outcome {
+        case .refreshed(let stored), .adopted(let stored):
+            return stored.accessToken
+        case .transient(let reason, let current), .misconfigured(let reason, let current):
+            guard let current, !current.isExpired(at: clock.now()) else { throw .unavailable(reason: reason) }
+            return current.accessToken
+        case .final(let reason):
+            throw .loginRequired(reason: reason)
+        }
+    }
+
+    private func unsubscribe(_ id: Int) {
+        hub.unsubscribe(id)
+    }
+}
