@@ -1,0 +1,42 @@
+/// Why a session could not be opened or found. Each case is exactly one HTTP status and one
+/// JSON-RPC error; the MCP endpoint renders them.
+public enum SessionError: Error, Sendable, Equatable {
+    /// A per-user or global cap is reached and no idle session could make room.
+    case limitReached(String)
+    case shuttingDown
+    /// The user's Forgejo credentials are gone: a 401 makes the client sign in again.
+    case loginRequired(reason: String)
+    /// Forgejo credentials cannot be read or refreshed right now.
+    case upstreamUnavailable(reason: String)
+    /// The child could not be spawned, exited, or did not answer `initialize`.
+    case childStartFailed(String)
+    /// Unknown, ended, or another user's session (indistinguishable on purpose).
+    case notFound
+
+    public var httpStatus: Int {
+        switch self {
+        case .limitReached, .shuttingDown, .upstreamUnavailable: 503
+        case .loginRequired: 401
+        case .childStartFailed: 502
+        case .notFound: 404
+        }
+    }
+
+    public var rpcCode: Int {
+        switch self {
+        case .notFound: -32600
+        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .childStartFailed: -32603
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .limitReached(let reason): "Session limit reached: \(reason)"
+        case .shuttingDown: "The broker is shutting down"
+        case .loginRequired(let reason): "Forgejo authorization is no longer valid (\(reason)); sign in again"
+        case .upstreamUnavailable(let reason): "Forgejo credentials are temporarily unavailable (\(reason))"
+        case .childStartFailed(let detail): "The MCP server failed to start: \(detail)"
+        case .notFound: "Session not found"
+        }
+    }
+}

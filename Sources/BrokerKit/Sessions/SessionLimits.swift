@@ -1,0 +1,29 @@
+/// The registry's bounds. Built from configuration; tests shorten them.
+public struct SessionRegistryLimits: Sendable {
+    public var idleTimeout: Duration
+    public var maxLifetime: Duration
+    public var maxPerUser: Int
+    public var maxTotal: Int
+    /// How long a new child may take to answer `initialize`. Only this first call is bounded:
+    /// tool calls may legitimately run for a long time.
+    public var initializeTimeout: Duration
+
+    public init(idleTimeout: Duration, maxLifetime: Duration, maxPerUser: Int, maxTotal: Int,
+                initializeTimeout: Duration = .seconds(30)) {
+        self.idleTimeout = idleTimeout
+        self.maxLifetime = maxLifetime
+        self.maxPerUser = maxPerUser
+        self.maxTotal = maxTotal
+        self.initializeTimeout = initializeTimeout
+    }
+
+    public init(_ settings: BrokerConfig.SessionLimits) {
+        self.init(idleTimeout: settings.idleTimeout, maxLifetime: settings.maxLifetime,
+                  maxPerUser: settings.maxPerUser, maxTotal: settings.maxTotal)
+    }
+
+    /// Often enough that a session outlives its limit by at most a quarter of it.
+    var reapInterval: Duration {
+        min(max(min(idleTimeout, maxLifetime) / 4, .milliseconds(50)), .seconds(30))
+    }
+}

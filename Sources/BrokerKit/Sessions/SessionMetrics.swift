@@ -1,0 +1,30 @@
+import Metrics
+
+/// Session and bridge telemetry. Method labels are limited to MCP's own methods so a client
+/// cannot blow up the series count by inventing method names.
+enum SessionMetrics {
+    private static let knownMethods: Set<String> = [
+        "initialize", "ping", "tools/list", "tools/call", "resources/list", "resources/read", "resources/templates/list",
+        "resources/subscribe", "resources/unsubscribe", "prompts/list", "prompts/get", "completion/complete",
+        "logging/setLevel", "tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
+    ]
+
+    static func counts(sessions: Int, children: Int) {
+        Gauge(label: "fjmcp_sessions_active").record(sessions)
+        Gauge(label: "fjmcp_children_active").record(children)
+    }
+
+    static func spawned(after duration: Duration) {
+        Metrics.Timer(label: "fjmcp_child_spawn_duration_seconds").record(duration: duration)
+    }
+
+    static func sessionEnded(_ reason: SessionEndReason) {
+        Counter(label: "fjmcp_sessions_ended_total", dimensions: [("reason", reason.label)]).increment()
+    }
+
+    static func bridged(method: String?, duration: Duration) {
+        let label = method.flatMap { knownMethods.contains($0) ? $0 : nil } ?? "other"
+        Counter(label: "fjmcp_bridge_requests_total", dimensions: [("method", label)]).increment()
+        Metrics.Timer(label: "fjmcp_bridge_request_duration_seconds", dimensions: [("method", label)]).record(duration: duration)
+    }
+}

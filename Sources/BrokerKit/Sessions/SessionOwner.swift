@@ -1,0 +1,48 @@
+/// Whom a session belongs to. A session id is only honoured together with a bearer token of
+/// the same user AND client, so a leaked id is useless to anyone else (MCP security best
+/// practices: session ids are never authentication).
+public struct SessionOwner: Sendable, Equatable {
+    public let userID: Int64
+    public let login: String
+    public let clientID: String
+
+    public init(userID: Int64, login: String, clientID: String) {
+        self.userID = userID
+        self.login = login
+        self.clientID = clientID
+    }
+
+    public init(_ principal: AuthenticatedPrincipal) {
+        self.init(userID: principal.userID, login: principal.login, clientID: principal.clientID)
+    }
+}
+
+/// Why a session ended; the label goes into the session-end log line and metrics.
+public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
+    case clientDeleted
+    case idle
+    case maxLifetime
+    case evicted
+    case childExited(ChildExit)
+    case userSessionsEnded
+    case shutdown
+
+    public var label: String {
+        switch self {
+        case .clientDeleted: "client_deleted"
+        case .idle: "idle_timeout"
+        case .maxLifetime: "max_lifetime"
+        case .evicted: "evicted_for_new_session"
+        case .childExited: "child_exited"
+        case .userSessionsEnded: "user_sessions_ended"
+        case .shutdown: "broker_shutdown"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .childExited(let exit): "\(label) (\(exit))"
+        default: label
+        }
+    }
+}

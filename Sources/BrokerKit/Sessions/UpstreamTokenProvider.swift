@@ -1,0 +1,66 @@
+import Foundation
+
+/// A Forgejo access token for one child, with its expiry so the session can tell how long the
+/// child's credential lasts. Redacted, so no log line or test failure can carry the token.
+public struct UpstreamCredential: Sendable, Equatable, CustomStringConvertible {
+    public let token: String
+    /// Nil when Forgejo did not say (the token is then assumed valid).
+    public let expiresAt: Date?
+
+    public init(token: String, expiresAt: Date?) {
+        self.token = token
+        self.expiresAt = expiresAt
+    }
+
+    public var description: String {
+        "UpstreamCredential(expiresAt: \(expiresAt.map { "\($0)" } ?? "unknown"))"
+    }
+}
+
+/// Why no Forgejo token could be had, in the two classes a client acts on differently.
+public enum UpstreamCredentialError: Error, Sendable, Equatable {
+    /// Final: the user must sign in again (HTTP 401 makes the client do that).
+    case loginRequired(reason: String)
+    /// Transient: try again later; never log the user out for this.
+    case unavailable(reason: String)
+}
+
+/// The ONLY way sessions obtain a Forgejo token for a child. Refresh ahead of expiry belongs
+/// behind this protocol (the token manager), so sessions never see token-set mechanics.
+public protocol UpstreamTokenProvider: Sendable {
+    func accessToken(userID: Int64) async throws(UpstreamCredentialError) -> UpstreamCredential
+}
+
+/// Reads the user's sealed token set from the store and opens it. It cannot refresh, so an
+/// expired token is reported as "sign in again" rather than spawning a child that would be
+/// rejected at start.
+public struct StoreUpstreamTokenProvider: UpstreamTokenProvider {
+    private let store: any BrokerStore
+    private let box: SecretBox
+    private let now: @Sendable () -> Date
+
+    public init(store: any BrokerStore, masterKey: [UInt8], now: @escaping @Sendable () -> Date = Date.init) {
+        self.store = store
+        self.box = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose)
+        self.now = now
+    }
+
+    public func accessToken(userID: Int64) async throws(UpstreamCredentialError) -> UpstreamCredential {
+        let record: UpstreamTokenRecord?
+        do {
+            record = try await store.upstreamTokens(userID: userID)
+        } catch {
+            throw .unavailable(reason: "store_unavailable")
+        }
+        guard let record else { throw .loginRequired(reason: "no_upstream_tokens") }
+        let set: UpstreamTokenSet
+        do {
+            set = try UpstreamTokenSet.open(record.sealed, with: box, userID: userID)
+        } catch {
+            throw .unavailable(reason: "upstream_tokens_unreadable")
+        }
+        let expiresAt = record.accessExpiresAt ?? set.accessExpiresAt
+        if let expiresAt, expiresAt <= now() { throw .loginRequired(reason: "upstream_token_expired") }
+        return UpstreamCredential(token: set.accessToken, expiresAt: expiresAt)
+    }
+}
