@@ -1,0 +1,171 @@
+"""A running deployment: fake Forgejo + fjmcp-broker (+ Caddy in front), all as real processes."""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from .processes import ManagedProcess, free_port
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(os.environ.get("E2E_BIN_DIR", REPO / ".build" / "debug"))
+CADDYFILE = REPO / "deploy" / "caddy" / "Caddyfile"
+GITEA_MCP = REPO / ".venv-gitea-mcp" / "bin" / "gitea-mcp"
+
+FORGEJO_LOGIN = "alice"
+FORGEJO_PASSWORD = "alice-password"
+FORGEJO_CLIENT_ID = "fjmcp-broker-e2e"
+FORGEJO_CLIENT_SECRET = "e2e-not-a-secret"
+
+CHILDREN = {
+    # name: (environment for the broker, tool that reports the login, field holding it)
+    "demo": ({"FJMCP_CHILD_COMMAND": str(BIN / "demo-mcp-server")}, "whoami", "login"),
+    "gitea-mcp": ({
+        "FJMCP_CHILD_COMMAND": str(GITEA_MCP),
+        "FJMCP_CHILD_TOKEN_ENV": "GITEA_TOKEN",
+        "FJMCP_CHILD_URL_ENV": "GITEA_URL",
+        "FJMCP_CHILD_ENV": "FASTMCP_CHECK_FOR_UPDATES=off,GITEA_MAX_RETRIES=0",
+    }, "get_server_info", "gitea_user"),
+}
+
+
+@dataclass
+class Deployment:
+    name: str
+    child: str
+    proxied: bool
+    workdir: Path
+    public_url: str = ""
+    forgejo_url: str = ""
+    broker_port: int = 0
+    verify: ssl.SSLContext | bool = True
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    @property
+    def mcp_url(self) -> str:
+        return self.public_url + "/mcp"
+
+    @property
+    def identity_tool(self) -> tuple[str, str]:
+        _, tool, key = CHILDREN[self.child]
+        return tool, key
+
+    def diagnostics(self, lines: int = 20) -> str:
+        return "\n".join(p.logs(lines) for p in self.processes.values())
+
+    def check_alive(self) -> None:
+        dead = [f"{name} exited with {p.process.returncode}" for name, p in self.processes.items() if not p.alive()]
+        if dead:
+            raise RuntimeError("; ".join(dead) + "\n" + self.diagnostics())
+
+    def stop(self) -> dict[str, int | None]:
+        codes = {}
+        for name in ("caddy", "broker", "forgejo"):
+            if name in self.processes:
+                codes[name] = self.processes[name].stop()
+        return codes
+
+    def fake_control(self, method: str, path: str, json=None) -> httpx.Response:
+        """The fake Forgejo's JSON test controls under /_fake/."""
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            return client.request(method, f"{self.forgejo_url}/_fake/{path}", json=json)
+
+
+def require_binaries(child: str) -> None:
+    missing = [str(p) for p in (BIN / "fjmcp-broker", BIN / "fake-forgejo", BIN / "demo-mcp-server") if not p.exists()]
+    if child == "gitea-mcp" and not GITEA_MCP.exists():
+        missing.append(f"{GITEA_MCP} (run scripts/e2e-setup.sh)")
+    if missing:
+        raise RuntimeError("missing: " + ", ".join(missing) + " (run `swift build`)")
+
+
+def start(name: str, child: str, proxied: bool, workdir: Path, extra_env: dict[str, str] | None = None) -> Deployment:
+    require_binaries(child)
+    deployment = Deployment(name=name, child=child, proxied=proxied, workdir=workdir)
+    try:
+        _start(deployment, extra_env or {})
+    except BaseException:
+        deployment.stop()
+        raise
+    return deployment
+
+
+def _start(d: Deployment, extra_env: dict[str, str]) -> None:
+    d.broker_port = free_port()
+    public_port = free_port() if d.proxied else d.broker_port
+    d.public_url = f"https://127.0.0.1:{public_port}" if d.proxied else f"http://127.0.0.1:{public_port}"
+
+    forgejo = ManagedProcess("forgejo", [
+        str(BIN / "fake-forgejo"), "--listen", "127.0.0.1:0",
+        "--user", f"{FORGEJO_LOGIN}:{FORGEJO_PASSWORD}",
+        "--app", f"{FORGEJO_CLIENT_ID}:{FORGEJO_CLIENT_SECRET}:{d.public_url}/oauth/callback",
+        "--auto-approve", FORGEJO_LOGIN,
+    ], d.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    d.processes["forgejo"] = forgejo
+    d.forgejo_url = forgejo.wait_for(forgejo.stdout_path, r"listening on (\S+)").group(1).rstrip("/")
+
+    child_env, _, _ = CHILDREN[d.child]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(d.workdir),
+        "FJMCP_PUBLIC_URL": d.public_url,
+        "FJMCP_LISTEN": f"127.0.0.1:{d.broker_port}",
+        "FJMCP_DATA_DIR": str(d.workdir / "broker-data"),
+        "FORGEJO_URL": d.forgejo_url,
+        "FORGEJO_CLIENT_ID": FORGEJO_CLIENT_ID,
+        "FORGEJO_CLIENT_SECRET": FORGEJO_CLIENT_SECRET,
+        "FJMCP_LOG_LEVEL": "debug",
+        **child_env,
+        **extra_env,
+    }
+    if d.proxied:
+        env["FJMCP_TRUSTED_PROXIES"] = "loopback"
+    broker = ManagedProcess("broker", [str(BIN / "fjmcp-broker"), "serve"], d.workdir, env=env)
+    d.processes["broker"] = broker
+    broker.wait_for(broker.stderr_path, r"listening address=\S+ port=(\d+)")
+
+    if d.proxied:
+        _start_caddy(d, public_port)
+
+
+def _start_caddy(d: Deployment, public_port: int) -> None:
+    home = d.workdir / "caddy-home"
+    home.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        # The shipped Caddyfile, only re-targeted: loopback site with Caddy's internal CA.
+        "FJMCP_PUBLIC_HOST": d.public_url,
+        "FJMCP_UPSTREAM": f"127.0.0.1:{d.broker_port}",
+        "FJMCP_CADDY_TLS": "tls internal",
+        "FJMCP_CADDY_GLOBAL": "\n".join([
+            "admin off", "default_bind 127.0.0.1", "auto_https disable_redirects", "skip_install_trust"]),
+    }
+    caddy = ManagedProcess("caddy", ["caddy", "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+                           d.workdir, env=env)
+    d.processes["caddy"] = caddy
+    root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    deadline = time.monotonic() + 30
+    while True:
+        if root.exists() and _https_ready(d.public_url, root):
+            break
+        if not caddy.alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"Caddy did not serve {d.public_url} with its internal CA within 30 s\n{caddy.logs()}")
+        time.sleep(0.1)
+    d.verify = ssl.create_default_context(cafile=str(root))
+
+
+def _https_ready(url: str, root: Path) -> bool:
+    try:
+        context = ssl.create_default_context(cafile=str(root))
+        with httpx.Client(verify=context, timeout=2.0, trust_env=False) as client:
+            return client.get(url + "/healthz").status_code == 200
+    except (httpx.HTTPError, ssl.SSLError, OSError):
+        return False

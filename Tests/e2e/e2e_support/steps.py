@@ -1,0 +1,62 @@
+"""Named, time-boxed steps whose failures say which step and which HTTP exchange failed."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+
+from .exchanges import ExchangeLog
+
+STEP_TIMEOUT = 30.0
+
+
+class StepFailed(AssertionError):
+    """A step of an end-to-end flow failed; the message names the step and the last HTTP exchange."""
+
+
+def _describe(step: str, error: BaseException, log: ExchangeLog | None, extra: str | None) -> str:
+    lines = [f"step '{step}' failed: {type(error).__name__}: {error}"]
+    if isinstance(error, BaseExceptionGroup):
+        for inner in error.exceptions:
+            lines.append(f"  caused by {type(inner).__name__}: {inner}")
+    if log is not None:
+        lines.append(log.describe_recent())
+    if extra:
+        lines.append(extra)
+    return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def step(name: str, log: ExchangeLog | None = None, *, timeout: float = STEP_TIMEOUT,
+               diagnostics=None) -> AsyncIterator[None]:
+    """Runs the body within `timeout` seconds; any failure becomes a `StepFailed` naming the step."""
+    if log is not None:
+        log.mark(name)
+    try:
+        with anyio.fail_after(timeout):
+            yield
+    except StepFailed:
+        raise
+    except BaseException as error:  # noqa: BLE001 - re-raised with context
+        if isinstance(error, (KeyboardInterrupt, SystemExit, anyio.get_cancelled_exc_class())) and not isinstance(error, TimeoutError):
+            raise
+        if isinstance(error, TimeoutError):
+            error = TimeoutError(f"no progress within {timeout:.0f} s")
+        extra = diagnostics() if diagnostics else None
+        raise StepFailed(_describe(name, error, log, extra)) from error
+
+
+@contextlib.contextmanager
+def sync_step(name: str, log: ExchangeLog | None = None, diagnostics=None) -> Iterator[None]:
+    """The synchronous twin of `step` (the HTTP client's own timeouts bound it)."""
+    if log is not None:
+        log.mark(name)
+    try:
+        yield
+    except StepFailed:
+        raise
+    except Exception as error:  # noqa: BLE001
+        extra = diagnostics() if diagnostics else None
+        raise StepFailed(_describe(name, error, log, extra)) from error
