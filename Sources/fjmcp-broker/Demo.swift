@@ -67,7 +67,7 @@ struct Demo: AsyncParsableCommand {
         let logger = Logger(label: "fjmcp-broker")
         do {
             let broker = try Broker(config: config, logger: logger)
-            try await broker.run { port in
+            try await broker.serve { port in
                 Self.printBanner(mcpURL: "http://\(config.listen.host):\(port)/mcp", forgejo: forgejo.baseURL, user: user,
                                  dataDirectory: dataDirectory)
             }
