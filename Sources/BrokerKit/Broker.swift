@@ -81,9 +81,12 @@ public final class Broker: Sendable {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let bearer = BearerAuthenticator(config: config, store: store)
         let authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer)
+        let sessions = SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
+                                       tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
+        let mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL)
         do {
-            try await run(providers: [authorizationServer, MCPPlaceholderRoute(bearer: bearer)],
-                          extraChecks: [authorizationServer.forgejoReadinessCheck], onListening: onListening)
+            try await run(providers: [authorizationServer, mcp], extraChecks: [authorizationServer.forgejoReadinessCheck],
+                          services: [sessions], onListening: onListening)
         } catch {
             try? await httpClient.shutdown()
             throw error

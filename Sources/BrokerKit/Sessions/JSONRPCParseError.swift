@@ -38,3 +38,11 @@ public enum JSONRPCErrorResponse {
             + JSONRPCID.encodeString(message) + Array("}}".utf8)
     }
 }
+
+extension JSONRPCErrorResponse {
+    /// An error about the HTTP request as a whole (bad header, bad Origin), which has no
+    /// message id to echo; the MCP transport allows such a body without `id`.
+    public static func make(code: Int, message: String) -> [UInt8] {
+        Array(#"{"jsonrpc":"2.0","error":{"code":\#(code),"message":"#.utf8) + JSONRPCID.encodeString(message) + Array("}}".utf8)
+    }
+}

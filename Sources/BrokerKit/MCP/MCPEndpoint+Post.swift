@@ -1,0 +1,114 @@
+import Hummingbird
+import NIOCore
+
+/// Client messages on an existing session: notifications and answers are accepted with 202,
+/// requests are answered as JSON when the child answers quickly and without side messages,
+/// otherwise as an SSE stream that carries the side messages, keep-alives and the answer.
+extension MCPEndpoint {
+    func dispatch(
+        _ message: JSONRPCMessage, session: Session, lease: SessionLease, request: Request, context: BrokerRequestContext
+    ) async throws -> Response {
+        switch message.kind {
+        case .notification:
+            try? await session.forward(message)
+            await lease.release()
+            return Response(status: .accepted)
+        case .response, .errorResponse:
+            if await !session.deliver(message) {
+                context.logger.debug("client answered a server request that no child is waiting for")
+            }
+            await lease.release()
+            return Response(status: .accepted)
+        case .request:
+            return try await call(message, session: session, lease: lease, request: request)
+        case .batch:
+            guard MCPProtocolVersion.allowsBatches(session.protocolVersion) else {
+                throw MCPRequestError.batchNotAllowed(version: session.protocolVersion)
+            }
+            let response = await batch(message, session: session)
+            await lease.release()
+            return response
+        }
+    }
+
+    private func call(_ message: JSONRPCMessage, session: Session, lease: SessionLease, request: Request) async throws -> Response {
+        let started = ContinuousClock.now
+        let sessionCall: SessionCall
+        do {
+            sessionCall = try await session.send(message)
+        } catch {
+            throw MCPRequestError.malformed(.invalidRequest("not a request"))
+        }
+        let signals = MCPEventStream.signals(sessionCall.events, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
+        var iterator = signals.makeAsyncIterator()
+        let first = await iterator.next()
+        if case .item(.response(let bytes))? = first {
+            SessionMetrics.bridged(method: message.method, duration: .now - started)
+            await lease.release()
+            return Self.json(bytes)
+        }
+        let method = message.method
+        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+            do {
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await writer.write(MCPEventStream.keepAlive)
+                    var next = first
+                    var iterator = signals.makeAsyncIterator()
+                    while let signal = next {
+                        switch signal {
+                        case .item(.message(let bytes)): try await writer.write(MCPEventStream.event(bytes))
+                        case .item(.response(let bytes)):
+                            try await writer.write(MCPEventStream.event(bytes))
+                            return
+                        case .tick: try await writer.write(MCPEventStream.keepAlive)
+                        case .ended: return
+                        }
+                        next = await iterator.next()
+                    }
+                    // The stream only stops without an end marker when this task was cancelled.
+                    try Task.checkCancellation()
+                }
+            } catch {
+                await sessionCall.cancel(reason: "client disconnected")
+                await lease.release()
+                return
+            }
+            SessionMetrics.bridged(method: method, duration: .now - started)
+            await lease.release()
+            try await writer.finish(nil)
+        })
+    }
+
+    /// 2025-03-26 batches: every request is sent at once, the answers come back as one array
+    /// (side messages such as progress have no stream to go to in a batch and are dropped).
+    private func batch(_ message: JSONRPCMessage, session: Session) async -> Response {
+        var calls: [SessionCall] = []
+        var replies: [[UInt8]] = []
+        for element in message.batchElements() {
+            guard case .success(let inner) = element else {
+                if case .failure(let error) = element { replies.append(error.response) }
+                continue
+            }
+            switch inner.kind {
+            case .request where inner.method == "initialize":
+                replies.append(JSONRPCErrorResponse.make(
+                    rawID: inner.rawID ?? Array("null".utf8), code: -32600, message: MCPRequestError.initializeInBatch.message))
+            case .request:
+                if let call = try? await session.send(inner) { calls.append(call) }
+            case .notification:
+                try? await session.forward(inner)
+            case .response, .errorResponse:
+                _ = await session.deliver(inner)
+            case .batch:
+                replies.append(JSONRPCParseError.invalidRequest("nested batch").response)
+            }
+        }
+        for call in calls {
+            for await event in call.events {
+                if case .response(let bytes) = event { replies.append(bytes) }
+            }
+        }
+        guard !replies.isEmpty else { return Response(status: .accepted) }
+        return Self.json(Array("[".utf8) + Array(replies.joined(separator: Array(",".utf8))) + Array("]".utf8))
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+extension HTTPField.Name {
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let xAccelBuffering = Self("X-Accel-Buffering")!
+}
+
+/// The transport's header rules for `/mcp`: DNS-rebinding protection (Host, Origin) and the
+/// content negotiation the Streamable HTTP transport prescribes.
+struct MCPRequestPolicy: Sendable {
+    let publicURL: PublicURL
+
+    /// A request for another host reached us through DNS rebinding or a misrouted proxy. With a
+    /// loopback public URL any loopback name is the same machine, so the port is not compared.
+    func checkHost(_ request: Request) throws(MCPRequestError) {
+        guard let authority = request.head.authority else {
+            throw .hostNotAllowed("")
+        }
+        if authority.lowercased() == publicURL.hostHeader.lowercased() { return }
+        if publicURL.isLoopback, PublicURL.isLoopbackHost(Self.hostPart(of: authority)) { return }
+        throw .hostNotAllowed(authority)
+    }
+
+    /// Browsers send `Origin`; a page from anywhere but the broker's own origin must not drive
+    /// a user's session (MCP 2025-11-25: 403).
+    func checkOrigin(_ request: Request) throws(MCPRequestError) {
+        guard let origin = request.headers[.origin] else { return }
+        if origin.lowercased() == publicURL.origin.lowercased() { return }
+        if publicURL.isLoopback, let components = URLComponents(string: origin), let host = components.host,
+            components.scheme == publicURL.scheme, PublicURL.isLoopbackHost(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+        {
+            return
+        }
+        throw .originNotAllowed(origin)
+    }
+
+    func checkContentType(_ request: Request) throws(MCPRequestError) {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard type == "application/json" else { throw .unsupportedMediaType }
+    }
+
+    /// POST: the client must take both JSON and SSE answers, since the server picks per request.
+    /// A missing `Accept` means "anything" (RFC 9110).
+    func checkPostAccept(_ request: Request) throws(MCPRequestError) {
+        let accept = Self.acceptedTypes(request)
+        guard Self.allows(accept, "application/json"), Self.allows(accept, "text/event-stream") else {
+            throw .notAcceptable("both application/json and text/event-stream")
+        }
+    }
+
+    func checkStreamAccept(_ request: Request) throws(MCPRequestError) {
+        guard Self.allows(Self.acceptedTypes(request), "text/event-stream") else { throw .notAcceptable("text/event-stream") }
+    }
+
+    /// Missing means the negotiated version: the session already knows it (transport spec:
+    /// assume 2025-03-26 only when there is no other way to know).
+    func checkProtocolVersion(_ request: Request, negotiated: String) throws(MCPRequestError) {
+        guard let sent = request.headers[.mcpProtocolVersion]?.trimmingCharacters(in: .whitespaces) else { return }
+        guard MCPProtocolVersion.supported.contains(sent) else { throw .unsupportedProtocolVersion(sent) }
+        guard sent == negotiated else { throw .protocolVersionMismatch(sent: sent, negotiated: negotiated) }
+    }
+
+    static func hostPart(of authority: String) -> String {
+        if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+            return String(authority[authority.index(after: authority.startIndex)..<close])
+        }
+        return String(authority.split(separator: ":", maxSplits: 1).first ?? "")
+    }
+
+    /// Media ranges with a non-zero quality, lowercased; nil when the header is absent.
+    static func acceptedTypes(_ request: Request) -> [String]? {
+        let values = request.headers[values: .accept]
+        guard !values.isEmpty else { return nil }
+        return values.flatMap { $0.split(separator: ",") }.compactMap { range in
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = parts.first, !type.isEmpty else { return nil }
+            let refused = parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "").range(of: #"^q=0(\.0*)?$"#, options: .regularExpression) != nil }
+            return refused ? nil : type
+        }
+    }
+
+    static func allows(_ accepted: [String]?, _ type: String) -> Bool {
+        guard let accepted else { return true }
+        let major = type.split(separator: "/").first.map(String.init) ?? type
+        return accepted.contains { $0 == type || $0 == "*/*" || $0 == major + "/*" }
+    }
+}
