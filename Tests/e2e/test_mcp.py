@@ -4,6 +4,7 @@ reuse → DELETE. Skipped while /mcp is still the OAuth placeholder."""
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from e2e_support.deployment import FORGEJO_LOGIN
@@ -14,6 +15,8 @@ from e2e_support.steps import step
 pytestmark = pytest.mark.anyio
 
 MODERN = "2026-07-28"
+# Bounds a whole test; the steps inside have their own (shorter) bounds.
+TEST_DEADLINE = 150
 
 
 async def require_real_mcp(deployment):
@@ -28,50 +31,47 @@ async def test_mcp_session_end_to_end(deployment, mode):
     tool, login_key = deployment.identity_tool
     async with OAuthClient(deployment) as client:
         log = client.log
-        async with step(f"connect ({mode}): OAuth login and MCP handshake", log, timeout=45,
-                        diagnostics=deployment.diagnostics):
-            session_cm = SDK.session(deployment.mcp_url, client.http, mode=mode)
-            session = await session_cm.__aenter__()
-        try:
-            legacy = session.protocol_version != MODERN
-            session_ids = {e.session_id for e in log.find("POST", "/mcp") if e.session_id}
-            if legacy:
-                assert len(session_ids) == 1, f"expected one Mcp-Session-Id, saw {len(session_ids)}"
-            session_id = next(iter(session_ids), None)
-            assert client.authorizations == 1
+        with anyio.fail_after(TEST_DEADLINE):
+            # Entering and leaving the SDK client is bounded by the clients' own timeouts (a
+            # cancel scope must not straddle the SDK's task group); the outer step names the
+            # phase that failed.
+            async with step(f"MCP session ({mode})", log, timeout=None, diagnostics=deployment.diagnostics):
+                log.mark(f"connect ({mode}): OAuth login and MCP handshake")
+                async with SDK.session(deployment.mcp_url, client.http, mode=mode) as session:
+                    legacy = session.protocol_version != MODERN
+                    session_ids = {e.session_id for e in log.find("POST", "/mcp") if e.session_id}
+                    if legacy:
+                        assert len(session_ids) == 1, f"expected one Mcp-Session-Id, saw {len(session_ids)}"
+                    session_id = next(iter(session_ids), None)
+                    assert client.authorizations == 1
 
-            async with step("tools/list", log, diagnostics=deployment.diagnostics):
-                names = await session.list_tool_names()
-                assert tool in names, names
+                    async with step("tools/list", log):
+                        names = await session.list_tool_names()
+                        assert tool in names, names
 
-            async with step(f"tools/call {tool}", log, diagnostics=deployment.diagnostics):
-                result = await session.call_tool(tool)
-                assert not result.is_error, result.text
-                assert result.structured and result.structured.get(login_key) == FORGEJO_LOGIN, result
+                    async with step(f"tools/call {tool}", log):
+                        result = await session.call_tool(tool)
+                        assert not result.is_error, result.text
+                        assert result.structured and result.structured.get(login_key) == FORGEJO_LOGIN, result
 
-            SDK.force_access_token_expiry(client.provider)
-            mark = len(log)
-            async with step(f"tools/call {tool} after the access token expired: refresh, same session", log,
-                            diagnostics=deployment.diagnostics):
-                result = await session.call_tool(tool)
-                assert not result.is_error, result.text
-                assert result.structured.get(login_key) == FORGEJO_LOGIN
-                assert [e.status for e in log.find("POST", "/oauth/token", since=mark)] == [200]
-                assert client.authorizations == 1, "the refresh needed the browser"
-                if legacy:
-                    later = {e.session_id for e in log.find("POST", "/mcp", since=mark) if e.session_id}
-                    assert later <= {session_id}, "the session changed after the refresh"
-                    requests_with_session = [e for e in log.find("POST", "/mcp", since=mark) if e.status == 200]
-                    assert requests_with_session, "no MCP request succeeded after the refresh"
+                    SDK.force_access_token_expiry(client.provider)
+                    mark = len(log)
+                    async with step(f"tools/call {tool} after the access token expired: refresh, same session", log):
+                        result = await session.call_tool(tool)
+                        assert not result.is_error, result.text
+                        assert result.structured.get(login_key) == FORGEJO_LOGIN
+                        assert [e.status for e in log.find("POST", "/oauth/token", since=mark)] == [200]
+                        assert client.authorizations == 1, "the refresh needed the browser"
+                        if legacy:
+                            later = {e.session_id for e in log.find("POST", "/mcp", since=mark) if e.session_id}
+                            assert later <= {session_id}, "the session changed after the refresh"
 
-            if deployment.child == "demo":
-                async with step("tools/call echo (session reuse)", log, diagnostics=deployment.diagnostics):
-                    result = await session.call_tool("echo", {"text": "hello through the broker"})
-                    assert result.text == "hello through the broker"
-        finally:
-            mark = len(log)
-            async with step("close the client (DELETE the session)", log, diagnostics=deployment.diagnostics):
-                await session_cm.__aexit__(None, None, None)
+                    if deployment.child == "demo":
+                        async with step("tools/call echo (session reuse)", log):
+                            result = await session.call_tool("echo", {"text": "hello through the broker"})
+                            assert result.text == "hello through the broker"
+                    mark = len(log)
+                    log.mark("close the client (DELETE the session)")
 
         if legacy:
             deletes = log.find("DELETE", "/mcp", since=mark)
@@ -81,21 +81,23 @@ async def test_mcp_session_end_to_end(deployment, mode):
                 assert response.status_code == 404, response.text[:300]
 
 
-async def test_session_reuse_across_clients_sharing_tokens(deployment):
+async def test_restarted_client_reuses_stored_tokens(deployment):
     """A second SDK client started from the first one's stored registration and tokens (a client
     restart) needs no browser and opens its own working session."""
     await require_real_mcp(deployment)
     tool, login_key = deployment.identity_tool
     async with OAuthClient(deployment) as first:
-        async with step("first client: login and one call", first.log, timeout=45, diagnostics=deployment.diagnostics):
-            async with SDK.session(deployment.mcp_url, first.http) as session:
-                assert (await session.call_tool(tool)).structured.get(login_key) == FORGEJO_LOGIN
-        storage = first.storage
-    async with OAuthClient(deployment, storage=storage) as second:
-        async with step("restarted client: stored tokens, no browser", second.log, timeout=45,
-                        diagnostics=deployment.diagnostics):
-            async with SDK.session(deployment.mcp_url, second.http) as session:
-                result = await session.call_tool(tool)
-                assert result.structured.get(login_key) == FORGEJO_LOGIN
-            assert second.authorizations == 0
-            assert not second.log.find("POST", "/oauth/register")
+        with anyio.fail_after(TEST_DEADLINE):
+            async with step("first client: login and one call", first.log, timeout=None,
+                            diagnostics=deployment.diagnostics):
+                async with SDK.session(deployment.mcp_url, first.http) as session:
+                    assert (await session.call_tool(tool)).structured.get(login_key) == FORGEJO_LOGIN
+    async with OAuthClient(deployment, storage=first.storage) as second:
+        with anyio.fail_after(TEST_DEADLINE):
+            async with step("restarted client: stored tokens, no browser", second.log, timeout=None,
+                            diagnostics=deployment.diagnostics):
+                async with SDK.session(deployment.mcp_url, second.http) as session:
+                    result = await session.call_tool(tool)
+                    assert result.structured.get(login_key) == FORGEJO_LOGIN
+        assert second.authorizations == 0
+        assert not second.log.find("POST", "/oauth/register")

@@ -34,6 +34,7 @@ class OAuthClient:
         self.redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
         self.browser = ScriptedBrowser(self.log, deployment.verify)
         self.authorizations = 0
+        self._base_step = "setup"
         self._params: dict[str, str] | None = None
         self.provider = SDK.oauth_provider(deployment.mcp_url, self.redirect_uri, self.storage,
                                            self._redirect_handler, self._callback_params)
@@ -41,7 +42,8 @@ class OAuthClient:
 
     async def _redirect_handler(self, authorization_url: str) -> None:
         self.authorizations += 1
-        self.log.mark("browser: authorize → consent → Forgejo → callback")
+        self._base_step = self.log.current_step
+        self.log.mark(f"{self._base_step} / browser: authorize → consent → Forgejo → callback")
         with anyio.fail_after(30):
             self._params = await self.browser.authorize(authorization_url, self.redirect_uri)
         if "error" in self._params:
@@ -52,7 +54,7 @@ class OAuthClient:
         params, self._params = self._params, None
         if params is None:
             raise AssertionError("the SDK asked for the callback before the browser reached the redirect URI")
-        self.log.mark("token exchange")
+        self.log.mark(f"{self._base_step} / token exchange and retry")
         return params
 
     async def aclose(self) -> None:

@@ -81,6 +81,8 @@ class MCPSession:
     async def call_tool(self, name: str, arguments: dict | None = None) -> ToolResult:
         result = await self._impl.call_tool(name, arguments or {})
         text = "\n".join(getattr(block, "text", "") for block in result.content or [])
+        if MAJOR >= 2:  # snake_case fields
+            return ToolResult(is_error=bool(result.is_error), structured=result.structured_content, text=text)
         return ToolResult(is_error=bool(result.isError), structured=result.structuredContent, text=text)
 
 

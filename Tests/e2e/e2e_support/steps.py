@@ -16,11 +16,21 @@ class StepFailed(AssertionError):
     """A step of an end-to-end flow failed; the message names the step and the last HTTP exchange."""
 
 
-def _describe(step: str, error: BaseException, log: ExchangeLog | None, extra: str | None) -> str:
-    lines = [f"step '{step}' failed: {type(error).__name__}: {error}"]
+def leaves(error: BaseException) -> list[BaseException]:
+    """The real errors inside (nested) exception groups."""
     if isinstance(error, BaseExceptionGroup):
-        for inner in error.exceptions:
-            lines.append(f"  caused by {type(inner).__name__}: {inner}")
+        return [leaf for inner in error.exceptions for leaf in leaves(inner)]
+    return [error]
+
+
+def _describe(step: str, error: BaseException, log: ExchangeLog | None, extra: str | None) -> str:
+    found = leaves(error)
+    during = f" (during '{log.current_step}')" if log is not None and log.current_step != step else ""
+    lines = [f"step '{step}'{during} failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in found)]
+    for leaf in found:
+        cause = leaf.__cause__ or leaf.__context__
+        if cause is not None and not isinstance(cause, BaseExceptionGroup):
+            lines.append(f"  caused by {type(cause).__name__}: {cause}")
     if log is not None:
         lines.append(log.describe_recent())
     if extra:
@@ -29,13 +39,17 @@ def _describe(step: str, error: BaseException, log: ExchangeLog | None, extra: s
 
 
 @contextlib.asynccontextmanager
-async def step(name: str, log: ExchangeLog | None = None, *, timeout: float = STEP_TIMEOUT,
+async def step(name: str, log: ExchangeLog | None = None, *, timeout: float | None = STEP_TIMEOUT,
                diagnostics=None) -> AsyncIterator[None]:
-    """Runs the body within `timeout` seconds; any failure becomes a `StepFailed` naming the step."""
+    """Runs the body within `timeout` seconds; any failure becomes a `StepFailed` naming the step.
+
+    `timeout=None` is for bodies that enter or leave a context with its own task group (an SDK
+    client): a cancel scope must not straddle it. Those rely on the clients' own bounded timeouts
+    and on the test's overall deadline."""
     if log is not None:
         log.mark(name)
     try:
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(timeout) if timeout is not None else contextlib.nullcontext():
             yield
     except StepFailed:
         raise

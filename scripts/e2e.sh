@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# End-to-end tests: the built binaries (fjmcp-broker, fake-forgejo, demo-mcp-server) as separate
+# processes, directly and behind Caddy, driven by the official Python MCP SDK clients of both
+# lines (mcp 1.30.0 and mcp 2.3.0), with the demo child and with gitea-mcp as the child.
+#
+#   scripts/e2e.sh                 set up, build, run the suite with both SDK lines
+#   scripts/e2e.sh -k demo-direct  extra arguments go to pytest
+#   E2E_SKIP_BUILD=1               use the binaries already in .build/debug
+#   E2E_KEEP_TMP=1                 keep the processes' logs and data (path printed by pytest's header)
+#
+# Exits non-zero when a test fails, when setup fails, or when a run collected no test.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+scripts/e2e-setup.sh || { echo "e2e: setup failed" >&2; exit 1; }
+if [[ -z "${E2E_SKIP_BUILD:-}" ]]; then
+    swift build >/tmp/fjmcp-e2e-build.log 2>&1 || { tail -40 /tmp/fjmcp-e2e-build.log >&2; echo "e2e: swift build failed" >&2; exit 1; }
+fi
+
+status=0
+for venv in .venv-e2e-mcp1 .venv-e2e-mcp2; do
+    echo "=== e2e with $("$ROOT/$venv/bin/python" -c 'from importlib.metadata import version; print("mcp", version("mcp"))') ==="
+    (cd Tests/e2e && "$ROOT/$venv/bin/python" -m pytest "$@")
+    rc=$?
+    case $rc in
+        0) ;;
+        5) echo "e2e: $venv ran no test (pytest exit 5)" >&2; status=1 ;;
+        *) echo "e2e: $venv failed (pytest exit $rc)" >&2; status=1 ;;
+    esac
+done
+exit $status
