@@ -1,0 +1,110 @@
+@testable import BrokerKit
+import Foundation
+import XCTest
+
+/// The pure validation rules of the authorization server.
+final class OAuthPolicyTests: XCTestCase {
+    func testRedirectURIRegistrationRules() {
+        XCTAssertNil(RedirectURIPolicy.problem(with: "https://app.example/cb"))
+        XCTAssertNil(RedirectURIPolicy.problem(with: "http://localhost:3000/cb"))
+        XCTAssertNil(RedirectURIPolicy.problem(with: "http://127.0.0.1/cb"))
+        XCTAssertNil(RedirectURIPolicy.problem(with: "http://[::1]:8080/cb"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "http://app.example/cb"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/cb#x"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://user:pw@app.example/cb"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "cb"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "javascript:alert(1)"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/" + String(repeating: "a", count: 2_048)))
+    }
+
+    func testRedirectURIMatchingIsExactExceptLoopbackIPPorts() {
+        let registered = ["https://app.example/cb", "http://127.0.0.1:9000/cb?x=1", "http://localhost:9000/cb"]
+        XCTAssertTrue(RedirectURIPolicy.matches(requested: "https://app.example/cb", registered: registered))
+        XCTAssertFalse(RedirectURIPolicy.matches(requested: "https://App.example/cb", registered: registered))
+        XCTAssertFalse(RedirectURIPolicy.matches(requested: "https://app.example/cb/", registered: registered))
+        XCTAssertFalse(RedirectURIPolicy.matches(requested: "https://app.example/cb?y=2", registered: registered))
+        XCTAssertTrue(RedirectURIPolicy.matches(requested: "http://127.0.0.1:1234/cb?x=1", registered: registered))
+        XCTAssertFalse(RedirectURIPolicy.matches(requested: "http://127.0.0.1:1234/cb", registered: registered))
+        XCTAssertFalse(RedirectURIPolicy.matches(requested: "http://localhost:1234/cb", registered: registered))
+    }
+
+    func testResourceIndicatorTolerance() {
+        let resource = "https://mcp.example.org/mcp"
+        XCTAssertTrue(ResourceIndicator.matches("https://mcp.example.org/mcp", resource: resource))
+        XCTAssertTrue(ResourceIndicator.matches("HTTPS://MCP.example.org/mcp/", resource: resource))
+        XCTAssertTrue(ResourceIndicator.matches("https://mcp.example.org:443/mcp", resource: resource))
+        XCTAssertFalse(ResourceIndicator.matches("https://mcp.example.org/", resource: resource))
+        XCTAssertFalse(ResourceIndicator.matches("https://mcp.example.org/mcp#x", resource: resource))
+        XCTAssertFalse(ResourceIndicator.matches("not a url", resource: resource))
+    }
+
+    func testScopeGrant() {
+        XCTAssertEqual(OAuthScope.grant(requested: nil), "mcp")
+        XCTAssertEqual(OAuthScope.grant(requested: "mcp offline_access openid"), "mcp")
+        XCTAssertNil(OAuthScope.grant(requested: "bad\"scope"))
+        XCTAssertNil(OAuthScope.grant(requested: "   "))
+    }
+
+    func testPKCEFormats() {
+        let verifier = String(repeating: "a", count: 43)
+        XCTAssertTrue(PKCE.isValidVerifier(verifier))
+        XCTAssertFalse(PKCE.isValidVerifier(String(repeating: "a", count: 42)))
+        XCTAssertFalse(PKCE.isValidVerifier(String(repeating: "a", count: 129)))
+        XCTAssertFalse(PKCE.isValidVerifier(String(repeating: "a", count: 42) + "!"))
+        XCTAssertTrue(PKCE.verify(verifier: verifier, challenge: TokenHasher.pkceChallenge(verifier: verifier)))
+        XCTAssertTrue(PKCE.isValidChallenge(TokenHasher.pkceChallenge(verifier: verifier)))
+        XCTAssertFalse(PKCE.isValidChallenge("short"))
+    }
+
+    func testParametersRejectDuplicatesAndTreatEmptyAsAbsent() throws {
+        let parameters = OAuthParameters(encoded: "a=1&b=&c=x+y%21&d=1&d=2")
+        XCTAssertEqual(try parameters.value("a"), "1")
+        XCTAssertNil(try parameters.value("b"))
+        XCTAssertEqual(try parameters.value("c"), "x y!")
+        XCTAssertThrowsError(try parameters.value("d")) { XCTAssertEqual($0 as? OAuthParameters.Problem, .duplicated("d")) }
+        XCTAssertThrowsError(try parameters.value("c", maxLength: 2)) { XCTAssertEqual($0 as? OAuthParameters.Problem, .tooLong("c")) }
+    }
+
+    func testAddressPolicyBlocksPrivateAndReservedRanges() throws {
+        for text in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
+                     "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "224.0.0.1"] {
+            XCTAssertFalse(AddressPolicy.isPublic(try XCTUnwrap(IPAddress(parsing: text))), text)
+        }
+        for text in ["93.184.216.34", "2606:4700::1111", "1.1.1.1"] {
+            XCTAssertTrue(AddressPolicy.isPublic(try XCTUnwrap(IPAddress(parsing: text))), text)
+        }
+    }
+
+    func testMetadataDocumentCacheTTLIsClamped() {
+        XCTAssertEqual(MetadataDocumentFetcher.cacheTTL(cacheControl: nil), 3_600)
+        XCTAssertEqual(MetadataDocumentFetcher.cacheTTL(cacheControl: "max-age=10"), 300)
+        XCTAssertEqual(MetadataDocumentFetcher.cacheTTL(cacheControl: "public, max-age=7200"), 7_200)
+        XCTAssertEqual(MetadataDocumentFetcher.cacheTTL(cacheControl: "max-age=999999"), 86_400)
+        XCTAssertEqual(MetadataDocumentFetcher.cacheTTL(cacheControl: "no-store"), 300)
+    }
+
+    func testRateLimiterRefills() async {
+        let limiter = RateLimiter(policy: .init(burst: 2, perSecond: 1))
+        let start = ContinuousClock.now
+        let first = await limiter.allow("a", now: start)
+        let second = await limiter.allow("a", now: start)
+        let third = await limiter.allow("a", now: start)
+        let otherKey = await limiter.allow("b", now: start)
+        let later = await limiter.allow("a", now: start + .seconds(1))
+        XCTAssertEqual([first, second, third, otherKey, later], [true, true, false, true, true])
+    }
+
+    func testConsentMemoryIsSignedAndBoundToClientAndRedirect() {
+        let memory = ConsentMemory(masterKey: Array(repeating: 7, count: 32))
+        let now = Date()
+        let cookie = memory.approving(cookie: nil, clientID: "c1", redirectURI: "https://a/cb", now: now)
+        XCTAssertTrue(memory.isApproved(cookie: cookie, clientID: "c1", redirectURI: "https://a/cb", now: now))
+        XCTAssertFalse(memory.isApproved(cookie: cookie, clientID: "c2", redirectURI: "https://a/cb", now: now))
+        XCTAssertFalse(memory.isApproved(cookie: cookie, clientID: "c1", redirectURI: "https://b/cb", now: now))
+        XCTAssertFalse(memory.isApproved(cookie: cookie + "x", clientID: "c1", redirectURI: "https://a/cb", now: now))
+        XCTAssertFalse(memory.isApproved(cookie: cookie, clientID: "c1", redirectURI: "https://a/cb",
+                                         now: now.addingTimeInterval(ConsentMemory.approvalLifetime + 1)))
+        let other = ConsentMemory(masterKey: Array(repeating: 8, count: 32))
+        XCTAssertFalse(other.isApproved(cookie: cookie, clientID: "c1", redirectURI: "https://a/cb", now: now))
+    }
+}
