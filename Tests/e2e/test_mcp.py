@@ -39,6 +39,7 @@ async def test_mcp_session_end_to_end(deployment, mode):
                 log.mark(f"connect ({mode}): OAuth login and MCP handshake")
                 async with SDK.session(deployment.mcp_url, client.http, mode=mode) as session:
                     legacy = session.protocol_version != MODERN
+                    print(f"negotiated protocol {session.protocol_version} (mode {mode})")
                     session_ids = {e.session_id for e in log.find("POST", "/mcp") if e.session_id}
                     if legacy:
                         assert len(session_ids) == 1, f"expected one Mcp-Session-Id, saw {len(session_ids)}"
@@ -101,3 +102,31 @@ async def test_restarted_client_reuses_stored_tokens(deployment):
                     assert result.structured.get(login_key) == FORGEJO_LOGIN
         assert second.authorizations == 0
         assert not second.log.find("POST", "/oauth/register")
+
+
+async def test_progress_is_streamed_not_buffered(deployment):
+    """Progress notifications travel as server-sent events while the call runs — through Caddy
+    too (`flush_interval -1`): the first one must arrive well before the result."""
+    await require_real_mcp(deployment)
+    if deployment.child != "demo":
+        pytest.skip("only the demo child has the 'progress' tool")
+    arrivals: list[float] = []
+
+    async def on_progress(progress, total, message):
+        arrivals.append(anyio.current_time())
+
+    async with OAuthClient(deployment) as client:
+        with anyio.fail_after(TEST_DEADLINE):
+            async with step("progress over the MCP session", client.log, timeout=None,
+                            diagnostics=deployment.diagnostics):
+                async with SDK.session(deployment.mcp_url, client.http) as session:
+                    client.log.mark("tools/call progress (3 steps, 700 ms apart)")
+                    started = anyio.current_time()
+                    result = await session.call_tool("progress", {"steps": 3, "intervalMs": 700},
+                                                     progress_callback=on_progress)
+                    finished = anyio.current_time()
+                    assert not result.is_error, result.text
+    assert len(arrivals) == 3, f"got {len(arrivals)} progress notifications, want 3"
+    assert finished - arrivals[0] >= 0.8, (
+        f"the first progress notification arrived {finished - arrivals[0]:.2f} s before the result "
+        f"(call took {finished - started:.2f} s): the stream is buffered")

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
-from .exchanges import ExchangeLog
+from .exchanges import ExchangeLog, redact_body
 
 MAX_HOPS = 12
 
@@ -71,7 +71,7 @@ class ScriptedBrowser:
                 response = await self._submit_consent(response)
                 continue
             raise BrowserError(f"the browser got {response.status_code} {response.headers.get('content-type', '')} "
-                               f"from {urlsplit(str(response.url)).path}: {response.text[:400]}")
+                               f"from {urlsplit(str(response.url)).path}: {redact_body(response.text)}")
         raise BrowserError(f"more than {MAX_HOPS} hops without reaching {redirect_uri}")
 
     async def _submit_consent(self, page: httpx.Response) -> httpx.Response:
@@ -79,7 +79,7 @@ class ScriptedBrowser:
         parser.feed(page.text)
         forms = [f for f in parser.forms if f["method"] == "post"]
         if not forms:
-            raise BrowserError(f"an HTML page without a form at {urlsplit(str(page.url)).path}: {page.text[:400]}")
+            raise BrowserError(f"an HTML page without a form at {urlsplit(str(page.url)).path}: {redact_body(page.text)}")
         form = forms[0]
         buttons = dict(form["buttons"])
         if buttons.get("decision") is None and ("decision", self.decision) not in form["buttons"]:

@@ -7,7 +7,9 @@ their field names.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -25,7 +27,16 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query, safe="*:/")))
 
 
+def html_text(text: str) -> str:
+    """The visible text of an HTML page, on one line."""
+    text = re.sub(r"(?is)<(style|script|head)\b.*?</\1>", " ", text)
+    text = re.sub(r"(?s)<[^>]+>", " ", text)
+    return " ".join(html.unescape(text).split())
+
+
 def redact_body(text: str) -> str:
+    if text.lstrip().lower().startswith(("<!doctype html", "<html")):
+        return html_text(text)[:BODY_LIMIT]
     try:
         value = json.loads(text)
     except ValueError:

@@ -78,8 +78,12 @@ class MCPSession:
             result = await self._impl.list_tools()
         return [tool.name for tool in result.tools]
 
-    async def call_tool(self, name: str, arguments: dict | None = None) -> ToolResult:
-        result = await self._impl.call_tool(name, arguments or {})
+    async def call_tool(self, name: str, arguments: dict | None = None, progress_callback=None) -> ToolResult:
+        """`progress_callback(progress, total, message)` receives the call's progress notifications."""
+        if progress_callback is not None:
+            result = await self._impl.call_tool(name, arguments or {}, progress_callback=progress_callback)
+        else:
+            result = await self._impl.call_tool(name, arguments or {})
         text = "\n".join(getattr(block, "text", "") for block in result.content or [])
         if MAJOR >= 2:  # snake_case fields
             return ToolResult(is_error=bool(result.is_error), structured=result.structured_content, text=text)
