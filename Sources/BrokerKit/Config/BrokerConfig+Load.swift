@@ -30,7 +30,8 @@ extension BrokerConfig {
         let accessTTL = reader.duration(.accessTokenTTL, positive: true)
         let refreshTTL = reader.duration(.refreshTokenTTL, positive: true)
         let grace = reader.duration(.refreshGrace)
-        let proxies = reader.trustedProxies()
+        let proxies = reader.addressList(.trustedProxies, allowAny: false)
+        let metricsAllow = reader.addressList(.metricsAllow, allowAny: true)
         let maxBody = reader.integer(.maxBodySize, range: 1_024...(64 << 20))
         let shutdown = reader.duration(.shutdownTimeout, positive: true)
         let level = reader.parse(.logLevel) { Logger.Level(rawValue: $0.lowercased()) } hint: { "expected trace, debug, info, notice, warning, error or critical" }
@@ -43,7 +44,7 @@ extension BrokerConfig {
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
-              let proxies, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
+              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
@@ -54,7 +55,7 @@ extension BrokerConfig {
             child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace),
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
-            trustedProxies: proxies, maxBodySize: maxBody, shutdownTimeout: shutdown,
+            trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
             logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate
         )
     }
@@ -64,7 +65,7 @@ extension BrokerConfig {
         settings.map { setting in
             let shown: String
             switch source.value(setting) {
-            case nil: shown = setting.isSecret ? "(generated)" : "(unset)"
+            case nil: shown = setting == .secretKey ? "(generated)" : "(unset)"
             case let value? where setting.isSecret: shown = value.isEmpty ? "(empty)" : "<redacted>"
             case let value?: shown = value
             }
@@ -175,22 +176,24 @@ private struct Reader {
         return entries
     }
 
-    mutating func trustedProxies() -> [IPRange]? {
-        guard let raw = string(.trustedProxies) else { return [] }
+    /// An address list setting. Returns `.some(nil)` for `any` (no restriction), `nil` after a problem.
+    mutating func addressList(_ setting: Setting, allowAny: Bool) -> [IPRange]?? {
+        guard let raw = string(setting) else { return .some([]) }
         var ranges: [IPRange] = []
         for word in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !word.isEmpty {
             switch word {
             case "none": continue
+            case "any" where allowAny: return .some(nil)
             case "loopback": ranges += IPRange.loopback
             default:
                 guard let range = IPRange(parsing: word) else {
-                    problems.append("\(Setting.trustedProxies.env): '\(word)' is not an IP address or CIDR range")
+                    problems.append("\(setting.env): '\(word)' is not an IP address or CIDR range")
                     return nil
                 }
                 ranges.append(range)
             }
         }
-        return ranges
+        return .some(ranges)
     }
 }
 

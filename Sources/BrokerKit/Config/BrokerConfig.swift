@@ -15,6 +15,8 @@ public struct BrokerConfig: Sendable {
     public var sessions: SessionLimits
     public var tokens: TokenLifetimes
     public var trustedProxies: [IPRange]
+    /// Who may read `/metrics` and `/readyz`; nil means anyone.
+    public var metricsAllow: [IPRange]?
     public var maxBodySize: Int
     public var shutdownTimeout: Duration
     public var logLevel: Logger.Level

@@ -39,6 +39,12 @@ public struct ConfigSource: Sendable {
                 problems.append("unknown option \(name)")
                 continue
             }
+            if setting.isSecret && !isFileFlag {
+                // A value on the command line is visible to every local user in /proc/*/cmdline.
+                problems.append("\(name) would expose a secret in the process list; use \(name)-file or \(setting.env)")
+                if inlineValue == nil, index < arguments.count { index += 1 }
+                continue
+            }
             let value: String
             if let inlineValue {
                 value = inlineValue

@@ -23,13 +23,13 @@ extension Duration {
             case "d": millisecondsPerUnit = 86_400_000
             default: return nil
             }
-            total += number * millisecondsPerUnit
+            let (product, overflowA) = number.multipliedReportingOverflow(by: millisecondsPerUnit)
+            let (sum, overflowB) = total.addingReportingOverflow(product)
+            guard !overflowA, !overflowB else { return nil }
+            total = sum
         }
         self = .milliseconds(total)
     }
-
-    /// Whole seconds, rounding down; for persisted timestamps and `expires_in`.
-    public var wholeSeconds: Int64 { components.seconds }
 
     /// The shortest exact rendering (`90s`, `30m`, `1h30m`), for `check-config`.
     public var configDescription: String {

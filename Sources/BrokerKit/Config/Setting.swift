@@ -51,6 +51,7 @@ extension Setting {
     public static let refreshTokenTTL = Setting("FJMCP_REFRESH_TOKEN_TTL", default: "30d", help: "Lifetime of broker refresh tokens.")
     public static let refreshGrace = Setting("FJMCP_REFRESH_GRACE", default: "60s", help: "How long a rotated refresh token still answers with its successor.")
     public static let trustedProxies = Setting("FJMCP_TRUSTED_PROXIES", default: "loopback", help: "Comma-separated IPs/CIDRs (or 'loopback', 'none') whose X-Forwarded-For is believed.")
+    public static let metricsAllow = Setting("FJMCP_METRICS_ALLOW", default: "loopback", help: "Comma-separated IPs/CIDRs (or 'loopback', 'any') allowed to read /metrics and /readyz; others get 404.")
     public static let maxBodySize = Setting("FJMCP_MAX_BODY_SIZE", default: "1048576", help: "Largest accepted request body in bytes.")
     public static let shutdownTimeout = Setting("FJMCP_SHUTDOWN_TIMEOUT", default: "10s", help: "Bound on finishing in-flight requests at shutdown.")
     public static let logLevel = Setting("FJMCP_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
@@ -64,6 +65,6 @@ extension Setting {
         childCommand, childTokenEnv, childURLEnv, childEnv, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
-        trustedProxies, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
+        trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
     ]
 }

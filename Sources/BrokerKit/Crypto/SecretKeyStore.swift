@@ -29,19 +29,46 @@ public enum SecretKeyStore {
         if FileManager.default.fileExists(atPath: path) {
             return try read(path)
         }
+        try ensureDirectory(dataDirectory)
         let key = OpaqueToken.randomBytes(32)
-        let text = Base64URL.encode(key) + "\n"
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else {
-            throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
-        }
-        defer { close(fd) }
-        let written = text.utf8CString.withUnsafeBufferPointer { write(fd, $0.baseAddress, text.utf8.count) }
-        guard written == text.utf8.count, fsync(fd) == 0 else {
-            throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+        guard try installAtomically(Base64URL.encode(key) + "\n", at: path) else {
+            return try read(path)
         }
         logger.notice("generated a new secret key", metadata: ["path": "\(path)"])
         return key
+    }
+
+    /// Writes a private temporary file, syncs it, then links it into place: a crash or a full disk
+    /// never leaves a truncated key behind, and two processes starting at once cannot both
+    /// install a key (link fails if the name exists; the loser reads the winner's key).
+    /// Returns false when another process installed its key first.
+    private static func installAtomically(_ text: String, at path: String) throws(Failure) -> Bool {
+        let temporary = path + ".tmp-" + Base64URL.encode(OpaqueToken.randomBytes(6))
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        defer { unlink(temporary) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        if link(temporary, path) == 0 { return true }
+        if errno == EEXIST { return false }
+        throw .cannotWrite(path: path, reason: String(cString: strerror(errno)))
+    }
+
+    private static func ensureDirectory(_ directory: String) throws(Failure) {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw .cannotWrite(path: directory, reason: "not a directory") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .cannotWrite(path: directory, reason: error.localizedDescription)
+        }
     }
 
     /// Reads a key file, refusing group- or world-readable ones.

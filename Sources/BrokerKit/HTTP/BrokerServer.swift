@@ -20,7 +20,7 @@ public enum BrokerServer {
         router.add(middleware: SecurityHeadersMiddleware(publicURL: config.publicURL))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: config.maxBodySize))
-        HealthRoutes.add(to: router, checks: checks)
+        HealthRoutes.add(to: router, checks: checks, allowed: config.metricsAllow)
         for provider in providers { provider.addRoutes(to: router) }
         return router
     }

@@ -21,15 +21,10 @@ public struct RequestIDMiddleware: RouterMiddleware {
         context.clientAddress = ClientAddress.resolve(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor],
                                                       trusted: trustedProxies)
         context.logger[metadataKey: "request_id"] = .string(id)
-        do {
-            var response = try await next(request, context)
-            response.headers[.requestID] = id
-            return response
-        } catch let error as any HTTPResponseError {
-            var response = try error.response(from: request, context: context)
-            response.headers[.requestID] = id
-            return response
-        }
+        // Inner middleware turns every error into a response, so the id can always be attached.
+        var response = try await next(request, context)
+        response.headers[.requestID] = id
+        return response
     }
 
     static func isAcceptable(_ id: String) -> Bool {
@@ -38,7 +33,8 @@ public struct RequestIDMiddleware: RouterMiddleware {
 }
 
 /// One access-log line per request. Only the path is logged, never the query: OAuth callbacks
-/// carry codes and states there.
+/// carry codes and states there. Runs outside ``SecurityHeadersMiddleware``, which turns every
+/// error into a response, so it always sees the final status.
 public struct AccessLogMiddleware: RouterMiddleware {
     public typealias Context = BrokerRequestContext
 
@@ -46,15 +42,9 @@ public struct AccessLogMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        do {
-            let response = try await next(request, context)
-            log(request, context, status: response.status.code, start: start)
-            return response
-        } catch {
-            let status = (error as? any HTTPResponseError)?.status.code ?? 500
-            log(request, context, status: status, start: start)
-            throw error
-        }
+        let response = try await next(request, context)
+        log(request, context, status: response.status.code, start: start)
+        return response
     }
 
     private func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
@@ -82,6 +72,12 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             // Error responses (404s, 413s, OAuth errors) need the same protection as pages.
             response = try error.response(from: request, context: context)
+        } catch {
+            // Anything else is a bug or an outage (e.g. the store): log it with the request id and
+            // answer a generic JSON 500 that reveals nothing internal.
+            context.logger.error("unhandled error", metadata: ["error": "\(error)"])
+            response = try BrokerHTTPError(.internalServerError, code: "server_error", description: "internal error")
+                .response(from: request, context: context)
         }
         response.headers[.xContentTypeOptions] = "nosniff"
         response.headers[.xFrameOptions] = "DENY"

@@ -32,8 +32,9 @@ public struct BrokerLogHandler: LogHandler {
         let line: String
         switch format {
         case .text:
-            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoteIfNeeded("\($0.value)"))" }.joined(separator: " ")
-            line = "\(time) \(event.level) \(label): \(event.message)" + (fields.isEmpty ? "" : " " + fields) + "\n"
+            let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoteIfNeeded(Self.escapeControls("\($0.value)")))" }
+                .joined(separator: " ")
+            line = "\(time) \(event.level) \(label): \(Self.escapeControls("\(event.message)"))" + (fields.isEmpty ? "" : " " + fields) + "\n"
         case .json:
             var object: [String: Any] = ["time": time, "level": "\(event.level)", "logger": label, "message": "\(event.message)"]
             for (key, value) in merged where object[key] == nil { object[key] = Self.jsonValue(value) }
@@ -58,8 +59,27 @@ public struct BrokerLogHandler: LogHandler {
         }
     }
 
+    private static let timeStyle = Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)
+
     private static func timestamp() -> String {
-        Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        Date().formatted(timeStyle)
+    }
+
+    /// Child stderr and client-supplied values end up in log lines: a raw CR, LF or ANSI escape
+    /// could forge a line or hide one in the text format, so control characters are escaped.
+    static func escapeControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: escaped += "\\n"
+            case 0x0D: escaped += "\\r"
+            case 0x09: escaped += "\\t"
+            case 0..<0x20, 0x7F: escaped += String(format: "\\x%02x", scalar.value)
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
     }
 
     private static func quoteIfNeeded(_ text: String) -> String {

@@ -186,6 +186,26 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try load(minimal, ["--secret-key-file", keyPath]).secretKey, [UInt8](repeating: 0xCD, count: 32))
     }
 
+    func testSecretValuesAreRefusedOnTheCommandLine() throws {
+        var env = minimal
+        env["FORGEJO_CLIENT_SECRET"] = nil
+        let found = problems(env, ["--forgejo-client-secret", "s3cret", "--listen", "127.0.0.1:9"])
+        XCTAssertTrue(found.contains("--forgejo-client-secret would expose a secret in the process list; use --forgejo-client-secret-file or FORGEJO_CLIENT_SECRET"), "\(found)")
+        XCTAssertFalse(found.contains { $0.contains("unknown option") }, "the value is consumed, not parsed as a flag: \(found)")
+        XCTAssertTrue(problems(minimal, ["--secret-key=\(String(repeating: "ab", count: 32))"]).contains { $0.hasPrefix("--secret-key would expose") })
+    }
+
+    func testMetricsAllowList() throws {
+        XCTAssertEqual(try load(minimal).metricsAllow, IPRange.loopback)
+        var env = minimal
+        env["FJMCP_METRICS_ALLOW"] = "any"
+        XCTAssertNil(try load(env).metricsAllow)
+        env["FJMCP_METRICS_ALLOW"] = "10.0.0.0/8,loopback"
+        XCTAssertEqual(try load(env).metricsAllow?.count, 3)
+        env["FJMCP_TRUSTED_PROXIES"] = "any"
+        XCTAssertTrue(problems(env).contains("FJMCP_TRUSTED_PROXIES: 'any' is not an IP address or CIDR range"))
+    }
+
     func testUnknownFlagIsAProblem() {
         XCTAssertTrue(problems(minimal, ["--no-such-thing", "1"]).contains("unknown option --no-such-thing"))
         XCTAssertTrue(problems(minimal, ["--listen"]).contains("option --listen needs a value"))
@@ -209,7 +229,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(Duration(configValue: "30d"), .seconds(2_592_000))
         XCTAssertEqual(Duration(configValue: "250ms"), .milliseconds(250))
         XCTAssertEqual(Duration(configValue: "1h30m"), .seconds(5_400))
-        for bad in ["", "30", "s", "10x", "-5s", "1.5h", "99999999999999s"] {
+        for bad in ["", "30", "s", "10x", "-5s", "1.5h", "99999999999999s", "999999999999d", "999999999999d999999999999d"] {
             XCTAssertNil(Duration(configValue: bad), bad)
         }
         XCTAssertEqual(Duration.seconds(5_400).configDescription, "1h30m")

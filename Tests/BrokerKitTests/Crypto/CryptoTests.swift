@@ -101,6 +101,11 @@ final class CryptoTests: XCTestCase {
         XCTAssertThrowsError(try SecretKeyStore.read(path)) { error in
             XCTAssertEqual(error as? SecretKeyStore.Failure, .malformed(path: path))
         }
-        XCTAssertThrowsError(try SecretKeyStore.load(configured: nil, dataDirectory: dir.path + "/missing-dir", logger: Logger(label: "t")))
+        let created = try SecretKeyStore.load(configured: nil, dataDirectory: dir.path + "/new/dir", logger: Logger(label: "t"))
+        XCTAssertEqual(try SecretKeyStore.read(dir.path + "/new/dir/secret.key"), created, "a missing data directory is created")
+        FileManager.default.createFile(atPath: dir.path + "/file", contents: Data())
+        XCTAssertThrowsError(try SecretKeyStore.load(configured: nil, dataDirectory: dir.path + "/file", logger: Logger(label: "t")))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/new/dir")
+        XCTAssertEqual(leftovers, ["secret.key"], "no temporary files remain")
     }
 }

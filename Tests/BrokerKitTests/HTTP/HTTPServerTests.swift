@@ -10,6 +10,10 @@ import XCTest
 final class HTTPServerTests: XCTestCase {
     struct EchoBody: RouteProvider {
         func addRoutes(to router: Router<BrokerRequestContext>) {
+            router.get("/test/fail") { _, _ -> String in
+                struct StoreDown: Error {}
+                throw StoreDown()
+            }
             router.post("/test/echo") { request, context in
                 let body = try await request.body.collect(upTo: context.maxUploadSize)
                 return "\(body.readableBytes)"
@@ -24,8 +28,12 @@ final class HTTPServerTests: XCTestCase {
         ]))
     }
 
-    func makeApp(checks: [ReadinessCheck] = []) throws -> some ApplicationProtocol {
-        let config = try makeConfig()
+    func makeApp(checks: [ReadinessCheck] = [], metricsAllow: String = "loopback") throws -> some ApplicationProtocol {
+        var config = try makeConfig()
+        config.metricsAllow = try BrokerConfig.load(from: ConfigSource(environment: [
+            "FJMCP_PUBLIC_URL": "https://mcp.example.org", "FORGEJO_URL": "https://f.example.org",
+            "FORGEJO_CLIENT_ID": "id", "FORGEJO_CLIENT_SECRET": "s", "FJMCP_METRICS_ALLOW": metricsAllow,
+        ])).metricsAllow
         let router = BrokerServer.makeRouter(config: config, checks: checks, providers: [EchoBody()])
         return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
     }
@@ -77,7 +85,14 @@ final class HTTPServerTests: XCTestCase {
         try await app.test(.live) { client in
             try await client.execute(uri: "/readyz", method: .get) { XCTAssertEqual($0.status, .ok) }
             try store.close()
-            try await client.execute(uri: "/readyz", method: .get) { XCTAssertEqual($0.status, .serviceUnavailable) }
+            // Probe results are cached for a couple of seconds; the failure must show within that bound.
+            var status = HTTPResponse.Status.ok
+            let deadline = ContinuousClock.now + .seconds(5)
+            while status == .ok && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(200))
+                status = try await client.execute(uri: "/readyz", method: .get) { $0.status }
+            }
+            XCTAssertEqual(status, .serviceUnavailable)
         }
     }
 
@@ -94,6 +109,33 @@ final class HTTPServerTests: XCTestCase {
                               "requests are counted by route, method and status:\n\(text)")
                 XCTAssertTrue(text.contains("# TYPE http_server_request_duration histogram"), "and timed")
             }
+        }
+    }
+
+    func testUnexpectedErrorsBecomeGeneric500JSONWithHeaders() async throws {
+        try await makeApp().test(.live) { client in
+            try await client.execute(uri: "/test/fail", method: .get) { response in
+                XCTAssertEqual(response.status, .internalServerError)
+                XCTAssertEqual(String(buffer: response.body), #"{"error":"server_error","error_description":"internal error"}"#)
+                XCTAssertEqual(response.headers[.cacheControl], "no-store")
+                XCTAssertNotNil(response.headers[HTTPField.Name("X-Request-Id")!])
+            }
+            try await client.execute(uri: "/nope", method: .get) { response in
+                XCTAssertEqual(response.status, .notFound)
+                XCTAssertEqual(response.headers[HTTPField.Name("X-Frame-Options")!], "DENY", "404s carry the security headers too")
+            }
+        }
+    }
+
+    func testMetricsAndReadinessAreHiddenFromOtherAddresses() async throws {
+        // Requests arrive from 127.0.0.1; an allow-list without loopback must hide the routes.
+        try await makeApp(metricsAllow: "10.0.0.0/8").test(.live) { client in
+            try await client.execute(uri: "/metrics", method: .get) { XCTAssertEqual($0.status, .notFound) }
+            try await client.execute(uri: "/readyz", method: .get) { XCTAssertEqual($0.status, .notFound) }
+            try await client.execute(uri: "/healthz", method: .get) { XCTAssertEqual($0.status, .ok) }
+        }
+        try await makeApp(metricsAllow: "any").test(.live) { client in
+            try await client.execute(uri: "/metrics", method: .get) { XCTAssertEqual($0.status, .ok) }
         }
     }
 
