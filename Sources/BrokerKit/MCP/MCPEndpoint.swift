@@ -45,7 +45,10 @@ public struct MCPEndpoint: RouteProvider {
         let owner = try await admit(request, context: context)
         try policy.checkContentType(request)
         try policy.checkPostAccept(request)
-        let body = try await request.body.collect(upTo: context.maxUploadSize)
+        // collectBody keeps the original stream behind the buffer, which the SSE writer
+        // needs to notice a client that disconnects (consumeWithCancellationOnInboundClose).
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(Array(buffer: body))

@@ -96,7 +96,10 @@ struct MCPTestClient: Sendable {
         String(decoding: (try? JSONSerialization.data(withJSONObject: object)) ?? Data(), as: UTF8.self)
     }
 
+    /// Opens a new session (forgetting any previous one, as a client does after a 404).
     mutating func initialize(version: String = "2025-11-25") async throws -> MCPReply {
+        sessionID = nil
+        protocolVersion = nil
         let reply = try await post(Self.body(id: 0, method: "initialize", params: [
             "protocolVersion": version, "capabilities": ["elicitation": [:]], "clientInfo": ["name": "mcp-tests", "version": "1"],
         ]))

@@ -1,0 +1,169 @@
+import AsyncHTTPClient
+import BrokerKit
+import Foundation
+import XCTest
+
+/// Session ends (idle, caps, crashes, misbehaving children, shutdown): each is contained to its
+/// own session and leaves no process behind.
+final class MCPSessionLifecycleTests: XCTestCase {
+    private func pid(of client: MCPTestClient, id: Int = 50) async throws -> Int32 {
+        let whoami = try await client.tool(id: id, "whoami")
+        return try XCTUnwrap((whoami.structured?["pid"] as? Int).map(Int32.init), whoami.body)
+    }
+
+    func testIdleSessionsAreReaped() async throws {
+        let broker = try await MCPTestBroker.start(environment: ["FJMCP_SESSION_IDLE_TIMEOUT": "1s"])
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        _ = try await client.initialize()
+        let childPID = try await pid(of: client)
+        let reaped = await eventually { await broker.registry.sessionCount == 0 }
+        XCTAssertTrue(reaped)
+        let gone = await eventually { !processExists(childPID) }
+        XCTAssertTrue(gone)
+        let status = try await client.call(id: 2, method: "tools/list").status
+        XCTAssertEqual(status, 404)
+    }
+
+    func testPerUserCapEvictsTheIdleSessionAndRefusesWhenAllAreBusy() async throws {
+        let broker = try await MCPTestBroker.start(environment: ["FJMCP_MAX_SESSIONS_PER_USER": "1"])
+        defer { Task { await broker.stop() } }
+        var first = try await broker.client()
+        _ = try await first.initialize()
+        var second = first
+        let status1 = try await second.initialize().status
+        XCTAssertEqual(status1, 200)
+        let evicted = try await first.call(id: 1, method: "tools/list").status
+        XCTAssertEqual(evicted, 404, "the idle session made room")
+
+        let busy = try await second.stream(second.request(body: MCPTestClient.body(
+            id: 2, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        XCTAssertEqual(busy.status, 200)
+        var third = second
+        let refused = try await third.initialize()
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertEqual(refused.errorCode, -32603)
+        XCTAssertEqual(refused.final["id"] as? Int, 0)
+        XCTAssertTrue((refused.error?["message"] as? String)?.contains("limit") ?? false, refused.body)
+        busy.close()
+    }
+
+    func testGlobalCapRefusesAnotherUserWhileAllSessionsAreBusy() async throws {
+        let broker = try await MCPTestBroker.start(environment: ["FJMCP_MAX_SESSIONS": "1", "FJMCP_MAX_SESSIONS_PER_USER": "1"])
+        defer { Task { await broker.stop() } }
+        var alice = try await broker.client(login: "alice")
+        _ = try await alice.initialize()
+        let busy = try await alice.stream(alice.request(body: MCPTestClient.body(
+            id: 2, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        var bob = try await broker.client(login: "bob")
+        let refused = try await bob.initialize()
+        XCTAssertEqual(refused.status, 503, refused.body)
+        busy.close()
+    }
+
+    func testChildCrashEndsOnlyItsSession() async throws {
+        let broker = try await MCPTestBroker.start()
+        defer { Task { await broker.stop() } }
+        var crashing = try await broker.client()
+        _ = try await crashing.initialize()
+        var other = try await broker.client()
+        _ = try await other.initialize()
+        let crash = try await crashing.tool(id: 1, "crash", ["code": 3])
+        XCTAssertEqual(crash.errorCode, -32603, crash.body)
+        XCTAssertEqual(crash.final["id"] as? Int, 1)
+        let ended = await eventually { (try? await crashing.call(id: 2, method: "tools/list").status) == 404 }
+        XCTAssertTrue(ended)
+        let echo = try await other.tool(id: 3, "echo", ["text": "fine"])
+        XCTAssertEqual(echo.structured?["text"] as? String, "fine")
+    }
+
+    func testChildKilledMidRequestFailsThePendingCall() async throws {
+        let broker = try await MCPTestBroker.start()
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        _ = try await client.initialize()
+        let childPID = try await pid(of: client)
+        let stream = try await client.stream(client.request(body: MCPTestClient.body(
+            id: 4, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        kill(childPID, SIGKILL)
+        let answer = await stream.next()
+        XCTAssertEqual(answer?["id"] as? Int, 4)
+        XCTAssertEqual((answer?["error"] as? [String: Any])?["code"] as? Int, -32603)
+    }
+
+    func testChildRejectedAtStartIsAClearErrorQuickly() async throws {
+        let broker = try await MCPTestBroker.start()
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        try await broker.forgejo.state.expireTokens(login: "alice")
+        let started = ContinuousClock.now
+        let reply = try await client.initialize()
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
+        XCTAssertEqual(reply.status, 502, reply.body)
+        XCTAssertEqual(reply.errorCode, -32603)
+        XCTAssertEqual(reply.final["id"] as? Int, 0)
+        XCTAssertTrue((reply.error?["message"] as? String)?.contains("exited with code 1") ?? false, reply.body)
+        XCTAssertNil(reply.headers["mcp-session-id"].first)
+        let count = await broker.registry.sessionCount
+        XCTAssertEqual(count, 0)
+    }
+
+    func testGarbageOnStdoutAndFloodsDoNotDisturbTheSession() async throws {
+        let broker = try await MCPTestBroker.start(childOptions: ["--no-forgejo-check", "--garbage-stdout"])
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        let status2 = try await client.initialize().status
+        XCTAssertEqual(status2, 200)
+        var other = try await broker.client()
+        _ = try await other.initialize()
+        async let flood = client.tool(id: 1, "progress", ["steps": 2000, "intervalMs": 0], meta: ["progressToken": 1])
+        let echo = try await other.tool(id: 2, "echo", ["text": "calm"])
+        XCTAssertEqual(echo.structured?["text"] as? String, "calm")
+        let flooded = try await flood
+        XCTAssertEqual(flooded.messages.count, 2001)
+        XCTAssertEqual(flooded.final["id"] as? Int, 1)
+    }
+
+    func testOverlongLineKillsOnlyThatChild() async throws {
+        let broker = try await MCPTestBroker.start(childOptions: ["--no-forgejo-check", "--oversized-line", "\(17 << 20)"])
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        let status3 = try await client.initialize().status
+        XCTAssertEqual(status3, 200)
+        let ended = await eventually { await broker.registry.sessionCount == 0 }
+        XCTAssertTrue(ended, "the child wrote a line over the limit right after initialize and was killed")
+        var next = try await broker.client()
+        let status4 = try await next.initialize().status
+        XCTAssertEqual(status4, 200, "the broker keeps opening sessions")
+    }
+
+    func testChildIgnoringSIGTERMIsKilled() async throws {
+        let broker = try await MCPTestBroker.start(childOptions: ["--no-forgejo-check", "--ignore-sigterm"])
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        _ = try await client.initialize()
+        let childPID = try await pid(of: client)
+        let stream = try await client.stream(client.request(body: MCPTestClient.body(
+            id: 4, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        let status5 = try await client.delete().status
+        XCTAssertEqual(status5, 204)
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(childPID) }
+        XCTAssertTrue(gone)
+        let answer = await stream.next()
+        XCTAssertEqual((answer?["error"] as? [String: Any])?["code"] as? Int, -32603)
+    }
+
+    func testShutdownLeavesNoChildProcess() async throws {
+        let broker = try await MCPTestBroker.start()
+        var pids: [Int32] = []
+        for login in ["alice", "bob", "alice"] {
+            var client = try await broker.client(login: login)
+            _ = try await client.initialize()
+            pids.append(try await pid(of: client))
+        }
+        XCTAssertEqual(Set(pids).count, 3)
+        await broker.registry.shutdown()
+        for pid in pids { XCTAssertFalse(processExists(pid), "child \(pid) outlived shutdown") }
+        await broker.stop()
+    }
+}
