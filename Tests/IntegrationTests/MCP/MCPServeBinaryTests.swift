@@ -1,0 +1,90 @@
+import AsyncHTTPClient
+import BrokerKit
+import FakeForgejo
+import Foundation
+import XCTest
+
+/// The served binary as an operator runs it: children must not outlive the broker, whether it
+/// is stopped (SIGTERM) or killed (SIGKILL, where only the parent-death signal helps).
+final class MCPServeBinaryTests: XCTestCase {
+    private var forgejo: FakeForgejoServer!
+    private var httpClient: HTTPClient!
+    private var directory = ""
+
+    override func setUp() async throws {
+        forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        directory = NSTemporaryDirectory() + "fjmcp-mcp-serve-" + UUID().uuidString
+    }
+
+    override func tearDown() async throws {
+        try? await httpClient.shutdown()
+        await forgejo.stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// Starts `fjmcp-broker serve`, logs alice in and opens a session; returns the child's pid.
+    private func startBrokerWithSession() async throws -> (ProductProcess, Int32) {
+        let port = try Self.freePort()
+        let baseURL = "http://127.0.0.1:\(port)"
+        try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [baseURL + "/oauth/callback"],
+                                                        clientID: OAuthTestBroker.forgejoClientID,
+                                                        clientSecret: OAuthTestBroker.forgejoClientSecret))
+        let broker = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: [
+            "FJMCP_PUBLIC_URL": baseURL, "FJMCP_LISTEN": "127.0.0.1:\(port)", "FJMCP_DATA_DIR": directory,
+            "FORGEJO_URL": forgejo.baseURL, "FORGEJO_CLIENT_ID": OAuthTestBroker.forgejoClientID,
+            "FORGEJO_CLIENT_SECRET": OAuthTestBroker.forgejoClientSecret, "FJMCP_CHILD_COMMAND": MCPDemo.path,
+            "FJMCP_CHILD_STOP_GRACE": "300ms",
+        ])
+        _ = try await broker.waitFor("the listening line") { ServeBinaryTests.listeningPort(in: $0.stderr) }
+        let token = try await MCPLogin.accessToken(baseURL: baseURL, resource: baseURL + "/mcp", httpClient: httpClient)
+        var client = MCPTestClient(baseURL: baseURL, accessToken: token, httpClient: httpClient)
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200, initialized.body)
+        let whoami = try await client.tool(id: 1, "whoami")
+        XCTAssertEqual(whoami.structured?["login"] as? String, "alice")
+        let pid = try XCTUnwrap((whoami.structured?["pid"] as? Int).map(Int32.init), whoami.body)
+        XCTAssertTrue(processExists(pid))
+        return (broker, pid)
+    }
+
+    func testSIGKILLedBrokerLeavesNoChild() async throws {
+        let (broker, childPID) = try await startBrokerWithSession()
+        broker.signal(SIGKILL)
+        _ = await broker.waitForExit(timeout: .seconds(5))
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(childPID) }
+        XCTAssertTrue(gone, "child \(childPID) outlived a SIGKILLed broker")
+    }
+
+    func testSIGTERMStopsEveryChildBeforeExit() async throws {
+        let (broker, childPID) = try await startBrokerWithSession()
+        broker.signal(SIGTERM)
+        let status = await broker.waitForExit(timeout: .seconds(10))
+        XCTAssertEqual(status, 0, broker.stderr)
+        XCTAssertFalse(processExists(childPID), "child \(childPID) outlived the broker")
+        XCTAssertTrue(broker.stderr.contains("session ended"), broker.stderr)
+        XCTAssertTrue(broker.stderr.contains("broker_shutdown"), broker.stderr)
+    }
+
+    /// A port that was free a moment ago: the public URL must name the port before the broker
+    /// binds it, because the Forgejo callback URL contains it.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EMFILE) }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
+                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
+            }
+        }
+        guard bound else { throw POSIXError(.EADDRINUSE) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
