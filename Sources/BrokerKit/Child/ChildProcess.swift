@@ -20,6 +20,8 @@ public actor ChildProcess {
     private let exitLatch = Latch<ChildExit>()
     public private(set) var pid: pid_t?
     private var stdin: AsyncStream<StdinWrite>.Continuation?
+    /// Set once `start()` hands the child to its runner; `stop()` waits on it for the pid.
+    private var launch: Latch<Result<pid_t, ChildError>>?
     private var started = false
     private var stopRequested = false
     private var killedForLongLine = false
@@ -39,8 +41,14 @@ public actor ChildProcess {
 
     /// Spawns the child and returns its pid once it runs. A child that fails later (e.g. its
     /// token is rejected) shows up through `waitForExit()`.
+    ///
+    /// The launch itself is not abandoned on cancellation: the detached runner spawns the child
+    /// regardless, so giving up early would leave a process holding the user's token that nobody
+    /// owns. Instead the launch is awaited, and a cancelled caller gets the child killed (and
+    /// reaped) before `start` throws. After `stop()` it throws `.notRunning` without spawning.
     public func start(onMessage: @escaping MessageHandler) async throws(ChildError) -> pid_t {
         guard !started else { throw .alreadyStarted }
+        guard !stopRequested else { throw .notRunning }
         started = true
         _ = Self.sigpipeIgnored
         let executable: String
@@ -53,21 +61,31 @@ public actor ChildProcess {
         let (writes, continuation) = AsyncStream<StdinWrite>.makeStream()
         stdin = continuation
         let launched = Latch<Result<pid_t, ChildError>>()
+        launch = launched
         let runner = ChildRunner(
             executable: executable, spec: spec, logger: logger, stdinWrites: writes, stdinContinuation: continuation,
             onMessage: onMessage, launched: launched, owner: self)
         Task.detached { await runner.run() }
-        switch await launched.wait() {
+        switch await launched.waitIgnoringCancellation() {
         case .success(let pid):
             self.pid = pid
             logger[metadataKey: "child_pid"] = .stringConvertible(pid)
             ChildMetrics.spawned()
+            guard !Task.isCancelled else {
+                // Nothing has been said to this child yet, so there is no graceful state to keep.
+                logger.info("start cancelled; killing the new child")
+                stopRequested = true
+                continuation.finish()
+                kill(-pid, SIGKILL)
+                _ = await exitLatch.waitIgnoringCancellation()
+                throw .spawnFailed("cancelled while starting")
+            }
             logger.info("child started", metadata: ["executable": .string(spec.executable)])
             return pid
         case .failure(let error):
+            continuation.finish()
+            stdin = nil
             throw error
-        case nil:
-            throw .spawnFailed("cancelled while starting")
         }
     }
 
@@ -75,8 +93,7 @@ public actor ChildProcess {
     /// backpressure from a child that stops reading.
     public func send(_ line: [UInt8]) async throws(ChildError) {
         guard let stdin, !stopRequested else { throw .notRunning }
-        var bytes = line
-        bytes.append(0x0A)
+        let bytes = Self.framed(line)
         let result = await withCheckedContinuation { continuation in
             if case .terminated = stdin.yield(StdinWrite(bytes: bytes, completion: continuation)) {
                 continuation.resume(returning: .failure(.notRunning))
@@ -85,20 +102,45 @@ public actor ChildProcess {
         try result.get()
     }
 
+    /// `line` plus the terminating `\n`, with every CR/LF inside it turned into a space. MCP
+    /// stdio allows no embedded newline, yet a forwarded HTTP body may be pretty-printed or
+    /// CRLF-terminated; raw CR/LF can only sit between JSON tokens (inside strings they must be
+    /// escaped), where a space means the same. The common case has none and is copied once.
+    static func framed(_ line: [UInt8]) -> [UInt8] {
+        let firstBreak = line.firstIndex(where: isLineBreak)
+        var framed: [UInt8] = []
+        framed.reserveCapacity(line.count + 1)
+        framed.append(contentsOf: line)
+        framed.append(0x0A)
+        if let firstBreak {
+            for index in firstBreak..<line.count where isLineBreak(framed[index]) {
+                framed[index] = 0x20
+            }
+        }
+        return framed
+    }
+
+    private static func isLineBreak(_ byte: UInt8) -> Bool {
+        byte == 0x0A || byte == 0x0D
+    }
+
     /// Shutdown per the MCP lifecycle: stdin EOF, then SIGTERM, then SIGKILL, each step
-    /// `spec.stopGrace` apart, always to the whole process group.
+    /// `spec.stopGrace` apart, always to the whole process group. A `start()` still launching
+    /// is waited for first, since only then is there a pid to signal. Returns only once the
+    /// child is gone; a cancelled caller merely skips the graces.
     @discardableResult
     public func stop() async -> ChildExit {
         if let exit = await exitLatch.current { return exit }
-        guard started else {
-            let exit = ChildExit(reason: .stoppedByBroker, status: nil)
-            await exitLatch.resolve(exit)
-            return exit
-        }
         stopRequested = true
         stdin?.finish()
-        guard let pid else {
-            return await exitLatch.wait() ?? ChildExit(reason: .stoppedByBroker, status: nil)
+        guard let launch else {
+            // Never launched: either start() was not called, or its executable lookup failed
+            // and settles the exit itself.
+            if !started { await exitLatch.resolve(ChildExit(reason: .stoppedByBroker, status: nil)) }
+            return await exitLatch.waitIgnoringCancellation()
+        }
+        guard case .success(let pid) = await launch.waitIgnoringCancellation() else {
+            return await exitLatch.waitIgnoringCancellation()
         }
         if let exit = await exitLatch.wait(timeout: spec.stopGrace) { return exit }
         logger.notice("child ignored stdin EOF, sending SIGTERM")
@@ -106,7 +148,7 @@ public actor ChildProcess {
         if let exit = await exitLatch.wait(timeout: spec.stopGrace) { return exit }
         logger.warning("child ignored SIGTERM, sending SIGKILL")
         kill(-pid, SIGKILL)
-        return await exitLatch.wait() ?? ChildExit(reason: .stoppedByBroker, status: nil)
+        return await exitLatch.waitIgnoringCancellation()
     }
 
     /// Resolves when the child is gone (nil only if the waiting task is cancelled), so the

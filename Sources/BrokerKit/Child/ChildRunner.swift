@@ -59,8 +59,10 @@ struct ChildRunner: Sendable {
         } catch {
             if await launched.current == nil {
                 let failure = ChildError.spawnFailed("\(error)")
-                await launched.resolve(.failure(failure))
+                // Exit first, so that once start() throws, the exit is already known.
+                await failQueuedWrites()
                 await owner.spawnFailed(failure)
+                await launched.resolve(.failure(failure))
                 return
             }
             logger.error("child supervision failed", metadata: ["error": "\(error)"])
@@ -79,6 +81,15 @@ struct ChildRunner: Sendable {
             return (Self.setprivPath, ["--pdeathsig", "KILL", "--", executable] + spec.arguments)
         }
         return (executable, spec.arguments)
+    }
+
+    /// The pump never ran, so nobody else would ever resume a write queued before the spawn
+    /// failed (or a later `send`), leaving its sender suspended forever.
+    private func failQueuedWrites() async {
+        stdinContinuation.finish()
+        for await write in stdinWrites {
+            write.completion.resume(returning: .failure(.notRunning))
+        }
     }
 
     private func pumpStdin(_ writer: StandardInputWriter) async {

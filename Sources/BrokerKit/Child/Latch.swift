@@ -5,6 +5,7 @@ actor Latch<Value: Sendable> {
     private var value: Value?
     private var waiters: [Int: CheckedContinuation<Value?, Never>] = [:]
     private var nextWaiter = 0
+    private var patientWaiters: [CheckedContinuation<Value, Never>] = []
 
     var current: Value? { value }
 
@@ -13,6 +14,15 @@ actor Latch<Value: Sendable> {
         value = newValue
         for waiter in waiters.values { waiter.resume(returning: newValue) }
         waiters.removeAll()
+        for waiter in patientWaiters { waiter.resume(returning: newValue) }
+        patientWaiters.removeAll()
+    }
+
+    /// The value, however long it takes. For waits whose abandonment would leak something, such
+    /// as a launch that goes ahead anyway; the resolver must be guaranteed to run.
+    func waitIgnoringCancellation() async -> Value {
+        if let value { return value }
+        return await withCheckedContinuation { patientWaiters.append($0) }
     }
 
     /// The value, or nil if the waiting task is cancelled first.

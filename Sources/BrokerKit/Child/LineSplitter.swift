@@ -20,18 +20,22 @@ struct LineSplitter {
         self.overflow = overflow
     }
 
-    /// Appends complete lines (without `\n` or a trailing `\r`) to `lines`.
+    /// Appends complete lines (without `\n` or a trailing `\r`) to `lines`. A line that lies
+    /// wholly in `bytes` is copied once, into an array of exactly its size; only a line spread
+    /// over several chunks goes through `pending`.
     mutating func feed(_ bytes: UnsafeRawBufferPointer, into lines: inout [[UInt8]]) throws(LineTooLong) {
         var start = 0
-        while start < bytes.count {
-            guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
-                try append(bytes[start...])
-                return
+        while let newline = bytes[start...].firstIndex(of: 0x0A) {
+            let segment = bytes[start..<newline]
+            if pending.isEmpty, !discarding, segment.count <= maxLine {
+                lines.append(Array(segment.last == 0x0D ? segment.dropLast() : segment))
+            } else {
+                try append(segment)
+                lines.append(takeLine())
             }
-            try append(bytes[start..<newline])
-            lines.append(takeLine())
             start = newline + 1
         }
+        try append(bytes[start...])
     }
 
     /// The unterminated remainder at end of stream, if any.
@@ -50,10 +54,12 @@ struct LineSplitter {
         pending.append(contentsOf: slice)
     }
 
+    /// Hands `pending`'s buffer to the line and starts a fresh one: keeping the capacity would
+    /// make the next append copy (the line shares the buffer) and pin a large buffer in a small line.
     private mutating func takeLine() -> [UInt8] {
         var line = pending
+        pending = []
         if line.last == 0x0D { line.removeLast() }
-        pending.removeAll(keepingCapacity: pending.capacity <= 64 * 1024)
         discarding = false
         return line
     }

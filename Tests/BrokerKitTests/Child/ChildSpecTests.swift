@@ -52,6 +52,15 @@ final class ChildSpecTests: XCTestCase {
             try ChildEnvironment.build(extraEntries: [], credentials: ["BAD NAME": "x"], brokerEnvironment: [:]))
     }
 
+    func testEnvironmentNameRules() {
+        for good in ["_", "A", "z", "_9", "FORGEJO_ACCESS_TOKEN", "lower_Case1"] {
+            XCTAssertTrue(ChildEnvironment.isValidName(good), good)
+        }
+        for bad in ["", "1A", "9", "A-B", "A B", "A=B", "É", "AÉ", "A.B"] {
+            XCTAssertFalse(ChildEnvironment.isValidName(bad), bad)
+        }
+    }
+
     func testExecutableResolution() throws {
         XCTAssertEqual(try ChildEnvironment.resolveExecutable("sh", path: "/nonexistent:/bin"), "/bin/sh")
         XCTAssertEqual(try ChildEnvironment.resolveExecutable("/bin/sh", path: nil), "/bin/sh")
@@ -84,6 +93,24 @@ final class ChildLineSplitterTests: XCTestCase {
         var split = LineSplitter(maxLine: 4, overflow: .fail)
         XCTAssertEqual(try feed(&split, "abc"), [])
         XCTAssertThrowsError(try feed(&split, "de"))
+    }
+
+    func testLineAcrossThreeChunksOwnsOnlyItsBytes() throws {
+        var splitter = LineSplitter(maxLine: 1 << 20, overflow: .fail)
+        var lines: [[UInt8]] = []
+        func feed(_ text: String) throws {
+            try Array(text.utf8).withUnsafeBytes { bytes in try splitter.feed(bytes, into: &lines) }
+        }
+        // Grows the pending buffer to tens of KiB, as a large response split by the pipe would.
+        try feed(String(repeating: "x", count: 30_000))
+        try feed("x\n")
+        try feed("ab")
+        try feed("cd")
+        try feed("e\nfg\n")
+        XCTAssertEqual(lines.map(\.count), [30_001, 5, 2])
+        XCTAssertEqual(lines.dropFirst().map { String(decoding: $0, as: UTF8.self) }, ["abcde", "fg"])
+        XCTAssertLessThan(lines[1].capacity, 1024, "a short line must not pin the earlier long line's buffer")
+        XCTAssertNil(splitter.finish())
     }
 
     func testOverlongLineTruncates() throws {

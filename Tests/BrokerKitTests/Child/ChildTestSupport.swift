@@ -115,3 +115,26 @@ func toolCallLine(id: String, tool: String, arguments: String, meta: String? = n
         #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)\#(metaPart)}}"#
             .utf8)
 }
+
+/// Live (non-zombie) processes whose environment holds `entry` (`NAME=value`). Tests tag their
+/// children with a unique entry, so no other test's process can match.
+func liveProcesses(withEnvironment entry: String) -> [Int32] {
+    let needle = Data(entry.utf8)
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return names.compactMap(Int32.init).filter { pid in
+        guard let handle = FileHandle(forReadingAtPath: "/proc/\(pid)/environ") else { return false }
+        defer { try? handle.close() }
+        guard let environment = try? handle.readToEnd() else { return false }
+        return environment.split(separator: 0).contains(needle) && processIsAlive(pid)
+    }
+}
+
+/// Runs `operation` in its own task and returns its result if it ends within `timeout`, nil
+/// otherwise. The operation is not awaited past the deadline, so a hang fails the test
+/// instead of stalling the whole run.
+func finishes<T: Sendable>(within timeout: Duration, _ operation: @escaping @Sendable () async -> T) async -> T? {
+    let outcome = Mutex<T?>(nil)
+    Task { let value = await operation(); outcome.withLock { $0 = value } }
+    _ = await eventually(timeout: timeout) { outcome.withLock { $0 != nil } }
+    return outcome.withLock { $0 }
+}
