@@ -22,32 +22,18 @@ public enum ChildEnvironment {
         for entry in extraEntries {
             if let equals = entry.firstIndex(of: "=") {
                 let name = String(entry[..<equals])
-                guard isValidName(name) else { throw .invalidEnvironmentEntry(name) }
+                guard EnvironmentName.isValid(name) else { throw .invalidEnvironmentEntry(name) }
                 environment[name] = String(entry[entry.index(after: equals)...])
             } else {
-                guard isValidName(entry) else { throw .invalidEnvironmentEntry(entry) }
+                guard EnvironmentName.isValid(entry) else { throw .invalidEnvironmentEntry(entry) }
                 if let value = brokerEnvironment[entry] { environment[entry] = value }
             }
         }
         for (name, value) in credentials {
-            guard isValidName(name) else { throw .invalidEnvironmentEntry(name) }
+            guard EnvironmentName.isValid(name) else { throw .invalidEnvironmentEntry(name) }
             environment[name] = value
         }
         return environment
-    }
-
-    /// Whether `name` is a portable environment variable name: an ASCII letter or `_`, then
-    /// ASCII letters, digits or `_`. Public so that configuration loading validates names by
-    /// exactly the rules the child environment enforces.
-    public static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, first == UInt8(ascii: "_") || isASCIILetter(first) else { return false }
-        return name.utf8.allSatisfy { byte in
-            byte == UInt8(ascii: "_") || isASCIILetter(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-        }
-    }
-
-    private static func isASCIILetter(_ byte: UInt8) -> Bool {
-        (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
     }
 
     /// Resolves like `execvp`, but against the CHILD's PATH, so what runs does not depend on

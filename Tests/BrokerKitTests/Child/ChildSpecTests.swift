@@ -54,10 +54,10 @@ final class ChildSpecTests: XCTestCase {
 
     func testEnvironmentNameRules() {
         for good in ["_", "A", "z", "_9", "FORGEJO_ACCESS_TOKEN", "lower_Case1"] {
-            XCTAssertTrue(ChildEnvironment.isValidName(good), good)
+            XCTAssertTrue(EnvironmentName.isValid(good), good)
         }
         for bad in ["", "1A", "9", "A-B", "A B", "A=B", "É", "AÉ", "A.B"] {
-            XCTAssertFalse(ChildEnvironment.isValidName(bad), bad)
+            XCTAssertFalse(EnvironmentName.isValid(bad), bad)
         }
     }
 
