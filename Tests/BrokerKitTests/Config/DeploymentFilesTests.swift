@@ -18,12 +18,6 @@ final class DeploymentFilesTests: XCTestCase {
         Setting.cimdAllowPrivate.env, // tests only ("never set it in production")
     ]
 
-    /// Settings README's table should list but does not yet. The test fails once a row appears, so
-    /// the entry is removed here and the check becomes strict for it.
-    static let missingREADMERows: Set<String> = [
-        Setting.metricsAllow.env,
-    ]
-
     func read(_ relativePath: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let url = Self.root.appendingPathComponent(relativePath)
         do {
@@ -203,11 +197,6 @@ final class DeploymentFilesTests: XCTestCase {
         XCTAssertGreaterThan(listed.count, 10, "README's configuration table was not found")
         for setting in Setting.all {
             if Self.undocumentedByDesign.contains(setting.env) { continue }
-            if Self.missingREADMERows.contains(setting.env) {
-                XCTAssertFalse(listed.contains(setting.env),
-                               "README now lists \(setting.env): remove it from DeploymentFilesTests.missingREADMERows")
-                continue
-            }
             XCTAssertTrue(listed.contains(setting.env), "README's configuration table lacks \(setting.env)")
         }
         for name in listed {
