@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import XCTest
+
+@testable import BrokerKit
+
+/// Registry rules without HTTP: owner binding, revocation by user, credential failures.
+final class SessionRegistryTests: XCTestCase {
+    struct FixedTokens: UpstreamTokenProvider {
+        let failure: UpstreamCredentialError?
+
+        func accessToken(userID: Int64) async throws(UpstreamCredentialError) -> UpstreamCredential {
+            if let failure { throw failure }
+            return UpstreamCredential(token: "token-\(userID)", expiresAt: nil)
+        }
+    }
+
+    private func registry(tokens: FixedTokens = FixedTokens(failure: nil)) throws -> SessionRegistry {
+        let config = try BrokerConfig.load(from: ConfigSource(environment: [
+            "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
+            "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
+            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "300ms",
+        ]))
+        return SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
+                               tokens: tokens, logger: Logger(label: "session-registry-tests"))
+    }
+
+    private var initialize: JSONRPCMessage {
+        get throws {
+            try JSONRPCMessage(Array(#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#.utf8))
+        }
+    }
+
+    private func open(_ registry: SessionRegistry, _ owner: SessionOwner) async throws -> Session {
+        guard case .opened(let session, _) = try await registry.open(owner: owner, initialize: try initialize) else {
+            throw XCTSkip("the demo child rejected initialize")
+        }
+        return session
+    }
+
+    func testSessionsAreBoundToUserAndClientAndEndPerUser() async throws {
+        let registry = try registry()
+        let alice = SessionOwner(userID: 1, login: "alice", clientID: "c1")
+        let first = try await open(registry, alice)
+        let second = try await open(registry, alice)
+        let bob = try await open(registry, SessionOwner(userID: 2, login: "bob", clientID: "c1"))
+        XCTAssertEqual(first.protocolVersion, "2025-06-18")
+        XCTAssertNotEqual(first.id, second.id)
+
+        let otherClient = SessionOwner(userID: 1, login: "alice", clientID: "c2")
+        do {
+            _ = try await registry.acquire(id: first.id, owner: otherClient)
+            XCTFail("another client of the same user must not use the session")
+        } catch {
+            XCTAssertEqual(error, .notFound)
+        }
+
+        await registry.endSessions(userID: 1)
+        let remaining = await registry.sessionIDs(userID: 1)
+        XCTAssertEqual(remaining, [])
+        let bobStillThere = try await registry.lookup(id: bob.id, owner: SessionOwner(userID: 2, login: "bob", clientID: "c1"))
+        XCTAssertEqual(bobStillThere.id, bob.id)
+        await registry.shutdown()
+        let count = await registry.sessionCount
+        XCTAssertEqual(count, 0)
+    }
+
+    func testCredentialFailuresAreLoginRequiredOrUnavailable() async throws {
+        let owner = SessionOwner(userID: 1, login: "alice", clientID: "c1")
+        for (failure, expected) in [
+            (UpstreamCredentialError.loginRequired(reason: "gone"), SessionError.loginRequired(reason: "gone")),
+            (.unavailable(reason: "store"), .upstreamUnavailable(reason: "store")),
+        ] {
+            let registry = try registry(tokens: FixedTokens(failure: failure))
+            let message = try initialize
+            do {
+                _ = try await registry.open(owner: owner, initialize: message)
+                XCTFail("no session without a credential")
+            } catch {
+                XCTAssertEqual(error, expected)
+            }
+        }
+    }
+}
