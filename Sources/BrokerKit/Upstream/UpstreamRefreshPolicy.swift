@@ -4,7 +4,7 @@ import Foundation
 /// access tokens); tests shrink the delays.
 public struct UpstreamRefreshPolicy: Sendable {
     /// Scheduled refreshes happen at this fraction of the access token's lifetime, leaving the
-    /// rest as headroom for a Forgejo outage and for swapping children.
+    /// rest as headroom for a Forgejo outage and for swapping children. Clamped to 0.1...0.95.
     public var refreshFraction: Double
     /// Lower bound between a token's issue and its scheduled refresh, so a Forgejo answering
     /// absurdly short lifetimes cannot drive a refresh loop.

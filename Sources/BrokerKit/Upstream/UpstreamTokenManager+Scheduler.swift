@@ -9,13 +9,13 @@ extension UpstreamTokenManager: Service {
     /// costs at most this much.
     static let maximumIdle: TimeInterval = 3600
 
-    /// Sessions call this when they start; reference-counted per user.
+    /// Sessions call this when they start; reference-counted per user. Every call re-plans the
+    /// user from the store, because a new session may follow a new login whose set the
+    /// scheduler has not seen (e.g. after the previous one was declared dead).
     public func track(userID: Int64) {
         trackCounts[userID, default: 0] += 1
-        if trackCounts[userID] == 1 {
-            schedule[userID] = nil
-            wake()
-        }
+        schedule[userID] = nil
+        wake()
     }
 
     /// Sessions call this when they end; the last one stops the user's scheduled refreshes.

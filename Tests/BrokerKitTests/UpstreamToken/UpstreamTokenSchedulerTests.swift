@@ -70,6 +70,27 @@ final class UpstreamTokenSchedulerTests: XCTestCase {
         XCTAssertEqual(token.generation, 2)
     }
 
+    func testRevokedGrantEndsSchedulingUntilTheNextLogin() async throws {
+        try await harness.login()
+        let manager = harness.makeManager()
+        let log = await UpstreamTokenEventLog(manager)
+        await manager.track(userID: userID)
+        harness.startScheduler(manager)
+        await upstreamEventually("first plan") { await manager.nextScheduledRefresh(userID: userID) != nil }
+        try await harness.server.state.revokeGrant(login: "alice", clientID: harness.credentials.clientID)
+        await harness.advanceClocks(seconds: 8)
+        await upstreamEventually("dead event") { await log.deaths == ["upstream_grant_revoked"] }
+        let parked = await manager.nextScheduledRefresh(userID: userID)
+        XCTAssertEqual(parked, .distantFuture)
+
+        try await harness.login()
+        let relogin = harness.clock.now()
+        await manager.track(userID: userID)
+        await upstreamEventually("new login planned") {
+            await manager.nextScheduledRefresh(userID: userID) == relogin.addingTimeInterval(8)
+        }
+    }
+
     func testTrackingIsReferenceCounted() async throws {
         try await harness.login()
         let manager = harness.makeManager()
