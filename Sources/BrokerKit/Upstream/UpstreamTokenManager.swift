@@ -54,6 +54,7 @@ public actor UpstreamTokenManager {
     /// The user's access token with at least `minimumRemaining` left, refreshing first when the
     /// stored one has less. When Forgejo is unavailable the stored token is returned as long as
     /// it has any time left, so an outage shorter than the headroom is invisible to users.
+    /// Keep `minimumRemaining` well below Forgejo's token lifetime, or every call refreshes.
     public func validAccessToken(
         userID: Int64, minimumRemaining: Duration
     ) async throws(UpstreamTokenFailure) -> UpstreamAccessToken {
