@@ -31,6 +31,11 @@ final class MCPSessionFlowTests: XCTestCase {
         }
         let count = await broker.registry.sessionCount
         XCTAssertEqual(count, 3)
+        let metrics = String(decoding: BrokerMetrics.render(), as: UTF8.self)
+        for series in ["fjmcp_sessions_active", "fjmcp_children_active", "fjmcp_child_spawn_duration_seconds",
+                       "fjmcp_bridge_requests_total{method=\"tools/call\"}", "fjmcp_bridge_request_duration_seconds"] {
+            XCTAssertTrue(metrics.contains(series), "missing \(series)")
+        }
     }
 
     func testTwentyConcurrentCallsOnOneSessionPairCorrectly() async throws {
