@@ -137,7 +137,9 @@ public actor SessionRegistry: Service {
             group.cancelAll()
             return first
         }
-        if let exit = await bridge.child.exit {
+        // A child that died before answering shows up as the bridge's own error response.
+        let answered = answer.flatMap { try? JSONRPCMessage($0) }?.kind == .response
+        if !answered, let exit = await bridge.child.exit {
             throw .childStartFailed("the process \(exit) before answering initialize")
         }
         guard let answer else {

@@ -15,13 +15,16 @@ final class SessionRegistryTests: XCTestCase {
         }
     }
 
-    private func registry(tokens: FixedTokens = FixedTokens(failure: nil)) throws -> SessionRegistry {
+    private func registry(tokens: FixedTokens = FixedTokens(failure: nil), childOptions: String = "",
+                          initializeTimeout: Duration = .seconds(30)) throws -> SessionRegistry {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
-            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "300ms",
+            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check " + childOptions, "FJMCP_CHILD_STOP_GRACE": "300ms",
         ]))
-        return SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
+        var limits = SessionRegistryLimits(config.sessions)
+        limits.initializeTimeout = initializeTimeout
+        return SessionRegistry(limits: limits, launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                                tokens: tokens, logger: Logger(label: "session-registry-tests"))
     }
 
@@ -80,5 +83,21 @@ final class SessionRegistryTests: XCTestCase {
                 XCTAssertEqual(error, expected)
             }
         }
+    }
+
+    func testAChildThatNeverAnswersInitializeFailsWithinTheBound() async throws {
+        let registry = try registry(childOptions: "--slow-start 20000", initializeTimeout: .milliseconds(300))
+        let message = try initialize
+        let started = ContinuousClock.now
+        do {
+            _ = try await registry.open(owner: SessionOwner(userID: 1, login: "alice", clientID: "c1"), initialize: message)
+            XCTFail("no session without an initialize answer")
+        } catch {
+            guard case .childStartFailed(let detail) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(detail.contains("no answer to initialize"), detail)
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+        let count = await registry.sessionCount
+        XCTAssertEqual(count, 0)
     }
 }
