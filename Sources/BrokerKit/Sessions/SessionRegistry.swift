@@ -14,8 +14,7 @@ public actor SessionRegistry: Service {
     }
 
     public nonisolated let limits: SessionRegistryLimits
-    private let launcher: ChildLauncher
-    private let tokens: any UpstreamTokenProvider
+    private let spawner: SessionSpawner
     private let logger: Logger
     private var entries: [String: Entry] = [:]
     /// Spawns in progress per user: they count against the caps before they exist.
@@ -25,8 +24,7 @@ public actor SessionRegistry: Service {
 
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger) {
         self.limits = limits
-        self.launcher = launcher
-        self.tokens = tokens
+        self.spawner = SessionSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
         self.logger = logger
     }
 
@@ -58,19 +56,10 @@ public actor SessionRegistry: Service {
             if starting[owner.userID] == 0 { starting[owner.userID] = nil }
             publishCounts()
         }
-        let credential: UpstreamCredential
-        do {
-            credential = try await tokens.accessToken(userID: owner.userID)
-        } catch {
-            switch error {
-            case .loginRequired(let reason): throw .loginRequired(reason: reason)
-            case .unavailable(let reason): throw .upstreamUnavailable(reason: reason)
-            }
-        }
         let id = Base64URL.encode(OpaqueToken.randomBytes(24))
         let started = ContinuousClock.now
-        let bridge = try await spawn(id: id, credential: credential)
-        let response = try await forwardInitialize(initialize, to: bridge)
+        let bridge = try await spawner.spawn(sessionID: id, userID: owner.userID)
+        let response = try await spawner.initialize(bridge, with: initialize)
         guard !shuttingDown else {
             await bridge.stop()
             throw .shuttingDown
@@ -79,7 +68,7 @@ public actor SessionRegistry: Service {
             await bridge.stop()
             return .rejected(initializeResponse: response)
         }
-        let version = Self.protocolVersion(of: reply) ?? "2025-03-26"
+        let version = SessionSpawner.protocolVersion(of: reply) ?? "2025-03-26"
         let session = Session(id: id, owner: owner, protocolVersion: version, initializeRequest: initialize.bytes, bridge: bridge)
         await session.startForwarding()
         entries[id] = Entry(session: session, lastActivity: .now, inFlight: 0)
@@ -95,69 +84,8 @@ public actor SessionRegistry: Service {
         return .opened(session, initializeResponse: response)
     }
 
-    private func spawn(id: String, credential: UpstreamCredential) async throws(SessionError) -> ChildBridge {
-        let spec: ChildSpec
-        do {
-            spec = try launcher.spec(token: credential.token)
-        } catch {
-            throw .childStartFailed("\(error)")
-        }
-        let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: id, logger: logger), logger: logger)
-        do {
-            try await bridge.start()
-        } catch {
-            throw .childStartFailed("\(error)")
-        }
-        return bridge
-    }
-
-    /// Forwards `initialize` and waits (bounded) for the answer. A child that dies first, e.g.
-    /// because Forgejo rejected its token, is reported with its exit instead of a hang.
-    private func forwardInitialize(_ request: JSONRPCMessage, to bridge: ChildBridge) async throws(SessionError) -> [UInt8] {
-        let call: BridgeCall
-        do {
-            call = try await bridge.send(request)
-        } catch {
-            await bridge.stop()
-            throw .childStartFailed("initialize is not a request")
-        }
-        let timeout = limits.initializeTimeout
-        let answer = await withTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                for await event in call.events {
-                    if case .response(let bytes) = event { return bytes }
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        // A child that died before answering shows up as the bridge's own error response.
-        let answered = answer.flatMap { try? JSONRPCMessage($0) }?.kind == .response
-        if !answered, let exit = await bridge.child.exit {
-            throw .childStartFailed("the process \(exit) before answering initialize")
-        }
-        guard let answer else {
-            await bridge.stop()
-            throw .childStartFailed("no answer to initialize within \(timeout)")
-        }
-        return answer
-    }
-
     static func milliseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-    }
-
-    static func protocolVersion(of reply: JSONRPCMessage) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(reply.bytes)) as? [String: Any],
-            let result = object["result"] as? [String: Any]
-        else { return nil }
-        return result["protocolVersion"] as? String
     }
 
     /// Enforces the caps for one more session of `userID`, ending the least recently used idle

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+
+/// Makes a session's child: fetches the user's Forgejo token (only through the
+/// `UpstreamTokenProvider`), spawns the configured command and performs the `initialize`
+/// handshake. A child swap (token rotation) is `spawn` plus `initialize` with the session's
+/// stored request, then replaying `notifications/initialized`.
+struct SessionSpawner: Sendable {
+    let launcher: ChildLauncher
+    let tokens: any UpstreamTokenProvider
+    /// Only this first call is bounded: tool calls may legitimately run for a long time.
+    let initializeTimeout: Duration
+    let logger: Logger
+
+    /// Starts a child with the user's current Forgejo token.
+    func spawn(sessionID: String, userID: Int64) async throws(SessionError) -> ChildBridge {
+        let credential: UpstreamCredential
+        do {
+            credential = try await tokens.accessToken(userID: userID)
+        } catch {
+            switch error {
+            case .loginRequired(let reason): throw .loginRequired(reason: reason)
+            case .unavailable(let reason): throw .upstreamUnavailable(reason: reason)
+            }
+        }
+        let spec: ChildSpec
+        do {
+            spec = try launcher.spec(token: credential.token)
+        } catch {
+            throw .childStartFailed("\(error)")
+        }
+        let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: sessionID, logger: logger), logger: logger)
+        do {
+            try await bridge.start()
+        } catch {
+            throw .childStartFailed("\(error)")
+        }
+        return bridge
+    }
+
+    /// Forwards `initialize` and waits (bounded) for the answer. A child that dies first, e.g.
+    /// because Forgejo rejected its token, is reported with its exit instead of a hang.
+    func initialize(_ bridge: ChildBridge, with request: JSONRPCMessage) async throws(SessionError) -> [UInt8] {
+        let call: BridgeCall
+        do {
+            call = try await bridge.send(request)
+        } catch {
+            await bridge.stop()
+            throw .childStartFailed("initialize is not a request")
+        }
+        let timeout = initializeTimeout
+        let answer = await withTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                for await event in call.events {
+                    if case .response(let bytes) = event { return bytes }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        // A child that died before answering shows up as the bridge's own error response.
+        let answered = answer.flatMap { try? JSONRPCMessage($0) }?.kind == .response
+        if !answered, let exit = await bridge.child.exit {
+            throw .childStartFailed("the process \(exit) before answering initialize")
+        }
+        guard let answer else {
+            await bridge.stop()
+            throw .childStartFailed("no answer to initialize within \(timeout)")
+        }
+        return answer
+    }
+
+    static func protocolVersion(of reply: JSONRPCMessage) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(reply.bytes)) as? [String: Any],
+            let result = object["result"] as? [String: Any]
+        else { return nil }
+        return result["protocolVersion"] as? String
+    }
+}
