@@ -19,7 +19,10 @@ struct MCPRequestPolicy: Sendable {
         guard let authority = request.head.authority else {
             throw .hostNotAllowed("")
         }
-        if authority.lowercased() == publicURL.hostHeader.lowercased() { return }
+        let expected = publicURL.hostHeader.lowercased()
+        let defaultPort = publicURL.isHTTPS ? ":443" : ":80"
+        let given = authority.lowercased()
+        if given == expected || (publicURL.port == nil && given == expected + defaultPort) { return }
         if publicURL.isLoopback, PublicURL.isLoopbackHost(Self.hostPart(of: authority)) { return }
         throw .hostNotAllowed(authority)
     }
