@@ -15,3 +15,8 @@ run:
 
 clean-data:
 	rm -rf ./data
+
+## Benchmarks (bench/README.md): release build into .build-release, direct stdio vs broker vs mcp-proxy, scale, auth path.
+.PHONY: bench
+bench:
+	bench/run.sh
