@@ -5,14 +5,7 @@ import Hummingbird
 /// get the same 200 so the endpoint cannot be used to probe for valid tokens.
 extension AuthorizationServer {
     func revoke(_ request: Request, context: BrokerRequestContext) async throws -> Response {
-        var clientID: String?
-        do {
-            guard await tokenLimiter.allow(context.clientAddress) else {
-                throw OAuthError(.rateLimited, reason: "rate_limited", "too many requests from this address")
-            }
-            let parameters = try await formParameters(request, context: context)
-            let client = try await authenticateClient(request, parameters: parameters)
-            clientID = client.clientID
+        try await clientAuthenticatedEndpoint("revoke", request, context: context) { parameters, client in
             guard let token = try parameters.value("token", maxLength: 512) else {
                 throw OAuthError.invalidRequest("token_missing", "token is required")
             }
@@ -27,17 +20,6 @@ extension AuthorizationServer {
             if let grantID { try await revokeGrant(grantID) }
             OAuthTelemetry.step(context.logger, "revoke", clientID: client.clientID, reason: grantID == nil ? "token_unknown" : "grant_revoked")
             return Response(status: .ok, headers: [.cacheControl: "no-store"])
-        } catch let error as OAuthError {
-            OAuthTelemetry.failure(context.logger, endpoint: "revoke", clientID: clientID, reason: error.reason)
-            throw error
-        } catch let problem as OAuthParameters.Problem {
-            OAuthTelemetry.failure(context.logger, endpoint: "revoke", clientID: clientID, reason: problem.reason)
-            throw problem.oauthError
-        } catch let error as any HTTPResponseError {
-            throw error
-        } catch {
-            OAuthTelemetry.failure(context.logger, endpoint: "revoke", clientID: clientID, reason: "store_error")
-            throw OAuthError(.serverError, reason: "store_error", "the request could not be processed")
         }
     }
 }

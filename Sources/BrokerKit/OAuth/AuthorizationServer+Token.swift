@@ -7,14 +7,7 @@ import NIOCore
 /// upstream hiccup is `temporarily_unavailable`.
 extension AuthorizationServer {
     func token(_ request: Request, context: BrokerRequestContext) async throws -> Response {
-        var clientID: String?
-        do {
-            guard await tokenLimiter.allow(context.clientAddress) else {
-                throw OAuthError(.rateLimited, reason: "rate_limited", "too many token requests from this address")
-            }
-            let parameters = try await formParameters(request, context: context)
-            let client = try await authenticateClient(request, parameters: parameters)
-            clientID = client.clientID
+        try await clientAuthenticatedEndpoint("token", request, context: context) { parameters, client in
             guard let grantType = try parameters.value("grant_type") else {
                 throw OAuthError.invalidRequest("grant_type_missing", "grant_type is required")
             }
@@ -27,17 +20,6 @@ extension AuthorizationServer {
             OAuthTelemetry.step(context.logger, "token", clientID: client.clientID, login: login, reason: grantType)
             return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(bytes: body)))
-        } catch let error as OAuthError {
-            OAuthTelemetry.failure(context.logger, endpoint: "token", clientID: clientID, reason: error.reason)
-            throw error
-        } catch let problem as OAuthParameters.Problem {
-            OAuthTelemetry.failure(context.logger, endpoint: "token", clientID: clientID, reason: problem.reason)
-            throw problem.oauthError
-        } catch let error as any HTTPResponseError {
-            throw error
-        } catch {
-            OAuthTelemetry.failure(context.logger, endpoint: "token", clientID: clientID, reason: "store_error")
-            throw OAuthError(.serverError, reason: "store_error", "the request could not be processed")
         }
     }
 
