@@ -12,6 +12,9 @@ public struct MCPEndpoint: RouteProvider {
         /// a long tool call gets keep-alives and notices a client that went away.
         public var jsonWindow: Duration = .seconds(1)
         public var keepAliveInterval: Duration = .seconds(15)
+        /// `ttlMs` on 2026-07-28 list/read results: short, since without `subscriptions/listen`
+        /// a client cannot hear that a list changed.
+        public var modernCacheTTLMilliseconds = 60_000
 
         public init() {}
     }
@@ -20,12 +23,20 @@ public struct MCPEndpoint: RouteProvider {
     let bearer: BearerAuthenticator
     let policy: MCPRequestPolicy
     let options: Options
+    /// The stateless 2026-07-28 era on the same endpoint; nil serves the legacy eras only.
+    let modern: ModernEndpoint?
 
-    public init(registry: SessionRegistry, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options()) {
+    /// `modernPool` turns on the 2026-07-28 era (its requests run on that pool's per-user children).
+    public init(registry: SessionRegistry, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options(),
+                modernPool: ModernChildPool? = nil) {
         self.registry = registry
         self.bearer = bearer
         self.policy = MCPRequestPolicy(publicURL: publicURL)
         self.options = options
+        self.modern = modernPool.map {
+            ModernEndpoint(pool: $0, jsonWindow: options.jsonWindow, keepAliveInterval: options.keepAliveInterval,
+                           cacheTTLMilliseconds: options.modernCacheTTLMilliseconds, loginChallenge: bearer.missingTokenChallenge)
+        }
     }
 
     public func addRoutes(to router: Router<BrokerRequestContext>) {
@@ -55,6 +66,7 @@ public struct MCPEndpoint: RouteProvider {
         } catch {
             throw MCPRequestError.malformed(error)
         }
+        if let modern, let response = try await modern.respond(to: message, request: request, owner: owner) { return response }
         let isInitialize = message.kind == .request && message.method == "initialize"
         guard let sessionID = request.headers[.mcpSessionID] else {
             if isInitialize { return try await initialize(message, owner: owner, context: context) }

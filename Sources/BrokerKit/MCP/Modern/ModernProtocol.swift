@@ -1,0 +1,39 @@
+import HTTPTypes
+
+extension HTTPField.Name {
+    static let mcpMethod = Self("Mcp-Method")!
+    static let mcpName = Self("Mcp-Name")!
+}
+
+/// The 2026-07-28 (stateless, "modern") wire facts the broker relies on, in one place so that
+/// validation, translation and `server/discover` cannot disagree.
+enum ModernProtocol {
+    static let version = "2026-07-28"
+    /// What `-32022` lists: a dual-era client that cannot speak 2026-07-28 learns it may fall
+    /// back to `initialize` with one of the legacy versions this endpoint also serves.
+    static let advertisedVersions = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"]
+
+    static let metaPrefix = "io.modelcontextprotocol/"
+    static let protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
+    static let clientCapabilitiesKey = "io.modelcontextprotocol/clientCapabilities"
+    static let logLevelKey = "io.modelcontextprotocol/logLevel"
+    static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
+
+    /// Methods served in this slice; anything else is `404` + `-32601` (subscriptions/listen and
+    /// the tasks extension are not bridged yet).
+    static let methods: Set<String> = [
+        "server/discover", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/read",
+        "resources/templates/list", "completion/complete",
+    ]
+
+    /// Results that must carry `ttlMs` and `cacheScope` (spec: `CacheableResult`).
+    static let cacheableMethods: Set<String> = [
+        "server/discover", "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read",
+    ]
+
+    /// The body field `Mcp-Name` mirrors, per method.
+    static let nameField: [String: String] = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
+
+    /// RFC 5424 severities, least severe first, as MCP logging names them.
+    static let logLevels = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+}

@@ -1,0 +1,130 @@
+import Foundation
+import HTTPTypes
+
+/// Which protocol era a POST to `/mcp` belongs to (dual-era selection, spec 2026-07-28
+/// versioning §Backward Compatibility).
+enum MCPEra: Equatable {
+    case legacy
+    case modern
+    /// Neither `initialize`, nor a session, nor modern `_meta`: the spec does not say; the broker
+    /// answers like a modern server so dual-era clients can tell what it is.
+    case unclassified
+
+    static func of(_ message: JSONRPCMessage, headers: HTTPFields) -> MCPEra {
+        if message.kind == .batch || (message.kind == .request && message.method == "initialize") { return .legacy }
+        if message.hasModernMeta { return .modern }
+        if headers[.mcpSessionID] != nil { return .legacy }
+        return .unclassified
+    }
+}
+
+extension JSONRPCMessage {
+    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` is present; found with the
+    /// byte scanner so legacy traffic never pays for a JSON parse.
+    var hasModernMeta: Bool {
+        guard let paramsRange else { return false }
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let meta = Self.member("_meta", inObjectAt: paramsRange, of: buffer) else { return false }
+            return Self.member(ModernProtocol.protocolVersionKey, inObjectAt: meta, of: buffer) != nil
+        }
+    }
+}
+
+/// A validated 2026-07-28 request, reduced to what answering it needs (all `Sendable`, so it can
+/// travel into the SSE writer).
+struct ModernRequest: Sendable {
+    let rawID: [UInt8]
+    let method: String
+    /// The request as the legacy child gets it: protocol `_meta` keys removed. Nil for
+    /// `server/discover`, which the broker answers itself.
+    let forwarded: JSONRPCMessage?
+    /// Progress is only relayed when the client asked for it with a token.
+    let wantsProgress: Bool
+    /// Index into `ModernProtocol.logLevels`; nil means `notifications/message` must be dropped.
+    let logThreshold: Int?
+
+    /// Applies the transport's server-validation rules in the order a client can act on:
+    /// headers against the body (`-32020`), then the version (`-32022`), then `_meta` (`-32602`),
+    /// then the method (`404`).
+    init(validating message: JSONRPCMessage, headers: HTTPFields) throws(ModernRequestError) {
+        let rawID = message.rawID
+        func fail(_ kind: ModernRequestError.Kind) -> ModernRequestError { ModernRequestError(kind, rawID: rawID) }
+        guard message.kind == .request, let rawID, let method = message.method else {
+            throw fail(.invalidRequest("only requests and notifications may be sent"))
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(message.bytes))) as? [String: Any],
+            let params = object["params"] as? [String: Any], let meta = params["_meta"] as? [String: Any]
+        else { throw fail(.invalidParams("params._meta must be an object")) }
+        guard let version = meta[ModernProtocol.protocolVersionKey] as? String else {
+            throw fail(.invalidParams("_meta[\"\(ModernProtocol.protocolVersionKey)\"] must be a string"))
+        }
+        guard let headerVersion = headers[.mcpProtocolVersion] else {
+            throw fail(.headerMismatch("MCP-Protocol-Version header is required"))
+        }
+        guard headerVersion == version else {
+            throw fail(.headerMismatch("MCP-Protocol-Version '\(headerVersion)' does not match _meta protocolVersion '\(version)'"))
+        }
+        guard version == ModernProtocol.version else { throw fail(.unsupportedVersion(requested: version)) }
+        guard meta[ModernProtocol.clientCapabilitiesKey] is [String: Any] else {
+            throw fail(.invalidParams("_meta[\"\(ModernProtocol.clientCapabilitiesKey)\"] must be an object"))
+        }
+        var logThreshold: Int?
+        if let level = meta[ModernProtocol.logLevelKey] {
+            guard let name = level as? String, let index = ModernProtocol.logLevels.firstIndex(of: name) else {
+                throw fail(.invalidParams("unknown log level"))
+            }
+            logThreshold = index
+        }
+        guard let headerMethod = headers[.mcpMethod] else { throw fail(.headerMismatch("Mcp-Method header is required")) }
+        guard headerMethod == method else {
+            throw fail(.headerMismatch("Mcp-Method does not match the body method"))
+        }
+        if let field = ModernProtocol.nameField[method] {
+            guard let name = params[field] as? String else { throw fail(.invalidParams("params.\(field) must be a string")) }
+            guard let header = headers[.mcpName] else { throw fail(.headerMismatch("Mcp-Name header is required for \(method)")) }
+            guard let decoded = Self.decodeHeaderValue(header) else {
+                throw fail(.headerMismatch("Mcp-Name contains invalid characters or invalid base64"))
+            }
+            guard decoded == name else { throw fail(.headerMismatch("Mcp-Name does not match params.\(field)")) }
+        }
+        guard ModernProtocol.methods.contains(method) else { throw fail(.methodNotFound(method)) }
+
+        self.rawID = rawID
+        self.method = method
+        self.wantsProgress = meta["progressToken"] != nil
+        self.logThreshold = logThreshold
+        if method == "server/discover" {
+            forwarded = nil
+        } else {
+            guard let forwarded = Self.forwardable(rawID: rawID, method: method, params: params, meta: meta) else {
+                throw fail(.invalidParams("params cannot be forwarded"))
+            }
+            self.forwarded = forwarded
+        }
+    }
+
+    /// Header-safe values are visible ASCII (space allowed inside); anything else must arrive as
+    /// `=?base64?…?=` (exact lowercase markers). Nil when the value is neither.
+    static func decodeHeaderValue(_ value: String) -> String? {
+        let prefix = "=?base64?", suffix = "?="
+        if value.hasPrefix(prefix), value.hasSuffix(suffix), value.count >= prefix.count + suffix.count {
+            let encoded = value.dropFirst(prefix.count).dropLast(suffix.count)
+            guard let data = Data(base64Encoded: String(encoded)) else { return nil }
+            return String(data: data, encoding: .utf8)
+        }
+        guard value.utf8.allSatisfy({ (0x20...0x7E).contains($0) }), value.first != " ", value.last != " " else { return nil }
+        return value
+    }
+
+    /// The legacy child negotiated its version once at `initialize`; per-request protocol keys
+    /// mean nothing to it, and its own `_meta` (e.g. `progressToken`) must survive.
+    private static func forwardable(rawID: [UInt8], method: String, params: [String: Any], meta: [String: Any]) -> JSONRPCMessage? {
+        var params = params
+        let kept = meta.filter { !$0.key.hasPrefix(ModernProtocol.metaPrefix) }
+        params["_meta"] = kept.isEmpty ? nil : kept
+        guard let encoded = try? JSONSerialization.data(withJSONObject: params, options: [.withoutEscapingSlashes]) else { return nil }
+        let bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + rawID + Array(#","method":"#.utf8) + JSONRPCID.encodeString(method)
+            + Array(#","params":"#.utf8) + Array(encoded) + Array("}".utf8)
+        return try? JSONRPCMessage(bytes)
+    }
+}

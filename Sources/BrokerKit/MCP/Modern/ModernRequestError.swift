@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Every rejection of a 2026-07-28 request. Each is a well-formed JSON-RPC error with a code
+/// from the modern spec, because a dual-era client decides between eras by whether a `400`
+/// carries a recognised modern error (an unrecognised body makes it fall back to `initialize`).
+struct ModernRequestError: Error, Sendable, HTTPResponseError {
+    enum Kind: Sendable, Equatable {
+        /// A required header is missing, invalid or differs from the body (`-32020`).
+        case headerMismatch(String)
+        /// `-32022`; `data` names what the broker speaks so the client can retry.
+        case unsupportedVersion(requested: String)
+        /// Missing or malformed required `_meta` (or params) (`-32602`).
+        case invalidParams(String)
+        /// `404` + `-32601`: the body tells it apart from a legacy HTTP+SSE 404.
+        case methodNotFound(String)
+        /// Not a request the modern transport accepts (e.g. a response) (`-32600`).
+        case invalidRequest(String)
+    }
+
+    let kind: Kind
+    /// The request's id as written; nil when there is none to echo.
+    let rawID: [UInt8]?
+
+    init(_ kind: Kind, rawID: [UInt8]?) {
+        self.kind = kind
+        self.rawID = rawID
+    }
+
+    var status: HTTPResponse.Status {
+        if case .methodNotFound = kind { return .notFound }
+        return .badRequest
+    }
+
+    var code: Int {
+        switch kind {
+        case .headerMismatch: -32020
+        case .unsupportedVersion: -32022
+        case .invalidParams: -32602
+        case .methodNotFound: -32601
+        case .invalidRequest: -32600
+        }
+    }
+
+    var message: String {
+        switch kind {
+        case .headerMismatch(let detail): "Header mismatch: \(detail)"
+        case .unsupportedVersion: "Unsupported protocol version"
+        case .invalidParams(let detail): "Invalid params: \(detail)"
+        case .methodNotFound(let method): "Method not found: \(method)"
+        case .invalidRequest(let detail): "Invalid Request: \(detail)"
+        }
+    }
+
+    var body: [UInt8] {
+        let id = rawID ?? Array("null".utf8)
+        var bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + id + Array(#","error":{"code":\#(code),"message":"#.utf8)
+            + JSONRPCID.encodeString(message)
+        if case .unsupportedVersion(let requested) = kind {
+            let supported = ModernProtocol.advertisedVersions.map(JSONRPCID.encodeString).joined(separator: Array(",".utf8))
+            bytes += Array(#","data":{"supported":["#.utf8) + Array(supported) + Array(#"],"requested":"#.utf8)
+                + JSONRPCID.encodeString(requested) + Array("}".utf8)
+        }
+        return bytes + Array("}}".utf8)
+    }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

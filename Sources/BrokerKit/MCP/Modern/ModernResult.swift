@@ -1,0 +1,79 @@
+import Foundation
+
+/// Turns the legacy child's answers into 2026-07-28 results (the spec leaves gateway
+/// translation to the implementer; see protocol notes §5.10). Only the modern path pays for the
+/// JSON round trip; the id is spliced back byte for byte.
+struct ModernResult: Sendable {
+    let server: ChildServerInfo
+    /// How long clients may reuse list/read results. Short, because without
+    /// `subscriptions/listen` a client cannot hear the child's list_changed notifications.
+    let cacheTTLMilliseconds: Int
+
+    /// `server/discover`, answered from the pooled child's `initialize` result. Only modern
+    /// versions are listed: this result tells a client what to put in per-request `_meta`.
+    func discover(rawID: [UInt8]) -> [UInt8] {
+        var result: [String: Any] = [
+            "supportedVersions": [ModernProtocol.version],
+            "capabilities": Self.modernCapabilities(server.capabilities),
+        ]
+        if let instructions = server.instructions { result["instructions"] = instructions }
+        return complete(result, method: "server/discover", rawID: rawID)
+    }
+
+    /// The child's response to a forwarded request, rewritten for a modern client.
+    func translate(_ response: [UInt8], method: String, rawID: [UInt8]) -> [UInt8] {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else { return response }
+        if let error = object["error"] as? [String: Any] {
+            // -32002 (resource not found) is reserved in 2026-07-28; the spec uses -32602 for it.
+            guard (error["code"] as? Int) == -32002 else { return response }
+            var mapped = error
+            mapped["code"] = -32602
+            return Self.envelope(rawID: rawID, member: "error", value: mapped) ?? response
+        }
+        guard let result = object["result"] as? [String: Any] else { return response }
+        return complete(result, method: method, rawID: rawID)
+    }
+
+    /// Whether a response is JSON-RPC "method not found", which 2026-07-28 answers with HTTP 404.
+    static func isMethodNotFound(_ response: [UInt8]) -> Bool {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any],
+            let error = object["error"] as? [String: Any]
+        else { return false }
+        return (error["code"] as? Int) == -32601
+    }
+
+    private func complete(_ result: [String: Any], method: String, rawID: [UInt8]) -> [UInt8] {
+        var result = result
+        if result["resultType"] == nil { result["resultType"] = "complete" }
+        if ModernProtocol.cacheableMethods.contains(method) {
+            result["ttlMs"] = cacheTTLMilliseconds
+            // One child per user: its answers are only valid in this user's authorization context.
+            result["cacheScope"] = "private"
+        }
+        if let info = server.serverInfo.flatMap({ try? JSONSerialization.jsonObject(with: $0) }) {
+            var meta = result["_meta"] as? [String: Any] ?? [:]
+            meta[ModernProtocol.serverInfoKey] = info
+            result["_meta"] = meta
+        }
+        return Self.envelope(rawID: rawID, member: "result", value: result)
+            ?? JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "the MCP server's result could not be encoded")
+    }
+
+    /// Without `subscriptions/listen` the broker cannot deliver change notifications, so it must
+    /// not advertise them.
+    static func modernCapabilities(_ encoded: Data) -> [String: Any] {
+        guard var capabilities = (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] else { return [:] }
+        for feature in ["tools", "prompts", "resources"] {
+            guard var flags = capabilities[feature] as? [String: Any] else { continue }
+            flags["listChanged"] = nil
+            flags["subscribe"] = nil
+            capabilities[feature] = flags
+        }
+        return capabilities
+    }
+
+    private static func envelope(rawID: [UInt8], member: String, value: [String: Any]) -> [UInt8]? {
+        guard let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes]) else { return nil }
+        return Array(#"{"jsonrpc":"2.0","id":"#.utf8) + rawID + Array(#","\#(member)":"#.utf8) + Array(encoded) + Array("}".utf8)
+    }
+}

@@ -1,0 +1,203 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// One child per user for 2026-07-28 requests, which carry no session: the broker starts and
+/// initializes the child itself and multiplexes the user's requests over it (the bridge rewrites
+/// ids, so concurrent requests never collide). Children are counted against the session caps,
+/// reaped when idle or too old, and stopped at shutdown (it runs as a `Service`).
+public actor ModernChildPool: Service {
+    private struct Entry {
+        let child: PooledChild
+        let createdAt: ContinuousClock.Instant
+        var lastActivity: ContinuousClock.Instant
+        var inFlight: Int
+        /// Answers server→client requests the bridge could not attribute to one call.
+        let pump: Task<Void, Never>
+    }
+
+    public nonisolated let limits: SessionRegistryLimits
+    private let registry: SessionRegistry
+    private let spawner: SessionSpawner
+    private let logger: Logger
+    private var entries: [Int64: Entry] = [:]
+    private var starting: [Int64: Task<PooledChild, any Error>] = [:]
+    private var stopping: [Int: Task<Void, Never>] = [:]
+    private var nextSerial = 0
+    private var shuttingDown = false
+
+    /// `registry` supplies the legacy session counts the caps are shared with.
+    public init(limits: SessionRegistryLimits, registry: SessionRegistry, launcher: ChildLauncher,
+                tokens: any UpstreamTokenProvider, logger: Logger) {
+        self.limits = limits
+        self.registry = registry
+        self.spawner = SessionSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
+        self.logger = logger
+    }
+
+    public var childCount: Int { entries.count }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        let reaper = Task { [weak self, limits] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: limits.reapInterval)
+                await self?.reap()
+            }
+        }
+        try? await gracefulShutdown()
+        reaper.cancel()
+        await shutdown()
+    }
+
+    // MARK: - Use
+
+    /// The user's child, started on first use; busy (never reaped) until `release`.
+    public func acquire(owner: SessionOwner) async throws(SessionError) -> PooledChild {
+        guard !shuttingDown else { throw .shuttingDown }
+        if let child = checkout(owner.userID) { return child }
+        let task: Task<PooledChild, any Error>
+        if let pending = starting[owner.userID] {
+            task = pending
+        } else {
+            task = Task { try await self.start(owner) }
+            starting[owner.userID] = task
+        }
+        let result = await task.result
+        if starting[owner.userID] == task { starting[owner.userID] = nil }
+        switch result {
+        case .success:
+            guard let child = checkout(owner.userID) else { throw .childStartFailed("the MCP server process exited") }
+            return child
+        case .failure(let error as SessionError): throw error
+        case .failure(let error): throw .childStartFailed("\(error)")
+        }
+    }
+
+    public func release(_ child: PooledChild) {
+        guard entries[child.userID]?.child.serial == child.serial else { return }
+        entries[child.userID]?.inFlight -= 1
+        entries[child.userID]?.lastActivity = .now
+    }
+
+    private func checkout(_ userID: Int64) -> PooledChild? {
+        guard let entry = entries[userID] else { return nil }
+        entries[userID]?.inFlight += 1
+        entries[userID]?.lastActivity = .now
+        return entry.child
+    }
+
+    // MARK: - Starting
+
+    /// The handshake a legacy client would do, with the broker as the client: it declares no
+    /// client capabilities because it cannot serve elicitation, sampling or roots to a
+    /// stateless client yet.
+    private static let initialize = Array(
+        #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"fjmcp-broker","version":"1"}}}"#
+            .utf8)
+    private static let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
+
+    private func start(_ owner: SessionOwner) async throws(SessionError) -> PooledChild {
+        try await checkCaps(for: owner.userID)
+        let started = ContinuousClock.now
+        let label = "modern-\(owner.userID)-\(Base64URL.encode(OpaqueToken.randomBytes(6)))"
+        let (bridge, _) = try await spawner.spawn(sessionID: label, userID: owner.userID)
+        guard let request = try? JSONRPCMessage(Self.initialize), let notification = try? JSONRPCMessage(Self.initialized) else {
+            await bridge.stop()
+            throw .childStartFailed("invalid initialize message")
+        }
+        let response = try await spawner.initialize(bridge, with: request)
+        guard let server = ChildServerInfo(initializeResponse: response) else {
+            await bridge.stop()
+            throw .childStartFailed("the MCP server rejected initialize")
+        }
+        try? await bridge.forwardNotification(notification)
+        guard !shuttingDown else {
+            await bridge.stop()
+            throw .shuttingDown
+        }
+        nextSerial += 1
+        let child = PooledChild(serial: nextSerial, userID: owner.userID, bridge: bridge, server: server)
+        let pump = Task {
+            for await bytes in bridge.serverStream {
+                if let message = try? JSONRPCMessage(bytes) { await child.answerServerRequest(message) }
+            }
+        }
+        entries[owner.userID] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump)
+        watchExit(of: child)
+        let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
+        logger.info("modern child started", metadata: [
+            "user": "\(owner.login)", "user_id": "\(owner.userID)", "child_pid": "\(pid)",
+            "spawn_ms": "\(SessionRegistry.milliseconds(ContinuousClock.now - started))",
+        ])
+        return child
+    }
+
+    /// A pooled child is one more session for the caps: the user's legacy sessions plus this
+    /// child must fit `maxPerUser`, and all sessions and pooled children `maxTotal`.
+    private func checkCaps(for userID: Int64) async throws(SessionError) {
+        let userSessions = await registry.sessionIDs(userID: userID).count
+        guard userSessions + 1 <= limits.maxPerUser else {
+            throw .limitReached("this user already has \(limits.maxPerUser) active sessions")
+        }
+        let total = await registry.sessionCount + entries.count + starting.count
+        guard total <= limits.maxTotal else { throw .limitReached("the broker already runs \(limits.maxTotal) sessions") }
+    }
+
+    private func watchExit(of child: PooledChild) {
+        let process = child.bridge.child
+        Task { [weak self] in
+            guard let exit = await process.waitForExit() else { return }
+            await self?.childExited(child, exit: exit)
+        }
+    }
+
+    private func childExited(_ child: PooledChild, exit: ChildExit) {
+        guard entries[child.userID]?.child.serial == child.serial else { return }
+        end(child.userID, reason: .childExited(exit))
+    }
+
+    // MARK: - Ending
+
+    /// Removes the user's child at once (the next request starts a new one) and stops it in the background.
+    public func end(_ userID: Int64, reason: SessionEndReason) {
+        guard let entry = entries.removeValue(forKey: userID) else { return }
+        let serial = entry.child.serial
+        let logger = logger
+        stopping[serial] = Task { [weak self] in
+            let exit = await entry.child.bridge.stop()
+            entry.pump.cancel()
+            logger.info("modern child ended", metadata: [
+                "user_id": "\(userID)", "reason": "\(reason.label)", "child_exit": "\(exit)",
+                "age_s": "\((ContinuousClock.now - entry.createdAt).components.seconds)",
+            ])
+            await self?.stopped(serial)
+        }
+    }
+
+    private func stopped(_ serial: Int) {
+        stopping[serial] = nil
+    }
+
+    /// Ends every child and waits until every one is gone.
+    public func shutdown() async {
+        shuttingDown = true
+        for userID in Array(entries.keys) { end(userID, reason: .shutdown) }
+        while let task = stopping.values.first {
+            await task.value
+        }
+    }
+
+    /// A busy child is never ended: its age limit applies once its requests are answered.
+    func reap() {
+        let now = ContinuousClock.now
+        for (userID, entry) in entries where entry.inFlight == 0 {
+            if now - entry.createdAt > limits.maxLifetime {
+                end(userID, reason: .maxLifetime)
+            } else if now - entry.lastActivity > limits.idleTimeout {
+                end(userID, reason: .idle)
+            }
+        }
+    }
+}
