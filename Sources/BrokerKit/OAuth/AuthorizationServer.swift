@@ -14,6 +14,8 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         public var registrationRateLimit = RateLimiter.Policy(burst: 20, perSecond: 0.5)
         public var tokenRateLimit = RateLimiter.Policy(burst: 60, perSecond: 5)
         public var metadataFetchTimeout: Duration = .seconds(10)
+        /// Bound on each call to Forgejo during login, so a hung Forgejo yields an error page, not a hung browser.
+        public var upstreamTimeout: Duration = .seconds(10)
         public var hostResolver: any HostResolver = SystemHostResolver()
 
         public init() {}
@@ -42,10 +44,9 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     ) {
         self.config = config
         self.store = store
-        self.forgejo = ForgejoClient(httpClient: httpClient, configuration: .init(
-            baseURL: config.forgejo.baseURL, clientID: config.forgejo.clientID, clientSecret: config.forgejo.clientSecret,
-            callbackURL: config.issuer + "/oauth/callback",
-            scopes: config.forgejo.scopes.split(separator: " ").map(String.init)))
+        var forgejoConfiguration = ForgejoClient.Configuration(broker: config)
+        forgejoConfiguration.requestTimeout = options.upstreamTimeout
+        self.forgejo = ForgejoClient(httpClient: httpClient, configuration: forgejoConfiguration)
         self.bearer = bearer
         self.upstreamGrantState = upstreamGrantState
         self.clock = clock

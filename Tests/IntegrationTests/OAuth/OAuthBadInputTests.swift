@@ -10,7 +10,9 @@ final class OAuthBadInputTests: XCTestCase {
     var browser: ScriptedBrowser!
 
     override func setUp() async throws {
-        broker = try await OAuthTestBroker.start(environment: ["FJMCP_REFRESH_GRACE": "60s"])
+        var options = AuthorizationServer.Options()
+        options.upstreamTimeout = .milliseconds(500)
+        broker = try await OAuthTestBroker.start(environment: ["FJMCP_REFRESH_GRACE": "60s"], options: options)
         browser = ScriptedBrowser()
     }
 
@@ -134,6 +136,16 @@ final class OAuthBadInputTests: XCTestCase {
             XCTAssertTrue(page.body.contains(reason), page.body)
             XCTAssertNil(page.location)
         }
+        // A Forgejo that hangs past the upstream timeout: the same kind of page, promptly.
+        await broker.forgejo.state.injectFault(.hang(milliseconds: 3_000), target: .token)
+        toForgejo = try await startUpstream(client)
+        let slowBack = try await browser.get(toForgejo)
+        let started = ContinuousClock.now
+        let slowPage = try await browser.get(try XCTUnwrap(slowBack.location))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2), "the broker gives up at its upstream timeout")
+        XCTAssertEqual(slowPage.status, 502)
+        XCTAssertTrue(slowPage.body.contains("upstream_timeout"), slowPage.body)
+        XCTAssertNil(slowPage.location)
         // Another browser cannot complete someone else's login.
         toForgejo = try await startUpstream(client)
         let back = try await browser.get(toForgejo)
