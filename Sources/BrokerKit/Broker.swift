@@ -65,7 +65,7 @@ public final class Broker: Sendable {
         groupConfig.maximumCancellationDuration = .seconds(2)
         do {
             try await ServiceGroup(configuration: groupConfig).run()
-        } catch let error as any Error where Self.isAddressInUse(error) {
+        } catch where Self.isAddressInUse(error) {
             throw BrokerStartupError.listen(address: address, reason: "address already in use")
         }
         try? store.close()
@@ -79,14 +79,10 @@ public final class Broker: Sendable {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        let bearer = BearerAuthenticator(config: config, store: store)
-        let authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer)
-        let sessions = SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
-                                       tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
-        let mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL)
+        let assembly = BrokerAssembly(config: config, store: store, masterKey: masterKey, httpClient: httpClient, logger: logger)
         do {
-            try await run(providers: [authorizationServer, mcp], extraChecks: [authorizationServer.forgejoReadinessCheck],
-                          services: [sessions], onListening: onListening)
+            try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck],
+                          services: assembly.services, onListening: onListening)
         } catch {
             try? await httpClient.shutdown()
             throw error

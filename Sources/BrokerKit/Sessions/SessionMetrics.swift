@@ -22,6 +22,15 @@ enum SessionMetrics {
         Counter(label: "fjmcp_sessions_ended_total", dimensions: [("reason", reason.label)]).increment()
     }
 
+    enum SwapResult: String {
+        case swapped, failed
+    }
+
+    static func childSwap(_ result: SwapResult, duration: Duration) {
+        Counter(label: "fjmcp_child_swaps_total", dimensions: [("outcome", result.rawValue)]).increment()
+        Metrics.Timer(label: "fjmcp_child_swap_duration_seconds", dimensions: [("outcome", result.rawValue)]).record(duration: duration)
+    }
+
     static func bridged(method: String?, duration: Duration) {
         let label = method.flatMap { knownMethods.contains($0) ? $0 : nil } ?? "other"
         Counter(label: "fjmcp_bridge_requests_total", dimensions: [("method", label)]).increment()

@@ -25,6 +25,10 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
     case evicted
     case childExited(ChildExit)
     case userSessionsEnded
+    /// The user's Forgejo authorization is gone (revoked or expired): they must sign in again.
+    case upstreamGrantDead
+    /// The client revoked its grant (`/oauth/revoke`).
+    case grantRevoked
     case shutdown
 
     public var label: String {
@@ -35,6 +39,8 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
         case .evicted: "evicted_for_new_session"
         case .childExited: "child_exited"
         case .userSessionsEnded: "user_sessions_ended"
+        case .upstreamGrantDead: "upstream_grant_dead"
+        case .grantRevoked: "grant_revoked"
         case .shutdown: "broker_shutdown"
         }
     }

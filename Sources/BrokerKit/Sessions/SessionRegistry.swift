@@ -15,6 +15,7 @@ public actor SessionRegistry: Service {
 
     public nonisolated let limits: SessionRegistryLimits
     private let spawner: SessionSpawner
+    private let tokens: any UpstreamTokenProvider
     private let logger: Logger
     private var entries: [String: Entry] = [:]
     /// Spawns in progress per user: they count against the caps before they exist.
@@ -25,6 +26,7 @@ public actor SessionRegistry: Service {
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger) {
         self.limits = limits
         self.spawner = SessionSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
+        self.tokens = tokens
         self.logger = logger
     }
 
@@ -58,7 +60,7 @@ public actor SessionRegistry: Service {
         }
         let id = Base64URL.encode(OpaqueToken.randomBytes(24))
         let started = ContinuousClock.now
-        let bridge = try await spawner.spawn(sessionID: id, userID: owner.userID)
+        let (bridge, credential) = try await spawner.spawn(sessionID: id, userID: owner.userID)
         let response = try await spawner.initialize(bridge, with: initialize)
         guard !shuttingDown else {
             await bridge.stop()
@@ -69,10 +71,18 @@ public actor SessionRegistry: Service {
             return .rejected(initializeResponse: response)
         }
         let version = SessionSpawner.protocolVersion(of: reply) ?? "2025-03-26"
-        let session = Session(id: id, owner: owner, protocolVersion: version, initializeRequest: initialize.bytes, bridge: bridge)
+        let session = Session(id: id, owner: owner, protocolVersion: version, initializeRequest: initialize.bytes, bridge: bridge,
+                              credential: credential)
+        // Tracked before the session is visible, so the `untrack` of its end always follows.
+        await tokens.track(userID: owner.userID)
+        guard !shuttingDown else {
+            await tokens.untrack(userID: owner.userID)
+            await bridge.stop()
+            throw .shuttingDown
+        }
         await session.startForwarding()
         entries[id] = Entry(session: session, lastActivity: .now, inFlight: 0)
-        await watchExit(of: session)
+        watchExit(of: session, child: bridge.child)
         let spawnTime = ContinuousClock.now - started
         SessionMetrics.spawned(after: spawnTime)
         let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
@@ -154,9 +164,11 @@ public actor SessionRegistry: Service {
         guard let entry = entries.removeValue(forKey: id) else { return }
         let session = entry.session
         let logger = logger
+        let tokens = tokens
         SessionMetrics.sessionEnded(reason)
         stopping[id] = Task { [weak self] in
             let exit = await session.stop()
+            await tokens.untrack(userID: session.owner.userID)
             logger.info("session ended", metadata: [
                 "session_id": "\(id)", "user_id": "\(session.owner.userID)", "reason": "\(reason.label)",
                 "age_s": "\((ContinuousClock.now - session.createdAt).components.seconds)", "child_exit": "\(exit)",
@@ -167,8 +179,52 @@ public actor SessionRegistry: Service {
     }
 
     /// Ends every session of a user (their grants were revoked or their Forgejo login is gone).
-    public func endSessions(userID: Int64) {
-        for id in sessionIDs(userID: userID) { end(id, reason: .userSessionsEnded) }
+    public func endSessions(userID: Int64, reason: SessionEndReason = .userSessionsEnded) {
+        for id in sessionIDs(userID: userID) { end(id, reason: reason) }
+    }
+
+    /// Ends the sessions one client holds for one user (a grant is exactly that pair).
+    public func endSessions(userID: Int64, clientID: String, reason: SessionEndReason) {
+        for (id, entry) in entries where entry.session.owner.userID == userID && entry.session.owner.clientID == clientID {
+            end(id, reason: reason)
+        }
+    }
+
+    // MARK: - Child swap
+
+    /// Gives the session a new child running a token of at least `generation` (token
+    /// rotation, design §4). The old child keeps answering what it took; on failure it keeps
+    /// serving everything and the caller may try again.
+    public func replaceChild(sessionID id: String, generation: Int64, drain: Duration) async -> ChildSwapOutcome {
+        guard !shuttingDown, let session = entries[id]?.session else { return .sessionGone }
+        if let current = await session.credential.generation, current >= generation { return .notNeeded }
+        let started = ContinuousClock.now
+        let bridge: ChildBridge
+        let credential: UpstreamCredential
+        do {
+            (bridge, credential) = try await spawner.replacement(for: session)
+        } catch {
+            SessionMetrics.childSwap(.failed, duration: ContinuousClock.now - started)
+            logger.warning("child swap failed; the old child keeps serving", metadata: [
+                "session_id": "\(id)", "user_id": "\(session.owner.userID)", "error": "\(error.message)",
+            ])
+            return .failed(tokenExpiresAt: await session.credential.expiresAt)
+        }
+        guard !shuttingDown, entries[id]?.session === session,
+            await session.swap(to: bridge, credential: credential, drain: drain)
+        else {
+            await bridge.stop()
+            return entries[id] == nil ? .sessionGone : .notNeeded
+        }
+        watchExit(of: session, child: bridge.child)
+        let duration = ContinuousClock.now - started
+        SessionMetrics.childSwap(.swapped, duration: duration)
+        let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
+        logger.info("child swapped", metadata: [
+            "session_id": "\(id)", "user_id": "\(session.owner.userID)", "child_pid": "\(pid)",
+            "generation": "\(credential.generation.map { "\($0)" } ?? "-")", "swap_ms": "\(Self.milliseconds(duration))",
+        ])
+        return .swapped
     }
 
     /// Ends every session and waits until every child is gone.
@@ -185,17 +241,18 @@ public actor SessionRegistry: Service {
         publishCounts()
     }
 
-    private func watchExit(of session: Session) async {
-        let child = await session.child
+    /// Ends the session when `child` exits while it is still the session's current child (a
+    /// child replaced by a swap is stopped on purpose).
+    private func watchExit(of session: Session, child: ChildProcess) {
         let id = session.id
         Task { [weak self] in
             guard let exit = await child.waitForExit() else { return }
-            await self?.childExited(id: id, session: session, exit: exit)
+            await self?.childExited(id: id, session: session, child: child, exit: exit)
         }
     }
 
-    private func childExited(id: String, session: Session, exit: ChildExit) {
-        guard entries[id]?.session === session else { return }
+    private func childExited(id: String, session: Session, child: ChildProcess, exit: ChildExit) async {
+        guard await session.child === child, entries[id]?.session === session else { return }
         end(id, reason: .childExited(exit))
     }
 
@@ -213,4 +270,15 @@ public actor SessionRegistry: Service {
     private func publishCounts() {
         SessionMetrics.counts(sessions: entries.count, children: entries.count + starting.values.reduce(0, +) + stopping.count)
     }
+}
+
+/// What one attempt to give a session a new child came to.
+public enum ChildSwapOutcome: Sendable, Equatable {
+    case swapped
+    /// The session's child already runs this generation or a newer one.
+    case notNeeded
+    /// The session ended (or the broker is shutting down); nothing to do.
+    case sessionGone
+    /// The new child could not be started; the old one keeps serving until its token expires.
+    case failed(tokenExpiresAt: Date?)
 }

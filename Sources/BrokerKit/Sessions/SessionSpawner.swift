@@ -12,8 +12,8 @@ struct SessionSpawner: Sendable {
     let initializeTimeout: Duration
     let logger: Logger
 
-    /// Starts a child with the user's current Forgejo token.
-    func spawn(sessionID: String, userID: Int64) async throws(SessionError) -> ChildBridge {
+    /// Starts a child with the user's current Forgejo token; the credential says which.
+    func spawn(sessionID: String, userID: Int64) async throws(SessionError) -> (bridge: ChildBridge, credential: UpstreamCredential) {
         let credential: UpstreamCredential
         do {
             credential = try await tokens.accessToken(userID: userID)
@@ -35,7 +35,26 @@ struct SessionSpawner: Sendable {
         } catch {
             throw .childStartFailed("\(error)")
         }
-        return bridge
+        return (bridge, credential)
+    }
+
+    /// A replacement child for `session` with the user's current token: it gets the session's
+    /// own `initialize` (the answer is dropped, the client already has one) and
+    /// `notifications/initialized`, so it is in the state the client believes the session is in.
+    func replacement(for session: Session) async throws(SessionError) -> (bridge: ChildBridge, credential: UpstreamCredential) {
+        guard let request = try? JSONRPCMessage(session.initializeRequest) else {
+            throw .childStartFailed("the stored initialize is unreadable")
+        }
+        let (bridge, credential) = try await spawn(sessionID: session.id, userID: session.owner.userID)
+        let answer = try await initialize(bridge, with: request)
+        guard (try? JSONRPCMessage(answer))?.kind == .response else {
+            await bridge.stop()
+            throw .childStartFailed("the new child rejected the replayed initialize")
+        }
+        if let initialized = await session.initializedNotification, let notification = try? JSONRPCMessage(initialized) {
+            try? await bridge.forwardNotification(notification)
+        }
+        return (bridge, credential)
     }
 
     /// Forwards `initialize` and waits (bounded) for the answer. A child that dies first, e.g.

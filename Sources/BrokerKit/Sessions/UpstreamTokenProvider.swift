@@ -6,14 +6,18 @@ public struct UpstreamCredential: Sendable, Equatable, CustomStringConvertible {
     public let token: String
     /// Nil when Forgejo did not say (the token is then assumed valid).
     public let expiresAt: Date?
+    /// The version of the stored token set, when the provider knows it: a session swaps its
+    /// child only for a newer generation, so a repeated or stale event is ignored.
+    public let generation: Int64?
 
-    public init(token: String, expiresAt: Date?) {
+    public init(token: String, expiresAt: Date?, generation: Int64? = nil) {
         self.token = token
         self.expiresAt = expiresAt
+        self.generation = generation
     }
 
     public var description: String {
-        "UpstreamCredential(expiresAt: \(expiresAt.map { "\($0)" } ?? "unknown"))"
+        "UpstreamCredential(expiresAt: \(expiresAt.map { "\($0)" } ?? "unknown"), generation: \(generation.map { "\($0)" } ?? "unknown"))"
     }
 }
 
@@ -29,6 +33,17 @@ public enum UpstreamCredentialError: Error, Sendable, Equatable {
 /// behind this protocol (the token manager), so sessions never see token-set mechanics.
 public protocol UpstreamTokenProvider: Sendable {
     func accessToken(userID: Int64) async throws(UpstreamCredentialError) -> UpstreamCredential
+    /// A session of the user opened: a refreshing provider keeps the user's token fresh from
+    /// now on (reference-counted, one call per session).
+    func track(userID: Int64) async
+    /// A session of the user ended; balances one `track`.
+    func untrack(userID: Int64) async
+}
+
+extension UpstreamTokenProvider {
+    /// A provider that never refreshes has nothing to schedule.
+    public func track(userID: Int64) async {}
+    public func untrack(userID: Int64) async {}
 }
 
 /// Reads the user's sealed token set from the store and opens it. It cannot refresh, so an

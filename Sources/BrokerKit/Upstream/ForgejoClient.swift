@@ -33,6 +33,14 @@ public struct ForgejoClient: Sendable {
             self.requestTimeout = requestTimeout
             self.maxResponseBytes = maxResponseBytes
         }
+
+        /// The broker's own app registration, shared by the login leg and the token manager
+        /// (both must present the same client and callback to Forgejo).
+        public init(broker config: BrokerConfig) {
+            self.init(
+                baseURL: config.forgejo.baseURL, clientID: config.forgejo.clientID, clientSecret: config.forgejo.clientSecret,
+                callbackURL: config.issuer + "/oauth/callback", scopes: config.forgejo.scopes.split(separator: " ").map(String.init))
+        }
     }
 
     public let configuration: Configuration

@@ -1,0 +1,50 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The broker's components wired together once, so `Broker.serve` and the integration tests
+/// run the same graph: ONE `UpstreamTokenManager` per broker serves the sessions (as their
+/// token provider), the authorization server (as its upstream grant state) and the child
+/// rotation (through its events).
+public struct BrokerAssembly: Sendable {
+    public struct Options: Sendable {
+        public var upstreamClock: any UpstreamClock = SystemUpstreamClock()
+        public var refreshPolicy = UpstreamRefreshPolicy()
+        /// What a new session's token must have left; refreshed first otherwise.
+        public var sessionTokenMinimumRemaining: Duration = .seconds(120)
+        public var rotation = ChildRotation.Options()
+        public var endpoint = MCPEndpoint.Options()
+        public var authorization = AuthorizationServer.Options()
+
+        public init() {}
+    }
+
+    public let bearer: BearerAuthenticator
+    public let authorizationServer: AuthorizationServer
+    public let tokenManager: UpstreamTokenManager
+    public let sessions: SessionRegistry
+    public let rotation: ChildRotation
+    public let mcp: MCPEndpoint
+
+    public init(config: BrokerConfig, store: SQLiteStore, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
+                options: Options = Options()) {
+        bearer = BearerAuthenticator(config: config, store: store)
+        let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))
+        tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey, clock: options.upstreamClock,
+                                            policy: options.refreshPolicy, logger: logger)
+        authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
+                                                  upstreamGrantState: tokenManager, options: options.authorization)
+        sessions = SessionRegistry(
+            limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
+            tokens: ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining), logger: logger)
+        rotation = ChildRotation(manager: tokenManager, registry: sessions, bearer: bearer, options: options.rotation, logger: logger)
+        mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
+    }
+
+    public var providers: [any RouteProvider] { [authorizationServer, mcp] }
+
+    /// In start order; the group stops them in reverse, so sessions end before the manager.
+    public var services: [any Service] { [tokenManager, rotation, sessions] }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Acts on the token manager's events for live sessions (design §4 "Token rotation of
+/// children"): a refreshed token gives each of the user's sessions a new child before the old
+/// token expires, because a forgejo-mcp child reads its token only once (forgejo-notes D5); a
+/// dead Forgejo grant ends the user's sessions and drops their bearer tokens, so the next
+/// `/mcp` request answers 401 and the client signs in again.
+public actor ChildRotation: Service {
+    public struct Options: Sendable {
+        /// How long a replaced child may keep answering the requests it took before the swap.
+        public var drain: Duration = .seconds(30)
+        /// First wait after a failed swap; doubled per failure up to `maximumRetryDelay`.
+        public var retryBaseDelay: Duration = .milliseconds(500)
+        public var maximumRetryDelay: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    private let manager: UpstreamTokenManager
+    private let registry: SessionRegistry
+    private let bearer: BearerAuthenticator
+    private let options: Options
+    private let logger: Logger
+    /// The running swap (with its retries) per session; a newer token replaces it.
+    private var swaps: [String: (generation: Int64, task: Task<Void, Never>)] = [:]
+
+    public init(manager: UpstreamTokenManager, registry: SessionRegistry, bearer: BearerAuthenticator, options: Options = Options(),
+                logger: Logger) {
+        self.manager = manager
+        self.registry = registry
+        self.bearer = bearer
+        self.options = options
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let events = await manager.events()
+        await cancelWhenGracefulShutdown {
+            for await event in events { await self.handle(event) }
+        }
+        for swap in swaps.values { swap.task.cancel() }
+        swaps.removeAll()
+    }
+
+    private func handle(_ event: UpstreamTokenEvent) async {
+        switch event {
+        case .refreshed(let userID, let token):
+            for id in await registry.sessionIDs(userID: userID) { startSwap(sessionID: id, generation: token.generation) }
+        case .dead(let userID, let reason):
+            await registry.endSessions(userID: userID, reason: .upstreamGrantDead)
+            do {
+                try await bearer.revokeUser(userID: userID)
+            } catch {
+                // The manager revoked the grants in the store already; only the cache may lag.
+                logger.error("bearer revocation failed", metadata: ["user_id": "\(userID)", "error": "\(error)"])
+            }
+            logger.notice("sessions ended: Forgejo authorization gone", metadata: ["user_id": "\(userID)", "reason": .string(reason)])
+        }
+    }
+
+    private func startSwap(sessionID id: String, generation: Int64) {
+        if let running = swaps[id] {
+            guard running.generation < generation else { return }
+            running.task.cancel()
+        }
+        let task = Task { [registry, options, logger, clock = manager.clock] in
+            var failures = 0
+            while !Task.isCancelled {
+                guard case .failed(let expiresAt) = await registry.replaceChild(sessionID: id, generation: generation, drain: options.drain)
+                else { break }
+                failures += 1
+                guard let expiresAt, clock.now() < expiresAt else {
+                    logger.error("child swap abandoned: the old child's token has expired", metadata: [
+                        "session_id": "\(id)", "failures": "\(failures)",
+                    ])
+                    break
+                }
+                try? await Task.sleep(for: Self.retryDelay(afterFailures: failures, options: options))
+            }
+            self.finished(sessionID: id, generation: generation)
+        }
+        swaps[id] = (generation, task)
+    }
+
+    private func finished(sessionID id: String, generation: Int64) {
+        if swaps[id]?.generation == generation { swaps[id] = nil }
+    }
+
+    static func retryDelay(afterFailures failures: Int, options: Options) -> Duration {
+        let factor = 1 << min(failures - 1, 16)
+        return min(options.retryBaseDelay * factor, options.maximumRetryDelay)
+    }
+}
