@@ -37,6 +37,13 @@ public actor ModernChildPool: Service {
 
     public var childCount: Int { entries.count }
 
+    /// Requests the user's child is still working on: zero after a client closed its stream
+    /// shows the cancellation reached the child (operators and tests look at this).
+    public func pendingRequests(userID: Int64) async -> Int {
+        guard let bridge = entries[userID]?.child.bridge else { return 0 }
+        return await bridge.pendingCount
+    }
+
     // MARK: - Service
 
     public func run() async throws {

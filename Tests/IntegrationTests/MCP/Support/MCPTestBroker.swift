@@ -13,11 +13,14 @@ final class MCPTestBroker: Sendable {
     let baseURL: String
     let config: BrokerConfig
     let registry: SessionRegistry
+    /// The per-user children of 2026-07-28 requests.
+    let pool: ModernChildPool
     let store: SQLiteStore
     let httpClient: HTTPClient
     private let directory: String
     private let serverTask: Task<Void, any Error>
     private let registryTask: Task<Void, any Error>
+    private let poolTask: Task<Void, any Error>
 
     /// - Parameter childOptions: demo-mcp-server flags (e.g. `--garbage-stdout`).
     static func start(childOptions: [String] = [], environment: [String: String] = [:],
@@ -56,24 +59,31 @@ final class MCPTestBroker: Sendable {
         let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer)
         let registry = SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
                                        tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
-        let endpoint = MCPEndpoint(registry: registry, bearer: bearer, publicURL: config.publicURL, options: options)
+        let pool = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: registry, launcher: ChildLauncher(config: config),
+                                   tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
+        let endpoint = MCPEndpoint(registry: registry, bearer: bearer, publicURL: config.publicURL, options: options, modernPool: pool)
         responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: [server, endpoint]))
         let registryTask = Task { try await registry.run() }
-        return MCPTestBroker(forgejo: forgejo, baseURL: config.issuer, config: config, registry: registry, store: store,
-                             httpClient: httpClient, directory: directory, serverTask: serverTask, registryTask: registryTask)
+        let poolTask = Task { try await pool.run() }
+        return MCPTestBroker(forgejo: forgejo, baseURL: config.issuer, config: config, registry: registry, pool: pool, store: store,
+                             httpClient: httpClient, directory: directory, serverTask: serverTask, registryTask: registryTask,
+                             poolTask: poolTask)
     }
 
-    private init(forgejo: FakeForgejoServer, baseURL: String, config: BrokerConfig, registry: SessionRegistry, store: SQLiteStore,
-                 httpClient: HTTPClient, directory: String, serverTask: Task<Void, any Error>, registryTask: Task<Void, any Error>) {
+    private init(forgejo: FakeForgejoServer, baseURL: String, config: BrokerConfig, registry: SessionRegistry, pool: ModernChildPool,
+                 store: SQLiteStore, httpClient: HTTPClient, directory: String, serverTask: Task<Void, any Error>,
+                 registryTask: Task<Void, any Error>, poolTask: Task<Void, any Error>) {
         self.forgejo = forgejo
         self.baseURL = baseURL
         self.config = config
         self.registry = registry
+        self.pool = pool
         self.store = store
         self.httpClient = httpClient
         self.directory = directory
         self.serverTask = serverTask
         self.registryTask = registryTask
+        self.poolTask = poolTask
     }
 
     /// Logs `login` in through the whole OAuth flow and returns an MCP client holding the token.
@@ -87,6 +97,9 @@ final class MCPTestBroker: Sendable {
         registryTask.cancel()
         _ = await registryTask.result
         await registry.shutdown()
+        poolTask.cancel()
+        _ = await poolTask.result
+        await pool.shutdown()
         serverTask.cancel()
         _ = await serverTask.result
         try? await httpClient.shutdown()
