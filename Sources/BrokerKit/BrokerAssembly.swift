@@ -25,6 +25,8 @@ public struct BrokerAssembly: Sendable {
     public let authorizationServer: AuthorizationServer
     public let tokenManager: UpstreamTokenManager
     public let sessions: SessionRegistry
+    /// The per-user children of stateless 2026-07-28 requests; same token provider and caps as the sessions.
+    public let modernChildren: ModernChildPool
     public let rotation: ChildRotation
     public let mcp: MCPEndpoint
 
@@ -36,15 +38,18 @@ public struct BrokerAssembly: Sendable {
                                             policy: options.refreshPolicy, logger: logger)
         authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
                                                   upstreamGrantState: tokenManager, options: options.authorization)
+        let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         sessions = SessionRegistry(
-            limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
-            tokens: ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining), logger: logger)
+            limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
+        modernChildren = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: sessions,
+                                         launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
         rotation = ChildRotation(manager: tokenManager, registry: sessions, bearer: bearer, options: options.rotation, logger: logger)
-        mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
+        mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
+                          modernPool: modernChildren)
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
-    /// In start order; the group stops them in reverse, so sessions end before the manager.
-    public var services: [any Service] { [tokenManager, rotation, sessions] }
+    /// In start order; the group stops them in reverse, so children end before the manager.
+    public var services: [any Service] { [tokenManager, rotation, sessions, modernChildren] }
 }
