@@ -99,6 +99,11 @@ extension FakeForgejoState {
         faults[target, default: []].append(contentsOf: Array(repeating: fault, count: max(0, count)))
     }
 
+    /// Faults still queued for `target`, so a test can wait until its fault was hit.
+    public func pendingFaults(target: FakeFaultTarget) -> Int {
+        faults[target]?.count ?? 0
+    }
+
     public func clearFaults() {
         faults = [:]
     }

@@ -11,7 +11,18 @@ enum MCPLogin {
         let description: String
     }
 
+    /// What the code exchange handed the client.
+    struct Tokens: Sendable {
+        let accessToken: String
+        let refreshToken: String?
+        let clientID: String
+    }
+
     static func accessToken(baseURL: String, resource: String, httpClient: HTTPClient) async throws -> String {
+        try await login(baseURL: baseURL, resource: resource, httpClient: httpClient).accessToken
+    }
+
+    static func login(baseURL: String, resource: String, httpClient: HTTPClient) async throws -> Tokens {
         let redirectURI = "http://127.0.0.1:9999/callback"
         let registration = try await send(baseURL + "/oauth/register", httpClient: httpClient, json: [
             "redirect_uris": [redirectURI], "client_name": "MCP Test Client", "token_endpoint_auth_method": "none",
@@ -40,7 +51,7 @@ enum MCPLogin {
                     ("code_verifier", pkce.verifier), ("resource", resource), ("client_id", clientID),
                 ])
                 guard let token = answer.json["access_token"] as? String else { throw Failure(description: "token: \(answer.body)") }
-                return token
+                return Tokens(accessToken: token, refreshToken: answer.json["refresh_token"] as? String, clientID: clientID)
             }
             current = absolute
             page = try await browser.get(absolute)
@@ -52,7 +63,7 @@ enum MCPLogin {
         try await send(url, httpClient: httpClient, body: JSONSerialization.data(withJSONObject: json), contentType: "application/json")
     }
 
-    private static func send(_ url: String, httpClient: HTTPClient, form: [(String, String)]) async throws -> JSONAnswer {
+    static func send(_ url: String, httpClient: HTTPClient, form: [(String, String)]) async throws -> JSONAnswer {
         try await send(url, httpClient: httpClient, body: Data(FormEncoding.encode(form).utf8), contentType: "application/x-www-form-urlencoded")
     }
 

@@ -1,0 +1,128 @@
+import BrokerKit
+import FakeForgejo
+import Foundation
+import XCTest
+
+/// Forgejo token lifecycle end to end (design §4 "Token rotation of children"): the broker's
+/// token manager refreshes ahead of expiry, sessions swap their children without failing a
+/// request, and a dead Forgejo grant ends the user's sessions.
+final class TokenLifecycleTests: XCTestCase {
+    /// Past the 80 % refresh point of Forgejo's default 3600 s token, before it expires.
+    static let step = 3000
+
+    func testTokenLifecycleBusySessionSurvivesFiveExpiriesWithoutAFailedRequest() async throws {
+        let broker = try await TokenLifecycleBroker.start()
+        addTeardownBlock { await broker.stop() }
+        var (client, _) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        var current = try XCTUnwrap(first)
+        var fingerprints = [current.fingerprint]
+        let load = TokenLifecycleLoad()
+        load.start(client, workers: 4, includeWhoami: true)
+        for expiry in 1...5 {
+            await broker.advanceClocks(seconds: Self.step)
+            let swapped = await eventually(timeout: .seconds(20)) {
+                guard let now = try? await client.whoami(), now.fingerprint != current.fingerprint else { return false }
+                current = now
+                return true
+            }
+            XCTAssertTrue(swapped, "expiry \(expiry): the session still runs the old token")
+            fingerprints.append(current.fingerprint)
+            let refreshes = await broker.refreshes()
+            XCTAssertEqual(refreshes, expiry)
+        }
+        await load.stop()
+        XCTAssertEqual(load.failures, [])
+        XCTAssertGreaterThan(load.succeeded, 20)
+        XCTAssertEqual(Set(fingerprints).count, 6)
+        let refreshes = await broker.refreshes()
+        XCTAssertEqual(refreshes, 5)
+    }
+
+    func testTokenLifecycleTenSessionsOfOneUserShareOneRefreshPerExpiry() async throws {
+        let broker = try await TokenLifecycleBroker.start(environment: ["FJMCP_MAX_SESSIONS_PER_USER": "10"])
+        addTeardownBlock { await broker.stop() }
+        let (template, _) = try await broker.login()
+        var clients: [MCPTestClient] = []
+        for _ in 0..<10 {
+            var client = template
+            let reply = try await client.initialize()
+            XCTAssertEqual(reply.status, 200)
+            clients.append(client)
+        }
+        let first = try await clients[0].whoami()
+        var current = try XCTUnwrap(first).fingerprint
+        for expiry in 1...3 {
+            await broker.advanceClocks(seconds: Self.step)
+            let allSwapped = await eventually(timeout: .seconds(30)) {
+                var seen = Set<String>()
+                for client in clients {
+                    guard let answer = try? await client.whoami() else { return false }
+                    seen.insert(answer.fingerprint)
+                }
+                guard seen.count == 1, let only = seen.first, only != current else { return false }
+                current = only
+                return true
+            }
+            XCTAssertTrue(allSwapped, "expiry \(expiry): not every session runs the new token")
+            let refreshes = await broker.refreshes()
+            XCTAssertEqual(refreshes, expiry)
+        }
+        let sessions = await broker.assembly.sessions.sessionCount
+        XCTAssertEqual(sessions, 10)
+    }
+
+    func testTokenLifecycleRevokedForgejoGrantEndsSessionsAndLogsTheClientOut() async throws {
+        let broker = try await TokenLifecycleBroker.start()
+        addTeardownBlock { await broker.stop() }
+        var (client, tokens) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        let pid = try XCTUnwrap(first).pid
+        try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
+        await broker.advanceClocks(seconds: Self.step)
+        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.sessions.sessionCount == 0 }
+        XCTAssertTrue(ended, "the session outlived its Forgejo grant")
+        let next = try await client.tool(id: 2, "echo", ["text": "after revocation"])
+        XCTAssertEqual(next.status, 401)
+        let gone = await eventually { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) is still running")
+        let refresh = try await broker.refresh(tokens)
+        XCTAssertEqual(refresh.status, 400)
+        XCTAssertEqual(refresh.error, "invalid_grant")
+    }
+
+    func testTokenLifecycleFailedSwapKeepsTheOldChildServingAndRetries() async throws {
+        var rotation = ChildRotation.Options()
+        // Long enough to look at the old child between the failure and the retry.
+        rotation.retryBaseDelay = .seconds(2)
+        let broker = try await TokenLifecycleBroker.start(rotation: rotation)
+        addTeardownBlock { await broker.stop() }
+        var (client, _) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        let before = try XCTUnwrap(first)
+        let load = TokenLifecycleLoad()
+        load.start(client, workers: 3, includeWhoami: false)
+        // The new child's start-up probe of Forgejo fails, so it exits before `initialize`.
+        await broker.forgejo.state.injectFault(.serverError, target: .api)
+        await broker.advanceClocks(seconds: Self.step)
+        let probed = await eventually(timeout: .seconds(20)) { await broker.forgejo.state.pendingFaults(target: .api) == 0 }
+        XCTAssertTrue(probed, "no replacement child was started")
+        let during = try await client.whoami()
+        XCTAssertEqual(during?.pid, before.pid, "the old child must keep serving after a failed swap")
+        let swapped = await eventually(timeout: .seconds(20)) {
+            guard let now = try? await client.whoami() else { return false }
+            return now.fingerprint != before.fingerprint
+        }
+        XCTAssertTrue(swapped, "the swap was not retried")
+        await load.stop()
+        XCTAssertEqual(load.failures, [])
+        let refreshes = await broker.refreshes()
+        XCTAssertEqual(refreshes, 1)
+    }
+}
