@@ -23,6 +23,9 @@ public protocol BrokerStore: Sendable {
     /// `expectedVersion` was read. Returns the new version, or nil when the caller lost the race.
     func swapUpstreamTokens(userID: Int64, expectedVersion: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64?
     func deleteUpstreamTokens(userID: Int64) async throws
+    /// Deletes the set only if it is still `expectedVersion`: a verdict about one version must
+    /// not delete the set a concurrent login or refresh wrote since. Returns whether it deleted.
+    func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool
 
     // MARK: Clients
     func insertClient(_ client: ClientRecord) async throws

@@ -59,6 +59,13 @@ extension SQLiteStore {
     public func deleteUpstreamTokens(userID: Int64) async throws {
         try await pool.write { db in try db.execute(sql: "DELETE FROM upstream_tokens WHERE user_id = ?", arguments: [userID]) }
     }
+
+    public func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM upstream_tokens WHERE user_id = ? AND version = ?", arguments: [userID, expectedVersion])
+            return db.changesCount > 0
+        }
+    }
 }
 
 extension UserRecord {

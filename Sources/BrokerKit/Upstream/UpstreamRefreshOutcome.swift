@@ -10,8 +10,9 @@ enum UpstreamRefreshOutcome: Sendable {
     /// The broker's own Forgejo setup is wrong (client secret rotated, ...): like transient for
     /// the user, but an operator must act.
     case misconfigured(reason: String, current: StoredUpstreamTokens?)
-    /// The user's Forgejo authorization is gone for good.
-    case final(reason: String)
+    /// The user's Forgejo authorization is gone for good, judged on the stored set `version`
+    /// (nil: there was no set), so the cleanup leaves alone a set written since.
+    case final(reason: String, version: Int64?)
 
     /// Label value of `fjmcp_upstream_refreshes_total{outcome}`.
     var label: String {
@@ -27,7 +28,7 @@ enum UpstreamRefreshOutcome: Sendable {
     var reason: String? {
         switch self {
         case .refreshed, .adopted: nil
-        case .transient(let reason, _), .misconfigured(let reason, _), .final(let reason): reason
+        case .transient(let reason, _), .misconfigured(let reason, _), .final(let reason, _): reason
         }
     }
 

@@ -33,13 +33,15 @@ struct UpstreamRefresher: Sendable {
             attempt += 1
             let current: StoredUpstreamTokens
             do {
-                guard let loaded = try await load(userID: userID) else { return .final(reason: "upstream_tokens_missing") }
+                guard let loaded = try await load(userID: userID) else { return .final(reason: "upstream_tokens_missing", version: nil) }
                 current = loaded
             } catch {
                 return .transient(reason: error.reasonCode, current: nil)
             }
             if trigger.isSatisfied(by: current, now: clock.now(), policy: policy) { return .adopted(current) }
-            guard let refreshToken = current.set.refreshToken else { return .final(reason: "upstream_refresh_token_missing") }
+            guard let refreshToken = current.set.refreshToken else {
+                return .final(reason: "upstream_refresh_token_missing", version: current.version)
+            }
             let response: UpstreamTokenResponse
             do {
                 response = try await forgejo.refresh(refreshToken: refreshToken)
@@ -105,12 +107,12 @@ struct UpstreamRefresher: Sendable {
         for delay in [Duration.zero] + recheckDelays {
             if delay > .zero { try? await Task.sleep(for: delay) }
             do {
-                guard let stored = try await load(userID: current.userID) else { return .final(reason: finalReason) }
+                guard let stored = try await load(userID: current.userID) else { return .final(reason: finalReason, version: nil) }
                 if stored.version != current.version { return .adopted(stored) }
             } catch {
                 return .transient(reason: error.reasonCode, current: current)
             }
         }
-        return .final(reason: finalReason)
+        return .final(reason: finalReason, version: current.version)
     }
 }

@@ -87,15 +87,15 @@ public actor UpstreamTokenManager {
 
     private func performRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
         let started = ContinuousClock.now
-        let outcome = await refresher.refresh(userID: userID, trigger: trigger)
-        await conclude(outcome, userID: userID)
+        let outcome = await conclude(await refresher.refresh(userID: userID, trigger: trigger), userID: userID)
         UpstreamRefreshTelemetry.record(outcome, userID: userID, duration: ContinuousClock.now - started, logger: logger)
         inFlight[userID] = nil
         return outcome
     }
 
-    /// Bookkeeping shared by every refresh, run once per refresh before any waiter resumes.
-    private func conclude(_ outcome: UpstreamRefreshOutcome, userID: Int64) async {
+    /// Bookkeeping shared by every refresh, run once per refresh before any waiter resumes. A
+    /// final verdict overtaken by a newer set (a login during the refresh) becomes an adoption.
+    private func conclude(_ outcome: UpstreamRefreshOutcome, userID: Int64) async -> UpstreamRefreshOutcome {
         switch outcome {
         case .refreshed(let stored), .adopted(let stored):
             transientFailures[userID] = nil
@@ -108,16 +108,28 @@ public actor UpstreamTokenManager {
             let failures = (transientFailures[userID] ?? 0) + 1
             transientFailures[userID] = failures
             reschedule(userID: userID, at: clock.now().addingTimeInterval(policy.rescheduleDelay(afterFailures: failures).timeInterval))
-        case .final(let reason):
-            await forget(userID: userID, reason: reason)
+        case .final(let reason, let version):
+            if let newer = await forget(userID: userID, reason: reason, version: version) {
+                return await conclude(.adopted(newer), userID: userID)
+            }
         }
+        return outcome
     }
 
     /// The user must log in again: drop the set, revoke every broker grant (so their clients get
-    /// `invalid_grant` / 401 and start a new login), stop scheduling and tell listeners.
-    private func forget(userID: Int64, reason: String) async {
+    /// `invalid_grant` / 401 and start a new login), stop scheduling and tell listeners. Unless
+    /// the set is no longer the `version` the verdict was about: then a login or another process
+    /// wrote a newer one meanwhile, the user is fine, and that set is returned instead.
+    private func forget(userID: Int64, reason: String, version: Int64?) async -> StoredUpstreamTokens? {
         do {
-            try await store.deleteUpstreamTokens(userID: userID)
+            if let version { _ = try await store.deleteUpstreamTokens(userID: userID, expectedVersion: version) }
+            // Whatever is stored now was written after the verdict's version: a fresh login.
+            if let newer = try await refresher.load(userID: userID) {
+                logger.notice("upstream_grant_dead_superseded", metadata: [
+                    "user_id": "\(userID)", "reason": .string(reason), "version": "\(newer.version)",
+                ])
+                return newer
+            }
             let revoked = try await store.revokeGrants(userID: userID, now: clock.now())
             logger.notice("upstream_grant_dead", metadata: [
                 "user_id": "\(userID)", "reason": .string(reason), "broker_grants_revoked": "\(revoked.count)",
@@ -130,6 +142,7 @@ public actor UpstreamTokenManager {
         announced[userID] = nil
         reschedule(userID: userID, at: .distantFuture)
         hub.publish(.dead(userID: userID, reason: reason))
+        return nil
     }
 
     private func usableToken(from outcome: UpstreamRefreshOutcome) throws(UpstreamTokenFailure) -> UpstreamAccessToken {
@@ -139,7 +152,7 @@ public actor UpstreamTokenManager {
         case .transient(let reason, let current), .misconfigured(let reason, let current):
             guard let current, !current.isExpired(at: clock.now()) else { throw .unavailable(reason: reason) }
             return current.accessToken
-        case .final(let reason):
+        case .final(let reason, _):
             throw .loginRequired(reason: reason)
         }
     }

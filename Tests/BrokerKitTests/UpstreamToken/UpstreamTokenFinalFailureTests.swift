@@ -88,6 +88,39 @@ final class UpstreamTokenFinalFailureTests: XCTestCase {
         }
     }
 
+    /// A login lands between the refresh's final verdict (its re-read still saw the revoked
+    /// set) and the cleanup: the new set survives, no broker grant is revoked, nobody is told
+    /// the user is dead, and the refresh answers with the new set.
+    func testFinalVerdictOvertakenByALoginKeepsTheNewSet() async throws {
+        try await harness.login()
+        let intercepting = UpstreamTokenInterceptingStore(harness.store)
+        let manager = harness.makeManager(store: intercepting)
+        let log = await UpstreamTokenEventLog(manager)
+        try await harness.server.state.revokeGrant(login: "alice", clientID: harness.credentials.clientID)
+        // What the callback of a new login would store.
+        let expiresAt = harness.clock.now().addingTimeInterval(3600)
+        let sealed = UpstreamTokenSet(accessToken: "after-login", refreshToken: "after-login-refresh", accessExpiresAt: expiresAt)
+            .seal(with: harness.box, userID: userID)
+        let (store, userID, now) = (harness.store, userID, harness.clock.now())
+        // Read 1 starts the refresh, read 2 is the re-read behind the verdict: log in after it.
+        intercepting.afterNextTokenRead {
+            intercepting.afterNextTokenRead {
+                _ = try await store.replaceUpstreamTokens(userID: userID, sealed: sealed, accessExpiresAt: expiresAt, now: now)
+            }
+        }
+
+        let token = try await manager.refresh(userID: userID)
+        XCTAssertEqual(token.token, "after-login")
+        let stored = try await harness.storedSet()
+        XCTAssertEqual(stored?.accessToken, "after-login")
+        let grants = try await harness.store.activeGrants(userID: userID)
+        XCTAssertFalse(grants.isEmpty, "the new login's broker grant must survive")
+        let deaths = await log.deaths
+        XCTAssertEqual(deaths, [])
+        let status = await manager.check(userID: userID)
+        XCTAssertEqual(status, .alive)
+    }
+
     private func assertForgotten(
         _ manager: UpstreamTokenManager, log: UpstreamTokenEventLog, reason: String,
         file: StaticString = #filePath, line: UInt = #line

@@ -38,6 +38,9 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
             userID: userID, expectedVersion: expectedVersion, sealed: sealed, accessExpiresAt: accessExpiresAt, now: now)
     }
     func deleteUpstreamTokens(userID: Int64) async throws { try await base.deleteUpstreamTokens(userID: userID) }
+    func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool {
+        try await base.deleteUpstreamTokens(userID: userID, expectedVersion: expectedVersion)
+    }
     func insertClient(_ client: ClientRecord) async throws { try await base.insertClient(client) }
     func upsertClient(_ client: ClientRecord) async throws { try await base.upsertClient(client) }
     func client(id: String) async throws -> ClientRecord? { try await base.client(id: id) }
