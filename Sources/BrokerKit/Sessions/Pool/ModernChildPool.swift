@@ -5,7 +5,9 @@ import ServiceLifecycle
 /// One child per user for 2026-07-28 requests, which carry no session: the broker starts and
 /// initializes the child itself and multiplexes the user's requests over it (the bridge rewrites
 /// ids, so concurrent requests never collide). Children are counted against the session caps,
-/// reaped when idle or too old, and stopped at shutdown (it runs as a `Service`).
+/// reaped when idle or too old, and stopped at shutdown (it runs as a `Service`). The child's
+/// Forgejo token cannot be swapped in place, so a child whose token is about to expire is
+/// retired: new requests get a fresh child, the old one ends when its last request is answered.
 public actor ModernChildPool: Service {
     private struct Entry {
         let child: PooledChild
@@ -14,13 +16,22 @@ public actor ModernChildPool: Service {
         var inFlight: Int
         /// Answers server→client requests the bridge could not attribute to one call.
         let pump: Task<Void, Never>
+        /// When the child's Forgejo token expires; nil if Forgejo did not say.
+        let credentialExpiresAt: Date?
+        /// No longer handed out; ends once `inFlight` reaches zero.
+        var retired = false
     }
+
+    /// A child whose token has less left than this gets no new requests (they could outlast it).
+    static let credentialMargin: TimeInterval = 60
 
     public nonisolated let limits: SessionRegistryLimits
     private let registry: SessionRegistry
     private let spawner: SessionSpawner
     private let logger: Logger
-    private var entries: [Int64: Entry] = [:]
+    /// By child serial: the current child of each user and retired ones still answering.
+    private var entries: [Int: Entry] = [:]
+    private var current: [Int64: Int] = [:]
     private var starting: [Int64: Task<PooledChild, any Error>] = [:]
     private var stopping: [Int: Task<Void, Never>] = [:]
     private var nextSerial = 0
@@ -40,8 +51,11 @@ public actor ModernChildPool: Service {
     /// Requests the user's child is still working on: zero after a client closed its stream
     /// shows the cancellation reached the child (operators and tests look at this).
     public func pendingRequests(userID: Int64) async -> Int {
-        guard let bridge = entries[userID]?.child.bridge else { return 0 }
-        return await bridge.pendingCount
+        var pending = 0
+        for entry in entries.values where entry.child.userID == userID {
+            pending += await entry.child.bridge.pendingCount
+        }
+        return pending
     }
 
     // MARK: - Service
@@ -63,7 +77,7 @@ public actor ModernChildPool: Service {
     /// The user's child, started on first use; busy (never reaped) until `release`.
     public func acquire(owner: SessionOwner) async throws(SessionError) -> PooledChild {
         guard !shuttingDown else { throw .shuttingDown }
-        if let child = checkout(owner.userID) { return child }
+        if let child = checkout(owner.userID, renewing: true) { return child }
         let task: Task<PooledChild, any Error>
         if let pending = starting[owner.userID] {
             task = pending
@@ -75,7 +89,7 @@ public actor ModernChildPool: Service {
         if starting[owner.userID] == task { starting[owner.userID] = nil }
         switch result {
         case .success:
-            guard let child = checkout(owner.userID) else { throw .childStartFailed("the MCP server process exited") }
+            guard let child = checkout(owner.userID, renewing: false) else { throw .childStartFailed("the MCP server process exited") }
             return child
         case .failure(let error as SessionError): throw error
         case .failure(let error): throw .childStartFailed("\(error)")
@@ -83,16 +97,32 @@ public actor ModernChildPool: Service {
     }
 
     public func release(_ child: PooledChild) {
-        guard entries[child.userID]?.child.serial == child.serial else { return }
-        entries[child.userID]?.inFlight -= 1
-        entries[child.userID]?.lastActivity = .now
+        guard var entry = entries[child.serial] else { return }
+        entry.inFlight -= 1
+        entry.lastActivity = .now
+        entries[child.serial] = entry
+        if entry.retired, entry.inFlight == 0 { end(child.serial, reason: .maxLifetime) }
     }
 
-    private func checkout(_ userID: Int64) -> PooledChild? {
-        guard let entry = entries[userID] else { return nil }
-        entries[userID]?.inFlight += 1
-        entries[userID]?.lastActivity = .now
+    /// `renewing` retires a child whose token is nearly used up; a child that was just started
+    /// is used regardless, since its token is the freshest the provider has.
+    private func checkout(_ userID: Int64, renewing: Bool) -> PooledChild? {
+        guard let serial = current[userID], var entry = entries[serial] else { return nil }
+        if renewing, let expiry = entry.credentialExpiresAt, expiry.timeIntervalSinceNow < Self.credentialMargin {
+            retire(serial)
+            return nil
+        }
+        entry.inFlight += 1
+        entry.lastActivity = .now
+        entries[serial] = entry
         return entry.child
+    }
+
+    private func retire(_ serial: Int) {
+        guard let entry = entries[serial] else { return }
+        if current[entry.child.userID] == serial { current[entry.child.userID] = nil }
+        entries[serial]?.retired = true
+        if entry.inFlight == 0 { end(serial, reason: .maxLifetime) }
     }
 
     // MARK: - Starting
@@ -109,7 +139,7 @@ public actor ModernChildPool: Service {
         try await checkCaps(for: owner.userID)
         let started = ContinuousClock.now
         let label = "modern-\(owner.userID)-\(Base64URL.encode(OpaqueToken.randomBytes(6)))"
-        let (bridge, _) = try await spawner.spawn(sessionID: label, userID: owner.userID)
+        let (bridge, credential) = try await spawner.spawn(sessionID: label, userID: owner.userID)
         guard let request = try? JSONRPCMessage(Self.initialize), let notification = try? JSONRPCMessage(Self.initialized) else {
             await bridge.stop()
             throw .childStartFailed("invalid initialize message")
@@ -131,7 +161,9 @@ public actor ModernChildPool: Service {
                 if let message = try? JSONRPCMessage(bytes) { await child.answerServerRequest(message) }
             }
         }
-        entries[owner.userID] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump)
+        entries[child.serial] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump,
+                                      credentialExpiresAt: credential.expiresAt)
+        current[owner.userID] = child.serial
         watchExit(of: child)
         let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
         logger.info("modern child started", metadata: [
@@ -161,16 +193,16 @@ public actor ModernChildPool: Service {
     }
 
     private func childExited(_ child: PooledChild, exit: ChildExit) {
-        guard entries[child.userID]?.child.serial == child.serial else { return }
-        end(child.userID, reason: .childExited(exit))
+        end(child.serial, reason: .childExited(exit))
     }
 
     // MARK: - Ending
 
-    /// Removes the user's child at once (the next request starts a new one) and stops it in the background.
-    public func end(_ userID: Int64, reason: SessionEndReason) {
-        guard let entry = entries.removeValue(forKey: userID) else { return }
-        let serial = entry.child.serial
+    /// Removes a child at once (the user's next request starts a new one) and stops it in the background.
+    private func end(_ serial: Int, reason: SessionEndReason) {
+        guard let entry = entries.removeValue(forKey: serial) else { return }
+        let userID = entry.child.userID
+        if current[userID] == serial { current[userID] = nil }
         let logger = logger
         stopping[serial] = Task { [weak self] in
             let exit = await entry.child.bridge.stop()
@@ -190,7 +222,7 @@ public actor ModernChildPool: Service {
     /// Ends every child and waits until every one is gone.
     public func shutdown() async {
         shuttingDown = true
-        for userID in Array(entries.keys) { end(userID, reason: .shutdown) }
+        for serial in Array(entries.keys) { end(serial, reason: .shutdown) }
         while let task = stopping.values.first {
             await task.value
         }
@@ -199,11 +231,11 @@ public actor ModernChildPool: Service {
     /// A busy child is never ended: its age limit applies once its requests are answered.
     func reap() {
         let now = ContinuousClock.now
-        for (userID, entry) in entries where entry.inFlight == 0 {
-            if now - entry.createdAt > limits.maxLifetime {
-                end(userID, reason: .maxLifetime)
+        for (serial, entry) in entries where entry.inFlight == 0 {
+            if entry.retired || now - entry.createdAt > limits.maxLifetime {
+                end(serial, reason: .maxLifetime)
             } else if now - entry.lastActivity > limits.idleTimeout {
-                end(userID, reason: .idle)
+                end(serial, reason: .idle)
             }
         }
     }
