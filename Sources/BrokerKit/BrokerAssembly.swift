@@ -36,11 +36,12 @@ public struct BrokerAssembly: Sendable {
         let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))
         tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey, clock: options.upstreamClock,
                                             policy: options.refreshPolicy, logger: logger)
-        authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
-                                                  upstreamGrantState: tokenManager, options: options.authorization)
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         sessions = SessionRegistry(
             limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
+        authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
+                                                  upstreamGrantState: tokenManager, revocationObserver: sessions,
+                                                  options: options.authorization)
         modernChildren = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: sessions,
                                          launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
         rotation = ChildRotation(manager: tokenManager, registry: sessions, bearer: bearer, options: options.rotation, logger: logger)

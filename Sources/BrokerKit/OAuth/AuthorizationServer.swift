@@ -26,6 +26,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     let forgejo: ForgejoClient
     let bearer: BearerAuthenticator
     let upstreamGrantState: any UpstreamGrantState
+    let revocationObserver: (any GrantRevocationObserver)?
     let clock: OAuthClock
     let options: Options
     let clients: ClientDirectory
@@ -40,7 +41,8 @@ public final class AuthorizationServer: RouteProvider, Sendable {
 
     public init(
         config: BrokerConfig, store: any BrokerStore, masterKey: [UInt8], httpClient: HTTPClient, bearer: BearerAuthenticator,
-        upstreamGrantState: any UpstreamGrantState = AssumeUpstreamGrantAlive(), clock: OAuthClock = .system, options: Options = Options()
+        upstreamGrantState: any UpstreamGrantState = AssumeUpstreamGrantAlive(), revocationObserver: (any GrantRevocationObserver)? = nil,
+        clock: OAuthClock = .system, options: Options = Options()
     ) {
         self.config = config
         self.store = store
@@ -49,6 +51,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         self.forgejo = ForgejoClient(httpClient: httpClient, configuration: forgejoConfiguration)
         self.bearer = bearer
         self.upstreamGrantState = upstreamGrantState
+        self.revocationObserver = revocationObserver
         self.clock = clock
         self.options = options
         self.clients = ClientDirectory(store: store, fetcher: MetadataDocumentFetcher(
@@ -83,8 +86,13 @@ public final class AuthorizationServer: RouteProvider, Sendable {
 
     /// Revokes a grant and drops its cached access tokens at once, whatever path revoked it.
     func revokeGrant(_ grantID: String) async throws {
-        if try await store.revokeGrant(id: grantID, now: clock.now()) { OAuthTelemetry.revoked() }
+        let revoked = try await store.revokeGrant(id: grantID, now: clock.now())
         await bearer.invalidate(grantID: grantID)
+        guard revoked else { return }
+        OAuthTelemetry.revoked()
+        if let revocationObserver, let grant = try await store.grant(id: grantID) {
+            await revocationObserver.grantRevoked(userID: grant.userID, clientID: grant.clientID)
+        }
     }
 
     /// Reads a form body; JSON or anything else is `invalid_request` (RFC 6749 §3.2 mandates forms).

@@ -282,3 +282,10 @@ public enum ChildSwapOutcome: Sendable, Equatable {
     /// The new child could not be started; the old one keeps serving until its token expires.
     case failed(tokenExpiresAt: Date?)
 }
+
+/// A revoked grant is exactly one client's access for one user.
+extension SessionRegistry: GrantRevocationObserver {
+    public func grantRevoked(userID: Int64, clientID: String) {
+        endSessions(userID: userID, clientID: clientID, reason: .grantRevoked)
+    }
+}

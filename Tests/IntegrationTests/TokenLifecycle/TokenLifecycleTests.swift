@@ -95,6 +95,24 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(refresh.error, "invalid_grant")
     }
 
+    func testTokenLifecycleClientRevocationEndsItsSessions() async throws {
+        let broker = try await TokenLifecycleBroker.start()
+        addTeardownBlock { await broker.stop() }
+        var (client, tokens) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        let pid = try XCTUnwrap(first).pid
+        let revoked = try await MCPLogin.send(broker.config.issuer + "/oauth/revoke", httpClient: broker.httpClient, form: [
+            ("token", tokens.accessToken), ("client_id", tokens.clientID),
+        ])
+        XCTAssertEqual(revoked.status, 200)
+        let sessions = await broker.assembly.sessions.sessionCount
+        XCTAssertEqual(sessions, 0, "revocation ends the client's sessions before it answers")
+        let gone = await eventually { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) is still running")
+    }
+
     func testTokenLifecycleFailedSwapKeepsTheOldChildServingAndRetries() async throws {
         var rotation = ChildRotation.Options()
         // Long enough to look at the old child between the failure and the retry.
