@@ -99,31 +99,46 @@ struct ModernEndpoint: Sendable {
         })
     }
 
-    /// What the modern client may see of a call: progress only if it sent a token, log messages
-    /// only at or above its `logLevel`, the translated response; server→client requests are
-    /// answered to the child (never sent on the stream) and other notifications dropped.
+    /// Runs every event of the call through `ModernRelay` into the stream the writer reads.
     static func clientEvents(of call: BridgeCall, for modern: ModernRequest, child: PooledChild, results: ModernResult)
         -> AsyncStream<BridgeEvent>
     {
         let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
         let relay = Task {
             for await event in call.events {
-                switch event {
-                case .response(let bytes):
-                    continuation.yield(.response(results.translate(bytes, method: modern.method, rawID: modern.rawID)))
-                case .message(let bytes):
-                    guard let message = try? JSONRPCMessage(bytes) else { continue }
-                    if message.kind == .request {
-                        await child.answerServerRequest(message)
-                    } else if Self.isRelayed(message, for: modern) {
-                        continuation.yield(.message(bytes))
-                    }
+                switch ModernRelay.disposition(of: event, for: modern, results: results) {
+                case .send(let event): continuation.yield(event)
+                case .answerChild(let request): await child.answerServerRequest(request)
+                case .drop: continue
                 }
             }
             continuation.finish()
         }
         continuation.onTermination = { _ in relay.cancel() }
         return events
+    }
+}
+
+/// What the modern client may see of a call: progress only if it sent a token, log messages
+/// only at or above its `logLevel`, the translated response. Server→client requests go back to
+/// the child as answers (a 2026-07-28 server never sends requests on a stream), and every other
+/// notification is dropped (it belongs on `subscriptions/listen`, which this slice lacks).
+enum ModernRelay {
+    enum Disposition {
+        case send(BridgeEvent)
+        case answerChild(JSONRPCMessage)
+        case drop
+    }
+
+    static func disposition(of event: BridgeEvent, for modern: ModernRequest, results: ModernResult) -> Disposition {
+        switch event {
+        case .response(let bytes):
+            return .send(.response(results.translate(bytes, method: modern.method, rawID: modern.rawID)))
+        case .message(let bytes):
+            guard let message = try? JSONRPCMessage(bytes) else { return .drop }
+            if message.kind == .request { return .answerChild(message) }
+            return isRelayed(message, for: modern) ? .send(event) : .drop
+        }
     }
 
     private static func isRelayed(_ notification: JSONRPCMessage, for modern: ModernRequest) -> Bool {
