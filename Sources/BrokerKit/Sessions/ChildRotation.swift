@@ -37,8 +37,12 @@ public actor ChildRotation: Service {
 
     public func run() async throws {
         let events = await manager.events()
+        let stale = registry.staleSessions
         await cancelWhenGracefulShutdown {
-            for await event in events { await self.handle(event) }
+            await withDiscardingTaskGroup { group in
+                group.addTask { for await event in events { await self.handle(event) } }
+                group.addTask { for await session in stale { await self.startSwap(sessionID: session.sessionID, generation: session.generation) } }
+            }
         }
         for swap in swaps.values { swap.task.cancel() }
         swaps.removeAll()
@@ -47,7 +51,9 @@ public actor ChildRotation: Service {
     private func handle(_ event: UpstreamTokenEvent) async {
         switch event {
         case .refreshed(let userID, let token):
-            for id in await registry.sessionIDs(userID: userID) { startSwap(sessionID: id, generation: token.generation) }
+            for id in await registry.sessionsToSwap(userID: userID, generation: token.generation) {
+                startSwap(sessionID: id, generation: token.generation)
+            }
         case .dead(let userID, let reason):
             await registry.endSessions(userID: userID, reason: .upstreamGrantDead)
             do {

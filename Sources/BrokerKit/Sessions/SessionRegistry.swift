@@ -22,12 +22,19 @@ public actor SessionRegistry: Service {
     private var starting: [Int64: Int] = [:]
     private var stopping: [String: Task<Void, Never>] = [:]
     private var shuttingDown = false
+    /// The newest token generation announced per user (see `sessionsToSwap`).
+    private var newestGeneration: [Int64: Int64] = [:]
+    /// Sessions that opened with a token older than one already announced: their spawn fetched
+    /// the token just before a refresh, and they were not there yet to be swapped with the rest.
+    public nonisolated let staleSessions: AsyncStream<StaleSession>
+    private let staleContinuation: AsyncStream<StaleSession>.Continuation
 
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger) {
         self.limits = limits
         self.spawner = SessionSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
         self.tokens = tokens
         self.logger = logger
+        (staleSessions, staleContinuation) = AsyncStream<StaleSession>.makeStream()
     }
 
     // MARK: - Service
@@ -83,6 +90,9 @@ public actor SessionRegistry: Service {
         await session.startForwarding()
         entries[id] = Entry(session: session, lastActivity: .now, inFlight: 0)
         watchExit(of: session, child: bridge.child)
+        if let newest = newestGeneration[owner.userID], let generation = credential.generation, generation < newest {
+            staleContinuation.yield(StaleSession(sessionID: id, generation: newest))
+        }
         let spawnTime = ContinuousClock.now - started
         SessionMetrics.spawned(after: spawnTime)
         let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
@@ -180,6 +190,7 @@ public actor SessionRegistry: Service {
 
     /// Ends every session of a user (their grants were revoked or their Forgejo login is gone).
     public func endSessions(userID: Int64, reason: SessionEndReason = .userSessionsEnded) {
+        newestGeneration[userID] = nil
         for id in sessionIDs(userID: userID) { end(id, reason: reason) }
     }
 
@@ -191,6 +202,13 @@ public actor SessionRegistry: Service {
     }
 
     // MARK: - Child swap
+
+    /// The user's sessions, to be given children with the newly announced `generation`;
+    /// remembered so a session opening right now is reported on `staleSessions` if it missed it.
+    public func sessionsToSwap(userID: Int64, generation: Int64) -> [String] {
+        newestGeneration[userID] = max(newestGeneration[userID] ?? generation, generation)
+        return sessionIDs(userID: userID)
+    }
 
     /// Gives the session a new child running a token of at least `generation` (token
     /// rotation, design §4). The old child keeps answering what it took; on failure it keeps
@@ -270,6 +288,12 @@ public actor SessionRegistry: Service {
     private func publishCounts() {
         SessionMetrics.counts(sessions: entries.count, children: entries.count + starting.values.reduce(0, +) + stopping.count)
     }
+}
+
+/// A session whose child runs an older token than `generation`, the newest announced.
+public struct StaleSession: Sendable {
+    public let sessionID: String
+    public let generation: Int64
 }
 
 /// What one attempt to give a session a new child came to.
