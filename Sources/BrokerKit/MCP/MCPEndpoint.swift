@@ -5,7 +5,8 @@ import NIOCore
 
 /// `/mcp` for the initialize-based protocol versions (2025-03-26 … 2025-11-25): POST carries
 /// client messages, GET opens the server→client stream, DELETE ends the session. Every method
-/// checks Host and Origin, then the bearer token, then the session binding.
+/// checks Host and Origin, then the bearer token, then the session binding. With a
+/// `ModernChildPool`, POSTs of the stateless 2026-07-28 era are served too (`ModernEndpoint`).
 public struct MCPEndpoint: RouteProvider {
     public struct Options: Sendable {
         /// How long a request may wait for its answer before the reply switches to SSE, so that

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// One child per user for 2026-07-28 requests, which carry no session: the broker starts and
@@ -164,6 +165,7 @@ public actor ModernChildPool: Service {
         entries[child.serial] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump,
                                       credentialExpiresAt: credential.expiresAt)
         current[owner.userID] = child.serial
+        publishCount()
         watchExit(of: child)
         let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
         logger.info("modern child started", metadata: [
@@ -217,6 +219,12 @@ public actor ModernChildPool: Service {
 
     private func stopped(_ serial: Int) {
         stopping[serial] = nil
+        publishCount()
+    }
+
+    /// Running children, retired and stopping ones included: each is a process on this host.
+    private func publishCount() {
+        Gauge(label: "fjmcp_modern_children_active").record(entries.count + stopping.count)
     }
 
     /// Ends every child and waits until every one is gone.
