@@ -29,6 +29,8 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
     case upstreamGrantDead
     /// The client revoked its grant (`/oauth/revoke`).
     case grantRevoked
+    /// An operator ran `fjmcp-broker revoke`.
+    case adminRevoked
     case shutdown
 
     public var label: String {
@@ -41,6 +43,7 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
         case .userSessionsEnded: "user_sessions_ended"
         case .upstreamGrantDead: "upstream_grant_dead"
         case .grantRevoked: "grant_revoked"
+        case .adminRevoked: "admin_revoked"
         case .shutdown: "broker_shutdown"
         }
     }

@@ -163,6 +163,21 @@ public actor SessionRegistry: Service {
 
     public var sessionCount: Int { entries.count }
 
+    /// Every live session for the operator's `sessions` command, oldest first.
+    public func summaries() async -> [SessionSummary] {
+        let now = ContinuousClock.now
+        var result: [SessionSummary] = []
+        for entry in entries.values.sorted(by: { $0.session.createdAt < $1.session.createdAt }) {
+            let session = entry.session
+            result.append(SessionSummary(
+                user: session.owner.login, userID: session.owner.userID, clientID: session.owner.clientID,
+                ageSeconds: (now - session.createdAt).components.seconds,
+                idleSeconds: entry.inFlight > 0 ? 0 : (now - entry.lastActivity).components.seconds,
+                childPID: await session.child.pid, tokenExpiresAt: await session.credential.expiresAt))
+        }
+        return result
+    }
+
     public func sessionIDs(userID: Int64) -> [String] {
         entries.filter { $0.value.session.owner.userID == userID }.map(\.key)
     }

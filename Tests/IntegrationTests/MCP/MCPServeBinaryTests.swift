@@ -10,6 +10,8 @@ final class MCPServeBinaryTests: XCTestCase {
     private var forgejo: FakeForgejoServer!
     private var httpClient: HTTPClient!
     private var directory = ""
+    /// The running broker's public URL, which the admin commands' configuration needs too.
+    private var baseURL = ""
 
     override func setUp() async throws {
         forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
@@ -28,7 +30,7 @@ final class MCPServeBinaryTests: XCTestCase {
     /// Starts `fjmcp-broker serve`, logs alice in and opens a session; returns the child's pid.
     private func startBrokerWithSession() async throws -> (ProductProcess, Int32) {
         let port = try Self.freePort()
-        let baseURL = "http://127.0.0.1:\(port)"
+        baseURL = "http://127.0.0.1:\(port)"
         try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [baseURL + "/oauth/callback"],
                                                         clientID: OAuthTestBroker.forgejoClientID,
                                                         clientSecret: OAuthTestBroker.forgejoClientSecret))
@@ -66,6 +68,43 @@ final class MCPServeBinaryTests: XCTestCase {
         XCTAssertFalse(processExists(childPID), "child \(childPID) outlived the broker")
         XCTAssertTrue(broker.stderr.contains("session ended"), broker.stderr)
         XCTAssertTrue(broker.stderr.contains("broker_shutdown"), broker.stderr)
+    }
+
+    func testAdminSessionsListsTheRunningSessionOverA0600Socket() async throws {
+        let (broker, childPID) = try await startBrokerWithSession()
+        let listing = try await admin(["sessions"])
+        XCTAssertTrue(listing.contains("alice"), listing)
+        XCTAssertTrue(listing.contains("\(childPID)"), listing)
+        let attributes = try FileManager.default.attributesOfItem(atPath: directory + "/admin.sock")
+        XCTAssertEqual((attributes[.posixPermissions] as? NSNumber)?.intValue, 0o600)
+        broker.signal(SIGTERM)
+        _ = await broker.waitForExit(timeout: .seconds(10))
+    }
+
+    func testAdminRevokeEndsTheUsersSessionsInTheRunningBroker() async throws {
+        let (broker, childPID) = try await startBrokerWithSession()
+        let answer = try await admin(["revoke", "--user", "alice"])
+        XCTAssertTrue(answer.contains("1 session(s) ended"), answer)
+        let gone = await eventually { !processExists(childPID) }
+        XCTAssertTrue(gone, "child \(childPID) outlived the revocation")
+        let listing = try await admin(["sessions"])
+        XCTAssertFalse(listing.contains("alice"), listing)
+        let unknown = try ProductProcess("fjmcp-broker", arguments: ["revoke", "--user", "nobody"], environment: adminEnvironment)
+        let status = await unknown.waitForExit(timeout: .seconds(20))
+        XCTAssertNotEqual(status, 0)
+        XCTAssertTrue(unknown.stderr.contains("404"), unknown.stderr)
+        broker.signal(SIGTERM)
+        _ = await broker.waitForExit(timeout: .seconds(10))
+    }
+
+    private var adminEnvironment: [String: String] { ["FJMCP_PUBLIC_URL": baseURL, "FJMCP_DATA_DIR": directory] }
+
+    /// Runs an admin command against the running broker; returns its output.
+    private func admin(_ arguments: [String]) async throws -> String {
+        let command = try ProductProcess("fjmcp-broker", arguments: arguments, environment: adminEnvironment)
+        let status = await command.waitForExit(timeout: .seconds(20))
+        XCTAssertEqual(status, 0, command.stderr)
+        return command.stdout
     }
 
     /// A port that was free a moment ago: the public URL must name the port before the broker

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Operator commands against a RUNNING broker (`fjmcp-broker sessions`, `fjmcp-broker revoke`)
+/// over a Unix domain socket in the data directory. The socket is 0600, so file permissions are
+/// the authentication: only the broker's own OS user can connect, and nothing is exposed on
+/// the network listener.
+public struct AdminServer: Sendable {
+    public static func socketPath(dataDirectory: String) -> String {
+        dataDirectory + "/admin.sock"
+    }
+
+    let registry: SessionRegistry
+    let bearer: BearerAuthenticator
+    let store: any BrokerStore
+    let logger: Logger
+
+    public init(registry: SessionRegistry, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger) {
+        self.registry = registry
+        self.bearer = bearer
+        self.store = store
+        self.logger = logger
+    }
+
+    /// The listener as a service for the broker's `ServiceGroup`. A socket file left by a
+    /// previous run is removed first (binding would fail on it).
+    public func service(socketPath path: String) -> any Service {
+        let router = Router()
+        router.get("/sessions") { _, _ in try await self.sessions() }
+        router.post("/users/:login/revoke") { _, context in
+            try await self.revoke(login: context.parameters.require("login"))
+        }
+        try? FileManager.default.removeItem(atPath: path)
+        let logger = logger
+        return Application(router: router, configuration: .init(address: .unixDomainSocket(path: path)), onServerRunning: { _ in
+            if chmod(path, 0o600) != 0 { logger.error("admin socket permissions could not be restricted", metadata: ["path": "\(path)"]) }
+            logger.notice("admin socket listening", metadata: ["path": "\(path)"])
+        }, logger: logger)
+    }
+
+    private func sessions() async throws -> Response {
+        try Self.json(await registry.summaries())
+    }
+
+    /// Ends the user's sessions, revokes their broker grants and forgets their Forgejo token
+    /// set, so every client of theirs must sign in again.
+    private func revoke(login: String) async throws -> Response {
+        guard let user = try await store.user(login: login) else {
+            throw HTTPError(.notFound, message: "no user with login \(login)")
+        }
+        let ended = await registry.sessionIDs(userID: user.id).count
+        await registry.endSessions(userID: user.id, reason: .adminRevoked)
+        let grants = try await bearer.revokeUser(userID: user.id)
+        try await store.deleteUpstreamTokens(userID: user.id)
+        logger.notice("user revoked by operator", metadata: [
+            "user": "\(login)", "user_id": "\(user.id)", "sessions_ended": "\(ended)", "grants_revoked": "\(grants.count)",
+        ])
+        return try Self.json(AdminRevocation(user: login, sessionsEnded: ended, grantsRevoked: grants.count))
+    }
+
+    static func json(_ value: some Encodable) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        return Response(status: .ok, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// One line of `fjmcp-broker sessions`.
+public struct SessionSummary: Codable, Sendable, Equatable {
+    public let user: String
+    public let userID: Int64
+    public let clientID: String
+    public let ageSeconds: Int64
+    public let idleSeconds: Int64
+    public let childPID: Int32?
+    public let tokenExpiresAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case user, userID = "user_id", clientID = "client_id", ageSeconds = "age_s", idleSeconds = "idle_s"
+        case childPID = "child_pid", tokenExpiresAt = "token_expires_at"
+    }
+}
+
+/// What `fjmcp-broker revoke` did.
+public struct AdminRevocation: Codable, Sendable, Equatable {
+    public let user: String
+    public let sessionsEnded: Int
+    public let grantsRevoked: Int
+
+    enum CodingKeys: String, CodingKey {
+        case user, sessionsEnded = "sessions_ended", grantsRevoked = "grants_revoked"
+    }
+}

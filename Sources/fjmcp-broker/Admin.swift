@@ -1,0 +1,86 @@
+import ArgumentParser
+import AsyncHTTPClient
+import BrokerKit
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List the running broker's sessions (user, client, age, idle, child pid, Forgejo token expiry).",
+        discussion: "Talks to <data dir>/admin.sock, so it needs the broker's data directory and OS user.\n\n" + settingsHelp
+    )
+
+    @OptionGroup var settings: SettingFlags
+
+    func run() async throws {
+        let config = try loadConfig(settings.source(), requireUpstream: false)
+        let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let sessions = try decoder.decode([SessionSummary].self, from: body)
+        let rows = sessions.map { session in
+            [session.user, session.clientID, "\(session.ageSeconds)s", "\(session.idleSeconds)s",
+             session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
+        }
+        for line in Self.table(header: ["USER", "CLIENT", "AGE", "IDLE", "CHILD_PID", "TOKEN_EXPIRES"], rows: rows) { print(line) }
+    }
+
+    /// Left-aligned columns as wide as their widest cell.
+    static func table(header: [String], rows: [[String]]) -> [String] {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        return all.map { row in
+            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }
+    }
+}
+
+struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "End a user's sessions, revoke their grants and forget their Forgejo tokens in the running broker.",
+        discussion: "Talks to <data dir>/admin.sock, so it needs the broker's data directory and OS user.\n\n" + settingsHelp
+    )
+
+    @Option(name: .customLong("user"), help: "The Forgejo login to revoke.")
+    var login: String
+
+    @OptionGroup var settings: SettingFlags
+
+    func run() async throws {
+        let config = try loadConfig(settings.source(), requireUpstream: false)
+        let path = "/users/" + (login.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? login) + "/revoke"
+        let body = try await AdminClient.send(.POST, path, dataDirectory: config.dataDirectory)
+        let result = try JSONDecoder().decode(AdminRevocation.self, from: body)
+        print("revoked \(result.user): \(result.sessionsEnded) session(s) ended, \(result.grantsRevoked) grant(s) revoked, Forgejo tokens forgotten")
+    }
+}
+
+/// HTTP over the running broker's admin socket.
+enum AdminClient {
+    static func send(_ method: HTTPMethod, _ path: String, dataDirectory: String) async throws -> Data {
+        let socket = AdminServer.socketPath(dataDirectory: dataDirectory)
+        guard FileManager.default.fileExists(atPath: socket) else {
+            throw fail("no admin socket at \(socket): is the broker running with this data directory?")
+        }
+        let host = socket.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? socket
+        var request = HTTPClientRequest(url: "http+unix://\(host)\(path)")
+        request.method = method
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            let response = try await client.execute(request, timeout: .seconds(30))
+            let body = Data(buffer: try await response.body.collect(upTo: 16 << 20))
+            try await client.shutdown()
+            guard response.status == .ok else {
+                throw fail("the broker answered \(response.status.code): \(String(decoding: body, as: UTF8.self))")
+            }
+            return body
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            try? await client.shutdown()
+            throw fail("cannot reach the broker at \(socket): \(error)")
+        }
+    }
+}
