@@ -106,7 +106,7 @@ final class OAuthTestBroker: Sendable {
         let bearer = BearerAuthenticator(config: config, store: store, clock: clock.oauthClock)
         let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
                                          clock: clock.oauthClock, options: options)
-        let router = BrokerServer.makeRouter(config: config, checks: [], providers: [server, MCPPlaceholderRoute(bearer: bearer)])
+        let router = BrokerServer.makeRouter(config: config, checks: [], providers: [server, BearerEchoRoute(bearer: bearer)])
         let previous = current.withLock { components in
             defer { components = Components(store: store, bearer: bearer, authorizationServer: server) }
             return components
