@@ -41,6 +41,51 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(refreshes, 5)
     }
 
+    /// Requests the old child took before a swap (a slow call, and one waiting for the client's
+    /// answer to a server→client request) finish there; the answer reaches the child that asked.
+    func testTokenLifecycleInFlightRequestsFinishOnTheOldChild() async throws {
+        let broker = try await TokenLifecycleBroker.start()
+        addTeardownBlock { await broker.stop() }
+        var (client, tokens) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        let before = try XCTUnwrap(first)
+        let sessionID = try XCTUnwrap(client.sessionID)
+        let session = try await broker.assembly.sessions.lookup(
+            id: sessionID, owner: SessionOwner(userID: 101, login: "alice", clientID: tokens.clientID))
+        // The question first: with one call pending the bridge knows whose it is.
+        let asking = try await client.stream(client.request(body: MCPTestClient.body(
+            id: 51, method: "tools/call", params: ["name": "ask", "arguments": ["kind": "elicitation"]])))
+        let question = await asking.next()
+        let questionID = try XCTUnwrap(question?["id"] as? String)
+        let slowClient = client
+        let slow = Task { try await slowClient.tool(id: 50, "sleep", ["ms": 1500]) }
+        let bothPending = await eventually { await session.pendingRequests == 2 }
+        XCTAssertTrue(bothPending)
+
+        await broker.advanceClocks(seconds: Self.step)
+        let swapped = await eventually(timeout: .seconds(20)) {
+            guard let now = try? await client.whoami() else { return false }
+            return now.fingerprint != before.fingerprint
+        }
+        XCTAssertTrue(swapped)
+        XCTAssertTrue(processExists(before.pid), "the old child must drain, not be stopped at once")
+
+        let answer = try await client.post(MCPTestClient.json([
+            "jsonrpc": "2.0", "id": questionID, "result": ["action": "accept", "content": ["ok": true]],
+        ]))
+        XCTAssertEqual(answer.status, 202)
+        let final = await asking.next()
+        XCTAssertEqual(final?["id"] as? Int, 51)
+        XCTAssertNotNil(final?["result"], "\(final ?? [:])")
+        let slowReply = try await slow.value
+        XCTAssertEqual(slowReply.status, 200)
+        XCTAssertNil(slowReply.error)
+        let drained = await eventually { !processExists(before.pid) }
+        XCTAssertTrue(drained, "the old child was not stopped after its last request")
+    }
+
     func testTokenLifecycleTenSessionsOfOneUserShareOneRefreshPerExpiry() async throws {
         let broker = try await TokenLifecycleBroker.start(environment: ["FJMCP_MAX_SESSIONS_PER_USER": "10"])
         addTeardownBlock { await broker.stop() }
