@@ -50,24 +50,7 @@ extension MCPEndpoint {
         let method = message.method
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await writer.write(MCPEventStream.keepAlive)
-                    var next = first
-                    var iterator = signals.makeAsyncIterator()
-                    while let signal = next {
-                        switch signal {
-                        case .item(.message(let bytes)): try await writer.write(MCPEventStream.event(bytes))
-                        case .item(.response(let bytes)):
-                            try await writer.write(MCPEventStream.event(bytes))
-                            return
-                        case .tick: try await writer.write(MCPEventStream.keepAlive)
-                        case .ended: return
-                        }
-                        next = await iterator.next()
-                    }
-                    // The stream only stops without an end marker when this task was cancelled.
-                    try Task.checkCancellation()
-                }
+                try await MCPEventStream.relay(first: first, then: signals, request: request, to: &writer)
             } catch {
                 await sessionCall.cancel(reason: "client disconnected")
                 await lease.release()

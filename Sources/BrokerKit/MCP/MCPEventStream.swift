@@ -39,6 +39,34 @@ enum MCPEventStream {
         return signals
     }
 
+    /// Writes one call's SSE answer: a keep-alive first (so the headers leave now), then `first`
+    /// and every later signal, until the response is written or the source ends. Runs until the
+    /// client closes its side of the connection at the latest; throws then, or when a write fails,
+    /// so the caller can cancel the call. Shared by the session and the modern POST paths.
+    static func relay(
+        first: StreamSignal<BridgeEvent>?, then signals: AsyncStream<StreamSignal<BridgeEvent>>,
+        request: Request, to writer: inout any ResponseBodyWriter
+    ) async throws {
+        try await request.body.consumeWithCancellationOnInboundClose { _ in
+            try await writer.write(keepAlive)
+            var next = first
+            var iterator = signals.makeAsyncIterator()
+            while let signal = next {
+                switch signal {
+                case .item(.message(let bytes)): try await writer.write(event(bytes))
+                case .item(.response(let bytes)):
+                    try await writer.write(event(bytes))
+                    return
+                case .tick: try await writer.write(keepAlive)
+                case .ended: return
+                }
+                next = await iterator.next()
+            }
+            // The stream only stops without an end marker when this task was cancelled.
+            try Task.checkCancellation()
+        }
+    }
+
     static func event(_ json: [UInt8]) -> ByteBuffer {
         var buffer = ByteBuffer(string: "event: message\ndata: ")
         buffer.writeBytes(json)

@@ -70,23 +70,7 @@ struct ModernEndpoint: Sendable {
         }
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await writer.write(MCPEventStream.keepAlive)
-                    var next = first
-                    var iterator = signals.makeAsyncIterator()
-                    while let signal = next {
-                        switch signal {
-                        case .item(.message(let bytes)): try await writer.write(MCPEventStream.event(bytes))
-                        case .item(.response(let bytes)):
-                            try await writer.write(MCPEventStream.event(bytes))
-                            return
-                        case .tick: try await writer.write(MCPEventStream.keepAlive)
-                        case .ended: return
-                        }
-                        next = await iterator.next()
-                    }
-                    try Task.checkCancellation()
-                }
+                try await MCPEventStream.relay(first: first, then: signals, request: request, to: &writer)
             } catch {
                 // Closing the response stream is the modern client's only way to cancel.
                 await child.bridge.cancel(call.ticket, reason: "client closed the response stream")
