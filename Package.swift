@@ -91,6 +91,7 @@ let package = Package(
                 "BrokerKit",
                 "FakeForgejo",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

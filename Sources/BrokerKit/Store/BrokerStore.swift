@@ -80,8 +80,9 @@ public protocol BrokerStore: Sendable {
 
     // MARK: Maintenance
     /// Deletes rows that can never be used again. `refreshGrace` bounds how long rotated refresh
-    /// tokens (and their sealed successors) are kept.
-    func deleteExpired(now: Date, refreshGrace: TimeInterval) async throws -> CleanupCounts
+    /// tokens (and their sealed successors) are kept; `retention` how long revoked grants and
+    /// clients that never obtained a grant are kept.
+    func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts
 }
 
 public enum CodeConsumption: Sendable, Equatable {

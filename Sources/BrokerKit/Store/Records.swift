@@ -221,7 +221,9 @@ public struct CleanupCounts: Sendable, Equatable {
     public var authorizationCodes = 0
     public var accessTokens = 0
     public var refreshTokens = 0
+    public var grants = 0
+    public var clients = 0
 
     public init() {}
-    public var total: Int { pendingAuthorizations + authorizationCodes + accessTokens + refreshTokens }
+    public var total: Int { pendingAuthorizations + authorizationCodes + accessTokens + refreshTokens + grants + clients }
 }

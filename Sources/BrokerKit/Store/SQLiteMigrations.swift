@@ -101,6 +101,14 @@ enum SQLiteMigrations {
                 CREATE INDEX refresh_tokens_grant ON refresh_tokens(grant_id);
                 """)
         }
+        migrator.registerMigration("v2-login-nocase") { db in
+            // Logins are looked up case-insensitively (`revoke --user Alice`); an index with the
+            // default BINARY collation cannot serve `= ? COLLATE NOCASE`.
+            try db.execute(sql: """
+                DROP INDEX users_login;
+                CREATE INDEX users_login_nocase ON users(login COLLATE NOCASE);
+                """)
+        }
         return migrator
     }
 }

@@ -59,9 +59,10 @@ extension SQLiteStore {
                              token.createdAt.epochSeconds, token.rotatedAt?.epochSeconds, token.successorSealed])
     }
 
-    public func deleteExpired(now: Date, refreshGrace: TimeInterval) async throws -> CleanupCounts {
+    public func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts {
         let nowSeconds = now.epochSeconds
         let graceEnd = nowSeconds - Int64(refreshGrace.rounded(.up))
+        let retentionEnd = nowSeconds - Int64(retention.rounded(.up))
         return try await pool.write { db in
             var counts = CleanupCounts()
             try db.execute(sql: "DELETE FROM pending_authorizations WHERE expires_at <= ?", arguments: [nowSeconds])
@@ -77,6 +78,20 @@ extension SQLiteStore {
                            arguments: [graceEnd])
             try db.execute(sql: "DELETE FROM refresh_tokens WHERE expires_at <= ?", arguments: [nowSeconds])
             counts.refreshTokens = db.changesCount
+            // A revoked grant can never be used again; it is kept for a while only so operators
+            // can see what was revoked. Its codes and tokens go with it (ON DELETE CASCADE).
+            try db.execute(sql: "DELETE FROM grants WHERE revoked_at IS NOT NULL AND revoked_at <= ?", arguments: [retentionEnd])
+            counts.grants = db.changesCount
+            // Open registration lets anyone create clients; one that never obtained a grant
+            // within the retention is abandoned. A metadata-document client is only a cache of
+            // its document: once stale and without grants it is fetched again when next used.
+            try db.execute(sql: """
+                DELETE FROM clients
+                WHERE NOT EXISTS (SELECT 1 FROM grants WHERE grants.client_id = clients.client_id)
+                  AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = clients.client_id)
+                  AND ((kind = 'dynamic' AND created_at <= ?) OR (kind = 'cimd' AND expires_at <= ?))
+                """, arguments: [retentionEnd, nowSeconds])
+            counts.clients = db.changesCount
             return counts
         }
     }

@@ -3,19 +3,26 @@ import Logging
 import ServiceLifecycle
 
 /// Periodically deletes rows that can never be used again (expired codes, tokens, pending
-/// requests), keeping the database small and lookups fast. Stops with graceful shutdown.
+/// requests, long-revoked grants, abandoned clients), keeping the database small and lookups
+/// fast. Stops with graceful shutdown.
 public struct StoreMaintenanceService: Service {
     let store: any BrokerStore
     let interval: Duration
     let refreshGrace: Duration
+    let retention: Duration
     let now: @Sendable () -> Date
     let logger: Logger
 
+    /// Revoked grants and never-used clients are kept this long (30 days) so an operator
+    /// looking into a complaint can still see them.
+    public static let defaultRetention: Duration = .seconds(30 * 24 * 3600)
+
     public init(store: any BrokerStore, interval: Duration = .seconds(300), refreshGrace: Duration,
-                now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+                retention: Duration = defaultRetention, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
         self.store = store
         self.interval = interval
         self.refreshGrace = refreshGrace
+        self.retention = retention
         self.now = now
         self.logger = logger
     }
@@ -35,11 +42,14 @@ public struct StoreMaintenanceService: Service {
     @discardableResult
     public func runOnce() async -> CleanupCounts? {
         do {
-            let counts = try await store.deleteExpired(now: now(), refreshGrace: TimeInterval(refreshGrace.components.seconds))
+            let counts = try await store.deleteExpired(
+                now: now(), refreshGrace: TimeInterval(refreshGrace.components.seconds),
+                retention: TimeInterval(retention.components.seconds))
             if counts.total > 0 {
                 logger.info("store cleanup", metadata: [
                     "pending": "\(counts.pendingAuthorizations)", "codes": "\(counts.authorizationCodes)",
                     "access_tokens": "\(counts.accessTokens)", "refresh_tokens": "\(counts.refreshTokens)",
+                    "revoked_grants": "\(counts.grants)", "clients": "\(counts.clients)",
                 ])
             }
             return counts

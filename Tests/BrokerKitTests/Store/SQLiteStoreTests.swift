@@ -1,4 +1,5 @@
-import BrokerKit
+import GRDB
+@testable import BrokerKit
 import Foundation
 import XCTest
 
@@ -31,7 +32,7 @@ final class SQLiteStoreTests: XCTestCase {
 
     func testMigrationsAreIdempotent() async throws {
         let first = try store.appliedMigrations()
-        XCTAssertEqual(first, ["v1-initial"])
+        XCTAssertEqual(first, ["v1-initial", "v2-login-nocase"])
         try await store.upsertUser(user(1))
         try store.close()
         store = try SQLiteStore(path: dir.path + "/data/broker.sqlite")
@@ -179,7 +180,7 @@ final class SQLiteStoreTests: XCTestCase {
                                                             resource: "r", scope: "", expiresAt: now + 1, createdAt: now))
         try await store.insertRefreshToken(RefreshTokenRecord(tokenHash: "r-old", grantID: "g1", clientID: "c1", expiresAt: now + 100,
                                                               createdAt: now - 200, rotatedAt: now - 120, successorSealed: "x"))
-        let counts = try await store.deleteExpired(now: now, refreshGrace: 60)
+        let counts = try await store.deleteExpired(now: now, refreshGrace: 60, retention: 30 * 24 * 3600)
         XCTAssertEqual(counts.pendingAuthorizations, 1)
         XCTAssertEqual(counts.accessTokens, 1)
         XCTAssertEqual(counts.refreshTokens, 0)
@@ -190,13 +191,70 @@ final class SQLiteStoreTests: XCTestCase {
         XCTAssertNil(rotated?.successorSealed, "the sealed successor is dropped after the grace window")
     }
 
+    func testCleanupPurgesLongRevokedGrantsAndAbandonedClientsOnly() async throws {
+        let retention: TimeInterval = 30 * 24 * 3600
+        try await store.upsertUser(user(1))
+        try await store.upsertUser(user(2))
+        // c-used has a live grant; c-revoked's grant was revoked long ago; c-recent was revoked
+        // just now; c-abandoned never got a grant; c-new is too young to call abandoned.
+        for id in ["c-used", "c-revoked", "c-recent", "c-abandoned"] {
+            try await store.insertClient(client(id, createdAt: now - retention - 10))
+        }
+        try await store.insertClient(client("c-new", createdAt: now - 10))
+        try await store.insertClient(client("c-pending", createdAt: now - retention - 10))
+        try await store.insertPendingAuthorization(PendingAuthorizationRecord(
+            id: "p", clientID: "c-pending", redirectURI: "u", clientState: nil, codeChallenge: "c", scope: "", resource: "r",
+            browserBindingHash: "b", createdAt: now, expiresAt: now + 600))
+        _ = try await store.upsertGrant(userID: 1, clientID: "c-used", scope: "", resource: "r", newID: "g-used", now: now - retention - 5)
+        _ = try await store.upsertGrant(userID: 1, clientID: "c-revoked", scope: "", resource: "r", newID: "g-old", now: now - retention - 5)
+        try await store.revokeGrant(id: "g-old", now: now - retention - 1)
+        _ = try await store.upsertGrant(userID: 2, clientID: "c-recent", scope: "", resource: "r", newID: "g-recent", now: now - retention - 5)
+        try await store.revokeGrant(id: "g-recent", now: now - 60)
+        try await store.upsertClient(ClientRecord(
+            clientID: "https://stale.example/cimd", kind: .metadataDocument, secretHash: nil, name: "Stale", redirectURIs: ["https://c/cb"],
+            tokenEndpointAuthMethod: "none", metadataJSON: "{}", createdAt: now - 7200, expiresAt: now - 3600))
+        try await store.upsertClient(ClientRecord(
+            clientID: "https://fresh.example/cimd", kind: .metadataDocument, secretHash: nil, name: "Fresh", redirectURIs: ["https://c/cb"],
+            tokenEndpointAuthMethod: "none", metadataJSON: "{}", createdAt: now - 60, expiresAt: now + 3600))
+
+        let counts = try await store.deleteExpired(now: now, refreshGrace: 60, retention: retention)
+
+        XCTAssertEqual(counts.grants, 1, "only the grant revoked before the retention window")
+        let oldGrant = try await store.grant(id: "g-old")
+        let recentGrant = try await store.grant(id: "g-recent")
+        let usedGrant = try await store.grant(id: "g-used")
+        XCTAssertNil(oldGrant)
+        XCTAssertNotNil(recentGrant)
+        XCTAssertNotNil(usedGrant)
+        XCTAssertEqual(counts.clients, 3, "c-revoked (its grant is gone now), c-abandoned and the stale metadata document")
+        for gone in ["c-revoked", "c-abandoned", "https://stale.example/cimd"] {
+            let client = try await store.client(id: gone)
+            XCTAssertNil(client, gone)
+        }
+        for kept in ["c-used", "c-recent", "c-new", "c-pending", "https://fresh.example/cimd"] {
+            let client = try await store.client(id: kept)
+            XCTAssertNotNil(client, kept)
+        }
+    }
+
+    func testLoginLookupIsCaseInsensitiveAndIndexed() async throws {
+        try await store.upsertUser(user(1))
+        let found = try await store.user(login: "ALICE")
+        XCTAssertEqual(found?.id, 1)
+        let plan = try await store.pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM users WHERE login = ? COLLATE NOCASE ORDER BY updated_at DESC LIMIT 1",
+                             arguments: ["alice"]).map { $0["detail"] as String? ?? "" }
+        }
+        XCTAssertTrue(plan.joined().contains("users_login_nocase"), "plan: \(plan)")
+    }
+
     private func user(_ id: Int64) -> UserRecord {
         UserRecord(id: id, login: "alice", createdAt: now, updatedAt: now)
     }
 
-    private func client(_ id: String) -> ClientRecord {
+    private func client(_ id: String, createdAt: Date? = nil) -> ClientRecord {
         ClientRecord(clientID: id, kind: .dynamic, secretHash: nil, name: "Client", redirectURIs: ["https://c/cb"],
-                     tokenEndpointAuthMethod: "none", metadataJSON: "{}", createdAt: now)
+                     tokenEndpointAuthMethod: "none", metadataJSON: "{}", createdAt: createdAt ?? now)
     }
 
     private func code(_ hash: String, grant: String) -> AuthorizationCodeRecord {

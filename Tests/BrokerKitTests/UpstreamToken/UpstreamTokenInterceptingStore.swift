@@ -81,7 +81,7 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
     func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, successorSealed: String, now: Date) async throws -> Bool {
         try await base.rotateRefreshToken(hash: hash, successor: successor, successorSealed: successorSealed, now: now)
     }
-    func deleteExpired(now: Date, refreshGrace: TimeInterval) async throws -> CleanupCounts {
-        try await base.deleteExpired(now: now, refreshGrace: refreshGrace)
+    func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts {
+        try await base.deleteExpired(now: now, refreshGrace: refreshGrace, retention: retention)
     }
 }
