@@ -57,8 +57,8 @@ extension AuthorizationServer {
         try checkResource(resource, against: record.resource)
         let grant = try await activeGrant(record.grantID)
         let issued = IssuedTokens(grant: grant, clientID: client.clientID, scope: record.scope, resource: record.resource,
-                                  tokens: config.tokens, now: now)
-        try await store.insertRefreshToken(issued.refreshRecord)
+                                  tokens: config.tokens, now: now, withRefreshToken: client.allowsRefreshTokenGrant)
+        if let refreshRecord = issued.refreshRecord { try await store.insertRefreshToken(refreshRecord) }
         try await store.insertAccessToken(issued.accessRecord)
         try await store.touchGrant(id: grant.id, now: now)
         OAuthTelemetry.issued(grantType: "authorization_code")
@@ -66,6 +66,9 @@ extension AuthorizationServer {
     }
 
     private func refresh(_ parameters: OAuthParameters, client: ClientRecord) async throws -> (Data, String?) {
+        guard client.allowsRefreshTokenGrant else {
+            throw OAuthError(.unauthorizedClient, reason: "grant_type_not_registered", "this client did not register the refresh_token grant")
+        }
         guard let token = try parameters.value("refresh_token", maxLength: 512) else {
             throw OAuthError.invalidRequest("refresh_token_missing", "refresh_token is required")
         }
@@ -95,7 +98,9 @@ extension AuthorizationServer {
         let issued = IssuedTokens(grant: grant, clientID: client.clientID, scope: grant.scope, resource: grant.resource,
                                   tokens: config.tokens, now: now)
         let sealed = successorBox.seal(Array(issued.responseData), context: hash)
-        guard try await store.rotateRefreshToken(hash: hash, successor: issued.refreshRecord, successorSealed: sealed, now: now) else {
+        guard let successor = issued.refreshRecord,
+            try await store.rotateRefreshToken(hash: hash, successor: successor, successorSealed: sealed, now: now)
+        else {
             // Another request rotated it first: answer like any replay.
             guard let current = try await store.activeRefreshToken(hash: hash), current.rotatedAt != nil else {
                 throw OAuthError.invalidGrant("refresh_token_unknown", "the refresh token is invalid")

@@ -22,7 +22,9 @@ struct ClientRegistration {
         guard authMethods.contains(method) else {
             throw metadata("unsupported_auth_method", "token_endpoint_auth_method must be one of \(authMethods.joined(separator: ", "))")
         }
-        let grants = try stringList(object, "grant_types") ?? ["authorization_code"]
+        // RFC 7591 defaults an omitted list to authorization_code alone, but MCP clients that omit
+        // it still expect to refresh; the response states the grants so the client knows.
+        let grants = try stringList(object, "grant_types") ?? ["authorization_code", "refresh_token"]
         guard !grants.isEmpty, Set(grants).isSubset(of: grantTypes) else {
             throw metadata("unsupported_grant_type", "grant_types may only contain authorization_code and refresh_token")
         }
@@ -86,5 +88,17 @@ struct ClientRegistration {
 
     private static func metadata(_ reason: String, _ detail: String) -> OAuthError {
         OAuthError(.invalidClientMetadata, reason: reason, detail)
+    }
+}
+
+extension ClientRecord {
+    /// Whether refresh tokens may be issued to this client: only a `grant_types` list that
+    /// leaves out `refresh_token` says no. Metadata documents and older registrations without
+    /// the list keep refreshing, so nobody is logged out hourly by an omission.
+    var allowsRefreshTokenGrant: Bool {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(metadataJSON.utf8))) as? [String: Any],
+            let grants = object["grant_types"] as? [String]
+        else { return true }
+        return grants.contains("refresh_token")
     }
 }

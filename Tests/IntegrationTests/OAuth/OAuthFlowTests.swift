@@ -74,6 +74,30 @@ final class OAuthFlowTests: XCTestCase {
         XCTAssertFalse(try XCTUnwrap(upstream).sealed.contains("gto_"))
     }
 
+    func testClientRegisteredWithoutRefreshGrantGetsNoRefreshToken() async throws {
+        let registered = try await broker.postJSON("/oauth/register", [
+            "redirect_uris": ["http://127.0.0.1:9999/callback"], "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code"],
+        ])
+        XCTAssertEqual(registered.status, 201, registered.body)
+        XCTAssertEqual(registered.json["grant_types"] as? [String], ["authorization_code"])
+        let client = OAuthTestClient(clientID: try XCTUnwrap(registered.json["client_id"] as? String), secret: nil,
+                                     redirectURI: "http://127.0.0.1:9999/callback", authMethod: "none")
+        let pkce = PKCEPair.make()
+        let final = try await broker.drive(browser, from: broker.authorizeURL(client: client, pkce: pkce), until: client.redirectURI)
+        let answer = try await broker.exchange(code: try XCTUnwrap(FormEncoding.query(of: final)["code"]), client: client, pkce: pkce)
+        XCTAssertEqual(answer.status, 200, answer.body)
+        XCTAssertNotNil(answer.json["access_token"] as? String)
+        XCTAssertNil(answer.json["refresh_token"], "the client did not register the refresh_token grant")
+        let refused = try await broker.refresh("anything", client: client)
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertEqual(refused.error, "unauthorized_client")
+
+        let defaulted = try await broker.postJSON("/oauth/register", ["redirect_uris": ["http://127.0.0.1:9999/callback"]])
+        XCTAssertEqual(defaulted.json["grant_types"] as? [String], ["authorization_code", "refresh_token"],
+                       "an omitted list still lets MCP clients refresh, and the response says so")
+    }
+
     func testConsentIsRememberedPerBrowserAndClient() async throws {
         let client = try await broker.register()
         _ = try await broker.logInAndGetTokens(client: client, browser: browser)
