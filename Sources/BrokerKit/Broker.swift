@@ -73,8 +73,7 @@ public final class Broker: Sendable {
     }
 
     /// Runs with the OAuth authorization server and the bearer-protected `/mcp` endpoint. One
-    /// `HTTPClient` (redirects never followed: the metadata-document fetcher relies on it) serves
-    /// Forgejo and metadata documents, and is shut down when the broker stops.
+    /// `HTTPClient` (redirects never followed) serves Forgejo, and is shut down when the broker stops.
     public func serve(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         var clientConfiguration = HTTPClient.Configuration()
         clientConfiguration.redirectConfiguration = .disallow

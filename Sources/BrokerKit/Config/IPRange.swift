@@ -29,6 +29,18 @@ public struct IPAddress: Sendable, Hashable {
     }
 
     public var isIPv4: Bool { bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF }
+
+    /// The conventional text form (`192.0.2.1`, `2001:db8::1`), as `inet_ntop` writes it.
+    public var text: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let written: UnsafePointer<CChar>? = if isIPv4 {
+            Array(bytes[12...]).withUnsafeBytes { inet_ntop(AF_INET, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        } else {
+            bytes.withUnsafeBytes { inet_ntop(AF_INET6, $0.baseAddress, &buffer, socklen_t(buffer.count)) }
+        }
+        guard written != nil else { return "" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 }
 
 /// A CIDR range such as `10.0.0.0/8` or `fd00::/8`; a bare address is a /32 or /128.

@@ -55,7 +55,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         self.clock = clock
         self.options = options
         self.clients = ClientDirectory(store: store, fetcher: MetadataDocumentFetcher(
-            httpClient: httpClient, resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
+            resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
             timeout: options.metadataFetchTimeout))
         self.cookies = BrowserCookies(publicURL: config.publicURL)
         self.consentMemory = ConsentMemory(masterKey: masterKey)

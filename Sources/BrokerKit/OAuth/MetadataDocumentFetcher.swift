@@ -7,25 +7,22 @@ import NIOHTTP1
 /// SSRF hardening the MCP guidance asks for: https only, the host's addresses checked against
 /// ``AddressPolicy`` before connecting, at most 5 KB, a deadline, and no redirects.
 ///
-/// The shared `HTTPClient` must be configured with `redirectConfiguration: .disallow`; the
-/// fetcher also refuses any response that has a redirect in its history, so a misconfigured
-/// client fails closed. Residual risk: the name is resolved twice (here and by the client), so a
-/// DNS-rebinding host could still switch addresses in between.
+/// The name is resolved once and the connection pinned to the address that was checked (TLS
+/// still verifies the certificate against the name), so a DNS-rebinding host cannot answer the
+/// check with a public address and the connection with a private one. Each fetch therefore
+/// uses its own short-lived `HTTPClient`; fetches are rare (cached, rate-limited per address).
 public struct MetadataDocumentFetcher: Sendable {
     public static let maxBytes = 5 * 1_024
     public static let minCacheTTL: TimeInterval = 300
     public static let maxCacheTTL: TimeInterval = 86_400
     public static let defaultCacheTTL: TimeInterval = 3_600
 
-    private let httpClient: HTTPClient
     private let resolver: any HostResolver
-    /// Tests only: allow private/loopback addresses and plain http on loopback IP literals.
+    /// Tests only: allow private/loopback addresses, and plain http to a host that resolves to loopback.
     private let allowPrivate: Bool
     private let timeout: Duration
 
-    public init(httpClient: HTTPClient, resolver: any HostResolver = SystemHostResolver(), allowPrivate: Bool,
-                timeout: Duration = .seconds(10)) {
-        self.httpClient = httpClient
+    public init(resolver: any HostResolver = SystemHostResolver(), allowPrivate: Bool, timeout: Duration = .seconds(10)) {
         self.resolver = resolver
         self.allowPrivate = allowPrivate
         self.timeout = timeout
@@ -38,11 +35,12 @@ public struct MetadataDocumentFetcher: Sendable {
     }
 
     public func fetch(_ clientID: String, now: Date) async throws(MetadataDocumentError) -> ClientRecord {
-        let host = try validatedHost(clientID)
-        try await checkAddresses(of: host)
+        let (scheme, host) = try validatedTarget(clientID)
+        let address = try await checkedAddress(of: host)
+        if scheme == "http", !(allowPrivate && IPRange.loopback.contains { $0.contains(address) }) { throw .notHTTPS }
         var request = HTTPClientRequest(url: clientID)
         request.headers.add(name: "Accept", value: "application/json")
-        let (headers, body) = try await download(request)
+        let (headers, body) = try await download(request, pinning: host, to: address)
         let document = try parse(body, clientID: clientID)
         return ClientRecord(
             clientID: clientID, kind: .metadataDocument, secretHash: nil, name: document.name, redirectURIs: document.redirectURIs,
@@ -62,54 +60,62 @@ public struct MetadataDocumentFetcher: Sendable {
         return min(max(maxAge, minCacheTTL), maxCacheTTL)
     }
 
-    private func validatedHost(_ clientID: String) throws(MetadataDocumentError) -> String {
+    private func validatedTarget(_ clientID: String) throws(MetadataDocumentError) -> (scheme: String, host: String) {
         guard clientID.utf8.count <= 2_048, let components = URLComponents(string: clientID),
               let scheme = components.scheme, let host = components.host, !host.isEmpty,
               components.user == nil, components.password == nil, components.fragment == nil,
               !components.path.isEmpty, components.path != "/",
               !components.path.split(separator: "/").contains(where: { $0 == "." || $0 == ".." })
         else { throw .malformedURL }
-        let bareHost = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        switch scheme {
-        case "https": return bareHost
-        case "http" where allowPrivate && IPAddress(parsing: bareHost).map({ addr in IPRange.loopback.contains { $0.contains(addr) } }) == true:
-            return bareHost
-        default: throw .notHTTPS
-        }
+        guard scheme == "https" || (scheme == "http" && allowPrivate) else { throw .notHTTPS }
+        return (scheme, host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
     }
 
-    private func checkAddresses(of host: String) async throws(MetadataDocumentError) {
-        if allowPrivate { return }
+    /// The one address the fetch will connect to. Every address of the name must be public: a
+    /// name with one private address among public ones is as good as private.
+    private func checkedAddress(of host: String) async throws(MetadataDocumentError) -> IPAddress {
         let addresses: [IPAddress]
         if let literal = IPAddress(parsing: host) {
             addresses = [literal]
         } else {
             do { addresses = try await resolver.addresses(of: host) } catch { throw .unresolvable }
         }
-        guard !addresses.isEmpty else { throw .unresolvable }
-        guard addresses.allSatisfy(AddressPolicy.isPublic) else { throw .privateAddress }
+        guard let first = addresses.first else { throw .unresolvable }
+        guard allowPrivate || addresses.allSatisfy(AddressPolicy.isPublic) else { throw .privateAddress }
+        return first
     }
 
-    private func download(_ request: HTTPClientRequest) async throws(MetadataDocumentError) -> (HTTPHeaders, [UInt8]) {
+    private func download(_ request: HTTPClientRequest, pinning host: String, to address: IPAddress)
+        async throws(MetadataDocumentError) -> (HTTPHeaders, [UInt8]) {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.dnsOverride = [host: address.text]
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        let result = await download(request, with: client)
+        try? await client.shutdown()
+        return try result.get()
+    }
+
+    private func download(_ request: HTTPClientRequest, with client: HTTPClient) async -> Result<(HTTPHeaders, [UInt8]), MetadataDocumentError> {
         let (seconds, attoseconds) = timeout.components
         let deadline = NIODeadline.now() + .seconds(seconds) + .nanoseconds(attoseconds / 1_000_000_000)
         do {
-            let response = try await httpClient.execute(request, deadline: deadline)
+            let response = try await client.execute(request, deadline: deadline)
             guard response.history.count <= 1, !(300..<400).contains(Int(response.status.code)) else { throw MetadataDocumentError.redirected }
             guard response.status == .ok else { throw MetadataDocumentError.httpStatus(Int(response.status.code)) }
             if let length = response.headers["content-length"].first.flatMap(Int.init), length > Self.maxBytes {
                 throw MetadataDocumentError.tooLarge
             }
             let buffer = try await response.body.collect(upTo: Self.maxBytes)
-            return (response.headers, Array(buffer.readableBytesView))
+            return .success((response.headers, Array(buffer.readableBytesView)))
         } catch let error as MetadataDocumentError {
-            throw error
+            return .failure(error)
         } catch is NIOTooManyBytesError {
-            throw .tooLarge
+            return .failure(.tooLarge)
         } catch let error as HTTPClientError where [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
-            throw .timeout
+            return .failure(.timeout)
         } catch {
-            throw .unreachable
+            return .failure(.unreachable)
         }
     }
 
