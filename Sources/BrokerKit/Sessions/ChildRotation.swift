@@ -72,19 +72,8 @@ public actor ChildRotation: Service {
             running.task.cancel()
         }
         let task = Task { [registry, options, logger, clock = manager.clock] in
-            var failures = 0
-            while !Task.isCancelled {
-                guard case .failed(let expiresAt) = await registry.replaceChild(sessionID: id, generation: generation, drain: options.drain)
-                else { break }
-                failures += 1
-                guard let expiresAt, clock.now() < expiresAt else {
-                    logger.error("child swap abandoned: the old child's token has expired", metadata: [
-                        "session_id": "\(id)", "failures": "\(failures)",
-                    ])
-                    break
-                }
-                try? await Task.sleep(for: Self.retryDelay(afterFailures: failures, options: options))
-            }
+            await Self.swapWithRetries(sessionID: id, generation: generation, registry: registry, options: options, clock: clock,
+                                       logger: logger)
             self.finished(sessionID: id, generation: generation)
         }
         swaps[id] = (generation, task)
@@ -92,6 +81,42 @@ public actor ChildRotation: Service {
 
     private func finished(sessionID id: String, generation: Int64) {
         if swaps[id]?.generation == generation { swaps[id] = nil }
+    }
+
+    /// Tries to give the session its new child until that works, the session ends, or a newer
+    /// token takes over (cancellation). While the old child's token is valid a failure only
+    /// means "try again later": the old child keeps serving. Once that token has expired the old
+    /// child can no longer reach Forgejo, so a session that still cannot get a new child is
+    /// ended: the client's next request gets 404 and it re-initializes, which either starts a
+    /// child with the fresh token or reports clearly why it cannot.
+    private static func swapWithRetries(sessionID id: String, generation: Int64, registry: SessionRegistry, options: Options,
+                                        clock: any UpstreamClock, logger: Logger) async {
+        var failures = 0
+        while !Task.isCancelled {
+            guard case .failed(let expiresAt) = await registry.replaceChild(sessionID: id, generation: generation, drain: options.drain)
+            else { return }
+            failures += 1
+            if let expiresAt, clock.now() >= expiresAt {
+                guard !Task.isCancelled else { return }
+                logger.error("child swap abandoned: the old child's token has expired; ending the session", metadata: [
+                    "session_id": "\(id)", "failures": "\(failures)",
+                ])
+                await registry.end(id, reason: .upstreamTokenExpired)
+                return
+            }
+            await waitBeforeRetry(retryDelay(afterFailures: failures, options: options), orUntil: expiresAt, clock: clock)
+        }
+    }
+
+    /// Sleeps for the back-off, but no later than the old token's expiry (on the token clock),
+    /// so a session is never left running an expired child for a whole back-off period.
+    private static func waitBeforeRetry(_ delay: Duration, orUntil expiry: Date?, clock: any UpstreamClock) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await Task.sleep(for: delay) }
+            if let expiry { group.addTask { try? await clock.sleep(until: expiry) } }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     static func retryDelay(afterFailures failures: Int, options: Options) -> Duration {

@@ -27,6 +27,9 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
     case userSessionsEnded
     /// The user's Forgejo authorization is gone (revoked or expired): they must sign in again.
     case upstreamGrantDead
+    /// The child's Forgejo token expired and no child with a newer one could be started: the
+    /// client re-initializes rather than talk to a child whose every Forgejo call fails.
+    case upstreamTokenExpired
     /// The client revoked its grant (`/oauth/revoke`).
     case grantRevoked
     /// An operator ran `fjmcp-broker revoke`.
@@ -42,6 +45,7 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
         case .childExited: "child_exited"
         case .userSessionsEnded: "user_sessions_ended"
         case .upstreamGrantDead: "upstream_grant_dead"
+        case .upstreamTokenExpired: "upstream_token_expired"
         case .grantRevoked: "grant_revoked"
         case .adminRevoked: "admin_revoked"
         case .shutdown: "broker_shutdown"

@@ -13,6 +13,7 @@ final class TokenLifecycleTests: XCTestCase {
     func testTokenLifecycleBusySessionSurvivesFiveExpiriesWithoutAFailedRequest() async throws {
         let broker = try await TokenLifecycleBroker.start()
         addTeardownBlock { await broker.stop() }
+        let metrics = MetricsSnapshot.take()
         var (client, _) = try await broker.login()
         let initialized = try await client.initialize()
         XCTAssertEqual(initialized.status, 200)
@@ -39,6 +40,13 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(Set(fingerprints).count, 6)
         let refreshes = await broker.refreshes()
         XCTAssertEqual(refreshes, 5)
+        // Each refresh and each swap is counted once, by outcome, with its duration.
+        let now = MetricsSnapshot.take()
+        XCTAssertEqual(now.delta(#"fjmcp_upstream_refreshes_total{outcome="success"}"#, since: metrics), 5)
+        XCTAssertEqual(now.delta("fjmcp_upstream_refresh_duration_seconds_count", since: metrics), 5)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="swapped"}"#, since: metrics), 5)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swap_duration_seconds_count{outcome="swapped"}"#, since: metrics), 5)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="failed"}"#, since: metrics), 0)
     }
 
     /// Requests the old child took before a swap (a slow call, and one waiting for the client's
@@ -127,6 +135,7 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(initialized.status, 200)
         let first = try await client.whoami()
         let pid = try XCTUnwrap(first).pid
+        let metrics = MetricsSnapshot.take()
         try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
         await broker.advanceClocks(seconds: Self.step)
         let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.sessions.sessionCount == 0 }
@@ -138,6 +147,9 @@ final class TokenLifecycleTests: XCTestCase {
         let refresh = try await broker.refresh(tokens)
         XCTAssertEqual(refresh.status, 400)
         XCTAssertEqual(refresh.error, "invalid_grant")
+        let now = MetricsSnapshot.take()
+        XCTAssertEqual(now.delta(#"fjmcp_upstream_refreshes_total{outcome="final"}"#, since: metrics), 1)
+        XCTAssertEqual(now.delta(#"fjmcp_sessions_ended_total{reason="upstream_grant_dead"}"#, since: metrics), 1)
     }
 
     func testTokenLifecycleClientRevocationEndsItsSessions() async throws {
@@ -148,6 +160,7 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(initialized.status, 200)
         let first = try await client.whoami()
         let pid = try XCTUnwrap(first).pid
+        let metrics = MetricsSnapshot.take()
         let revoked = try await MCPLogin.send(broker.config.issuer + "/oauth/revoke", httpClient: broker.httpClient, form: [
             ("token", tokens.accessToken), ("client_id", tokens.clientID),
         ])
@@ -156,6 +169,56 @@ final class TokenLifecycleTests: XCTestCase {
         XCTAssertEqual(sessions, 0, "revocation ends the client's sessions before it answers")
         let gone = await eventually { !processExists(pid) }
         XCTAssertTrue(gone, "child \(pid) is still running")
+        let ended = MetricsSnapshot.take().delta(#"fjmcp_sessions_ended_total{reason="grant_revoked"}"#, since: metrics)
+        XCTAssertEqual(ended, 1)
+    }
+
+    /// A swap that keeps failing leaves the old child serving only while its token is valid:
+    /// once that token expires the session ends (404, the client re-initializes) instead of
+    /// running a child whose every Forgejo call would fail.
+    func testTokenLifecycleSessionEndsWhenItsTokenExpiresWithoutANewChild() async throws {
+        var rotation = ChildRotation.Options()
+        rotation.retryBaseDelay = .milliseconds(100)
+        rotation.maximumRetryDelay = .milliseconds(200)
+        let broker = try await TokenLifecycleBroker.start(rotation: rotation)
+        addTeardownBlock { await broker.stop() }
+        var (client, _) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200)
+        let first = try await client.whoami()
+        let before = try XCTUnwrap(first)
+        let metrics = MetricsSnapshot.take()
+        // Every new child's start-up probe of Forgejo fails from now on.
+        await broker.forgejo.state.injectFault(.serverError, target: .api, count: 10_000)
+        await broker.advanceClocks(seconds: Self.step)
+        let failing = await eventually(timeout: .seconds(20)) {
+            MetricsSnapshot.take().delta(#"fjmcp_child_swaps_total{outcome="failed"}"#, since: metrics) >= 2
+        }
+        XCTAssertTrue(failing, "the swap was not attempted and retried")
+        let serving = try await client.tool(id: 5, "echo", ["text": "old child, valid token"])
+        XCTAssertEqual(serving.status, 200)
+        XCTAssertNil(serving.error)
+
+        // Past the old token's expiry (3600 s after it was issued).
+        await broker.advanceClocks(seconds: 3600 - Self.step + 60)
+        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.sessions.sessionCount == 0 }
+        XCTAssertTrue(ended, "the session kept serving with an expired token")
+        let gone = await eventually { !processExists(before.pid) }
+        XCTAssertTrue(gone, "child \(before.pid) is still running")
+        let after = try await client.tool(id: 6, "echo", ["text": "after expiry"])
+        XCTAssertEqual(after.status, 404)
+        let now = MetricsSnapshot.take()
+        XCTAssertEqual(now.delta(#"fjmcp_sessions_ended_total{reason="upstream_token_expired"}"#, since: metrics), 1)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="swapped"}"#, since: metrics), 0)
+
+        // A client that re-initializes gets a child with the refreshed token.
+        await broker.forgejo.state.clearFaults()
+        let again = try await client.initialize()
+        XCTAssertEqual(again.status, 200)
+        let renewed = try await client.whoami()
+        XCTAssertNotEqual(try XCTUnwrap(renewed).fingerprint, before.fingerprint)
+        let refreshes = await broker.refreshes()
+        XCTAssertEqual(refreshes, 1)
     }
 
     func testTokenLifecycleFailedSwapKeepsTheOldChildServingAndRetries() async throws {
@@ -169,29 +232,72 @@ final class TokenLifecycleTests: XCTestCase {
         // Long enough to look at the old child between the failure and the retry.
         rotation.retryBaseDelay = .seconds(2)
         let broker = try await TokenLifecycleBroker.start(rotation: rotation)
-        addTeardownBlock { await broker.stop() }
-        var (client, _) = try await broker.login()
-        let initialized = try await client.initialize()
+        addTeardownBlock {
+            do { try await withDeadline(.seconds(30), "stopping the broker") { await broker.stop() } } catch { XCTFail("\(error)") }
+        }
+        let progress = TestProgress()
+        let load = TokenLifecycleLoad(requestTimeout: .seconds(15))
+        let watchdog = HangWatchdog(after: .seconds(120), "the failed-swap test")
+        defer { watchdog.disarm() }
+        try await withDeadline(.seconds(90), "the failed-swap test", diagnostics: {
+            await Self.diagnostics(broker: broker, progress: progress, load: load)
+        }) {
+            try await Self.failedSwapScenario(broker: broker, progress: progress, load: load)
+        }
+    }
+
+    private static func failedSwapScenario(broker: TokenLifecycleBroker, progress: TestProgress, load: TokenLifecycleLoad) async throws {
+        var (opening, _) = try await broker.login()
+        progress.note("logged in")
+        let initialized = try await opening.initialize()
         XCTAssertEqual(initialized.status, 200)
+        let client = opening
         let first = try await client.whoami()
         let before = try XCTUnwrap(first)
-        let load = TokenLifecycleLoad()
+        progress.note("initialized, child \(before.pid)")
+        let metrics = MetricsSnapshot.take()
         load.start(client, workers: 3, includeWhoami: false)
         // The new child's start-up probe of Forgejo fails, so it exits before `initialize`.
         await broker.forgejo.state.injectFault(.serverError, target: .api)
-        await broker.advanceClocks(seconds: Self.step)
+        await broker.advanceClocks(seconds: step)
+        progress.note("fault injected, clocks advanced")
         let probed = await eventually(timeout: .seconds(20)) { await broker.forgejo.state.pendingFaults(target: .api) == 0 }
         XCTAssertTrue(probed, "no replacement child was started")
-        let during = try await client.whoami()
+        progress.note("fault consumed: \(probed)")
+        let during = try await withDeadline(.seconds(15), "whoami after the failed swap") { try await client.whoami() }
         XCTAssertEqual(during?.pid, before.pid, "the old child must keep serving after a failed swap")
+        progress.note("whoami after the failure: \(during.map { "\($0.pid)" } ?? "nil")")
         let swapped = await eventually(timeout: .seconds(20)) {
-            guard let now = try? await client.whoami() else { return false }
+            guard let now = try? await withDeadline(.seconds(10), "whoami", { try await client.whoami() }) else { return false }
             return now.fingerprint != before.fingerprint
         }
         XCTAssertTrue(swapped, "the swap was not retried")
-        await load.stop()
+        progress.note("swapped: \(swapped)")
+        try await withDeadline(.seconds(20), "stopping the load") { await load.stop() }
+        progress.note("load stopped")
         XCTAssertEqual(load.failures, [])
         let refreshes = await broker.refreshes()
         XCTAssertEqual(refreshes, 1)
+        let now = MetricsSnapshot.take()
+        XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="failed"}"#, since: metrics), 1)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swap_duration_seconds_count{outcome="failed"}"#, since: metrics), 1)
+        XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="swapped"}"#, since: metrics), 1)
+    }
+
+    /// What a deadline failure prints: where the test stood, what the load still waits for, and
+    /// the broker's view of the sessions (each probe bounded, since the broker may be the one stuck).
+    static func diagnostics(broker: TokenLifecycleBroker, progress: TestProgress, load: TokenLifecycleLoad) async -> String {
+        let sessions = (try? await withDeadline(.seconds(2), "session summaries") {
+            await broker.assembly.sessions.summaries().map { "user \($0.userID) child \($0.childPID.map { "\($0)" } ?? "-") idle \($0.idleSeconds)s" }
+        }) ?? ["(registry did not answer within 2 s)"]
+        let faults = (try? await withDeadline(.seconds(2), "faults") { await broker.forgejo.state.pendingFaults(target: .api) })
+        let refreshes = (try? await withDeadline(.seconds(2), "refreshes") { await broker.refreshes() })
+        return """
+            steps:
+            \(progress.log)
+            load: succeeded \(load.succeeded), failures \(load.failures.count), pending: \(load.pending)
+            sessions: \(sessions.joined(separator: "; "))
+            pending api faults: \(faults.map { "\($0)" } ?? "?"), refreshes: \(refreshes.map { "\($0)" } ?? "?")
+            """
     }
 }

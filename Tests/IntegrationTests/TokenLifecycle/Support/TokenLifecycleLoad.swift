@@ -7,7 +7,12 @@ final class TokenLifecycleLoad: Sendable {
     private struct State {
         var succeeded = 0
         var failures: [String] = []
+        /// Requests sent and not yet answered: id → (tool, when sent), for a hang's diagnostics.
+        var inFlight: [Int: (tool: String, sent: ContinuousClock.Instant)] = [:]
     }
+
+    /// Each request's bound: a request that hangs is a failure with its id, not a stuck test.
+    let requestTimeout: Duration
 
     private let state = Mutex(State())
     private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
@@ -18,6 +23,19 @@ final class TokenLifecycleLoad: Sendable {
     var succeeded: Int { state.withLock { $0.succeeded } }
     var failures: [String] { state.withLock { $0.failures } }
 
+    init(requestTimeout: Duration = .seconds(15)) {
+        self.requestTimeout = requestTimeout
+    }
+
+    /// The requests still waiting for an answer, oldest first (diagnostics).
+    var pending: String {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.inFlight.sorted { $0.value.sent < $1.value.sent }
+                .map { "id \($0.key) \($0.value.tool) waiting \(now - $0.value.sent)" }.joined(separator: "; ")
+        }
+    }
+
     /// Starts `workers` loops over `client` until `stop`.
     func start(_ client: MCPTestClient, workers: Int, includeWhoami: Bool) {
         let started = (0..<workers).map { worker in
@@ -25,14 +43,19 @@ final class TokenLifecycleLoad: Sendable {
                 while !stopping.load(ordering: .relaxed) {
                     let id = nextID.add(1, ordering: .relaxed).newValue
                     let useWhoami = includeWhoami && worker % 2 == 1
+                    let tool = useWhoami ? "whoami" : "echo"
+                    state.withLock { $0.inFlight[id] = (tool, .now) }
                     do {
-                        let reply = useWhoami
-                            ? try await client.tool(id: id, "whoami")
-                            : try await client.tool(id: id, "echo", ["text": "load \(id)"])
+                        let reply = try await withDeadline(requestTimeout, "load request \(id) (\(tool))") {
+                            useWhoami
+                                ? try await client.tool(id: id, "whoami")
+                                : try await client.tool(id: id, "echo", ["text": "load \(id)"])
+                        }
                         record(reply)
                     } catch {
-                        state.withLock { $0.failures.append("transport: \(error)") }
+                        state.withLock { $0.failures.append("request \(id) (\(tool)): \(error)") }
                     }
+                    state.withLock { _ = $0.inFlight.removeValue(forKey: id) }
                 }
             }
         }
