@@ -14,8 +14,10 @@ enum DemoTools {
 
     static let definitions: [JSONValue] = [
         tool("whoami", "Report the Forgejo login, the process id and a fingerprint of the token", [:]),
-        tool("echo", "Return the text", ["text": ["type": "string"]], required: ["text"]),
-        tool("sleep", "Wait ms milliseconds", ["ms": ["type": "integer"]], required: ["ms"]),
+        // `x-mcp-header` (2026-07-28): HTTP clients mirror these arguments into `Mcp-Param-*`
+        // headers, which lets the broker's header/body validation be exercised end to end.
+        tool("echo", "Return the text", ["text": ["type": "string", "x-mcp-header": "Text"]], required: ["text"]),
+        tool("sleep", "Wait ms milliseconds", ["ms": ["type": "integer", "x-mcp-header": "Ms"]], required: ["ms"]),
         tool(
             "progress", "Send steps progress notifications, intervalMs apart",
             ["steps": ["type": "integer"], "intervalMs": ["type": "integer"]], required: ["steps"]),

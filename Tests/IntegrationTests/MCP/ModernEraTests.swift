@@ -226,10 +226,22 @@ final class ModernEraTests: XCTestCase {
         let version = (params["_meta"] as? [String: Any])?["io.modelcontextprotocol/protocolVersion"] as? String ?? "2026-07-28"
         var fields: [String: String] = ["MCP-Protocol-Version": version, "Mcp-Method": method]
         if let name = (params["name"] ?? params["uri"]) as? String { fields["Mcp-Name"] = name }
+        // The demo child's `x-mcp-header` arguments, mirrored as a conforming client does.
+        let arguments = params["arguments"] as? [String: Any]
+        if method == "tools/call", let text = arguments?["text"] as? String { fields["Mcp-Param-Text"] = headerValue(text) }
+        if method == "tools/call", let ms = arguments?["ms"] as? Int { fields["Mcp-Param-Ms"] = "\(ms)" }
         fields.merge(headers) { _, new in new }
         for name in omitting { fields[name] = nil }
         let body = MCPTestClient.json(["jsonrpc": "2.0", "id": id, "method": method, "params": params])
         return (body, fields.map { ($0.key, $0.value) })
+    }
+
+    /// A header value as the spec's Value Encoding writes it: plain when header-safe, else
+    /// `=?base64?…?=`.
+    static func headerValue(_ text: String) -> String {
+        let safe = text.utf8.allSatisfy { (0x20...0x7E).contains($0) } && text.first != " " && text.last != " "
+            && !(text.hasPrefix("=?base64?") && text.hasSuffix("?="))
+        return safe ? text : "=?base64?" + Data(text.utf8).base64EncodedString() + "?="
     }
 
     static func serverName(_ result: [String: Any]) -> String? {

@@ -35,6 +35,7 @@ struct ModernEndpoint: Sendable {
     }
 
     private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner) async throws -> Response {
+        if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
         let child: PooledChild
         do {
             child = try await pool.acquire(owner: owner)
@@ -45,74 +46,176 @@ struct ModernEndpoint: Sendable {
         let results = ModernResult(server: child.server, cacheTTLMilliseconds: cacheTTLMilliseconds)
         guard let forwarded = modern.forwarded else {
             await pool.release(child)
+            ModernMetrics.request(method: modern.method, outcome: "complete")
             return MCPEndpoint.json(results.discover(rawID: modern.rawID))
         }
-        let started = ContinuousClock.now
-        let call: BridgeCall
         do {
-            call = try await child.bridge.send(forwarded)
+            try modern.validateParamHeaders(request.headers, catalog: child.catalog)
+        } catch {
+            await pool.release(child)
+            throw error
+        }
+        let bridgeCall: BridgeCall
+        do {
+            bridgeCall = try await child.bridge.send(forwarded)
         } catch {
             await pool.release(child)
             throw ModernRequestError(.invalidRequest("not a request"), rawID: modern.rawID)
         }
-        let events = Self.clientEvents(of: call, for: modern, child: child, results: results)
-        let signals = MCPEventStream.signals(events, firstTick: jsonWindow, interval: keepAliveInterval)
-        var iterator = signals.makeAsyncIterator()
-        let first = await iterator.next()
-        let pool = pool
-        let method = modern.method
-        if case .item(.response(let bytes))? = first {
-            SessionMetrics.bridged(method: method, duration: .now - started)
-            await pool.release(child)
-            var response = MCPEndpoint.json(bytes)
-            if ModernResult.isMethodNotFound(bytes) { response.status = .notFound }
-            return response
+        let call = ModernCall.start(bridgeCall, on: child, pool: pool)
+        return await answer(call, for: modern, owner: owner, results: results, request: request)
+    }
+
+    /// An MRTR retry: the sealed state names the parked child call, the client's answer goes to
+    /// the child's pending server→client request, and the call's remaining events answer THIS
+    /// HTTP request (possibly with another `input_required`).
+    private func resume(_ modern: ModernRequest, state: String, request: Request, owner: SessionOwner) async throws -> Response {
+        let parked: ModernInputParking.Parked
+        do {
+            parked = try await pool.parking.take(state, owner: owner, request: modern)
+        } catch {
+            throw ModernRequestError(error, rawID: modern.rawID)
         }
+        let results = ModernResult(server: parked.call.child.server, cacheTTLMilliseconds: cacheTTLMilliseconds)
+        guard let inputResponse = modern.inputResponses[parked.key] else {
+            // The spec prefers asking again to failing when the requested input is missing.
+            let state = await pool.parking.park(parked, method: modern.method, digest: modern.paramsDigest)
+            ModernMetrics.request(method: modern.method, outcome: "input_required")
+            return MCPEndpoint.json(results.inputRequired(key: parked.key, inputRequest: parked.inputRequest, requestState: state,
+                                                          rawID: modern.rawID))
+        }
+        guard await parked.call.resume() else {
+            throw ModernRequestError(ModernRequestState.Failure.used.kind, rawID: modern.rawID)
+        }
+        let reply = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + JSONRPCID.encodeString(parked.brokerRequestID)
+            + Array(#","result":"#.utf8) + Array(inputResponse) + Array("}".utf8)
+        if let message = try? JSONRPCMessage(reply) { _ = await parked.call.child.bridge.deliverClientResponse(message) }
+        return await answer(parked.call, for: modern, owner: owner, results: results, request: request)
+    }
+
+    /// What one HTTP request sees of a call: JSON when the answer (or an `input_required`) comes
+    /// within the JSON window with nothing before it, otherwise an SSE stream of the relayed
+    /// notifications, keep-alives and that answer.
+    private func answer(_ call: ModernCall, for modern: ModernRequest, owner: SessionOwner, results: ModernResult,
+                        request: Request) async -> Response
+    {
+        let started = ContinuousClock.now
+        let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow)
+        switch first {
+        case .final(let bytes, let status):
+            var response = MCPEndpoint.json(bytes)
+            response.status = status
+            return response
+        case .ended:
+            return MCPEndpoint.json(JSONRPCErrorResponse.make(rawID: modern.rawID, code: -32603, message: "the call ended without an answer"))
+        case .message, .tick:
+            break
+        }
+        let keepAliveInterval = keepAliveInterval
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
-                try await MCPEventStream.relay(first: first, then: signals, request: request, to: &writer)
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await writer.write(MCPEventStream.keepAlive)
+                    var next = first
+                    while true {
+                        switch next {
+                        case .message(let bytes): try await writer.write(MCPEventStream.event(bytes))
+                        case .tick: try await writer.write(MCPEventStream.keepAlive)
+                        case .final(let bytes, _):
+                            try await writer.write(MCPEventStream.event(bytes))
+                            return
+                        case .ended: return
+                        }
+                        try Task.checkCancellation()
+                        next = await step(call, for: modern, owner: owner, results: results, until: .now + keepAliveInterval)
+                    }
+                }
             } catch {
                 // Closing the response stream is the modern client's only way to cancel.
-                await child.bridge.cancel(call.ticket, reason: "client closed the response stream")
-                await pool.release(child)
+                await call.abandon(reason: "client closed the response stream")
+                ModernMetrics.request(method: modern.method, outcome: "cancelled")
                 return
             }
-            SessionMetrics.bridged(method: method, duration: .now - started)
-            await pool.release(child)
+            SessionMetrics.bridged(method: modern.method, duration: .now - started)
             try await writer.finish(nil)
         })
     }
 
-    /// Runs every event of the call through `ModernRelay` into the stream the writer reads.
-    static func clientEvents(of call: BridgeCall, for modern: ModernRequest, child: PooledChild, results: ModernResult)
-        -> AsyncStream<BridgeEvent>
+    enum Step: Sendable {
+        /// The last thing this HTTP request carries: the answer or an `input_required` result.
+        case final([UInt8], HTTPResponse.Status)
+        case message([UInt8])
+        case tick
+        case ended
+    }
+
+    /// Reads the call until something the client must see (or the deadline). A server→client
+    /// request the client can take (MRTR method, declared capability) parks the call and
+    /// becomes `input_required`; any other is answered to the child at once.
+    private func step(_ call: ModernCall, for modern: ModernRequest, owner: SessionOwner, results: ModernResult,
+                      until deadline: ContinuousClock.Instant) async -> Step
     {
-        let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
-        let relay = Task {
-            for await event in call.events {
+        while true {
+            switch await call.next(until: deadline) {
+            case .tick: return .tick
+            case .ended:
+                await call.finish()
+                return .ended
+            case .event(let event):
                 switch ModernRelay.disposition(of: event, for: modern, results: results) {
-                case .send(let event): continuation.yield(event)
-                case .answerChild(let request): await child.answerServerRequest(request)
-                case .drop: continue
+                case .send(.response(let bytes)):
+                    await call.finish()
+                    let notFound = ModernResult.isMethodNotFound(bytes)
+                    ModernMetrics.request(method: modern.method, outcome: ModernResult.isError(bytes) ? "error" : "complete")
+                    return .final(bytes, notFound ? .notFound : .ok)
+                case .send(.message(let bytes)):
+                    return .message(bytes)
+                case .drop:
+                    continue
+                case .answerChild(let childRequest):
+                    guard let input = ModernRelay.inputRequest(childRequest, for: modern) else {
+                        await call.child.answerServerRequest(childRequest)
+                        continue
+                    }
+                    let parked = ModernInputParking.Parked(
+                        call: call, key: input.key, brokerRequestID: input.brokerRequestID, inputRequest: input.request,
+                        required: input.required, userID: owner.userID, clientID: owner.clientID)
+                    let state = await pool.parking.park(parked, method: modern.method, digest: modern.paramsDigest)
+                    ModernMetrics.request(method: modern.method, outcome: "input_required")
+                    return .final(results.inputRequired(key: input.key, inputRequest: input.request, requestState: state,
+                                                        rawID: modern.rawID), .ok)
                 }
             }
-            continuation.finish()
         }
-        continuation.onTermination = { _ in relay.cancel() }
-        return events
     }
 }
 
-/// What the modern client may see of a call: progress only if it sent a token, log messages
-/// only at or above its `logLevel`, the translated response. Server→client requests go back to
-/// the child as answers (a 2026-07-28 server never sends requests on a stream), and every other
-/// notification is dropped (it belongs on `subscriptions/listen`, which this slice lacks).
+/// What the modern client may see of a call: progress only if it sent a token (carrying the
+/// token of the request being answered, which after an MRTR retry is the retry's), log messages
+/// only at or above its `logLevel`, the translated response. Server→client requests never go
+/// out as requests (a 2026-07-28 server sends none on any stream): the endpoint turns them into
+/// `input_required` results or answers them to the child. Every other notification is dropped
+/// here (change notifications belong on `subscriptions/listen`).
 enum ModernRelay {
     enum Disposition {
         case send(BridgeEvent)
         case answerChild(JSONRPCMessage)
         case drop
     }
+
+    /// A child's server→client request as an MRTR input request.
+    struct InputRequest: Sendable {
+        let key: String
+        /// The bridge's id for the child's request (string, minted by the bridge).
+        let brokerRequestID: String
+        /// `{"method":…,"params":…}`.
+        let request: [UInt8]
+        /// `ClientCapabilities` JSON the request needs.
+        let required: [UInt8]
+    }
+
+    /// Methods whose processing may ask the client for input (spec: patterns/mrtr §Supported Requests).
+    static let inputMethods: Set<String> = ["tools/call", "prompts/get", "resources/read"]
 
     static func disposition(of event: BridgeEvent, for modern: ModernRequest, results: ModernResult) -> Disposition {
         switch event {
@@ -121,8 +224,38 @@ enum ModernRelay {
         case .message(let bytes):
             guard let message = try? JSONRPCMessage(bytes) else { return .drop }
             if message.kind == .request { return .answerChild(message) }
-            return isRelayed(message, for: modern) ? .send(event) : .drop
+            guard isRelayed(message, for: modern) else { return .drop }
+            if message.method == "notifications/progress", let token = modern.progressToken {
+                return .send(.message(retokened(message, token) ?? bytes))
+            }
+            return .send(event)
         }
+    }
+
+    /// Nil unless the request is one MRTR allows, the child asks for elicitation, sampling or
+    /// roots, and THIS request declared the capability that needs (the spec forbids sending
+    /// input requests for undeclared capabilities).
+    static func inputRequest(_ childRequest: JSONRPCMessage, for modern: ModernRequest) -> InputRequest? {
+        guard inputMethods.contains(modern.method), let method = childRequest.method,
+            case .string(let brokerID)? = childRequest.id,
+            let object = (try? JSONSerialization.jsonObject(with: Data(childRequest.bytes))) as? [String: Any]
+        else { return nil }
+        let params = object["params"] as? [String: Any] ?? [:]
+        guard let required = ModernClientCapabilities.required(for: method, params: params), modern.capabilities.satisfies(required),
+            let request = try? JSONSerialization.data(withJSONObject: ["method": method, "params": params], options: [.withoutEscapingSlashes]),
+            let requiredJSON = try? JSONSerialization.data(withJSONObject: required)
+        else { return nil }
+        return InputRequest(key: "input-1", brokerRequestID: brokerID, request: Array(request), required: Array(requiredJSON))
+    }
+
+    private static func retokened(_ message: JSONRPCMessage, _ token: [UInt8]) -> [UInt8]? {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(message.bytes))) as? [String: Any],
+            var params = object["params"] as? [String: Any],
+            let value = try? JSONSerialization.jsonObject(with: Data(token), options: .fragmentsAllowed)
+        else { return nil }
+        params["progressToken"] = value
+        object["params"] = params
+        return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
     }
 
     private static func isRelayed(_ notification: JSONRPCMessage, for modern: ModernRequest) -> Bool {

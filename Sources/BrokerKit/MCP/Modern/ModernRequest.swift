@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 
@@ -42,6 +43,19 @@ struct ModernRequest: Sendable {
     let wantsProgress: Bool
     /// Index into `ModernProtocol.logLevels`; nil means `notifications/message` must be dropped.
     let logThreshold: Int?
+    /// This request's `_meta.progressToken` as JSON: a retry's progress carries the retry's token.
+    let progressToken: [UInt8]?
+    /// What the client declared for THIS request (the spec forbids inferring it from others).
+    let capabilities: ModernClientCapabilities
+    /// `params.name` of a `tools/call`, and its `arguments` as JSON, for `Mcp-Param-*` checks.
+    let toolName: String?
+    let arguments: Data?
+    /// MRTR retry fields: the sealed state the broker handed out and the client's answers by key.
+    let requestState: String?
+    let inputResponses: [String: Data]
+    /// SHA-256 of the params that identify the call (sorted-key JSON without `_meta`,
+    /// `inputResponses` and `requestState`): a retry must repeat the original request.
+    let paramsDigest: [UInt8]
 
     /// Applies the transport's server-validation rules in the order a client can act on:
     /// headers against the body (`-32020`), then the version (`-32022`), then `_meta` (`-32602`),
@@ -89,10 +103,30 @@ struct ModernRequest: Sendable {
         }
         guard ModernProtocol.methods.contains(method) else { throw fail(.methodNotFound(method)) }
 
+        var inputResponses: [String: Data] = [:]
+        if let responses = params["inputResponses"] {
+            guard let object = responses as? [String: Any] else { throw fail(.invalidParams("inputResponses must be an object")) }
+            for (key, value) in object {
+                guard value is [String: Any], let encoded = try? JSONSerialization.data(withJSONObject: value) else {
+                    throw fail(.invalidParams("inputResponses[\"\(key)\"] must be a result object"))
+                }
+                inputResponses[key] = encoded
+            }
+        }
+        if let state = params["requestState"], !(state is String) { throw fail(.invalidParams("requestState must be a string")) }
+
         self.rawID = rawID
         self.method = method
         self.wantsProgress = meta["progressToken"] != nil
         self.logThreshold = logThreshold
+        self.progressToken = meta["progressToken"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .fragmentsAllowed) }
+            .map(Array.init)
+        self.capabilities = ModernClientCapabilities(meta[ModernProtocol.clientCapabilitiesKey] as? [String: Any] ?? [:])
+        self.toolName = method == "tools/call" ? params["name"] as? String : nil
+        self.arguments = params["arguments"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .fragmentsAllowed) }
+        self.requestState = params["requestState"] as? String
+        self.inputResponses = inputResponses
+        self.paramsDigest = Self.digest(method: method, params: params)
         if method == "server/discover" {
             forwarded = nil
         } else {
@@ -120,11 +154,92 @@ struct ModernRequest: Sendable {
     /// mean nothing to it, and its own `_meta` (e.g. `progressToken`) must survive.
     private static func forwardable(rawID: [UInt8], method: String, params: [String: Any], meta: [String: Any]) -> JSONRPCMessage? {
         var params = params
+        params["inputResponses"] = nil
+        params["requestState"] = nil
         let kept = meta.filter { !$0.key.hasPrefix(ModernProtocol.metaPrefix) }
         params["_meta"] = kept.isEmpty ? nil : kept
         guard let encoded = try? JSONSerialization.data(withJSONObject: params, options: [.withoutEscapingSlashes]) else { return nil }
         let bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + rawID + Array(#","method":"#.utf8) + JSONRPCID.encodeString(method)
             + Array(#","params":"#.utf8) + Array(encoded) + Array("}".utf8)
         return try? JSONRPCMessage(bytes)
+    }
+
+    /// Checks the `Mcp-Param-*` headers of a `tools/call` against the tool's `x-mcp-header`
+    /// arguments (needs the child's catalog, so it runs once the child is known).
+    func validateParamHeaders(_ headers: HTTPFields, catalog: ToolHeaderCatalog) throws(ModernRequestError) {
+        guard let toolName else { return }
+        let declared = catalog.headers(forTool: toolName)
+        guard !declared.isEmpty else { return }
+        let arguments = self.arguments.flatMap { try? JSONSerialization.jsonObject(with: $0, options: .fragmentsAllowed) }
+        do {
+            try ModernParamValidation.validate(arguments: arguments, headers: headers, declared: declared)
+        } catch {
+            throw ModernRequestError(error, rawID: rawID)
+        }
+    }
+
+    private static func digest(method: String, params: [String: Any]) -> [UInt8] {
+        var salient = params
+        for key in ["_meta", "inputResponses", "requestState"] { salient[key] = nil }
+        let encoded = (try? JSONSerialization.data(withJSONObject: salient, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return Array(SHA256.hash(data: Array(method.utf8) + [0] + Array(encoded)))
+    }
+}
+
+/// The client capabilities of one modern request, reduced to what decides whether a child's
+/// server→client request may be passed on as an MRTR input request.
+struct ModernClientCapabilities: Sendable, Equatable {
+    var elicitationForm = false
+    var elicitationURL = false
+    var sampling = false
+    var samplingTools = false
+    var samplingContext = false
+    var roots = false
+
+    init(_ declared: [String: Any]) {
+        if let elicitation = declared["elicitation"] as? [String: Any] {
+            // An empty object means form mode only (schema: ElicitationCapability).
+            elicitationForm = elicitation.isEmpty || elicitation["form"] != nil
+            elicitationURL = elicitation["url"] != nil
+        }
+        if let sampling = declared["sampling"] as? [String: Any] {
+            self.sampling = true
+            samplingTools = sampling["tools"] != nil
+            samplingContext = sampling["context"] != nil
+        }
+        roots = declared["roots"] is [String: Any]
+    }
+
+    /// The capabilities a server→client request needs, as the `ClientCapabilities` object that
+    /// `-32021` names; nil for a method MRTR cannot carry.
+    static func required(for method: String, params: [String: Any]) -> [String: Any]? {
+        switch method {
+        case "elicitation/create":
+            return ["elicitation": [(params["mode"] as? String) == "url" ? "url" : "form": [String: Any]()]]
+        case "sampling/createMessage":
+            var sampling: [String: Any] = [:]
+            if params["tools"] != nil { sampling["tools"] = [String: Any]() }
+            if let context = params["includeContext"] as? String, context != "none" { sampling["context"] = [String: Any]() }
+            return ["sampling": sampling]
+        case "roots/list":
+            return ["roots": [String: Any]()]
+        default:
+            return nil
+        }
+    }
+
+    /// Whether this request declared everything `required` names.
+    func satisfies(_ required: [String: Any]) -> Bool {
+        if let elicitation = required["elicitation"] as? [String: Any] {
+            if elicitation["url"] != nil, !elicitationURL { return false }
+            if elicitation["form"] != nil, !elicitationForm { return false }
+        }
+        if let sampling = required["sampling"] as? [String: Any] {
+            if !self.sampling { return false }
+            if sampling["tools"] != nil, !samplingTools { return false }
+            if sampling["context"] != nil, !samplingContext { return false }
+        }
+        if required["roots"] != nil, !roots { return false }
+        return true
     }
 }

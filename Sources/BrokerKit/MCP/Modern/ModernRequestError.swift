@@ -6,7 +6,7 @@ import NIOCore
 /// from the modern spec, because a dual-era client decides between eras by whether a `400`
 /// carries a recognised modern error (an unrecognised body makes it fall back to `initialize`).
 struct ModernRequestError: Error, Sendable, HTTPResponseError {
-    enum Kind: Sendable, Equatable {
+    enum Kind: Error, Sendable, Equatable {
         /// A required header is missing, invalid or differs from the body (`-32020`).
         case headerMismatch(String)
         /// `-32022`; `data` names what the broker speaks so the client can retry.
@@ -17,6 +17,9 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         case methodNotFound(String)
         /// Not a request the modern transport accepts (e.g. a response) (`-32600`).
         case invalidRequest(String)
+        /// `-32021`: the request cannot go on without a client capability it did not declare;
+        /// the associated value is the JSON `ClientCapabilities` object for `data.requiredCapabilities`.
+        case missingCapability([UInt8])
     }
 
     let kind: Kind
@@ -40,6 +43,7 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         case .invalidParams: -32602
         case .methodNotFound: -32601
         case .invalidRequest: -32600
+        case .missingCapability: -32021
         }
     }
 
@@ -50,6 +54,7 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         case .invalidParams(let detail): "Invalid params: \(detail)"
         case .methodNotFound(let method): "Method not found: \(method)"
         case .invalidRequest(let detail): "Invalid Request: \(detail)"
+        case .missingCapability: "Missing required client capability"
         }
     }
 
@@ -61,6 +66,9 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
             let supported = ModernProtocol.advertisedVersions.map(JSONRPCID.encodeString).joined(separator: Array(",".utf8))
             bytes += Array(#","data":{"supported":["#.utf8) + Array(supported) + Array(#"],"requested":"#.utf8)
                 + JSONRPCID.encodeString(requested) + Array("}".utf8)
+        }
+        if case .missingCapability(let required) = kind {
+            bytes += Array(#","data":{"requiredCapabilities":"#.utf8) + required + Array("}".utf8)
         }
         return bytes + Array("}}".utf8)
     }

@@ -25,13 +25,32 @@ struct ModernResult: Sendable {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else { return response }
         if let error = object["error"] as? [String: Any] {
             // -32002 (resource not found) is reserved in 2026-07-28; the spec uses -32602 for it.
-            guard (error["code"] as? Int) == -32002 else { return response }
             var mapped = error
-            mapped["code"] = -32602
+            if (error["code"] as? Int) == -32002 { mapped["code"] = -32602 }
+            // Re-enveloped even when unchanged: after an MRTR retry the answer belongs to the
+            // retry's id, not to the id of the request that started the child's call.
             return Self.envelope(rawID: rawID, member: "error", value: mapped) ?? response
         }
         guard let result = object["result"] as? [String: Any] else { return response }
         return complete(result, method: method, rawID: rawID)
+    }
+
+    /// An MRTR interim result: the child's server→client request under `key`, and the sealed
+    /// state the retry must echo. No caching hints (the spec forbids caching these).
+    func inputRequired(key: String, inputRequest: [UInt8], requestState: String, rawID: [UInt8]) -> [UInt8] {
+        var result: [String: Any] = [
+            "resultType": "input_required", "requestState": requestState,
+            "inputRequests": [key: (try? JSONSerialization.jsonObject(with: Data(inputRequest))) ?? [String: Any]()],
+        ]
+        if let info = server.serverInfo.flatMap({ try? JSONSerialization.jsonObject(with: $0) }) {
+            result["_meta"] = [ModernProtocol.serverInfoKey: info]
+        }
+        return Self.envelope(rawID: rawID, member: "result", value: result)
+            ?? JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "the input request could not be encoded")
+    }
+
+    static func isError(_ response: [UInt8]) -> Bool {
+        ((try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any])?["error"] != nil
     }
 
     /// Whether a response is JSON-RPC "method not found", which 2026-07-28 answers with HTTP 404.

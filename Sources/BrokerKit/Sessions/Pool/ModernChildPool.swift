@@ -27,6 +27,8 @@ public actor ModernChildPool: Service {
     static let credentialMargin: TimeInterval = 60
 
     public nonisolated let limits: SessionRegistryLimits
+    /// Calls waiting for a client's MRTR retry; each holds its child busy until it ends.
+    public nonisolated let parking = ModernInputParking()
     private let registry: SessionRegistry
     private let spawner: SessionSpawner
     private let logger: Logger
@@ -128,11 +130,12 @@ public actor ModernChildPool: Service {
 
     // MARK: - Starting
 
-    /// The handshake a legacy client would do, with the broker as the client: it declares no
-    /// client capabilities because it cannot serve elicitation, sampling or roots to a
-    /// stateless client yet.
+    /// The handshake a legacy client would do, with the broker as the client. It declares
+    /// elicitation, sampling and roots because it can pass them on to a stateless client that
+    /// declares them per request (MRTR); for one that does not, the child's request is refused,
+    /// as a legacy client without the capability would.
     private static let initialize = Array(
-        #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"fjmcp-broker","version":"1"}}}"#
+        #"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{},"sampling":{},"roots":{}},"clientInfo":{"name":"fjmcp-broker","version":"1"}}}"#
             .utf8)
     private static let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
 
@@ -156,10 +159,16 @@ public actor ModernChildPool: Service {
             throw .shuttingDown
         }
         nextSerial += 1
-        let child = PooledChild(serial: nextSerial, userID: owner.userID, bridge: bridge, server: server)
-        let pump = Task {
+        let child = PooledChild(serial: nextSerial, userID: owner.userID, bridge: bridge, server: server, catalog: ToolHeaderCatalog())
+        await child.refreshCatalog(timeout: limits.initializeTimeout)
+        let pump = Task { [limits] in
             for await bytes in bridge.serverStream {
-                if let message = try? JSONRPCMessage(bytes) { await child.answerServerRequest(message) }
+                guard let message = try? JSONRPCMessage(bytes) else { continue }
+                if message.kind == .request {
+                    await child.answerServerRequest(message)
+                } else if message.method == "notifications/tools/list_changed" {
+                    Task { await child.refreshCatalog(timeout: limits.initializeTimeout) }
+                }
             }
         }
         entries[child.serial] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump,
@@ -230,6 +239,7 @@ public actor ModernChildPool: Service {
     /// Ends every child and waits until every one is gone.
     public func shutdown() async {
         shuttingDown = true
+        await parking.shutdown()
         for serial in Array(entries.keys) { end(serial, reason: .shutdown) }
         while let task = stopping.values.first {
             await task.value

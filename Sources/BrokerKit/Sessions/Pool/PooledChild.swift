@@ -28,10 +28,66 @@ public struct PooledChild: Sendable {
     let userID: Int64
     public let bridge: ChildBridge
     let server: ChildServerInfo
+    /// The child's `x-mcp-header` annotations, for `Mcp-Param-*` validation.
+    let catalog: ToolHeaderCatalog
 
-    /// Modern clients never receive server→client requests (no MRTR in this slice), so the
-    /// child gets an answer right away instead of waiting forever: `ping` succeeds, anything
-    /// else (elicitation, sampling, roots) is refused so the tool can fail cleanly.
+    /// Whether the child's `initialize` result announced `feature` (e.g. "tools", "resources").
+    func offers(_ feature: String) -> Bool {
+        ((try? JSONSerialization.jsonObject(with: server.capabilities)) as? [String: Any])?[feature] != nil
+    }
+
+    /// Reads the child's whole tool list (bounded in pages and time) into `catalog`. A child that
+    /// does not answer in time keeps the catalog it had: validation is then skipped for the
+    /// tools it does not know, never wrongly applied.
+    func refreshCatalog(timeout: Duration) async {
+        guard offers("tools") else { return }
+        var tools: [[String: Any]] = []
+        var cursor: String?
+        for page in 1...20 {
+            var params: [String: Any] = [:]
+            if let cursor { params["cursor"] = cursor }
+            guard let body = try? JSONSerialization.data(withJSONObject: [
+                "jsonrpc": "2.0", "id": "fjmcp-tools-\(page)", "method": "tools/list", "params": params,
+            ] as [String: Any]), let request = try? JSONRPCMessage(Array(body)),
+                let result = await oneResult(of: request, timeout: timeout)
+            else { return }
+            tools += result["tools"] as? [[String: Any]] ?? []
+            cursor = result["nextCursor"] as? String
+            if cursor == nil { break }
+        }
+        catalog.replace(with: ToolHeaderCatalog.annotations(ofTools: tools))
+    }
+
+    /// Sends a broker-originated request and returns its `result`, cancelling it on the child
+    /// when no answer arrives within `timeout`.
+    private func oneResult(of request: JSONRPCMessage, timeout: Duration) async -> [String: Any]? {
+        guard let call = try? await bridge.send(request) else { return nil }
+        let answer = await withTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                for await event in call.events {
+                    if case .response(let bytes) = event { return bytes }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+        guard let answer else {
+            await bridge.cancel(call.ticket, reason: "no answer in time")
+            return nil
+        }
+        return ((try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any])?["result"] as? [String: Any]
+    }
+
+    /// A server→client request no modern request can take (none pending, several pending, or
+    /// a capability the client did not declare) gets an answer right away instead of leaving
+    /// the child waiting forever: `ping` succeeds, anything else is refused with `-32601`, what
+    /// a legacy client without that capability answers, so the tool can continue or fail cleanly.
     func answerServerRequest(_ message: JSONRPCMessage) async {
         guard message.kind == .request, let rawID = message.rawID else { return }
         let answer: [UInt8] =
@@ -40,7 +96,7 @@ public struct PooledChild: Sendable {
             } else {
                 JSONRPCErrorResponse.make(
                     rawID: rawID, code: -32601,
-                    message: "\(message.method ?? "request") is not available: the client uses the stateless MCP era")
+                    message: "\(message.method ?? "request") is not available: the stateless MCP client did not declare the capability for it")
             }
         guard let reply = try? JSONRPCMessage(answer) else { return }
         _ = await bridge.deliverClientResponse(reply)

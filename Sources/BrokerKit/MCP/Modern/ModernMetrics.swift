@@ -1,0 +1,32 @@
+import Metrics
+
+/// Telemetry of the stateless 2026-07-28 era, next to the legacy session series
+/// (`fjmcp_bridge_requests_total` counts both eras' bridged calls; these say which era and how
+/// the modern-only mechanisms behave). Labels come from fixed sets so a client cannot create series.
+enum ModernMetrics {
+    private static let knownMethods: Set<String> = ModernProtocol.methods
+
+    /// One answered modern request; `outcome` is "complete", "error" or "input_required".
+    static func request(method: String, outcome: String) {
+        let label = knownMethods.contains(method) ? method : "other"
+        Counter(label: "fjmcp_modern_requests_total", dimensions: [("method", label), ("outcome", outcome)]).increment()
+    }
+
+    /// A modern request refused before reaching a child, by JSON-RPC code.
+    static func rejected(code: Int) {
+        Counter(label: "fjmcp_modern_rejected_total", dimensions: [("code", "\(code)")]).increment()
+    }
+
+    static func inputRequired(_ method: String?) {
+        let label = ["elicitation/create", "sampling/createMessage", "roots/list"].contains(method ?? "") ? method ?? "other" : "other"
+        Counter(label: "fjmcp_mrtr_input_required_total", dimensions: [("method", label)]).increment()
+    }
+
+    static func inputExpired() {
+        Counter(label: "fjmcp_mrtr_expired_total").increment()
+    }
+
+    static func stateRejected(_ failure: ModernRequestState.Failure) {
+        Counter(label: "fjmcp_mrtr_state_rejected_total", dimensions: [("reason", "\(failure)")]).increment()
+    }
+}
