@@ -9,17 +9,12 @@ public final class FakeForgejoServer: Sendable {
     /// e.g. `http://127.0.0.1:54321`, without a trailing slash.
     public let baseURL: String
     public let state: FakeForgejoState
-    private let task: Task<Void, any Error>
+    private let server: BackgroundServer
 
-    public enum StartError: Error {
-        /// The server ended before reporting its address (e.g. the port was taken).
-        case notStarted
-    }
-
-    private init(baseURL: String, state: FakeForgejoState, task: Task<Void, any Error>) {
+    private init(baseURL: String, state: FakeForgejoState, server: BackgroundServer) {
         self.baseURL = baseURL
         self.state = state
-        self.task = task
+        self.server = server
     }
 
     public static func start(
@@ -33,33 +28,20 @@ public final class FakeForgejoServer: Sendable {
         APIRoutes(state: state).register(on: router)
         ControlRoutes(state: state).register(on: router)
 
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "fake-forgejo")
         logger.logLevel = .warning
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "fake-forgejo"),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? port)
-                portContinuation.finish()
-            },
-            logger: logger)
-        let task = Task {
-            defer { portContinuation.finish() }
-            try await app.run()
-        }
-        guard let boundPort = await ports.first(where: { _ in true }) else {
-            try await task.value
-            throw StartError.notStarted
+        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
+            Application(
+                router: router, configuration: .init(address: .hostname(host, port: port), serverName: "fake-forgejo"),
+                onServerRunning: onServerRunning, logger: logger)
         }
         let hostPart = host.contains(":") ? "[\(host)]" : host
-        let baseURL = "http://\(hostPart):\(boundPort)"
+        let baseURL = "http://\(hostPart):\(server.port)"
         await state.setRootURL(baseURL)
-        return FakeForgejoServer(baseURL: baseURL, state: state, task: task)
+        return FakeForgejoServer(baseURL: baseURL, state: state, server: server)
     }
 
     public func stop() async {
-        task.cancel()
-        _ = await task.result
+        await server.stop()
     }
 }

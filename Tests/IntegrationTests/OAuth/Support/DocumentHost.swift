@@ -1,3 +1,4 @@
+import FakeForgejo
 import Foundation
 import Hummingbird
 import Logging
@@ -16,11 +17,11 @@ actor DocumentHost {
     private var documents: [String: Document] = [:]
     private(set) var fetches = 0
     nonisolated let baseURL: String
-    private let task: Task<Void, any Error>
+    private let server: BackgroundServer
 
-    private init(baseURL: String, task: Task<Void, any Error>) {
+    private init(baseURL: String, server: BackgroundServer) {
         self.baseURL = baseURL
-        self.task = task
+        self.server = server
     }
 
     static func start() async throws -> DocumentHost {
@@ -30,14 +31,13 @@ actor DocumentHost {
             guard let host = holder.host else { return Response(status: .serviceUnavailable) }
             return await host.respond(path: request.uri.path)
         }
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "document-host")
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? 0); continuation.finish() }, logger: logger)
-        let task = Task { try await app.run() }
-        guard let port = await ports.first(where: { _ in true }) else { throw CancellationError() }
-        let host = DocumentHost(baseURL: "http://127.0.0.1:\(port)", task: task)
+        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: onServerRunning, logger: logger)
+        }
+        let host = DocumentHost(baseURL: "http://127.0.0.1:\(server.port)", server: server)
         holder.host = host
         return host
     }
@@ -58,8 +58,7 @@ actor DocumentHost {
     }
 
     func stop() async {
-        task.cancel()
-        _ = await task.result
+        await server.stop()
     }
 }
 

@@ -31,7 +31,7 @@ final class OAuthTestBroker: Sendable {
     private let options: AuthorizationServer.Options
     private let masterKey: [UInt8]
     private let responder: SwappableResponder
-    private let serverTask: Task<Void, any Error>
+    private let server: BackgroundServer
     private let current: Mutex<Components?>
 
     var components: Components {
@@ -52,16 +52,13 @@ final class OAuthTestBroker: Sendable {
                       options: AuthorizationServer.Options = AuthorizationServer.Options()) async throws -> OAuthTestBroker {
         let forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: autoApprove, users: users))
         let responder = SwappableResponder()
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "oauth-test-broker")
         logger.logLevel = .warning
-        let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  continuation.yield(channel.localAddress?.port ?? 0)
-                                  continuation.finish()
-                              }, logger: logger)
-        let task = Task { try await app.run() }
-        guard let port = await ports.first(where: { _ in true }) else { throw CancellationError() }
+        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
+            Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: onServerRunning, logger: logger)
+        }
+        let port = server.port
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("oauth-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var env = [
@@ -78,14 +75,14 @@ final class OAuthTestBroker: Sendable {
         let broker = OAuthTestBroker(
             forgejo: forgejo, baseURL: config.issuer, config: config, clock: ManualClock(),
             httpClient: HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration), directory: directory,
-            options: options, masterKey: OpaqueToken.randomBytes(32), responder: responder, serverTask: task)
+            options: options, masterKey: OpaqueToken.randomBytes(32), responder: responder, server: server)
         try broker.restart()
         return broker
     }
 
     private init(forgejo: FakeForgejoServer, baseURL: String, config: BrokerConfig, clock: ManualClock, httpClient: HTTPClient,
                  directory: String, options: AuthorizationServer.Options, masterKey: [UInt8], responder: SwappableResponder,
-                 serverTask: Task<Void, any Error>) {
+                 server: BackgroundServer) {
         self.forgejo = forgejo
         self.baseURL = baseURL
         self.config = config
@@ -95,7 +92,7 @@ final class OAuthTestBroker: Sendable {
         self.options = options
         self.masterKey = masterKey
         self.responder = responder
-        self.serverTask = serverTask
+        self.server = server
         self.current = Mutex(nil)
     }
 
@@ -116,8 +113,7 @@ final class OAuthTestBroker: Sendable {
     }
 
     func stop() async {
-        serverTask.cancel()
-        _ = await serverTask.result
+        await server.stop()
         try? await httpClient.shutdown()
         await forgejo.stop()
         try? current.withLock { $0 }?.store.close()
