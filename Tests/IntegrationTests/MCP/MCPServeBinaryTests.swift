@@ -29,7 +29,7 @@ final class MCPServeBinaryTests: XCTestCase {
 
     /// Starts `fjmcp-broker serve`, logs alice in and opens a session; returns the child's pid.
     private func startBrokerWithSession() async throws -> (ProductProcess, Int32) {
-        let port = try Self.freePort()
+        let port = try FreePort.pick()
         baseURL = "http://127.0.0.1:\(port)"
         try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [baseURL + "/oauth/callback"],
                                                         clientID: OAuthTestBroker.forgejoClientID,
@@ -105,25 +105,5 @@ final class MCPServeBinaryTests: XCTestCase {
         let status = await command.waitForExit(timeout: .seconds(20))
         XCTAssertEqual(status, 0, command.stderr)
         return command.stdout
-    }
-
-    /// A port that was free a moment ago: the public URL must name the port before the broker
-    /// binds it, because the Forgejo callback URL contains it.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EMFILE) }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { socketAddress in
-                bind(fd, socketAddress, length) == 0 && getsockname(fd, socketAddress, &length) == 0
-            }
-        }
-        guard bound else { throw POSIXError(.EADDRINUSE) }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
