@@ -26,22 +26,26 @@ public struct BrokerLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        Self.writeToStandardError(Array(render(event, time: Self.timestamp()).utf8))
+    }
+
+    /// One complete line. Record metadata wins over the logger's; in JSON the four fixed fields
+    /// win over metadata of the same name, so a caller cannot disguise a record's level or text.
+    func render(_ event: LogEvent, time: String) -> String {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { _, new in new } }
-        let time = Self.timestamp()
-        let line: String
+        if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         switch format {
         case .text:
             let fields = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.quoteIfNeeded(Self.escapeControls("\($0.value)")))" }
                 .joined(separator: " ")
-            line = "\(time) \(event.level) \(label): \(Self.escapeControls("\(event.message)"))" + (fields.isEmpty ? "" : " " + fields) + "\n"
+            return "\(time) \(event.level) \(label): \(Self.escapeControls("\(event.message)"))" + (fields.isEmpty ? "" : " " + fields) + "\n"
         case .json:
             var object: [String: Any] = ["time": time, "level": "\(event.level)", "logger": label, "message": "\(event.message)"]
             for (key, value) in merged where object[key] == nil { object[key] = Self.jsonValue(value) }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-            line = String(decoding: data, as: UTF8.self) + "\n"
+            return String(decoding: data, as: UTF8.self) + "\n"
         }
-        Self.writeToStandardError(Array(line.utf8))
     }
 
     /// A single write(2) per record: atomic for lines up to PIPE_BUF, never torn by other threads' stdio buffers.
@@ -82,8 +86,11 @@ public struct BrokerLogHandler: LogHandler {
         return escaped
     }
 
-    private static func quoteIfNeeded(_ text: String) -> String {
-        text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\\\"") + "\"" : text
+    /// A value with a space, quote, `=` or backslash is quoted, with `\` and `"` escaped, so
+    /// a value can neither end its quotes early nor pose as another `key=value`.
+    static func quoteIfNeeded(_ text: String) -> String {
+        guard text.isEmpty || text.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" }) else { return text }
+        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }
 
     private static func jsonValue(_ value: Logger.MetadataValue) -> Any {
