@@ -11,6 +11,10 @@ struct DemoOptions: Sendable {
     var garbageStdout = false
     var ignoreSigterm = false
     var noForgejoCheck = false
+    /// Offers resources with subscriptions and a `notify` tool that makes the server send change
+    /// notifications (for the broker's `subscriptions/listen`); off by default so the default
+    /// tool list and capabilities stay what the other tests expect.
+    var notifyTool = false
 
     struct UsageError: Error, CustomStringConvertible {
         let description: String
@@ -51,6 +55,7 @@ struct DemoOptions: Sendable {
             case "--garbage-stdout": garbageStdout = true
             case "--ignore-sigterm": ignoreSigterm = true
             case "--no-forgejo-check": noForgejoCheck = true
+            case "--notify": notifyTool = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

@@ -16,6 +16,8 @@ actor DemoServer {
     private var nextOutgoingID = 0
     private var garbageCount = 0
     private var oversizedLineSent = false
+    /// Resource URIs the client subscribed to (`--notify` only).
+    private(set) var subscribed: Set<String> = []
 
     init(options: DemoOptions, forgejo: ForgejoAPI?) {
         self.options = options
@@ -89,9 +91,24 @@ actor DemoServer {
         case "ping":
             return .result([:])
         case "tools/list":
-            return .result(["tools": .array(DemoTools.definitions)])
+            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : []))])
+        case "resources/list" where options.notifyTool:
+            return .result(["resources": [["uri": "demo://counter", "name": "counter", "mimeType": "text/plain"]]])
+        case "resources/read" where options.notifyTool:
+            let uri = params["uri"]?.stringValue ?? ""
+            return .result(["contents": [["uri": .string(uri), "mimeType": "text/plain", "text": "counter"]]])
+        case "resources/subscribe" where options.notifyTool:
+            guard let uri = params["uri"]?.stringValue else { return .error(code: -32602, message: "uri is required") }
+            subscribed.insert(uri)
+            return .result([:])
+        case "resources/unsubscribe" where options.notifyTool:
+            guard let uri = params["uri"]?.stringValue else { return .error(code: -32602, message: "uri is required") }
+            subscribed.remove(uri)
+            return .result([:])
         case "tools/call":
-            guard let name = params["name"]?.stringValue, let tool = DemoTools.Name(rawValue: name) else {
+            guard let name = params["name"]?.stringValue, let tool = DemoTools.Name(rawValue: name),
+                tool != .notify || options.notifyTool
+            else {
                 return .error(code: -32602, message: "Unknown tool: \(params["name"]?.stringValue ?? "<missing>")")
             }
             let context = DemoTools.Context(server: self, progressToken: params["_meta"]?["progressToken"])
@@ -110,7 +127,9 @@ actor DemoServer {
         return [
             "protocolVersion": .string(version),
             "serverInfo": ["name": "fjmcp-demo", "version": .string(Self.version)],
-            "capabilities": ["tools": ["listChanged": true], "logging": [:]],
+            "capabilities": options.notifyTool
+                ? ["tools": ["listChanged": true], "resources": ["subscribe": true, "listChanged": true], "logging": [:]]
+                : ["tools": ["listChanged": true], "logging": [:]],
         ]
     }
 

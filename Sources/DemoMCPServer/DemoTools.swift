@@ -4,7 +4,7 @@ import Foundation
 /// server→client requests, crashes). Tool failures are `isError` results, as MCP requires.
 enum DemoTools {
     enum Name: String, CaseIterable {
-        case whoami, echo, sleep, progress, ask, crash
+        case whoami, echo, sleep, progress, ask, crash, notify
     }
 
     struct Context: Sendable {
@@ -26,6 +26,12 @@ enum DemoTools {
             ["kind": ["type": "string", "enum": ["elicitation", "roots", "sampling"]]], required: ["kind"]),
         tool("crash", "Exit at once with the code", ["code": ["type": "integer"]]),
     ]
+
+    /// Listed only with `--notify`: sends a change notification now or after `delayMs` (then
+    /// outside any request). `updated` is only sent for a subscribed URI, like a real server.
+    static let notifyDefinition: JSONValue = tool(
+        "notify", "Send a change notification (tools, prompts, resources or updated)",
+        ["kind": ["type": "string"], "uri": ["type": "string"], "delayMs": ["type": "integer"]], required: ["kind"])
 
     private static func tool(
         _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
@@ -51,6 +57,7 @@ enum DemoTools {
         case .ask: return await ask(arguments, context)
         case .crash:
             exit(Int32(truncatingIfNeeded: arguments["code"]?.intValue ?? 1))
+        case .notify: return await notify(arguments, context)
         }
     }
 
@@ -123,6 +130,33 @@ enum DemoTools {
         }
         let result = response["result"] ?? .null
         return text_(result.serializedString, structured: ["method": .string(method), "result": result])
+    }
+
+    private static func notify(_ arguments: JSONValue, _ context: Context) async -> JSONValue {
+        let uri = arguments["uri"]?.stringValue ?? "demo://counter"
+        let notification: JSONValue
+        switch arguments["kind"]?.stringValue {
+        case "tools": notification = ["jsonrpc": "2.0", "method": "notifications/tools/list_changed"]
+        case "prompts": notification = ["jsonrpc": "2.0", "method": "notifications/prompts/list_changed"]
+        case "resources": notification = ["jsonrpc": "2.0", "method": "notifications/resources/list_changed"]
+        case "updated":
+            guard await context.server.subscribed.contains(uri) else {
+                return text_("not subscribed to \(uri)", structured: ["sent": false])
+            }
+            notification = ["jsonrpc": "2.0", "method": "notifications/resources/updated", "params": ["uri": .string(uri)]]
+        default: return failure("notify needs 'kind': tools, prompts, resources or updated")
+        }
+        let delay = max(0, arguments["delayMs"]?.intValue ?? 0)
+        let server = context.server
+        if delay > 0 {
+            Task {
+                try? await Task.sleep(for: .milliseconds(delay))
+                await server.send(notification)
+            }
+        } else {
+            await server.send(notification)
+        }
+        return text_("sent", structured: ["sent": true])
     }
 
     private static func text_(_ text: String, structured: JSONValue) -> JSONValue {

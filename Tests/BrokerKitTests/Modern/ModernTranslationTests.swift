@@ -110,14 +110,16 @@ final class ModernTranslationTests: XCTestCase {
         XCTAssertEqual(missing["id"] as? String, "r-1")
     }
 
-    func testModernDiscoverAdvertisesOnlyWhatTheBrokerCanDeliver() throws {
+    func testModernDiscoverAdvertisesWhatListenDelivers() throws {
         let discover = try XCTUnwrap(Self.object(try results().discover(rawID: Array("3".utf8)))["result"] as? [String: Any])
         XCTAssertEqual(discover["supportedVersions"] as? [String], ["2026-07-28"])
         XCTAssertEqual(discover["instructions"] as? String, "be nice")
         XCTAssertEqual(discover["cacheScope"] as? String, "private")
         let capabilities = try XCTUnwrap(discover["capabilities"] as? [String: Any])
-        XCTAssertEqual((capabilities["tools"] as? [String: Any])?.count, 0)
-        XCTAssertEqual((capabilities["resources"] as? [String: Any])?.count, 0, "no subscribe without subscriptions/listen")
+        XCTAssertEqual((capabilities["tools"] as? [String: Bool])?["listChanged"], true)
+        XCTAssertEqual(capabilities["resources"] as? [String: Bool], ["subscribe": true, "listChanged": true],
+                       "subscriptions/listen carries list changes and resource updates")
+        XCTAssertNil(capabilities["prompts"], "nothing the child does not offer")
         XCTAssertNotNil(capabilities["logging"])
     }
 

@@ -20,8 +20,8 @@ final class ModernEraTests: XCTestCase {
         XCTAssertEqual(result["ttlMs"] as? Int, 60_000)
         XCTAssertEqual(result["cacheScope"] as? String, "private")
         let tools = (result["capabilities"] as? [String: Any])?["tools"] as? [String: Any]
-        XCTAssertNotNil(tools)
-        XCTAssertNil(tools?["listChanged"], "no subscriptions/listen yet, so no change notifications are promised")
+        XCTAssertEqual(tools?["listChanged"] as? Bool, true, "subscriptions/listen delivers the child's tools/list_changed")
+        XCTAssertNil((result["capabilities"] as? [String: Any])?["resources"], "only what the child offers")
         XCTAssertEqual(ModernEraTests.serverName(result), "fjmcp-demo")
         let children = await broker.pool.childCount
         XCTAssertEqual(children, 1)

@@ -36,6 +36,7 @@ struct ModernEndpoint: Sendable {
 
     private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner) async throws -> Response {
         if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
+        if let filter = modern.listenFilter { return try await listen(modern, filter: filter, request: request, owner: owner) }
         let child: PooledChild
         do {
             child = try await pool.acquire(owner: owner)
@@ -141,6 +142,69 @@ struct ModernEndpoint: Sendable {
         })
     }
 
+    /// `subscriptions/listen`: a long-lived SSE stream that starts with the acknowledgement
+    /// (what is honoured), then carries the user's child's change notifications the client
+    /// opted in to, each tagged with the subscription id (= the listen request's id). Closing
+    /// the stream unsubscribes; at broker shutdown the stream ends with the graceful result.
+    private func listen(_ modern: ModernRequest, filter: ListenFilter, request: Request, owner: SessionOwner) async throws -> Response {
+        let honored: ListenFilter
+        let notifications: AsyncStream<[UInt8]>
+        do {
+            (honored, notifications) = try await pool.listen(owner: owner, filter: filter)
+        } catch {
+            let challenge: String? = if case .loginRequired = error { loginChallenge } else { nil }
+            throw MCPRequestError.session(error, rawID: modern.rawID, challenge: challenge)
+        }
+        ModernMetrics.request(method: modern.method, outcome: "complete")
+        let subscriptionID = (try? JSONSerialization.jsonObject(with: Data(modern.rawID), options: .fragmentsAllowed)) ?? NSNull()
+        let meta: [String: Any] = [ModernProtocol.subscriptionIDKey: subscriptionID]
+        let acknowledgement = Self.encode([
+            "jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": ["_meta": meta, "notifications": honored.json] as [String: Any],
+        ])
+        let ended = Self.encode(["jsonrpc": "2.0", "id": subscriptionID, "result": ["resultType": "complete", "_meta": meta] as [String: Any]])
+        let signals = MCPEventStream.signals(notifications, firstTick: keepAliveInterval, interval: keepAliveInterval)
+        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+            do {
+                try await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await writer.write(MCPEventStream.event(acknowledgement))
+                    for await signal in signals {
+                        switch signal {
+                        case .item(let bytes): try await writer.write(MCPEventStream.event(Self.tagged(bytes, subscription: modern.rawID)))
+                        case .tick: try await writer.write(MCPEventStream.keepAlive)
+                        case .ended:
+                            try await writer.write(MCPEventStream.event(ended))
+                            return
+                        }
+                    }
+                    try Task.checkCancellation()
+                }
+            } catch {
+                // The client closed the stream: `signals` ends, which unregisters the listener.
+                return
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private static func encode(_ object: [String: Any]) -> [UInt8] {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init) ?? []
+    }
+
+    /// The notification with `params._meta["io.modelcontextprotocol/subscriptionId"]` added.
+    private static func tagged(_ notification: [UInt8], subscription rawID: [UInt8]) -> [UInt8] {
+        guard var object = (try? JSONSerialization.jsonObject(with: Data(notification))) as? [String: Any],
+            let id = try? JSONSerialization.jsonObject(with: Data(rawID), options: .fragmentsAllowed)
+        else { return notification }
+        let meta: [String: Any] = [ModernProtocol.subscriptionIDKey: id]
+        var params = object["params"] as? [String: Any] ?? [:]
+        var existing = params["_meta"] as? [String: Any] ?? [:]
+        existing.merge(meta) { _, new in new }
+        params["_meta"] = existing
+        object["params"] = params
+        return encode(object)
+    }
+
     enum Step: Sendable {
         /// The last thing this HTTP request carries: the answer or an `input_required` result.
         case final([UInt8], HTTPResponse.Status)
@@ -172,6 +236,8 @@ struct ModernEndpoint: Sendable {
                     return .message(bytes)
                 case .drop:
                     continue
+                case .broadcast(let notification):
+                    await pool.publish(notification, from: call.child)
                 case .answerChild(let childRequest):
                     guard let input = ModernRelay.inputRequest(childRequest, for: modern) else {
                         await call.child.answerServerRequest(childRequest)
@@ -200,6 +266,9 @@ enum ModernRelay {
     enum Disposition {
         case send(BridgeEvent)
         case answerChild(JSONRPCMessage)
+        /// A change notification that arrived on a call (the bridge gives the child's
+        /// notifications to the only pending call): it belongs to the user's listen streams.
+        case broadcast(JSONRPCMessage)
         case drop
     }
 
@@ -224,6 +293,7 @@ enum ModernRelay {
         case .message(let bytes):
             guard let message = try? JSONRPCMessage(bytes) else { return .drop }
             if message.kind == .request { return .answerChild(message) }
+            if let method = message.method, ModernChildPool.changeNotifications.contains(method) { return .broadcast(message) }
             guard isRelayed(message, for: modern) else { return .drop }
             if message.method == "notifications/progress", let token = modern.progressToken {
                 return .send(.message(retokened(message, token) ?? bytes))

@@ -19,12 +19,12 @@ enum ModernProtocol {
     static let logLevelKey = "io.modelcontextprotocol/logLevel"
     static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
 
-    /// Methods served in this slice; anything else is `404` + `-32601` (subscriptions/listen and
-    /// the tasks extension are not bridged yet).
+    /// Methods served; anything else is `404` + `-32601` (the tasks extension is not bridged).
     static let methods: Set<String> = [
         "server/discover", "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/read",
-        "resources/templates/list", "completion/complete",
+        "resources/templates/list", "completion/complete", "subscriptions/listen",
     ]
+    static let subscriptionIDKey = "io.modelcontextprotocol/subscriptionId"
 
     /// Results that must carry `ttlMs` and `cacheScope` (spec: `CacheableResult`).
     static let cacheableMethods: Set<String> = [

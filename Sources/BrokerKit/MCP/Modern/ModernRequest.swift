@@ -37,7 +37,7 @@ struct ModernRequest: Sendable {
     let rawID: [UInt8]
     let method: String
     /// The request as the legacy child gets it: protocol `_meta` keys removed. Nil for
-    /// `server/discover`, which the broker answers itself.
+    /// `server/discover` and `subscriptions/listen`, which the broker answers itself.
     let forwarded: JSONRPCMessage?
     /// Progress is only relayed when the client asked for it with a token.
     let wantsProgress: Bool
@@ -53,6 +53,8 @@ struct ModernRequest: Sendable {
     /// MRTR retry fields: the sealed state the broker handed out and the client's answers by key.
     let requestState: String?
     let inputResponses: [String: Data]
+    /// `params.notifications` of a `subscriptions/listen`.
+    let listenFilter: ListenFilter?
     /// SHA-256 of the params that identify the call (sorted-key JSON without `_meta`,
     /// `inputResponses` and `requestState`): a retry must repeat the original request.
     let paramsDigest: [UInt8]
@@ -115,6 +117,33 @@ struct ModernRequest: Sendable {
         }
         if let state = params["requestState"], !(state is String) { throw fail(.invalidParams("requestState must be a string")) }
 
+        var listenFilter: ListenFilter?
+        if method == "subscriptions/listen" {
+            guard let filter = params["notifications"] as? [String: Any] else {
+                throw fail(.invalidParams("params.notifications must be an object"))
+            }
+            func flag(_ name: String) throws(ModernRequestError) -> Bool {
+                guard let value = filter[name] else { return false }
+                // JSON booleans parse as NSNumbers of ObjC type `c`; numbers must not pass as flags.
+                guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
+                    throw fail(.invalidParams("notifications.\(name) must be a boolean"))
+                }
+                return number.boolValue
+            }
+            var parsed = ListenFilter()
+            parsed.toolsListChanged = try flag("toolsListChanged")
+            parsed.promptsListChanged = try flag("promptsListChanged")
+            parsed.resourcesListChanged = try flag("resourcesListChanged")
+            if let uris = filter["resourceSubscriptions"] {
+                guard let list = uris as? [String], list.count <= 100 else {
+                    throw fail(.invalidParams("notifications.resourceSubscriptions must be at most 100 URI strings"))
+                }
+                parsed.resourceSubscriptions = list
+            }
+            listenFilter = parsed
+        }
+
+        self.listenFilter = listenFilter
         self.rawID = rawID
         self.method = method
         self.wantsProgress = meta["progressToken"] != nil
@@ -127,7 +156,7 @@ struct ModernRequest: Sendable {
         self.requestState = params["requestState"] as? String
         self.inputResponses = inputResponses
         self.paramsDigest = Self.digest(method: method, params: params)
-        if method == "server/discover" {
+        if method == "server/discover" || method == "subscriptions/listen" {
             forwarded = nil
         } else {
             guard let forwarded = Self.forwardable(rawID: rawID, method: method, params: params, meta: meta) else {

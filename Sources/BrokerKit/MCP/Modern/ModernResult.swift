@@ -5,8 +5,8 @@ import Foundation
 /// JSON round trip; the id is spliced back byte for byte.
 struct ModernResult: Sendable {
     let server: ChildServerInfo
-    /// How long clients may reuse list/read results. Short, because without
-    /// `subscriptions/listen` a client cannot hear the child's list_changed notifications.
+    /// How long clients may reuse list/read results (a client that wants to hear changes
+    /// sooner listens with `subscriptions/listen`).
     let cacheTTLMilliseconds: Int
 
     /// `server/discover`, answered from the pooled child's `initialize` result. Only modern
@@ -78,17 +78,11 @@ struct ModernResult: Sendable {
             ?? JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "the MCP server's result could not be encoded")
     }
 
-    /// Without `subscriptions/listen` the broker cannot deliver change notifications, so it must
-    /// not advertise them.
+    /// The child's capabilities as they are: its `listChanged` and `subscribe` flags hold for
+    /// modern clients too, since `subscriptions/listen` delivers exactly those notifications
+    /// (and maps resource subscriptions onto the child's `resources/subscribe`).
     static func modernCapabilities(_ encoded: Data) -> [String: Any] {
-        guard var capabilities = (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] else { return [:] }
-        for feature in ["tools", "prompts", "resources"] {
-            guard var flags = capabilities[feature] as? [String: Any] else { continue }
-            flags["listChanged"] = nil
-            flags["subscribe"] = nil
-            capabilities[feature] = flags
-        }
-        return capabilities
+        (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] ?? [:]
     }
 
     private static func envelope(rawID: [UInt8], member: String, value: [String: Any]) -> [UInt8]? {

@@ -34,11 +34,16 @@ public actor ModernChildPool: Service {
     private let logger: Logger
     /// By child serial: the current child of each user and retired ones still answering.
     private var entries: [Int: Entry] = [:]
-    private var current: [Int64: Int] = [:]
+    var current: [Int64: Int] = [:]
     private var starting: [Int64: Task<PooledChild, any Error>] = [:]
     private var stopping: [Int: Task<Void, Never>] = [:]
     private var nextSerial = 0
     private var shuttingDown = false
+    /// `subscriptions/listen` streams by listener id, and per user how many listeners want
+    /// each resource URI (the child is subscribed while the count is above zero).
+    var listeners: [Int: ModernListener] = [:]
+    var nextListenerID = 0
+    var resourceRefs: [Int64: [String: Int]] = [:]
 
     /// `registry` supplies the legacy session counts the caps are shared with.
     public init(limits: SessionRegistryLimits, registry: SessionRegistry, launcher: ChildLauncher,
@@ -161,13 +166,13 @@ public actor ModernChildPool: Service {
         nextSerial += 1
         let child = PooledChild(serial: nextSerial, userID: owner.userID, bridge: bridge, server: server, catalog: ToolHeaderCatalog())
         await child.refreshCatalog(timeout: limits.initializeTimeout)
-        let pump = Task { [limits] in
+        let pump = Task { [weak self] in
             for await bytes in bridge.serverStream {
                 guard let message = try? JSONRPCMessage(bytes) else { continue }
                 if message.kind == .request {
                     await child.answerServerRequest(message)
-                } else if message.method == "notifications/tools/list_changed" {
-                    Task { await child.refreshCatalog(timeout: limits.initializeTimeout) }
+                } else {
+                    await self?.publish(message, from: child)
                 }
             }
         }
@@ -176,6 +181,7 @@ public actor ModernChildPool: Service {
         current[owner.userID] = child.serial
         publishCount()
         watchExit(of: child)
+        resubscribe(child)
         let pid = await bridge.child.pid.map { "\($0)" } ?? "-"
         logger.info("modern child started", metadata: [
             "user": "\(owner.login)", "user_id": "\(owner.userID)", "child_pid": "\(pid)",
@@ -239,6 +245,7 @@ public actor ModernChildPool: Service {
     /// Ends every child and waits until every one is gone.
     public func shutdown() async {
         shuttingDown = true
+        endListeners()
         await parking.shutdown()
         for serial in Array(entries.keys) { end(serial, reason: .shutdown) }
         while let task = stopping.values.first {
@@ -246,13 +253,19 @@ public actor ModernChildPool: Service {
         }
     }
 
-    /// A busy child is never ended: its age limit applies once its requests are answered.
+    /// The user's current child, if one runs (listeners subscribe resources on it).
+    func currentChild(of userID: Int64) -> PooledChild? {
+        current[userID].flatMap { entries[$0]?.child }
+    }
+
+    /// A busy child is never ended: its age limit applies once its requests are answered. An
+    /// idle one is kept while its user listens for changes (it is what would announce them).
     func reap() {
         let now = ContinuousClock.now
         for (serial, entry) in entries where entry.inFlight == 0 {
             if entry.retired || now - entry.createdAt > limits.maxLifetime {
                 end(serial, reason: .maxLifetime)
-            } else if now - entry.lastActivity > limits.idleTimeout {
+            } else if now - entry.lastActivity > limits.idleTimeout, !hasListeners(userID: entry.child.userID) {
                 end(serial, reason: .idle)
             }
         }

@@ -60,7 +60,7 @@ public struct PooledChild: Sendable {
 
     /// Sends a broker-originated request and returns its `result`, cancelling it on the child
     /// when no answer arrives within `timeout`.
-    private func oneResult(of request: JSONRPCMessage, timeout: Duration) async -> [String: Any]? {
+    func oneResult(of request: JSONRPCMessage, timeout: Duration) async -> [String: Any]? {
         guard let call = try? await bridge.send(request) else { return nil }
         let answer = await withTaskGroup(of: [UInt8]?.self) { group in
             group.addTask {

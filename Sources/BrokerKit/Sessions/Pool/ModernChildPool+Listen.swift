@@ -1,0 +1,172 @@
+import Foundation
+
+/// What a `subscriptions/listen` stream asked for (`SubscriptionFilter`), or what the broker
+/// honours of it: only what the user's child can actually announce.
+public struct ListenFilter: Sendable, Equatable {
+    var toolsListChanged = false
+    var promptsListChanged = false
+    var resourcesListChanged = false
+    var resourceSubscriptions: [String] = []
+
+    /// The `notifications` object of the acknowledgement: honoured types only.
+    var json: [String: Any] {
+        var object: [String: Any] = [:]
+        if toolsListChanged { object["toolsListChanged"] = true }
+        if promptsListChanged { object["promptsListChanged"] = true }
+        if resourcesListChanged { object["resourcesListChanged"] = true }
+        if !resourceSubscriptions.isEmpty { object["resourceSubscriptions"] = resourceSubscriptions }
+        return object
+    }
+
+    func wants(_ notification: String, uri: String?) -> Bool {
+        switch notification {
+        case "notifications/tools/list_changed": return toolsListChanged
+        case "notifications/prompts/list_changed": return promptsListChanged
+        case "notifications/resources/list_changed": return resourcesListChanged
+        case "notifications/resources/updated":
+            // The spec allows an update of a sub-resource of the subscribed URI.
+            guard let uri else { return false }
+            return resourceSubscriptions.contains { uri == $0 || uri.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }
+        default: return false
+        }
+    }
+}
+
+struct ModernListener: Sendable {
+    let userID: Int64
+    let filter: ListenFilter
+    let continuation: AsyncStream<[UInt8]>.Continuation
+}
+
+/// `subscriptions/listen` on the legacy child: its `notifications/*/list_changed` fan out to the
+/// user's listeners that opted in, and resource subscriptions become the child's
+/// `resources/subscribe` (reference-counted per user, renewed on every new child of the user).
+extension ModernChildPool {
+    static let changeNotifications: Set<String> = [
+        "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed",
+        "notifications/resources/updated",
+    ]
+
+    /// Registers a listener for `owner` and returns what is honoured and the child's matching
+    /// notifications (raw, untagged). The stream ends when the pool shuts down; ending it from
+    /// the reader's side (client closed the SSE stream) unregisters the listener.
+    public func listen(owner: SessionOwner, filter: ListenFilter) async throws(SessionError)
+        -> (honored: ListenFilter, notifications: AsyncStream<[UInt8]>)
+    {
+        let child = try await acquire(owner: owner)
+        let capabilities = ((try? JSONSerialization.jsonObject(with: child.server.capabilities)) as? [String: Any]) ?? [:]
+        func flag(_ feature: String, _ name: String) -> Bool {
+            ((capabilities[feature] as? [String: Any])?[name] as? Bool) ?? false
+        }
+        var honored = ListenFilter()
+        honored.toolsListChanged = filter.toolsListChanged && flag("tools", "listChanged")
+        honored.promptsListChanged = filter.promptsListChanged && flag("prompts", "listChanged")
+        honored.resourcesListChanged = filter.resourcesListChanged && flag("resources", "listChanged")
+        var subscribed: [String] = []
+        if flag("resources", "subscribe") {
+            for uri in Array(Set(filter.resourceSubscriptions)).sorted() {
+                let count = resourceRefs[owner.userID, default: [:]][uri, default: 0]
+                resourceRefs[owner.userID, default: [:]][uri] = count + 1
+                if count == 0, await !child.subscribe(uri, timeout: limits.initializeTimeout) {
+                    dropReference(userID: owner.userID, uri: uri)
+                    continue
+                }
+                subscribed.append(uri)
+            }
+        }
+        honored.resourceSubscriptions = subscribed
+        release(child)
+
+        let (notifications, continuation) = AsyncStream<[UInt8]>.makeStream()
+        nextListenerID += 1
+        let id = nextListenerID
+        listeners[id] = ModernListener(userID: owner.userID, filter: honored, continuation: continuation)
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.removeListener(id) }
+        }
+        return (honored, notifications)
+    }
+
+    public func listenerCount(userID: Int64) -> Int {
+        listeners.values.count { $0.userID == userID }
+    }
+
+    func hasListeners(userID: Int64) -> Bool {
+        listeners.values.contains { $0.userID == userID }
+    }
+
+    private func removeListener(_ id: Int) {
+        guard let listener = listeners.removeValue(forKey: id) else { return }
+        for uri in listener.filter.resourceSubscriptions {
+            guard dropReference(userID: listener.userID, uri: uri), let child = currentChild(of: listener.userID) else { continue }
+            let timeout = limits.initializeTimeout
+            Task { await child.unsubscribe(uri, timeout: timeout) }
+        }
+    }
+
+    /// Returns whether this was the last reference (the child should unsubscribe).
+    @discardableResult
+    private func dropReference(userID: Int64, uri: String) -> Bool {
+        let count = resourceRefs[userID]?[uri] ?? 0
+        if count <= 1 {
+            resourceRefs[userID]?[uri] = nil
+            if resourceRefs[userID]?.isEmpty == true { resourceRefs[userID] = nil }
+            return count == 1
+        }
+        resourceRefs[userID]?[uri] = count - 1
+        return false
+    }
+
+    /// A child's change notification, from its unattributed stream or from a call it arrived on.
+    func publish(_ notification: JSONRPCMessage, from child: PooledChild) {
+        guard let method = notification.method, Self.changeNotifications.contains(method) else { return }
+        if method == "notifications/tools/list_changed" {
+            let timeout = limits.initializeTimeout
+            Task { await child.refreshCatalog(timeout: timeout) }
+        }
+        let uri: String? =
+            if method == "notifications/resources/updated" {
+                (((try? JSONSerialization.jsonObject(with: Data(notification.bytes))) as? [String: Any])?["params"] as? [String: Any])?["uri"]
+                    as? String
+            } else { nil }
+        for listener in listeners.values where listener.userID == child.userID && listener.filter.wants(method, uri: uri) {
+            listener.continuation.yield(notification.bytes)
+        }
+    }
+
+    /// A new child of a user with resource listeners is subscribed to the same URIs.
+    func resubscribe(_ child: PooledChild) {
+        guard let uris = resourceRefs[child.userID]?.keys, !uris.isEmpty else { return }
+        let timeout = limits.initializeTimeout
+        let list = Array(uris)
+        Task {
+            for uri in list { _ = await child.subscribe(uri, timeout: timeout) }
+        }
+    }
+
+    /// Shutdown: every listen stream ends (the endpoint then sends the graceful result).
+    func endListeners() {
+        let all = listeners.values
+        listeners.removeAll()
+        for listener in all { listener.continuation.finish() }
+    }
+}
+
+extension PooledChild {
+    /// `resources/subscribe` on the child; false if it refused or did not answer in time.
+    func subscribe(_ uri: String, timeout: Duration) async -> Bool {
+        await resourceRequest("resources/subscribe", uri: uri, timeout: timeout)
+    }
+
+    @discardableResult
+    func unsubscribe(_ uri: String, timeout: Duration) async -> Bool {
+        await resourceRequest("resources/unsubscribe", uri: uri, timeout: timeout)
+    }
+
+    private func resourceRequest(_ method: String, uri: String, timeout: Duration) async -> Bool {
+        guard let body = try? JSONSerialization.data(withJSONObject: [
+            "jsonrpc": "2.0", "id": "fjmcp-\(method)", "method": method, "params": ["uri": uri],
+        ] as [String: Any], options: [.withoutEscapingSlashes]), let request = try? JSONRPCMessage(Array(body)) else { return false }
+        return await oneResult(of: request, timeout: timeout) != nil
+    }
+}
