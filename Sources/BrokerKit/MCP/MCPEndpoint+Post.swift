@@ -33,13 +33,18 @@ extension MCPEndpoint {
 
     private func call(_ message: JSONRPCMessage, session: Session, lease: SessionLease, request: Request) async throws -> Response {
         let started = ContinuousClock.now
-        let sessionCall: SessionCall
+        // The bridge writes the call's events straight into `signals`; the shared timer adds the
+        // JSON-window tick (and later keep-alives). No task or timer of its own per request.
+        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
+        let ticks = MCPEventStream.armKeepAlive(continuation, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
+        continuation.onTermination = { _ in ticks.cancel() }
+        let sessionCall: SessionTicket
         do {
-            sessionCall = try await session.send(message)
+            sessionCall = try await session.send(message, into: continuation)
         } catch {
+            continuation.finish()
             throw MCPRequestError.malformed(.invalidRequest("not a request"))
         }
-        let signals = MCPEventStream.signals(sessionCall.events, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
         var iterator = signals.makeAsyncIterator()
         let first = await iterator.next()
         if case .item(.response(let bytes))? = first {

@@ -1,5 +1,6 @@
 import Hummingbird
 import NIOCore
+import Synchronization
 
 /// What an SSE writer waits for: the next item of its source, a keep-alive tick, or the end.
 enum StreamSignal<Element: Sendable>: Sendable {
@@ -15,28 +16,31 @@ enum MCPEventStream {
     ]
 
     /// Merges `source` with keep-alive ticks: the first after `firstTick`, then every `interval`.
-    /// Ticks stop when the merged stream is finished or abandoned.
+    /// Ticks stop when the merged stream is finished or abandoned. The ticks come from the shared
+    /// `KeepAliveTimer`, so a stream costs one relay task and no timer of its own.
     static func signals<Element: Sendable>(
         _ source: AsyncStream<Element>, firstTick: Duration, interval: Duration
     ) -> AsyncStream<StreamSignal<Element>> {
         let (signals, continuation) = AsyncStream<StreamSignal<Element>>.makeStream()
+        let ticks = armKeepAlive(continuation, firstTick: firstTick, interval: interval)
         let forward = Task {
             for await item in source { continuation.yield(.item(item)) }
             continuation.yield(.ended)
             continuation.finish()
         }
-        let ticker = Task {
-            try? await Task.sleep(for: firstTick)
-            while !Task.isCancelled {
-                continuation.yield(.tick)
-                try? await Task.sleep(for: interval)
-            }
-        }
         continuation.onTermination = { _ in
             forward.cancel()
-            ticker.cancel()
+            ticks.cancel()
         }
         return signals
+    }
+
+    /// Ticks `continuation` after `firstTick`, then every `interval`, until the returned handle is
+    /// cancelled. The caller cancels it from the stream's `onTermination`.
+    static func armKeepAlive<Element: Sendable>(
+        _ continuation: AsyncStream<StreamSignal<Element>>.Continuation, firstTick: Duration, interval: Duration
+    ) -> KeepAliveTimer.Handle {
+        KeepAliveTimer.shared.schedule(first: firstTick, every: interval) { continuation.yield(.tick) }
     }
 
     /// Writes one call's SSE answer: a keep-alive first (so the headers leave now), then `first`
@@ -76,4 +80,92 @@ enum MCPEventStream {
 
     /// A comment line: ignored by clients, but keeps proxies and idle timers from closing the stream.
     static let keepAlive = ByteBuffer(string: ": keep-alive\n\n")
+}
+
+/// One process-wide, coarse timer for the JSON window and SSE keep-alives. Every POST needs a
+/// deadline ("switch to SSE if the child has not answered within the window") that almost never
+/// fires; a sleeping task per request cost a task, a dispatch timer that lingers until its
+/// deadline even when cancelled, and extra thread wake-ups. Here arming and cancelling is a
+/// dictionary insert and remove, and one task ticks every `resolution` while anything is armed
+/// (deadlines are late by up to one resolution, irrelevant next to windows of a second).
+///
+/// A `Mutex` rather than an actor: an actor would add an executor hop to every request, which is
+/// the cost this type exists to avoid; the critical sections are a few dictionary operations.
+final class KeepAliveTimer: Sendable {
+    static let shared = KeepAliveTimer(resolution: .milliseconds(50))
+
+    /// Cancels one schedule; safe to call more than once and after the timer fired.
+    struct Handle: Sendable {
+        fileprivate let timer: KeepAliveTimer
+        fileprivate let id: UInt64
+
+        func cancel() { timer.cancel(id) }
+    }
+
+    private struct Entry {
+        var due: ContinuousClock.Instant
+        let interval: Duration
+        let fire: @Sendable () -> Void
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 0
+        var running = false
+        var idleTicks = 0
+    }
+
+    let resolution: Duration
+    /// Ticks with nothing armed before the ticking task ends; keeps it alive between requests.
+    private let idleTicksBeforeStop = 40
+    private let state = Mutex(State())
+
+    init(resolution: Duration) { self.resolution = resolution }
+
+    /// Calls `fire` after `first`, then every `every`, until the handle is cancelled. `fire` runs
+    /// on the ticking task, outside the lock, so it may cancel (or schedule) itself.
+    func schedule(first: Duration, every: Duration, _ fire: @escaping @Sendable () -> Void) -> Handle {
+        let entry = Entry(due: .now + first, interval: every, fire: fire)
+        let (id, start) = state.withLock { state in
+            state.nextID += 1
+            state.entries[state.nextID] = entry
+            let start = !state.running
+            state.running = true
+            return (state.nextID, start)
+        }
+        if start { Task.detached { await self.tick() } }
+        return Handle(timer: self, id: id)
+    }
+
+    private func cancel(_ id: UInt64) {
+        _ = state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    var armedCount: Int { state.withLock { $0.entries.count } }
+
+    private func tick() async {
+        while true {
+            try? await Task.sleep(for: resolution)
+            let now = ContinuousClock.now
+            let due: [@Sendable () -> Void]? = state.withLock { state in
+                guard !state.entries.isEmpty else {
+                    state.idleTicks += 1
+                    if state.idleTicks >= idleTicksBeforeStop {
+                        state.running = false
+                        return nil
+                    }
+                    return []
+                }
+                state.idleTicks = 0
+                var due: [@Sendable () -> Void] = []
+                for (id, entry) in state.entries where entry.due <= now {
+                    due.append(entry.fire)
+                    state.entries[id]?.due = now + entry.interval
+                }
+                return due
+            }
+            guard let due else { return }
+            for fire in due { fire() }
+        }
+    }
 }

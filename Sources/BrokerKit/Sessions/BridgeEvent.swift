@@ -25,3 +25,38 @@ public enum BridgeError: Error, Equatable, Sendable {
 
     public var code: Int { -32600 }
 }
+
+/// Where the bridge puts one call's events: a plain event stream (`ChildBridge.send(_:origin:)`),
+/// or straight into the stream an SSE writer reads (`send(_:origin:into:)`), which spares the
+/// session POST path a relay task and a stream per request.
+struct BridgeEventSink: Sendable {
+    private enum Target: Sendable {
+        case events(AsyncStream<BridgeEvent>.Continuation)
+        case signals(AsyncStream<StreamSignal<BridgeEvent>>.Continuation)
+    }
+
+    private let target: Target
+
+    static func events(_ continuation: AsyncStream<BridgeEvent>.Continuation) -> Self { Self(target: .events(continuation)) }
+
+    static func signals(_ continuation: AsyncStream<StreamSignal<BridgeEvent>>.Continuation) -> Self {
+        Self(target: .signals(continuation))
+    }
+
+    func yield(_ event: BridgeEvent) {
+        switch target {
+        case .events(let continuation): continuation.yield(event)
+        case .signals(let continuation): continuation.yield(.item(event))
+        }
+    }
+
+    /// Ends the call's events; a signal stream gets its `.ended` marker first, as `MCPEventStream.signals` gives it.
+    func finish() {
+        switch target {
+        case .events(let continuation): continuation.finish()
+        case .signals(let continuation):
+            continuation.yield(.ended)
+            continuation.finish()
+        }
+    }
+}

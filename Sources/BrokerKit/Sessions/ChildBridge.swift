@@ -49,20 +49,27 @@ public actor ChildBridge {
     /// Sends a client request. Failures after this point arrive as a JSON-RPC error response
     /// on the returned stream, with the client's id, like any other response.
     public func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> BridgeCall {
+        let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
+        let ticket = try await send(request, origin: origin, into: .events(continuation))
+        return BridgeCall(ticket: ticket, events: events)
+    }
+
+    /// Sends a client request whose events go to `sink`; failures after this point arrive there
+    /// as a JSON-RPC error response with the client's id.
+    func send(_ request: JSONRPCMessage, origin: String = "", into sink: BridgeEventSink) async throws(BridgeError) -> BridgeTicket {
         guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
             throw .notARequest
         }
-        let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
         if let exit {
-            continuation.yield(.response(Self.exitedError(clientRawID, exit)))
-            continuation.finish()
-            return BridgeCall(ticket: BridgeTicket(childID: 0), events: events)
+            sink.yield(.response(Self.exitedError(clientRawID, exit)))
+            sink.finish()
+            return BridgeTicket(childID: 0)
         }
         let token = request.progressToken
         let childID = table.register(
             .init(
                 origin: origin, clientID: clientID, clientRawID: clientRawID,
-                clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: continuation))
+                clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: sink))
         var splices: [(Range<Int>, [UInt8])] = []
         if let idRange = request.idRange { splices.append((idRange, JSONRPCID.int(childID).jsonBytes)) }
         if let token { splices.append((token.range, JSONRPCID.int(childID).jsonBytes)) }
@@ -74,7 +81,7 @@ public actor ChildBridge {
                 call.events.finish()
             }
         }
-        return BridgeCall(ticket: BridgeTicket(childID: childID), events: events)
+        return BridgeTicket(childID: childID)
     }
 
     /// Abandons a call: the child is told (with ITS id) and the caller's stream ends without a response.

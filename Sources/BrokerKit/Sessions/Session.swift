@@ -14,6 +14,17 @@ public struct SessionCall: Sendable {
     }
 }
 
+/// A request sent with `Session.send(_:into:)`, tied to the child that took it (see `SessionCall`).
+struct SessionTicket: Sendable {
+    let bridge: ChildBridge
+    let ticket: BridgeTicket
+
+    /// Tells the child that took the request to stop (client went away).
+    func cancel(reason: String) async {
+        await bridge.cancel(ticket, reason: reason)
+    }
+}
+
 /// One legacy MCP session: a user's conversation with one child process. It keeps the client's
 /// original `initialize` and `notifications/initialized`, so that replacing the child (token
 /// rotation) is "start a new bridge, replay both, swap `bridge`".
@@ -71,6 +82,14 @@ public actor Session {
     public func send(_ request: JSONRPCMessage) async throws(BridgeError) -> SessionCall {
         let bridge = self.bridge
         return SessionCall(bridge: bridge, call: try await bridge.send(request))
+    }
+
+    /// Like `send(_:)`, but the events go straight into `signals` (a POST answer's stream).
+    func send(_ request: JSONRPCMessage, into signals: AsyncStream<StreamSignal<BridgeEvent>>.Continuation)
+        async throws(BridgeError) -> SessionTicket
+    {
+        let bridge = self.bridge
+        return SessionTicket(bridge: bridge, ticket: try await bridge.send(request, into: .signals(signals)))
     }
 
     /// Forwards a client notification, remembering `notifications/initialized` for replay. A
