@@ -22,6 +22,9 @@ public actor SessionRegistry: Service {
     private var starting: [Int64: Int] = [:]
     private var stopping: [String: Task<Void, Never>] = [:]
     private var shuttingDown = false
+    /// Children of the stateless era's per-user pool (`ModernChildPool`), per user: they count
+    /// against the same caps as sessions, in both directions.
+    private var pooledChildren: [Int64: Int] = [:]
     /// The newest token generation announced per user (see `sessionsToSwap`).
     private var newestGeneration: [Int64: Int64] = [:]
     /// Sessions that opened with a token older than one already announced: their spawn fetched
@@ -112,13 +115,14 @@ public actor SessionRegistry: Service {
     /// session (the user's own first) when that makes room.
     private func makeRoom(for userID: Int64) throws(SessionError) {
         let ownCount = entries.values.count { $0.session.owner.userID == userID } + starting[userID, default: 0]
+            + pooledChildren[userID, default: 0]
         if ownCount >= limits.maxPerUser {
             guard let victim = oldestIdle(where: { $0.owner.userID == userID }) else {
                 throw .limitReached("this user already has \(limits.maxPerUser) active sessions")
             }
             end(victim, reason: .evicted)
         }
-        if entries.count + starting.values.reduce(0, +) >= limits.maxTotal {
+        if entries.count + starting.values.reduce(0, +) + pooledChildren.values.reduce(0, +) >= limits.maxTotal {
             guard let victim = oldestIdle(where: { _ in true }) else {
                 throw .limitReached("the broker already runs \(limits.maxTotal) sessions")
             }
@@ -129,6 +133,23 @@ public actor SessionRegistry: Service {
     private func oldestIdle(where matches: (Session) -> Bool) -> String? {
         entries.filter { $0.value.inFlight == 0 && matches($0.value.session) }
             .min { $0.value.lastActivity < $1.value.lastActivity }?.key
+    }
+
+    /// Counts one pooled child of `userID` against the caps; paired with `releasePooledChild`.
+    /// Unlike an open it evicts nothing: a stateless request must not end someone's session.
+    public func reservePooledChild(userID: Int64) throws(SessionError) {
+        guard !shuttingDown else { throw .shuttingDown }
+        let own = entries.values.count { $0.session.owner.userID == userID } + starting[userID, default: 0]
+            + pooledChildren[userID, default: 0]
+        guard own < limits.maxPerUser else { throw .limitReached("this user already has \(limits.maxPerUser) active sessions") }
+        let total = entries.count + starting.values.reduce(0, +) + pooledChildren.values.reduce(0, +)
+        guard total < limits.maxTotal else { throw .limitReached("the broker already runs \(limits.maxTotal) sessions") }
+        pooledChildren[userID, default: 0] += 1
+    }
+
+    public func releasePooledChild(userID: Int64) {
+        let count = pooledChildren[userID, default: 0] - 1
+        pooledChildren[userID] = count > 0 ? count : nil
     }
 
     // MARK: - Lookup

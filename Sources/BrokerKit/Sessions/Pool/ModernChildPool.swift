@@ -21,6 +21,9 @@ public actor ModernChildPool: Service {
         let credentialExpiresAt: Date?
         /// No longer handed out; ends once `inFlight` reaches zero.
         var retired = false
+        /// Counted in the registry's caps; given back when retired (the replacement counts
+        /// instead, as a swapped session child does) or ended.
+        var holdsReservation = true
     }
 
     /// A child whose token has less left than this gets no new requests (they could outlast it).
@@ -39,6 +42,8 @@ public actor ModernChildPool: Service {
     private var stopping: [Int: Task<Void, Never>] = [:]
     private var nextSerial = 0
     private var shuttingDown = false
+    /// Users whose cap reservations are to be given back to the registry (in order).
+    private var releases: [Int64] = []
     /// `subscriptions/listen` streams by listener id, and per user how many listeners want
     /// each resource URI (the child is subscribed while the count is above zero).
     var listeners: [Int: ModernListener] = [:]
@@ -130,6 +135,7 @@ public actor ModernChildPool: Service {
         guard let entry = entries[serial] else { return }
         if current[entry.child.userID] == serial { current[entry.child.userID] = nil }
         entries[serial]?.retired = true
+        giveBackReservation(serial)
         if entry.inFlight == 0 { end(serial, reason: .maxLifetime) }
     }
 
@@ -144,8 +150,34 @@ public actor ModernChildPool: Service {
             .utf8)
     private static let initialized = Array(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.utf8)
 
+    /// A pooled child is one more session for the registry's caps (per user and in total),
+    /// reserved before the spawn so a legacy open and a pooled start can never both take the
+    /// last slot.
     private func start(_ owner: SessionOwner) async throws(SessionError) -> PooledChild {
-        try await checkCaps(for: owner.userID)
+        await flushReleases()
+        try await registry.reservePooledChild(userID: owner.userID)
+        do {
+            return try await launch(owner)
+        } catch {
+            await registry.releasePooledChild(userID: owner.userID)
+            throw error
+        }
+    }
+
+    private func giveBackReservation(_ serial: Int) {
+        guard let entry = entries[serial], entry.holdsReservation else { return }
+        entries[serial]?.holdsReservation = false
+        releases.append(entry.child.userID)
+        Task { await self.flushReleases() }
+    }
+
+    private func flushReleases() async {
+        let pending = releases
+        releases.removeAll()
+        for userID in pending { await registry.releasePooledChild(userID: userID) }
+    }
+
+    private func launch(_ owner: SessionOwner) async throws(SessionError) -> PooledChild {
         let started = ContinuousClock.now
         let label = "modern-\(owner.userID)-\(Base64URL.encode(OpaqueToken.randomBytes(6)))"
         let (bridge, credential) = try await spawner.spawn(sessionID: label, userID: owner.userID)
@@ -190,17 +222,6 @@ public actor ModernChildPool: Service {
         return child
     }
 
-    /// A pooled child is one more session for the caps: the user's legacy sessions plus this
-    /// child must fit `maxPerUser`, and all sessions and pooled children `maxTotal`.
-    private func checkCaps(for userID: Int64) async throws(SessionError) {
-        let userSessions = await registry.sessionIDs(userID: userID).count
-        guard userSessions + 1 <= limits.maxPerUser else {
-            throw .limitReached("this user already has \(limits.maxPerUser) active sessions")
-        }
-        let total = await registry.sessionCount + entries.count + starting.count
-        guard total <= limits.maxTotal else { throw .limitReached("the broker already runs \(limits.maxTotal) sessions") }
-    }
-
     private func watchExit(of child: PooledChild) {
         let process = child.bridge.child
         Task { [weak self] in
@@ -217,6 +238,7 @@ public actor ModernChildPool: Service {
 
     /// Removes a child at once (the user's next request starts a new one) and stops it in the background.
     private func end(_ serial: Int, reason: SessionEndReason) {
+        giveBackReservation(serial)
         guard let entry = entries.removeValue(forKey: serial) else { return }
         let userID = entry.child.userID
         if current[userID] == serial { current[userID] = nil }
