@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Tags every request with an id (the caller's `X-Request-Id` when it is sane, else a new one),
 /// puts it in every log line of the request and echoes it, so an operator can correlate a
@@ -16,7 +17,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let incoming = request.headers[.requestID]
-        let id = incoming.flatMap { Self.isAcceptable($0) ? $0 : nil } ?? Base64URL.encode(OpaqueToken.randomBytes(12))
+        let id = incoming.flatMap { Self.isAcceptable($0) ? $0 : nil } ?? RequestIDs.next()
         context.requestID = id
         context.clientAddress = ClientAddress.resolve(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor],
                                                       trusted: trustedProxies)
@@ -29,6 +30,27 @@ public struct RequestIDMiddleware: RouterMiddleware {
 
     static func isAcceptable(_ id: String) -> Bool {
         !id.isEmpty && id.utf8.count <= 128 && id.utf8.allSatisfy { (0x21...0x7E).contains($0) }
+    }
+}
+
+/// Fresh request ids: 16 base64url characters, a per-process random prefix then a counter.
+/// An id only has to be unique for log correlation, not secret (a client may send its own), so
+/// it costs an atomic increment instead of a getrandom(2) call and a Foundation base64 pass.
+enum RequestIDs {
+    private static let prefix = UInt64.random(in: 0..<(1 << 48))
+    private static let counter = Atomic<UInt64>(0)
+    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+
+    static func next() -> String {
+        let count = counter.wrappingAdd(1, ordering: .relaxed).newValue & ((1 << 48) - 1)
+        return String(unsafeUninitializedCapacity: 16) { buffer in
+            for index in 0..<8 {
+                let shift = UInt64(42 - 6 * index)
+                buffer[index] = alphabet[Int((prefix >> shift) & 63)]
+                buffer[8 + index] = alphabet[Int((count >> shift) & 63)]
+            }
+            return 16
+        }
     }
 }
 
@@ -48,12 +70,19 @@ public struct AccessLogMiddleware: RouterMiddleware {
     }
 
     private func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - start
-        let milliseconds = Double(elapsed.components.seconds) * 1_000 + Double(elapsed.components.attoseconds) / 1e15
+        // Runs on every request: plain integer formatting, no Foundation `String(format:)`.
         context.logger.info("http request", metadata: [
-            "method": "\(request.method)", "path": "\(request.uri.path)", "status": "\(status)",
-            "duration_ms": "\(String(format: "%.2f", milliseconds))", "client": "\(context.clientAddress)",
+            "method": .string(request.method.rawValue), "path": .string(request.uri.path), "status": .string(String(status)),
+            "duration_ms": .string(Self.milliseconds(ContinuousClock.now - start)), "client": .string(context.clientAddress),
         ])
+    }
+
+    /// `duration` in milliseconds with two decimals ("12.05").
+    static func milliseconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let hundredths = max(0, seconds * 100_000 + attoseconds / 10_000_000_000_000)
+        let fraction = hundredths % 100
+        return "\(hundredths / 100)." + (fraction < 10 ? "0" : "") + String(fraction)
     }
 }
 

@@ -41,7 +41,7 @@ struct MCPRequestPolicy: Sendable {
     }
 
     func checkContentType(_ request: Request) throws(MCPRequestError) {
-        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let type = request.headers[.contentType]?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
         guard type == "application/json" else { throw .unsupportedMediaType }
     }
 
@@ -61,7 +61,7 @@ struct MCPRequestPolicy: Sendable {
     /// Missing means the negotiated version: the session already knows it (transport spec:
     /// assume 2025-03-26 only when there is no other way to know).
     func checkProtocolVersion(_ request: Request, negotiated: String) throws(MCPRequestError) {
-        guard let sent = request.headers[.mcpProtocolVersion]?.trimmingCharacters(in: .whitespaces) else { return }
+        guard let sent = request.headers[.mcpProtocolVersion].map({ Self.trimmed($0[...]) }) else { return }
         guard MCPProtocolVersion.supported.contains(sent) else { throw .unsupportedProtocolVersion(sent) }
         guard sent == negotiated else { throw .protocolVersionMismatch(sent: sent, negotiated: negotiated) }
     }
@@ -78,11 +78,19 @@ struct MCPRequestPolicy: Sendable {
         let values = request.headers[values: .accept]
         guard !values.isEmpty else { return nil }
         return values.flatMap { $0.split(separator: ",") }.compactMap { range in
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let parts = range.split(separator: ";").map { trimmed($0).lowercased() }
             guard let type = parts.first, !type.isEmpty else { return nil }
             let refused = parts.dropFirst().contains { $0.replacingOccurrences(of: " ", with: "").range(of: #"^q=0(\.0*)?$"#, options: .regularExpression) != nil }
             return refused ? nil : type
         }
+    }
+
+    /// Without spaces and tabs at either end. Every POST passes here; Foundation's
+    /// `trimmingCharacters` bridges through NSString, several times the cost.
+    static func trimmed(_ text: Substring) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let first = text.firstIndex(where: { !isBlank($0) }), let last = text.lastIndex(where: { !isBlank($0) }) else { return "" }
+        return String(text[first...last])
     }
 
     static func allows(_ accepted: [String]?, _ type: String) -> Bool {
