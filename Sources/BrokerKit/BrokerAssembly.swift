@@ -43,7 +43,8 @@ public struct BrokerAssembly: Sendable {
                                                   upstreamGrantState: tokenManager, revocationObserver: sessions,
                                                   options: options.authorization)
         modernChildren = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: sessions,
-                                         launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
+                                         launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger,
+                                         tokenEvents: tokenManager, drain: options.rotation.drain)
         rotation = ChildRotation(manager: tokenManager, registry: sessions, bearer: bearer, options: options.rotation, logger: logger)
         mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
                           modernPool: modernChildren)

@@ -144,11 +144,14 @@ extension ModernChildPool {
         }
     }
 
-    /// Shutdown: every listen stream ends (the endpoint then sends the graceful result).
-    func endListeners() {
-        let all = listeners.values
-        listeners.removeAll()
-        for listener in all { listener.continuation.finish() }
+    /// Shutdown (all) or a dead grant (one user): those listen streams end, and the endpoint
+    /// sends each the graceful `SubscriptionsListenResult`.
+    func endListeners(userID: Int64? = nil) {
+        for (id, listener) in listeners where userID == nil || listener.userID == userID {
+            listeners[id] = nil
+            resourceRefs[listener.userID] = nil
+            listener.continuation.finish()
+        }
     }
 }
 

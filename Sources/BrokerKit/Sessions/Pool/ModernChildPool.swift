@@ -19,6 +19,10 @@ public actor ModernChildPool: Service {
         let pump: Task<Void, Never>
         /// When the child's Forgejo token expires; nil if Forgejo did not say.
         let credentialExpiresAt: Date?
+        /// The token set version the child runs (nil for providers without versions).
+        let generation: Int64?
+        /// Who the child was started for (a replacement is started for the same owner).
+        let owner: SessionOwner
         /// No longer handed out; ends once `inFlight` reaches zero.
         var retired = false
         /// Counted in the registry's caps; given back when retired (the replacement counts
@@ -34,6 +38,11 @@ public actor ModernChildPool: Service {
     public nonisolated let parking = ModernInputParking()
     private let registry: SessionRegistry
     private let spawner: SessionSpawner
+    private let tokens: any UpstreamTokenProvider
+    private let tokenEvents: UpstreamTokenManager?
+    private let drain: Duration
+    /// The newest token generation announced per user: an older child gets no new requests.
+    private var newestGeneration: [Int64: Int64] = [:]
     private let logger: Logger
     /// By child serial: the current child of each user and retired ones still answering.
     private var entries: [Int: Entry] = [:]
@@ -50,13 +59,20 @@ public actor ModernChildPool: Service {
     var nextListenerID = 0
     var resourceRefs: [Int64: [String: Int]] = [:]
 
-    /// `registry` supplies the legacy session counts the caps are shared with.
+    /// `registry` supplies the legacy session counts the caps are shared with. With
+    /// `tokenEvents` (the broker's one token manager), a refreshed Forgejo token replaces the
+    /// user's child at once and a dead grant stops it; `drain` bounds how long a replaced child
+    /// may keep answering the requests it took.
     public init(limits: SessionRegistryLimits, registry: SessionRegistry, launcher: ChildLauncher,
-                tokens: any UpstreamTokenProvider, logger: Logger) {
+                tokens: any UpstreamTokenProvider, logger: Logger, tokenEvents: UpstreamTokenManager? = nil,
+                drain: Duration = .seconds(30)) {
         self.limits = limits
         self.registry = registry
+        self.tokens = tokens
         self.spawner = SessionSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
         self.logger = logger
+        self.tokenEvents = tokenEvents
+        self.drain = drain
     }
 
     public var childCount: Int { entries.count }
@@ -80,7 +96,13 @@ public actor ModernChildPool: Service {
                 await self?.reap()
             }
         }
+        let events = await tokenEvents?.events()
+        let follower = Task { [weak self] in
+            guard let events else { return }
+            for await event in events { await self?.handle(event) }
+        }
         try? await gracefulShutdown()
+        follower.cancel()
         reaper.cancel()
         await shutdown()
     }
@@ -125,6 +147,11 @@ public actor ModernChildPool: Service {
             retire(serial)
             return nil
         }
+        if let newest = newestGeneration[userID], let generation = entry.generation, generation < newest {
+            // Started with a token that was replaced meanwhile (the refresh raced the start).
+            retire(serial)
+            return nil
+        }
         entry.inFlight += 1
         entry.lastActivity = .now
         entries[serial] = entry
@@ -136,7 +163,45 @@ public actor ModernChildPool: Service {
         if current[entry.child.userID] == serial { current[entry.child.userID] = nil }
         entries[serial]?.retired = true
         giveBackReservation(serial)
-        if entry.inFlight == 0 { end(serial, reason: .maxLifetime) }
+        if entry.inFlight == 0 {
+            end(serial, reason: .maxLifetime)
+            return
+        }
+        // Bounded drain: requests that outlive it fail with the child's exit, as in a session swap.
+        let drain = drain
+        Task { [weak self] in
+            try? await Task.sleep(for: drain)
+            await self?.endIfRetired(serial)
+        }
+    }
+
+    private func endIfRetired(_ serial: Int) {
+        if entries[serial]?.retired == true { end(serial, reason: .maxLifetime) }
+    }
+
+    // MARK: - Token events
+
+    /// A refreshed token replaces the user's child (retired: its requests finish there, new ones
+    /// go to a child started right away with the new token); a dead grant ends the user's
+    /// children, listen streams and parked calls, since every Forgejo call would fail.
+    func handle(_ event: UpstreamTokenEvent) async {
+        switch event {
+        case .refreshed(let userID, let token):
+            newestGeneration[userID] = max(newestGeneration[userID] ?? token.generation, token.generation)
+            guard let serial = current[userID], let entry = entries[serial], let generation = entry.generation,
+                generation < token.generation
+            else { return }
+            retire(serial)
+            ModernMetrics.childReplaced()
+            logger.info("modern child replaced after a token refresh", metadata: [
+                "user_id": "\(userID)", "generation": "\(token.generation)",
+            ])
+            if let child = try? await acquire(owner: entry.owner) { release(child) }
+        case .dead(let userID, _):
+            newestGeneration[userID] = nil
+            for (serial, entry) in entries where entry.child.userID == userID { end(serial, reason: .upstreamGrantDead) }
+            endListeners(userID: userID)
+        }
     }
 
     // MARK: - Starting
@@ -209,7 +274,10 @@ public actor ModernChildPool: Service {
             }
         }
         entries[child.serial] = Entry(child: child, createdAt: .now, lastActivity: .now, inFlight: 0, pump: pump,
-                                      credentialExpiresAt: credential.expiresAt)
+                                      credentialExpiresAt: credential.expiresAt, generation: credential.generation, owner: owner)
+        // Keeps the user's token refreshed ahead of expiry (and `.refreshed` coming) while the
+        // child runs; undone when it ends.
+        await tokens.track(userID: owner.userID)
         current[owner.userID] = child.serial
         publishCount()
         watchExit(of: child)
@@ -243,8 +311,10 @@ public actor ModernChildPool: Service {
         let userID = entry.child.userID
         if current[userID] == serial { current[userID] = nil }
         let logger = logger
+        let tokens = tokens
         stopping[serial] = Task { [weak self] in
             let exit = await entry.child.bridge.stop()
+            await tokens.untrack(userID: userID)
             entry.pump.cancel()
             logger.info("modern child ended", metadata: [
                 "user_id": "\(userID)", "reason": "\(reason.label)", "child_exit": "\(exit)",
