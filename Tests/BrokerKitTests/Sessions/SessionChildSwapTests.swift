@@ -157,3 +157,43 @@ func eventuallyTrue(timeout: Duration = .seconds(10), _ condition: () async -> B
     }
     return await condition()
 }
+
+extension SessionChildSwapTests {
+    /// Requests sent while swaps happen all succeed: a request already on its way to the old
+    /// child when the swap starts counts as in flight there, so the drain does not stop that
+    /// child before the request is registered (it would get "process exited").
+    func testRequestsRacingSwapsAllSucceed() async throws {
+        let registry = try registry()
+        addTeardownBlock { await registry.shutdown() }
+        let session = try await open(registry)
+        let failures = try await withThrowingTaskGroup(of: [String].self) { group in
+            for worker in 0..<6 {
+                group.addTask {
+                    var failures: [String] = []
+                    for index in 0..<40 {
+                        let id = 1000 + worker * 100 + index
+                        let request = try JSONRPCMessage(Array(
+                            #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}"#.utf8))
+                        let call = try await session.send(request)
+                        for await event in call.events {
+                            guard case .response(let bytes) = event else { continue }
+                            let text = String(decoding: bytes, as: UTF8.self)
+                            if !text.contains(#""result""#) { failures.append(text) }
+                        }
+                    }
+                    return failures
+                }
+            }
+            group.addTask {
+                for generation in 2...6 {
+                    try? await Task.sleep(for: .milliseconds(60))
+                    let outcome = await registry.replaceChild(sessionID: session.id, generation: Int64(generation), drain: .seconds(5))
+                    if outcome != .swapped { return ["swap \(generation): \(outcome)"] }
+                }
+                return []
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        XCTAssertEqual(failures, [])
+    }
+}
