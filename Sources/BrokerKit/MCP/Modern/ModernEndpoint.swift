@@ -15,7 +15,18 @@ struct ModernEndpoint: Sendable {
     /// Nil when the message belongs to the legacy, session-based era. A modern request's
     /// `Mcp-Session-Id` is ignored (the spec forbids minting or echoing one).
     func respond(to message: JSONRPCMessage, request: Request, owner: SessionOwner) async throws -> Response? {
-        switch MCPEra.of(message, headers: request.headers) {
+        let era = MCPEra.of(message, headers: request.headers)
+        ModernMetrics.post(era: era)
+        do {
+            return try await respond(to: message, era: era, request: request, owner: owner)
+        } catch let error as ModernRequestError {
+            ModernMetrics.rejected(code: error.code)
+            throw error
+        }
+    }
+
+    private func respond(to message: JSONRPCMessage, era: MCPEra, request: Request, owner: SessionOwner) async throws -> Response? {
+        switch era {
         case .legacy:
             return nil
         case .unclassified:

@@ -12,7 +12,19 @@ enum ModernMetrics {
         Counter(label: "fjmcp_modern_requests_total", dimensions: [("method", label), ("outcome", outcome)]).increment()
     }
 
-    /// A modern request refused before reaching a child, by JSON-RPC code.
+    /// Every POST to `/mcp` by protocol era: "legacy" (initialize-based sessions, 2025-03-26 …
+    /// 2025-11-25), "modern" (2026-07-28) or "unclassified" (neither; answered with a modern error).
+    static func post(era: MCPEra) {
+        let label =
+            switch era {
+            case .legacy: "legacy"
+            case .modern: "modern"
+            case .unclassified: "unclassified"
+            }
+        Counter(label: "fjmcp_mcp_posts_total", dimensions: [("era", label)]).increment()
+    }
+
+    /// A modern request refused with a JSON-RPC error of its own (never reached a child), by code.
     static func rejected(code: Int) {
         Counter(label: "fjmcp_modern_rejected_total", dimensions: [("code", "\(code)")]).increment()
     }
