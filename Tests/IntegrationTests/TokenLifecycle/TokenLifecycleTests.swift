@@ -222,10 +222,13 @@ final class TokenLifecycleTests: XCTestCase {
     }
 
     func testTokenLifecycleFailedSwapKeepsTheOldChildServingAndRetries() async throws {
-        // Passes alone and with its own class (8/8 runs), but hung for 9+ minutes twice when run
-        // after the whole suite in one process (2026-11-25): something in the failed-swap retry
-        // path or in this test's load workers waits forever under that interleaving. Skipped until
-        // that hang is found, because a hang would stall CI for its whole time budget.
+        // Hung for 9+ minutes twice (2026-11-25, before this test had any bound) when run after the
+        // whole suite; never reproduced since in 7 full-suite runs, 5 IntegrationTests runs and
+        // runs under CPU contention (see the token-lifecycle report for what was ruled out). It
+        // now runs under a 90 s deadline, every request it sends is bounded (AsyncHTTPClient's
+        // timeout covers only the response head, and SSE answers carry keep-alives, so an
+        // unanswered call used to wait for ever), and a watchdog dumps native stacks with gdb if
+        // even the deadline cannot fire. Still opt-in until it has run clean in CI for a while.
         try XCTSkipUnless(ProcessInfo.processInfo.environment["FJMCP_RUN_FAILED_SWAP_TEST"] == "1",
                           "known hang in the full suite; run with FJMCP_RUN_FAILED_SWAP_TEST=1")
         var rotation = ChildRotation.Options()
@@ -262,21 +265,26 @@ final class TokenLifecycleTests: XCTestCase {
         await broker.advanceClocks(seconds: step)
         progress.note("fault injected, clocks advanced")
         let probed = await eventually(timeout: .seconds(20)) { await broker.forgejo.state.pendingFaults(target: .api) == 0 }
+        // After the test's deadline this body is abandoned: it must stop, not assert late.
+        try Task.checkCancellation()
         XCTAssertTrue(probed, "no replacement child was started")
         progress.note("fault consumed: \(probed)")
         let during = try await withDeadline(.seconds(15), "whoami after the failed swap") { try await client.whoami() }
+        try Task.checkCancellation()
         XCTAssertEqual(during?.pid, before.pid, "the old child must keep serving after a failed swap")
         progress.note("whoami after the failure: \(during.map { "\($0.pid)" } ?? "nil")")
         let swapped = await eventually(timeout: .seconds(20)) {
             guard let now = try? await withDeadline(.seconds(10), "whoami", { try await client.whoami() }) else { return false }
             return now.fingerprint != before.fingerprint
         }
+        try Task.checkCancellation()
         XCTAssertTrue(swapped, "the swap was not retried")
         progress.note("swapped: \(swapped)")
         try await withDeadline(.seconds(20), "stopping the load") { await load.stop() }
         progress.note("load stopped")
         XCTAssertEqual(load.failures, [])
         let refreshes = await broker.refreshes()
+        try Task.checkCancellation()
         XCTAssertEqual(refreshes, 1)
         let now = MetricsSnapshot.take()
         XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="failed"}"#, since: metrics), 1)
