@@ -11,6 +11,11 @@ struct FJMCPBroker: AsyncParsableCommand {
         subcommands: [Serve.self, Demo.self, CheckConfig.self, Sessions.self, Revoke.self, Version.self],
         defaultSubcommand: nil
     )
+
+    static func main() async {
+        ConcurrencyOnEventLoops.install()
+        await Self.main(nil)
+    }
 }
 
 /// Settings are described once (``Setting/all``) and accepted both from the environment and as
