@@ -23,6 +23,7 @@ final class TokenLifecycleTests: XCTestCase {
         let load = TokenLifecycleLoad()
         load.start(client, workers: 4, includeWhoami: true)
         for expiry in 1...5 {
+            let replaced = current.pid
             await broker.advanceClocks(seconds: Self.step)
             let swapped = await eventually(timeout: .seconds(20)) {
                 guard let now = try? await client.whoami(), now.fingerprint != current.fingerprint else { return false }
@@ -31,6 +32,10 @@ final class TokenLifecycleTests: XCTestCase {
             }
             XCTAssertTrue(swapped, "expiry \(expiry): the session still runs the old token")
             fingerprints.append(current.fingerprint)
+            // The next jump of 3000 s would expire the replaced child's token while it may still
+            // be finishing a whoami (a real clock never jumps past a 30 s drain): let it go first.
+            let drained = await eventually(timeout: .seconds(40)) { !processExists(replaced) }
+            XCTAssertTrue(drained, "expiry \(expiry): the replaced child \(replaced) was not stopped")
             let refreshes = await broker.refreshes()
             XCTAssertEqual(refreshes, expiry)
         }
