@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -19,7 +20,8 @@ public actor ChildProcess {
     private var logger: Logger
     private let exitLatch = Latch<ChildExit>()
     public private(set) var pid: pid_t?
-    private var stdin: AsyncStream<StdinWrite>.Continuation?
+    /// The child's stdin pipe, set by the runner once the child runs (before `start` returns).
+    private var stdin: (any Channel)?
     /// Set once `start()` hands the child to its runner; `stop()` waits on it for the pid.
     private var launch: Latch<Result<pid_t, ChildError>>?
     private var started = false
@@ -58,13 +60,10 @@ public actor ChildProcess {
             await spawnFailed(error)
             throw error
         }
-        let (writes, continuation) = AsyncStream<StdinWrite>.makeStream()
-        stdin = continuation
         let launched = Latch<Result<pid_t, ChildError>>()
         launch = launched
         let runner = ChildRunner(
-            executable: executable, spec: spec, logger: logger, stdinWrites: writes, stdinContinuation: continuation,
-            onMessage: onMessage, launched: launched, owner: self)
+            executable: executable, spec: spec, logger: logger, onMessage: onMessage, launched: launched, owner: self)
         Task.detached { await runner.run() }
         switch await launched.waitIgnoringCancellation() {
         case .success(let pid):
@@ -75,7 +74,7 @@ public actor ChildProcess {
                 // Nothing has been said to this child yet, so there is no graceful state to keep.
                 logger.info("start cancelled; killing the new child")
                 stopRequested = true
-                continuation.finish()
+                stdin?.close(promise: nil)
                 kill(-pid, SIGKILL)
                 _ = await exitLatch.waitIgnoringCancellation()
                 throw .spawnFailed("cancelled while starting")
@@ -83,23 +82,27 @@ public actor ChildProcess {
             logger.info("child started", metadata: ["executable": .string(spec.executable)])
             return pid
         case .failure(let error):
-            continuation.finish()
             stdin = nil
             throw error
         }
     }
 
-    /// Writes one message line; returns once the child's stdin took it, which gives senders
-    /// backpressure from a child that stops reading.
+    /// Writes one message line; returns once the child's stdin pipe took it, which gives senders
+    /// backpressure from a child that stops reading. The write goes straight to the pipe channel
+    /// (in call order: the actor issues writes one after the other, NIO keeps their order).
     public func send(_ line: [UInt8]) async throws(ChildError) {
         guard let stdin, !stopRequested else { throw .notRunning }
-        let bytes = Self.framed(line)
-        let result = await withCheckedContinuation { continuation in
-            if case .terminated = stdin.yield(StdinWrite(bytes: bytes, completion: continuation)) {
-                continuation.resume(returning: .failure(.notRunning))
-            }
+        do {
+            try await stdin.writeAndFlush(ByteBuffer(bytes: Self.framed(line))).get()
+        } catch {
+            throw .notRunning
         }
-        try result.get()
+    }
+
+    /// Called by the runner with the child's stdin once the child runs.
+    func attachStdin(_ channel: any Channel) {
+        stdin = channel
+        if stopRequested { channel.close(promise: nil) }
     }
 
     /// `line` plus the terminating `\n`, with every CR/LF inside it turned into a space. MCP
@@ -132,7 +135,7 @@ public actor ChildProcess {
     public func stop() async -> ChildExit {
         if let exit = await exitLatch.current { return exit }
         stopRequested = true
-        stdin?.finish()
+        stdin?.close(promise: nil)
         guard let launch else {
             // Never launched: either start() was not called, or its executable lookup failed
             // and settles the exit itself.
@@ -168,7 +171,7 @@ public actor ChildProcess {
     }
 
     func didExit(_ status: ChildExit.Status?) async {
-        stdin?.finish()
+        stdin?.close(promise: nil)
         let reason: ChildExit.Reason
         if killedForLongLine {
             reason = .lineTooLong
@@ -197,10 +200,4 @@ public actor ChildProcess {
         logger.error("child failed to start", metadata: ["error": "\(error)"])
         await exitLatch.resolve(ChildExit(reason: .spawnFailed, status: nil))
     }
-}
-
-/// One pending stdin write and whom to tell when it is done.
-struct StdinWrite: Sendable {
-    let bytes: [UInt8]
-    let completion: CheckedContinuation<Result<Void, ChildError>, Never>
 }

@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import Subprocess
 import SystemPackage
 
@@ -9,13 +11,17 @@ import Darwin
 #endif
 
 /// The part of `ChildProcess` that lives inside swift-subprocess's `run` closure (the
-/// `Execution` must not escape it): stdin pump, stdout reader, stderr drain, then group cleanup.
+/// `Execution` must not escape it): stdout reader, stderr drain, then group cleanup.
+///
+/// The child's stdio are pipes the broker creates and hands to NIO's event loops (which are
+/// also the broker's concurrency executor): swift-subprocess's own readers kept a zero-filled
+/// 64 KiB buffer per pending read (two per idle session, ~130 KB of RSS each) and resumed the
+/// reader from a separate I/O thread; a NIO pipe channel holds no buffer while idle and reads on
+/// the event loop. Stdin is written by `ChildProcess.send` straight to its pipe channel.
 struct ChildRunner: Sendable {
     let executable: String
     let spec: ChildSpec
     let logger: Logger
-    let stdinWrites: AsyncStream<StdinWrite>
-    let stdinContinuation: AsyncStream<StdinWrite>.Continuation
     let onMessage: ChildProcess.MessageHandler
     let launched: Latch<Result<pid_t, ChildError>>
     let owner: ChildProcess
@@ -33,22 +39,32 @@ struct ChildRunner: Sendable {
             if let key = Environment.Key(rawValue: name) { environment[key] = value }
         }
         let (path, arguments) = commandLine()
+        let pipes: ChildPipes
+        do {
+            pipes = try await ChildPipes.open()
+        } catch {
+            await spawnFailed(ChildError.spawnFailed("cannot create the child's pipes: \(error)"))
+            return
+        }
         var status: ChildExit.Status?
         do {
             let result = try await Subprocess.run(
                 .path(FilePath(path)), arguments: Arguments(arguments), environment: .custom(environment),
-                platformOptions: options, input: .inputWriter, output: .sequence, error: .sequence
+                platformOptions: options,
+                input: .fileDescriptor(pipes.childStdin, closeAfterSpawningProcess: true),
+                output: .fileDescriptor(pipes.childStdout, closeAfterSpawningProcess: true),
+                error: .fileDescriptor(pipes.childStderr, closeAfterSpawningProcess: true)
             ) { execution in
                 let pid = execution.processIdentifier.value
+                await owner.attachStdin(pipes.stdin)
                 await launched.resolve(.success(pid))
                 await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await pumpStdin(execution.standardInputWriter) }
-                    group.addTask { await drainStderr(execution.standardError) }
-                    if await readStdout(execution.standardOutput) == .lineTooLong {
+                    group.addTask { await drainStderr(pipes.stderr) }
+                    if await readStdout(pipes.stdout) == .lineTooLong {
                         await owner.noteLongLine()
                         kill(-pid, SIGKILL)
                     }
-                    stdinContinuation.finish()
+                    pipes.stdin.close(promise: nil)
                     await group.waitForAll()
                 }
             }
@@ -58,22 +74,25 @@ struct ChildRunner: Sendable {
             }
         } catch {
             if await launched.current == nil {
-                let failure = ChildError.spawnFailed("\(error)")
-                // Exit first, so that once start() throws, the exit is already known.
-                await failQueuedWrites()
-                await owner.spawnFailed(failure)
-                await launched.resolve(.failure(failure))
+                pipes.closeAll()
+                await spawnFailed(ChildError.spawnFailed("\(error)"))
                 return
             }
             logger.error("child supervision failed", metadata: ["error": "\(error)"])
         }
-        stdinContinuation.finish()
+        pipes.closeAll()
         // teardown's SIGKILL reaches the child only; a grandchild that ignores SIGTERM would
         // survive it, so the group always gets a final SIGKILL (swift-stack-notes §1).
         if case .success(let pid)? = await launched.current {
             kill(-pid, SIGKILL)
         }
         await owner.didExit(status)
+    }
+
+    /// Exit first, so that once start() throws, the exit is already known.
+    private func spawnFailed(_ failure: ChildError) async {
+        await owner.spawnFailed(failure)
+        await launched.resolve(.failure(failure))
     }
 
     private func commandLine() -> (String, [String]) {
@@ -83,53 +102,29 @@ struct ChildRunner: Sendable {
         return (executable, spec.arguments)
     }
 
-    /// The pump never ran, so nobody else would ever resume a write queued before the spawn
-    /// failed (or a later `send`), leaving its sender suspended forever.
-    private func failQueuedWrites() async {
-        stdinContinuation.finish()
-        for await write in stdinWrites {
-            write.completion.resume(returning: .failure(.notRunning))
-        }
-    }
-
-    private func pumpStdin(_ writer: StandardInputWriter) async {
-        var broken = false
-        for await write in stdinWrites {
-            guard !broken else {
-                write.completion.resume(returning: .failure(.notRunning))
-                continue
-            }
-            do {
-                _ = try await writer.write(write.bytes)
-                write.completion.resume(returning: .success(()))
-            } catch {
-                broken = true
-                write.completion.resume(returning: .failure(.notRunning))
-            }
-        }
-        try? await writer.finish()
-    }
-
     enum StdoutEnd { case endOfStream, lineTooLong }
 
-    private func readStdout(_ output: SubprocessOutputSequence) async -> StdoutEnd {
+    private func readStdout(_ output: NIOAsyncChannel<ByteBuffer, Never>) async -> StdoutEnd {
         var splitter = LineSplitter(maxLine: spec.maxLineBytes, overflow: .fail)
         var garbageLog = LogRateLimiter(spec.stderrRateLimit)
         var lines: [[UInt8]] = []
         var end = StdoutEnd.endOfStream
         do {
-            for try await chunk in output {
-                do {
-                    try chunk.withUnsafeBytes { (bytes) throws(LineSplitter.LineTooLong) in
-                        try splitter.feed(bytes, into: &lines)
+            try await output.executeThenClose { chunks in
+                for try await chunk in chunks {
+                    do {
+                        try chunk.withUnsafeReadableBytes { (bytes) throws(LineSplitter.LineTooLong) in
+                            try splitter.feed(bytes, into: &lines)
+                        }
+                    } catch {
+                        end = .lineTooLong
                     }
-                } catch {
-                    end = .lineTooLong
+                    for line in lines { await deliver(line, garbageLog: &garbageLog) }
+                    lines.removeAll(keepingCapacity: true)
+                    if end == .lineTooLong { return }
                 }
-                for line in lines { await deliver(line, garbageLog: &garbageLog) }
-                lines.removeAll(keepingCapacity: true)
-                if end == .lineTooLong { return end }
             }
+            if end == .lineTooLong { return end }
         } catch {
             logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
         }
@@ -150,7 +145,7 @@ struct ChildRunner: Sendable {
         }
     }
 
-    private func drainStderr(_ errors: SubprocessOutputSequence) async {
+    private func drainStderr(_ errors: NIOAsyncChannel<ByteBuffer, Never>) async {
         var splitter = LineSplitter(maxLine: Self.stderrMaxLine, overflow: .truncate)
         var limiter = LogRateLimiter(spec.stderrRateLimit)
         var lines: [[UInt8]] = []
@@ -166,10 +161,12 @@ struct ChildRunner: Sendable {
             }
         }
         do {
-            for try await chunk in errors {
-                chunk.withUnsafeBytes { bytes in try? splitter.feed(bytes, into: &lines) }
-                lines.forEach(log)
-                lines.removeAll(keepingCapacity: true)
+            try await errors.executeThenClose { chunks in
+                for try await chunk in chunks {
+                    chunk.withUnsafeReadableBytes { bytes in try? splitter.feed(bytes, into: &lines) }
+                    lines.forEach(log)
+                    lines.removeAll(keepingCapacity: true)
+                }
             }
         } catch {
             logger.debug("child stderr ended with an error", metadata: ["error": "\(error)"])
@@ -190,5 +187,66 @@ struct ChildRunner: Sendable {
 
     static func isWhitespace(_ byte: UInt8) -> Bool {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+}
+
+/// The three pipes of one child: the child's ends go to swift-subprocess (closed in the broker
+/// once the child has them), the broker's ends are NIO pipe channels on the singleton event loops.
+struct ChildPipes: Sendable {
+    let childStdin: SystemPackage.FileDescriptor
+    let childStdout: SystemPackage.FileDescriptor
+    let childStderr: SystemPackage.FileDescriptor
+    /// Write side of the child's stdin (output-only channel: a failed write closes only it).
+    let stdin: any Channel
+    let stdout: NIOAsyncChannel<ByteBuffer, Never>
+    let stderr: NIOAsyncChannel<ByteBuffer, Never>
+
+    static func open() async throws -> ChildPipes {
+        let stdinPipe = try makePipe()
+        let stdoutPipe = try makePipe()
+        let stderrPipe = try makePipe()
+        let group = MultiThreadedEventLoopGroup.singleton
+        var owned: [CInt] = [stdinPipe.write, stdoutPipe.read, stderrPipe.read]
+        let children = [stdinPipe.read, stdoutPipe.write, stderrPipe.write]
+        do {
+            let stdin = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(output: stdinPipe.write).get()
+            owned.removeFirst()
+            let stdout = try await reader(stdoutPipe.read, group: group)
+            owned.removeFirst()
+            let stderr = try await reader(stderrPipe.read, group: group)
+            return ChildPipes(
+                childStdin: .init(rawValue: children[0]), childStdout: .init(rawValue: children[1]),
+                childStderr: .init(rawValue: children[2]), stdin: stdin, stdout: stdout, stderr: stderr)
+        } catch {
+            for fd in owned + children { close(fd) }
+            throw error
+        }
+    }
+
+    /// An input-only pipe channel with NIO's async backpressure: the event loop stops reading
+    /// when the consumer falls behind, so a flooding child blocks on its own full pipe.
+    private static func reader(_ fd: CInt, group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+        try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+            }
+        }
+    }
+
+    /// Close-on-exec, so nothing exec'd elsewhere inherits these ends (a leaked stdin write end
+    /// would keep a child from ever seeing EOF; swift-subprocess also closes fds >= 3 in its children).
+    private static func makePipe() throws -> (read: CInt, write: CInt) {
+        var fds: [CInt] = [-1, -1]
+        guard pipe(&fds) == 0 else { throw ChildError.spawnFailed("pipe: errno \(errno)") }
+        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
+        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        return (fds[0], fds[1])
+    }
+
+    /// Closes the broker's channels (idempotent; each reader also closes its own when done).
+    func closeAll() {
+        stdin.close(promise: nil)
+        stdout.channel.close(promise: nil)
+        stderr.channel.close(promise: nil)
     }
 }
