@@ -25,6 +25,10 @@ final class ModernMRTRTests: XCTestCase {
         return params
     }
 
+    private static func sleepDeclaringEverything(_ client: MCPTestClient, id: String, ms: Int) async throws -> MCPReply {
+        try await client.modern(id: id, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": ms]], meta: meta(everything))
+    }
+
     private func inputRequired(_ reply: MCPReply, file: StaticString = #filePath, line: UInt = #line) throws -> (state: String, request: [String: Any]) {
         XCTAssertEqual(reply.status, 200, reply.body, file: file, line: line)
         let result = try XCTUnwrap(reply.result, reply.body, file: file, line: line)
@@ -186,5 +190,45 @@ final class ModernMRTRTests: XCTestCase {
         XCTAssertTrue((late.error?["message"] as? String ?? "").contains("expired"), late.body)
         let after = try await client.modern(id: 3, method: "tools/call", params: ["name": "whoami", "arguments": [:]])
         XCTAssertEqual(after.structured?["login"] as? String, "alice", "the child is free again: \(after.body)")
+    }
+
+    /// The bridge attributes a child's request to a call only when that call is the only one
+    /// pending; with a parked call (and a slow one) pending too, the pool gives it to the only
+    /// call able to take input. Both parked calls then resume independently.
+    func testModernSecondCallAsksWhileAnotherIsParkedAndASlowCallRuns() async throws {
+        let broker = try await MCPTestBroker.start()
+        defer { Task { await broker.stop() } }
+        let client = try await broker.client()
+        let (first, _) = try inputRequired(try await client.modern(id: "a", method: "tools/call", params: Self.ask("elicitation"),
+                                                                    meta: Self.meta(Self.everything)))
+        let slowClient = client
+        let slow = Task { try await slowClient.modern(id: "slow", method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 400]]) }
+        let busy = await eventually { await broker.pool.pendingRequests(userID: 101) == 2 }
+        XCTAssertTrue(busy)
+        let (second, request) = try inputRequired(try await client.modern(id: "b", method: "tools/call", params: Self.ask("roots"),
+                                                                          meta: Self.meta(Self.everything)))
+        XCTAssertEqual(request["method"] as? String, "roots/list", "attributed to the only call that can take input")
+
+        let roots = try await client.modern(id: "b2", method: "tools/call",
+                                            params: Self.retry(Self.ask("roots"), state: second, responses: ["input-1": ["roots": []]]),
+                                            meta: Self.meta(Self.everything))
+        XCTAssertEqual(roots.structured?["method"] as? String, "roots/list", roots.body)
+        let elicitation = try await client.modern(id: "a2", method: "tools/call",
+                                                  params: Self.retry(Self.ask("elicitation"), state: first,
+                                                                     responses: ["input-1": ["action": "decline"]]),
+                                                  meta: Self.meta(Self.everything))
+        XCTAssertEqual(elicitation.structured?["method"] as? String, "elicitation/create", elicitation.body)
+        XCTAssertEqual((elicitation.structured?["result"] as? [String: Any])?["action"] as? String, "decline")
+        let slept = try await slow.value
+        XCTAssertEqual(slept.structured?["ms"] as? Int, 400, slept.body)
+        // The SSE answer of `slow` closed its connection; the next request must not fail on it.
+
+        // Two calls able to take input at once: a request of theirs is ambiguous and refused.
+        let one = Task { try await ModernMRTRTests.sleepDeclaringEverything(slowClient, id: "x", ms: 300) }
+        let running = await eventually { await broker.pool.pendingRequests(userID: 101) == 1 }
+        XCTAssertTrue(running)
+        let ambiguous = try await client.modern(id: "y", method: "tools/call", params: Self.ask("roots"), meta: Self.meta(Self.everything))
+        XCTAssertEqual(ambiguous.result?["isError"] as? Bool, true, "refused to the child, never guessed: \(ambiguous.body)")
+        _ = try await one.value
     }
 }

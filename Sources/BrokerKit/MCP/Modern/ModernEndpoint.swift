@@ -67,14 +67,14 @@ struct ModernEndpoint: Sendable {
             await pool.release(child)
             throw error
         }
-        let bridgeCall: BridgeCall
+        let call = ModernCall(on: child, pool: pool)
+        if ModernRelay.mayTakeInput(modern) { await call.offerForInput() }
         do {
-            bridgeCall = try await child.bridge.send(forwarded)
+            await call.attach(try await child.bridge.send(forwarded))
         } catch {
-            await pool.release(child)
+            await call.finish()
             throw ModernRequestError(.invalidRequest("not a request"), rawID: modern.rawID)
         }
-        let call = ModernCall.start(bridgeCall, on: child, pool: pool)
         return await answer(call, for: modern, owner: owner, results: results, request: request)
     }
 
@@ -112,6 +112,7 @@ struct ModernEndpoint: Sendable {
                         request: Request) async -> Response
     {
         let started = ContinuousClock.now
+        if ModernRelay.mayTakeInput(modern) { await call.offerForInput() }
         let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow)
         switch first {
         case .final(let bytes, let status):
@@ -124,7 +125,7 @@ struct ModernEndpoint: Sendable {
             break
         }
         let keepAliveInterval = keepAliveInterval
-        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+        return Response(status: .ok, headers: Self.eventStreamHeaders, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.keepAlive)
@@ -175,7 +176,7 @@ struct ModernEndpoint: Sendable {
         ])
         let ended = Self.encode(["jsonrpc": "2.0", "id": subscriptionID, "result": ["resultType": "complete", "_meta": meta] as [String: Any]])
         let signals = MCPEventStream.signals(notifications, firstTick: keepAliveInterval, interval: keepAliveInterval)
-        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+        return Response(status: .ok, headers: Self.eventStreamHeaders, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.event(acknowledgement))
@@ -216,6 +217,17 @@ struct ModernEndpoint: Sendable {
         return encode(object)
     }
 
+    /// SSE headers plus `Connection: close`. Hummingbird's `consumeWithCancellationOnInboundClose`
+    /// cancels its read of the connection once the answer is written, which ends the connection
+    /// (the server closes it a moment later); a client that reused it at once for its next
+    /// request saw "connection closed" (AsyncHTTPClient: "I/O on closed channel"). Announcing
+    /// the close makes clients open a fresh connection instead of racing it.
+    static let eventStreamHeaders: HTTPFields = {
+        var headers = MCPEventStream.headers
+        headers[.connection] = "close"
+        return headers
+    }()
+
     enum Step: Sendable {
         /// The last thing this HTTP request carries: the answer or an `input_required` result.
         case final([UInt8], HTTPResponse.Status)
@@ -250,7 +262,9 @@ struct ModernEndpoint: Sendable {
                 case .broadcast(let notification):
                     await pool.publish(notification, from: call.child)
                 case .answerChild(let childRequest):
-                    guard let input = ModernRelay.inputRequest(childRequest, for: modern) else {
+                    guard let input = ModernRelay.inputRequest(childRequest, for: modern),
+                        await pool.parking.hasRoom(userID: owner.userID)
+                    else {
                         await call.child.answerServerRequest(childRequest)
                         continue
                     }
@@ -296,6 +310,13 @@ enum ModernRelay {
 
     /// Methods whose processing may ask the client for input (spec: patterns/mrtr §Supported Requests).
     static let inputMethods: Set<String> = ["tools/call", "prompts/get", "resources/read"]
+
+    /// Whether a child's server→client request could become this request's `input_required`.
+    static func mayTakeInput(_ modern: ModernRequest) -> Bool {
+        let declared = modern.capabilities
+        return inputMethods.contains(modern.method)
+            && (declared.elicitationForm || declared.elicitationURL || declared.sampling || declared.roots)
+    }
 
     static func disposition(of event: BridgeEvent, for modern: ModernRequest, results: ModernResult) -> Disposition {
         switch event {

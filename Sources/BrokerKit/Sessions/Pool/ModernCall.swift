@@ -17,28 +17,32 @@ public actor ModernCall {
     }
 
     let child: PooledChild
-    private let ticket: BridgeTicket
+    /// Set once the request is on the child (`attach`).
+    private var ticket: BridgeTicket?
     private let pool: ModernChildPool
     private var buffer: [BridgeEvent] = []
     private var ended = false
     private var waiter: (id: Int, continuation: CheckedContinuation<Next, Never>, timer: Task<Void, Never>)?
     private var nextWaiterID = 0
     private(set) var phase = Phase.running
+    /// Registered with the pool as a call that may take the child's server→client requests.
+    private var candidate = false
 
-    private init(child: PooledChild, ticket: BridgeTicket, pool: ModernChildPool) {
+    /// A call on `child` (acquired from `pool`, released when the call ends), before its request
+    /// is sent: offering it for input first means a server→client request the child sends at
+    /// once can never find it unregistered.
+    init(on child: PooledChild, pool: ModernChildPool) {
         self.child = child
-        self.ticket = ticket
         self.pool = pool
     }
 
-    /// Takes over `call`, whose child `child` was acquired from `pool` (released when the call ends).
-    static func start(_ call: BridgeCall, on child: PooledChild, pool: ModernChildPool) -> ModernCall {
-        let modern = ModernCall(child: child, ticket: call.ticket, pool: pool)
+    /// Takes over the events of the request sent to the child.
+    func attach(_ call: BridgeCall) {
+        ticket = call.ticket
         Task {
-            for await event in call.events { await modern.push(event) }
-            await modern.finishEvents()
+            for await event in call.events { await self.push(event) }
+            await self.finishEvents()
         }
-        return modern
     }
 
     /// The next event, or `.tick` once `deadline` passes (or the reading task is cancelled).
@@ -67,6 +71,26 @@ public actor ModernCall {
         waiter.continuation.resume(returning: value)
     }
 
+    /// A server→client request the bridge could not attribute (several calls pending) that the
+    /// pool gives to this call, the only one able to take input right now.
+    func inject(_ event: BridgeEvent) {
+        push(event)
+    }
+
+    /// While running, this call (an MRTR-capable request that declared a capability) is the
+    /// pool's candidate owner for unattributed server→client requests of its child.
+    func offerForInput() async {
+        guard phase == .running, !candidate else { return }
+        candidate = true
+        await pool.addInputCandidate(self)
+    }
+
+    private func withdrawFromInput() async {
+        guard candidate else { return }
+        candidate = false
+        await pool.removeInputCandidate(self)
+    }
+
     private func push(_ event: BridgeEvent) {
         if let waiter {
             self.waiter = nil
@@ -86,7 +110,10 @@ public actor ModernCall {
         }
     }
 
-    func park() { if phase == .running { phase = .parked } }
+    func park() async {
+        if phase == .running { phase = .parked }
+        await withdrawFromInput()
+    }
 
     /// False when the call was meanwhile abandoned (its parking expired).
     func resume() -> Bool {
@@ -99,6 +126,7 @@ public actor ModernCall {
     func finish() async {
         guard phase != .done else { return }
         phase = .done
+        await withdrawFromInput()
         await pool.release(child)
     }
 
@@ -108,7 +136,8 @@ public actor ModernCall {
     func abandon(reason: String, includingParked: Bool = false) async {
         guard phase == .running || (includingParked && phase == .parked) else { return }
         phase = .done
-        await child.bridge.cancel(ticket, reason: reason)
+        await withdrawFromInput()
+        if let ticket { await child.bridge.cancel(ticket, reason: reason) }
         await pool.release(child)
     }
 }

@@ -42,6 +42,8 @@ struct ModernListener: Sendable {
 /// user's listeners that opted in, and resource subscriptions become the child's
 /// `resources/subscribe` (reference-counted per user, renewed on every new child of the user).
 extension ModernChildPool {
+    static let maxListenersPerUser = 16
+
     static let changeNotifications: Set<String> = [
         "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed",
         "notifications/resources/updated",
@@ -53,6 +55,10 @@ extension ModernChildPool {
     public func listen(owner: SessionOwner, filter: ListenFilter) async throws(SessionError)
         -> (honored: ListenFilter, notifications: AsyncStream<[UInt8]>)
     {
+        // Each listener is an open stream and a share of the child's subscriptions.
+        guard listenerCount(userID: owner.userID) < Self.maxListenersPerUser else {
+            throw .limitReached("this user already has \(Self.maxListenersPerUser) subscriptions/listen streams")
+        }
         let child = try await acquire(owner: owner)
         let capabilities = ((try? JSONSerialization.jsonObject(with: child.server.capabilities)) as? [String: Any]) ?? [:]
         func flag(_ feature: String, _ name: String) -> Bool {

@@ -58,6 +58,8 @@ public actor ModernChildPool: Service {
     var listeners: [Int: ModernListener] = [:]
     var nextListenerID = 0
     var resourceRefs: [Int64: [String: Int]] = [:]
+    /// Per child (serial): running modern calls that could take a server→client request.
+    private var inputCandidates: [Int: [ObjectIdentifier: ModernCall]] = [:]
 
     /// `registry` supplies the legacy session counts the caps are shared with. With
     /// `tokenEvents` (the broker's one token manager), a refreshed Forgejo token replaces the
@@ -267,7 +269,13 @@ public actor ModernChildPool: Service {
             for await bytes in bridge.serverStream {
                 guard let message = try? JSONRPCMessage(bytes) else { continue }
                 if message.kind == .request {
-                    await child.answerServerRequest(message)
+                    // Several calls were pending, so the bridge could not say whose it is; the
+                    // only call able to take input gets it, otherwise the child hears a refusal.
+                    if let call = await self?.soleInputCandidate(of: child) {
+                        await call.inject(.message(bytes))
+                    } else {
+                        await child.answerServerRequest(message)
+                    }
                 } else {
                     await self?.publish(message, from: child)
                 }
@@ -343,6 +351,20 @@ public actor ModernChildPool: Service {
         while let task = stopping.values.first {
             await task.value
         }
+    }
+
+    func addInputCandidate(_ call: ModernCall) {
+        inputCandidates[call.child.serial, default: [:]][ObjectIdentifier(call)] = call
+    }
+
+    func removeInputCandidate(_ call: ModernCall) {
+        inputCandidates[call.child.serial]?[ObjectIdentifier(call)] = nil
+        if inputCandidates[call.child.serial]?.isEmpty == true { inputCandidates[call.child.serial] = nil }
+    }
+
+    func soleInputCandidate(of child: PooledChild) -> ModernCall? {
+        guard let candidates = inputCandidates[child.serial], candidates.count == 1 else { return nil }
+        return candidates.values.first
     }
 
     /// The user's current child, if one runs (listeners subscribe resources on it).

@@ -37,6 +37,14 @@ public actor ModernInputParking {
 
     public var parkedCount: Int { parked.count }
 
+    /// Calls one user may have parked at once: each holds a request open on the child, so a
+    /// client that never retries must not pile them up (beyond it the child's request is refused).
+    static let maxPerUser = 16
+
+    func hasRoom(userID: Int64) -> Bool {
+        parked.values.count { $0.entry.userID == userID } < Self.maxPerUser
+    }
+
     /// Parks `entry.call` and returns the sealed `requestState` for the `input_required` result.
     func park(_ entry: Parked, method: String, digest: [UInt8]) async -> String {
         await entry.call.park()

@@ -84,8 +84,8 @@ public struct PooledChild: Sendable {
         return ((try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any])?["result"] as? [String: Any]
     }
 
-    /// A server→client request no modern request can take (none pending, several pending, or
-    /// a capability the client did not declare) gets an answer right away instead of leaving
+    /// A server→client request no modern request can take (none or several able to, or a
+    /// capability the client did not declare) gets an answer right away instead of leaving
     /// the child waiting forever: `ping` succeeds, anything else is refused with `-32601`, what
     /// a legacy client without that capability answers, so the tool can continue or fail cleanly.
     func answerServerRequest(_ message: JSONRPCMessage) async {
