@@ -166,11 +166,16 @@ final class BridgeChildTests: XCTestCase {
 
     func testUnrelatedChildMessagesGoToTheServerStream() async throws {
         let bridge = try await makeBridge(["--no-forgejo-check", "--oversized-line", "1000"])
-        // The oversized (but allowed) notification follows the first result while nothing is pending.
-        _ = await collect(try bridge.send(try message(toolCallLine(id: "1", tool: "echo", arguments: #"{"text":"x"}"#).string)))
+        // The demo child writes its oversized (but allowed) notification right after its first
+        // result, the initialize answer. It is read before anything else is sent: a call pending
+        // when it arrives would be its sole recipient (a single pending call takes the child's
+        // unaddressed messages), and the server stream would wait for ever.
         var iterator = bridge.serverStream.makeAsyncIterator()
         let unrelated = await iterator.next().map { String(decoding: $0, as: UTF8.self) }
         XCTAssertTrue(unrelated?.contains("notifications/message") ?? false)
+        let echo = await collect(try bridge.send(try message(toolCallLine(id: "1", tool: "echo", arguments: #"{"text":"x"}"#).string)))
+        XCTAssertEqual(echo.messages, [], "nothing else was unaddressed")
+        XCTAssertNotNil(echo.response)
     }
 }
 
