@@ -142,10 +142,14 @@ struct MCPTestClient: Sendable {
         try await send(request(.POST, body: body, headers: headers, replacing: replacing))
     }
 
+    /// The whole exchange is bounded: the client's own timeout ends with the response head, and
+    /// an SSE answer that never completes would otherwise keep a test waiting for ever.
     func send(_ request: HTTPClientRequest) async throws -> MCPReply {
-        let response = try await httpClient.execute(request, timeout: .seconds(60))
-        let body = try await response.body.collect(upTo: 16 << 20)
-        return MCPReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        try await withDeadline(.seconds(60), "\(request.method) \(request.url)") { [httpClient] in
+            let response = try await httpClient.execute(request, timeout: .seconds(60))
+            let body = try await response.body.collect(upTo: 16 << 20)
+            return MCPReply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+        }
     }
 
     /// Sends and returns as soon as the response head is in, reading the SSE body as it comes.
