@@ -205,7 +205,10 @@ struct ChildPipes: Sendable {
         let stdinPipe = try makePipe()
         let stdoutPipe = try makePipe()
         let stderrPipe = try makePipe()
-        let group = MultiThreadedEventLoopGroup.singleton
+        // The event loop running this spawn: the one of the HTTP connection that opened the
+        // session (jobs stay on the loop that enqueued them), so a client on one connection
+        // has its socket and its child's pipes on one thread and a call needs no cross-thread wake-up.
+        let group = MultiThreadedEventLoopGroup.singleton.any()
         var owned: [CInt] = [stdinPipe.write, stdoutPipe.read, stderrPipe.read]
         let children = [stdinPipe.read, stdoutPipe.write, stderrPipe.write]
         do {
@@ -225,7 +228,7 @@ struct ChildPipes: Sendable {
 
     /// An input-only pipe channel with NIO's async backpressure: the event loop stops reading
     /// when the consumer falls behind, so a flooding child blocks on its own full pipe.
-    private static func reader(_ fd: CInt, group: MultiThreadedEventLoopGroup) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+    private static func reader(_ fd: CInt, group: any EventLoop) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
         try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
