@@ -15,6 +15,17 @@ enum MCPEventStream {
         .contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no",
     ]
 
+    /// For a POST answered as SSE: `headers` plus `Connection: close`. Hummingbird's
+    /// `consumeWithCancellationOnInboundClose` cancels its read of the connection once the answer
+    /// is written, which ends the connection (the server closes it a moment later); a client that
+    /// reused it at once for its next request saw "connection closed" (AsyncHTTPClient: "I/O on
+    /// closed channel"). Announcing the close makes clients open a fresh connection instead.
+    static let answerHeaders: HTTPFields = {
+        var answer = headers
+        answer[.connection] = "close"
+        return answer
+    }()
+
     /// Merges `source` with keep-alive ticks: the first after `firstTick`, then every `interval`.
     /// Ticks stop when the merged stream is finished or abandoned. The ticks come from the shared
     /// `KeepAliveTimer`, so a stream costs one relay task and no timer of its own.

@@ -75,6 +75,12 @@ final class MCPSessionFlowTests: XCTestCase {
         }
         XCTAssertEqual(messages.last?["id"] as? Int, 5)
         XCTAssertEqual((messages.last?["result"] as? [String: Any]).flatMap { $0["structuredContent"] as? [String: Any] }?["steps"] as? Int, 3)
+        // The server ends the connection after an SSE answer; saying so keeps clients from reusing it.
+        XCTAssertEqual(reply.headers["connection"].first?.lowercased(), "close")
+        for id in 6...8 {
+            let next = try await client.tool(id: id, "echo", ["text": "after \(id)"])
+            XCTAssertEqual(next.status, 200, next.body)
+        }
     }
 
     func testServerToClientRequestIsAnsweredByPost() async throws {

@@ -125,7 +125,7 @@ struct ModernEndpoint: Sendable {
             break
         }
         let keepAliveInterval = keepAliveInterval
-        return Response(status: .ok, headers: Self.eventStreamHeaders, body: ResponseBody { writer in
+        return Response(status: .ok, headers: MCPEventStream.answerHeaders, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.keepAlive)
@@ -176,7 +176,7 @@ struct ModernEndpoint: Sendable {
         ])
         let ended = Self.encode(["jsonrpc": "2.0", "id": subscriptionID, "result": ["resultType": "complete", "_meta": meta] as [String: Any]])
         let signals = MCPEventStream.signals(notifications, firstTick: keepAliveInterval, interval: keepAliveInterval)
-        return Response(status: .ok, headers: Self.eventStreamHeaders, body: ResponseBody { writer in
+        return Response(status: .ok, headers: MCPEventStream.answerHeaders, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.event(acknowledgement))
@@ -216,17 +216,6 @@ struct ModernEndpoint: Sendable {
         object["params"] = params
         return encode(object)
     }
-
-    /// SSE headers plus `Connection: close`. Hummingbird's `consumeWithCancellationOnInboundClose`
-    /// cancels its read of the connection once the answer is written, which ends the connection
-    /// (the server closes it a moment later); a client that reused it at once for its next
-    /// request saw "connection closed" (AsyncHTTPClient: "I/O on closed channel"). Announcing
-    /// the close makes clients open a fresh connection instead of racing it.
-    static let eventStreamHeaders: HTTPFields = {
-        var headers = MCPEventStream.headers
-        headers[.connection] = "close"
-        return headers
-    }()
 
     enum Step: Sendable {
         /// The last thing this HTTP request carries: the answer or an `input_required` result.
