@@ -11,10 +11,9 @@ import Synchronization
 /// 127.0.0.1:0, over a temporary SQLite file. Reusable by any suite that needs logged-in
 /// clients: `start()`, then ``logInAndGetTokens(login:client:browser:)``.
 final class OAuthTestBroker: Sendable {
-    static let forgejoClientID = "fjmcp-broker-app"
-    static let forgejoClientSecret = "gto_fake_broker_secret"
-    static let users = [FakeUserSeed(login: "alice", password: "alice-pw", id: 101),
-                        FakeUserSeed(login: "bob", password: "bob-pw", id: 102)]
+    static let forgejoClientID = TestBrokerFrame.forgejoClientID
+    static let forgejoClientSecret = TestBrokerFrame.forgejoClientSecret
+    static let users = TestBrokerFrame.users
 
     struct Components: Sendable {
         let store: SQLiteStore
@@ -22,16 +21,15 @@ final class OAuthTestBroker: Sendable {
         let authorizationServer: AuthorizationServer
     }
 
-    let forgejo: FakeForgejoServer
-    let baseURL: String
-    let config: BrokerConfig
+    let frame: TestBrokerFrame
+    var forgejo: FakeForgejoServer { frame.forgejo }
+    var baseURL: String { frame.config.issuer }
+    var config: BrokerConfig { frame.config }
+    var httpClient: HTTPClient { frame.httpClient }
+    var directory: String { frame.directory }
     let clock: ManualClock
-    let httpClient: HTTPClient
-    let directory: String
     private let options: AuthorizationServer.Options
     private let masterKey: [UInt8]
-    private let responder: SwappableResponder
-    private let server: BackgroundServer
     private let current: Mutex<Components?>
 
     var components: Components {
@@ -50,49 +48,19 @@ final class OAuthTestBroker: Sendable {
     ///   - environment: extra settings (e.g. `FJMCP_REFRESH_GRACE`).
     static func start(autoApprove: String? = "alice", environment: [String: String] = [:],
                       options: AuthorizationServer.Options = AuthorizationServer.Options()) async throws -> OAuthTestBroker {
-        let forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: autoApprove, users: users))
-        let responder = SwappableResponder()
-        var logger = Logger(label: "oauth-test-broker")
-        logger.logLevel = .warning
-        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
-            Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                        onServerRunning: onServerRunning, logger: logger)
-        }
-        let port = server.port
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("oauth-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var env = [
-            "FJMCP_PUBLIC_URL": "http://127.0.0.1:\(port)", "FORGEJO_URL": forgejo.baseURL,
-            "FORGEJO_CLIENT_ID": forgejoClientID, "FORGEJO_CLIENT_SECRET": forgejoClientSecret,
-            "FJMCP_DATA_DIR": directory, "FJMCP_CIMD_ALLOW_PRIVATE": "true", "FJMCP_LOG_LEVEL": "warning",
-        ]
+        var env = ["FJMCP_CIMD_ALLOW_PRIVATE": "true"]
         env.merge(environment) { _, new in new }
-        let config = try BrokerConfig.load(from: ConfigSource(environment: env))
-        try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [config.issuer + "/oauth/callback"],
-                                                        clientID: forgejoClientID, clientSecret: forgejoClientSecret))
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.redirectConfiguration = .disallow
-        let broker = OAuthTestBroker(
-            forgejo: forgejo, baseURL: config.issuer, config: config, clock: ManualClock(),
-            httpClient: HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration), directory: directory,
-            options: options, masterKey: OpaqueToken.randomBytes(32), responder: responder, server: server)
+        let frame = try await TestBrokerFrame.start(label: "oauth-test-broker", autoApprove: autoApprove, environment: env)
+        let broker = OAuthTestBroker(frame: frame, clock: ManualClock(), options: options, masterKey: OpaqueToken.randomBytes(32))
         try broker.restart()
         return broker
     }
 
-    private init(forgejo: FakeForgejoServer, baseURL: String, config: BrokerConfig, clock: ManualClock, httpClient: HTTPClient,
-                 directory: String, options: AuthorizationServer.Options, masterKey: [UInt8], responder: SwappableResponder,
-                 server: BackgroundServer) {
-        self.forgejo = forgejo
-        self.baseURL = baseURL
-        self.config = config
+    private init(frame: TestBrokerFrame, clock: ManualClock, options: AuthorizationServer.Options, masterKey: [UInt8]) {
+        self.frame = frame
         self.clock = clock
-        self.httpClient = httpClient
-        self.directory = directory
         self.options = options
         self.masterKey = masterKey
-        self.responder = responder
-        self.server = server
         self.current = Mutex(nil)
     }
 
@@ -108,15 +76,11 @@ final class OAuthTestBroker: Sendable {
             defer { components = Components(store: store, bearer: bearer, authorizationServer: server) }
             return components
         }
-        responder.install(router)
+        frame.responder.install(router)
         try previous?.store.close()
     }
 
     func stop() async {
-        await server.stop()
-        try? await httpClient.shutdown()
-        await forgejo.stop()
-        try? current.withLock { $0 }?.store.close()
-        try? FileManager.default.removeItem(atPath: directory)
+        await frame.stop(closing: current.withLock { $0 }?.store)
     }
 }

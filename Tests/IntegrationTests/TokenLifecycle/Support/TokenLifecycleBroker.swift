@@ -11,48 +11,23 @@ import ServiceLifecycle
 /// manager runs on a manual clock that moves together with the fake's, so a test walks through
 /// many Forgejo token lifetimes in seconds; everything else runs on real time.
 final class TokenLifecycleBroker: Sendable {
-    let forgejo: FakeForgejoServer
-    let config: BrokerConfig
+    let frame: TestBrokerFrame
+    var forgejo: FakeForgejoServer { frame.forgejo }
+    var config: BrokerConfig { frame.config }
+    var httpClient: HTTPClient { frame.httpClient }
     let assembly: BrokerAssembly
     let clock: ManualClock
-    let httpClient: HTTPClient
     private let store: SQLiteStore
-    private let directory: String
-    private let serverTask: Task<Void, any Error>
     private let group: ServiceGroup
     private let groupTask: Task<Void, any Error>
 
     static func start(environment: [String: String] = [:], rotation: ChildRotation.Options = ChildRotation.Options()) async throws
         -> TokenLifecycleBroker
     {
-        let forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
-        let responder = SwappableResponder()
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "token-lifecycle-broker")
-        logger.logLevel = .warning
-        let app = Application(responder: responder, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  continuation.yield(channel.localAddress?.port ?? 0)
-                                  continuation.finish()
-                              }, logger: logger)
-        let serverTask = Task { try await app.run() }
-        guard let port = await ports.first(where: { _ in true }) else { throw CancellationError() }
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("token-lifecycle-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        var env = [
-            "FJMCP_PUBLIC_URL": "http://127.0.0.1:\(port)", "FORGEJO_URL": forgejo.baseURL,
-            "FORGEJO_CLIENT_ID": OAuthTestBroker.forgejoClientID, "FORGEJO_CLIENT_SECRET": OAuthTestBroker.forgejoClientSecret,
-            "FJMCP_DATA_DIR": directory, "FJMCP_LOG_LEVEL": "warning", "FJMCP_CHILD_STOP_GRACE": "300ms",
-            "FJMCP_CHILD_COMMAND": MCPDemo.path,
-        ]
+        var env = ["FJMCP_CHILD_STOP_GRACE": "300ms", "FJMCP_CHILD_COMMAND": MCPDemo.path]
         env.merge(environment) { _, new in new }
-        let config = try BrokerConfig.load(from: ConfigSource(environment: env))
-        try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [config.issuer + "/oauth/callback"],
-                                                        clientID: OAuthTestBroker.forgejoClientID,
-                                                        clientSecret: OAuthTestBroker.forgejoClientSecret))
-        var clientConfiguration = HTTPClient.Configuration()
-        clientConfiguration.redirectConfiguration = .disallow
-        let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
+        let frame = try await TestBrokerFrame.start(label: "token-lifecycle-broker", environment: env)
+        let (config, logger, httpClient) = (frame.config, frame.logger, frame.httpClient)
         let store = try SQLiteStore(path: config.databasePath)
         let clock = ManualClock()
         var options = BrokerAssembly.Options()
@@ -61,24 +36,18 @@ final class TokenLifecycleBroker: Sendable {
         options.rotation = rotation
         let assembly = BrokerAssembly(config: config, store: store, masterKey: OpaqueToken.randomBytes(32), httpClient: httpClient,
                                       logger: logger, options: options)
-        responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: assembly.providers))
+        frame.responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: assembly.providers))
         let group = ServiceGroup(configuration: .init(services: assembly.services.map { .init(service: $0) }, logger: logger))
         let groupTask = Task { try await group.run() }
-        return TokenLifecycleBroker(forgejo: forgejo, config: config, assembly: assembly, clock: clock, httpClient: httpClient,
-                                    store: store, directory: directory, serverTask: serverTask, group: group, groupTask: groupTask)
+        return TokenLifecycleBroker(frame: frame, assembly: assembly, clock: clock, store: store, group: group, groupTask: groupTask)
     }
 
-    private init(forgejo: FakeForgejoServer, config: BrokerConfig, assembly: BrokerAssembly, clock: ManualClock, httpClient: HTTPClient,
-                 store: SQLiteStore, directory: String, serverTask: Task<Void, any Error>, group: ServiceGroup,
+    private init(frame: TestBrokerFrame, assembly: BrokerAssembly, clock: ManualClock, store: SQLiteStore, group: ServiceGroup,
                  groupTask: Task<Void, any Error>) {
-        self.forgejo = forgejo
-        self.config = config
+        self.frame = frame
         self.assembly = assembly
         self.clock = clock
-        self.httpClient = httpClient
         self.store = store
-        self.directory = directory
-        self.serverTask = serverTask
         self.group = group
         self.groupTask = groupTask
     }
@@ -110,12 +79,7 @@ final class TokenLifecycleBroker: Sendable {
     func stop() async {
         await group.triggerGracefulShutdown()
         _ = await groupTask.result
-        serverTask.cancel()
-        _ = await serverTask.result
-        try? await httpClient.shutdown()
-        await forgejo.stop()
-        try? store.close()
-        try? FileManager.default.removeItem(atPath: directory)
+        await frame.stop(closing: store)
     }
 }
 
