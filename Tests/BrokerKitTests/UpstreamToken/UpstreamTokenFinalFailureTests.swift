@@ -5,18 +5,7 @@ import XCTest
 
 /// "Already used" and revoked grants: adopt what another process stored, otherwise forget the
 /// set, revoke the broker grants and announce the death.
-final class UpstreamTokenFinalFailureTests: XCTestCase {
-    var harness: UpstreamTokenHarness!
-    let userID = UpstreamTokenHarness.userID
-
-    override func setUp() async throws {
-        harness = try await UpstreamTokenHarness()
-    }
-
-    override func tearDown() async throws {
-        try await harness?.shutdown()
-    }
-
+final class UpstreamTokenFinalFailureTests: UpstreamTokenTestCase {
     /// Another process rotates between this manager's read and its call to Forgejo: Forgejo
     /// answers "already used", the re-read finds the newer set, and it is adopted.
     func testReuseAfterAnotherProcessRefreshedAdoptsItsSet() async throws {

@@ -5,18 +5,7 @@ import XCTest
 
 /// Successful refreshes: persist-before-use, single flight in one process, compare-and-swap
 /// between two processes, and an answer without a refresh token.
-final class UpstreamTokenRefreshTests: XCTestCase {
-    var harness: UpstreamTokenHarness!
-    let userID = UpstreamTokenHarness.userID
-
-    override func setUp() async throws {
-        harness = try await UpstreamTokenHarness()
-    }
-
-    override func tearDown() async throws {
-        try await harness?.shutdown()
-    }
-
+final class UpstreamTokenRefreshTests: UpstreamTokenTestCase {
     func testStoredTokenIsServedWithoutRefresh() async throws {
         let login = try await harness.login()
         let manager = harness.makeManager()

@@ -5,18 +5,7 @@ import XCTest
 
 /// Forgejo down, erroring, talking HTML or misconfigured: nobody is logged out, the stored token
 /// is served while it is valid, and the next refresh after the fault clears succeeds.
-final class UpstreamTokenTransientTests: XCTestCase {
-    var harness: UpstreamTokenHarness!
-    let userID = UpstreamTokenHarness.userID
-
-    override func setUp() async throws {
-        harness = try await UpstreamTokenHarness()
-    }
-
-    override func tearDown() async throws {
-        try await harness?.shutdown()
-    }
-
+final class UpstreamTokenTransientTests: UpstreamTokenTestCase {
     func testFaultsServeTheStoredTokenWhileValidThenRecover() async throws {
         let login = try await harness.login()
         let manager = harness.makeManager()
