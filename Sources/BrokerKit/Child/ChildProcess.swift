@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,14 @@ public actor ChildProcess {
     public nonisolated let sessionID: String
     private var logger: Logger
     private let exitLatch = Latch<ChildExit>()
+    /// Callbacks for the exit (see `onExit`): stored closures instead of one parked waiting task
+    /// per interested owner, which cost memory for every idle session.
+    private nonisolated let exitHandlers = Mutex<ExitHandlers>(.waiting([]))
+
+    enum ExitHandlers {
+        case waiting([@Sendable (ChildExit) async -> Void])
+        case exited(ChildExit)
+    }
     public private(set) var pid: pid_t?
     /// The child's stdin pipe, set by the runner once the child runs (before `start` returns).
     private var stdin: (any Channel)?
@@ -139,7 +148,7 @@ public actor ChildProcess {
         guard let launch else {
             // Never launched: either start() was not called, or its executable lookup failed
             // and settles the exit itself.
-            if !started { await exitLatch.resolve(ChildExit(reason: .stoppedByBroker, status: nil)) }
+            if !started { await settleExit(ChildExit(reason: .stoppedByBroker, status: nil)) }
             return await exitLatch.waitIgnoringCancellation()
         }
         guard case .success(let pid) = await launch.waitIgnoringCancellation() else {
@@ -158,6 +167,34 @@ public actor ChildProcess {
     /// owner can fail whatever was still waiting on it.
     public nonisolated func waitForExit() async -> ChildExit? {
         await exitLatch.wait()
+    }
+
+    /// Runs `handler` (in a task of its own) once the child is gone, or right away if it already
+    /// is. Unlike `waitForExit()` nothing waits in the meantime: an idle session's owners keep
+    /// a closure here rather than a suspended task each.
+    public nonisolated func onExit(_ handler: @escaping @Sendable (ChildExit) async -> Void) {
+        let settled: ChildExit? = exitHandlers.withLock { state in
+            switch state {
+            case .waiting(var handlers):
+                handlers.append(handler)
+                state = .waiting(handlers)
+                return nil
+            case .exited(let exit):
+                return exit
+            }
+        }
+        if let settled { Task { await handler(settled) } }
+    }
+
+    /// Every exit goes through here: the latch for waiters, then the `onExit` handlers.
+    private func settleExit(_ exit: ChildExit) async {
+        await exitLatch.resolve(exit)
+        let handlers: [@Sendable (ChildExit) async -> Void] = exitHandlers.withLock { state in
+            guard case .waiting(let handlers) = state else { return [] }
+            state = .exited(exit)
+            return handlers
+        }
+        for handler in handlers { Task { await handler(exit) } }
     }
 
     /// The exit, if the child has already ended.
@@ -191,13 +228,13 @@ public actor ChildProcess {
         } else {
             logger.warning("child ended unexpectedly", metadata: ["exit": "\(exit)"])
         }
-        await exitLatch.resolve(exit)
+        await settleExit(exit)
     }
 
     func spawnFailed(_ error: ChildError) async {
         ChildMetrics.spawnFailed()
         ChildMetrics.exited(.spawnFailed)
         logger.error("child failed to start", metadata: ["error": "\(error)"])
-        await exitLatch.resolve(ChildExit(reason: .spawnFailed, status: nil))
+        await settleExit(ChildExit(reason: .spawnFailed, status: nil))
     }
 }

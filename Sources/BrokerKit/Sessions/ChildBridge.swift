@@ -35,10 +35,7 @@ public actor ChildBridge {
     @discardableResult
     public func start() async throws(ChildError) -> pid_t {
         let child = child
-        Task { [weak self] in
-            guard let exit = await child.waitForExit() else { return }
-            await self?.childExited(exit)
-        }
+        child.onExit { [weak self] exit in await self?.childExited(exit) }
         return try await child.start { [weak self] line in
             await self?.childSent(line)
         }
