@@ -147,16 +147,21 @@ actor DemoServer {
 
     /// Sends a server→client request and waits for the client's whole response message;
     /// nil when the calling tool is cancelled first.
+    ///
+    /// The waiter is registered BEFORE the request is written: writing suspends this actor, and
+    /// a client that answers at once (the broker refusing an undeclared capability) had its
+    /// response arrive, find no waiter and be dropped, leaving the tool waiting forever.
     func askClient(method: String, params: JSONValue) async -> JSONValue? {
         nextOutgoingID += 1
         let id = "demo-\(nextOutgoingID)"
-        await send(["jsonrpc": "2.0", "id": .string(id), "method": .string(method), "params": params])
+        let request: JSONValue = ["jsonrpc": "2.0", "id": .string(id), "method": .string(method), "params": params]
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 if Task.isCancelled {
                     continuation.resume(returning: nil)
                 } else {
                     awaitingClient[id] = continuation
+                    Task { await self.send(request) }
                 }
             }
         } onCancel: {

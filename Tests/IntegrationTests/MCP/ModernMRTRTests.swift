@@ -96,6 +96,25 @@ final class ModernMRTRTests: XCTestCase {
         XCTAssertEqual(parked, 0)
     }
 
+    /// Regression: the broker refuses a request for an undeclared capability within microseconds.
+    /// The demo child used to write its request before registering the waiter for the answer,
+    /// so such a fast refusal was dropped and the tool, and with it the HTTP request, waited
+    /// forever (about one request in forty). Many quick rounds, each with a short bound, make a
+    /// return of that race fail here fast and by name.
+    func testModernImmediateRefusalsNeverStrandTheChildCall() async throws {
+        let broker = try await MCPTestBroker.start()
+        defer { Task { await broker.stop() } }
+        let client = try await broker.client()
+        for round in 0..<60 {
+            let reply = try await withDeadline(.seconds(10), "refused roots/list, round \(round)") {
+                try await client.modern(id: "r\(round)", method: "tools/call", params: Self.ask("roots"), meta: Self.meta([:]))
+            }
+            XCTAssertEqual(reply.result?["isError"] as? Bool, true, reply.body)
+        }
+        let parked = await broker.pool.parking.parkedCount
+        XCTAssertEqual(parked, 0)
+    }
+
     func testModernBadRequestStatesAreRefusedAndTheGoodOneStillWorks() async throws {
         let broker = try await MCPTestBroker.start()
         defer { Task { await broker.stop() } }
