@@ -72,9 +72,16 @@ public actor ModernCall {
     }
 
     /// A server→client request the bridge could not attribute (several calls pending) that the
-    /// pool gives to this call, the only one able to take input right now.
-    func inject(_ event: BridgeEvent) {
+    /// pool gives to this call, the only one able to take input right now. False when the call
+    /// stopped reading meanwhile (parked, done, or its answer already buffered: `step` returns
+    /// on the answer and would never see what follows it); the pool then refuses the request to
+    /// the child, which would otherwise wait forever for an answer nobody sends.
+    func inject(_ event: BridgeEvent) -> Bool {
+        guard phase == .running, !ended, !buffer.contains(where: { if case .response = $0 { true } else { false } }) else {
+            return false
+        }
         push(event)
+        return true
     }
 
     /// While running, this call (an MRTR-capable request that declared a capability) is the

@@ -271,11 +271,11 @@ public actor ModernChildPool: Service {
                 if message.kind == .request {
                     // Several calls were pending, so the bridge could not say whose it is; the
                     // only call able to take input gets it, otherwise the child hears a refusal.
-                    if let call = await self?.soleInputCandidate(of: child) {
-                        await call.inject(.message(bytes))
-                    } else {
-                        await child.answerServerRequest(message)
+                    // (The candidate may stop reading between the lookup and the injection.)
+                    if let call = await self?.soleInputCandidate(of: child), await call.inject(.message(bytes)) {
+                        continue
                     }
+                    await child.answerServerRequest(message)
                 } else {
                     await self?.publish(message, from: child)
                 }
