@@ -16,6 +16,26 @@ public struct BridgeTicket: Hashable, Sendable {
 public struct BridgeCall: Sendable {
     public let ticket: BridgeTicket
     public let events: AsyncStream<BridgeEvent>
+
+    /// The final response, skipping side messages; nil when none arrives within `timeout` (the
+    /// caller decides whether to cancel the call) or the stream ends without one.
+    func response(within timeout: Duration) async -> [UInt8]? {
+        await withTaskGroup(of: [UInt8]?.self) { group in
+            group.addTask {
+                for await event in events {
+                    if case .response(let bytes) = event { return bytes }
+                }
+                return nil
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 }
 
 /// Caller mistakes the bridge rejects before touching the child; both are -32600 (Invalid Request).

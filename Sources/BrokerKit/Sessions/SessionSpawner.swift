@@ -67,22 +67,7 @@ struct SessionSpawner: Sendable {
             await bridge.stop()
             throw .childStartFailed("initialize is not a request")
         }
-        let timeout = initializeTimeout
-        let answer = await withTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                for await event in call.events {
-                    if case .response(let bytes) = event { return bytes }
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        let answer = await call.response(within: initializeTimeout)
         // A child that died before answering shows up as the bridge's own error response.
         let answered = answer.flatMap { try? JSONRPCMessage($0) }?.kind == .response
         if !answered, let exit = await bridge.child.exit {
@@ -90,7 +75,7 @@ struct SessionSpawner: Sendable {
         }
         guard let answer else {
             await bridge.stop()
-            throw .childStartFailed("no answer to initialize within \(timeout)")
+            throw .childStartFailed("no answer to initialize within \(initializeTimeout)")
         }
         return answer
     }

@@ -62,22 +62,7 @@ public struct PooledChild: Sendable {
     /// when no answer arrives within `timeout`.
     func oneResult(of request: JSONRPCMessage, timeout: Duration) async -> [String: Any]? {
         guard let call = try? await bridge.send(request) else { return nil }
-        let answer = await withTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                for await event in call.events {
-                    if case .response(let bytes) = event { return bytes }
-                }
-                return nil
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
-        guard let answer else {
+        guard let answer = await call.response(within: timeout) else {
             await bridge.cancel(call.ticket, reason: "no answer in time")
             return nil
         }
