@@ -46,16 +46,7 @@ actor Latch<Value: Sendable> {
     /// The value, or nil if it is not set within `timeout`.
     func wait(timeout: Duration) async -> Value? {
         if let value { return value }
-        return await withTaskGroup(of: Value?.self) { group in
-            group.addTask { await self.wait() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
+        return await withTimeout(timeout) { await self.wait() }
     }
 
     private func abandon(_ ticket: Int) {

@@ -20,20 +20,11 @@ public struct BridgeCall: Sendable {
     /// The final response, skipping side messages; nil when none arrives within `timeout` (the
     /// caller decides whether to cancel the call) or the stream ends without one.
     func response(within timeout: Duration) async -> [UInt8]? {
-        await withTaskGroup(of: [UInt8]?.self) { group in
-            group.addTask {
-                for await event in events {
-                    if case .response(let bytes) = event { return bytes }
-                }
-                return nil
+        await withTimeout(timeout) { [events] in
+            for await event in events {
+                if case .response(let bytes) = event { return bytes }
             }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return nil
-            }
-            let first = await group.next() ?? nil
-            group.cancelAll()
-            return first
+            return nil
         }
     }
 }

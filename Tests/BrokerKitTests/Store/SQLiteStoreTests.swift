@@ -51,7 +51,7 @@ final class SQLiteStoreTests: XCTestCase {
 
     func testUnusableDataDirectoryIsAClearError() throws {
         let file = dir.path + "/plainfile"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data()))
         XCTAssertThrowsError(try SQLiteStore(path: file + "/broker.sqlite")) { error in
             XCTAssertEqual("\(error)", "cannot use data directory \(file): not a directory")
         }
