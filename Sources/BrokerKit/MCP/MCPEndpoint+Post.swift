@@ -53,7 +53,7 @@ extension MCPEndpoint {
             return Self.json(bytes)
         }
         let method = message.method
-        return Response(status: .ok, headers: MCPEventStream.answerHeaders, body: ResponseBody { writer in
+        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
                 try await MCPEventStream.relay(first: first, then: signals, request: request, to: &writer)
             } catch {

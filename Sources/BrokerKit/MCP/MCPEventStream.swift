@@ -11,20 +11,15 @@ enum StreamSignal<Element: Sendable>: Sendable {
 
 /// Server-Sent Events plumbing shared by POST answers and the GET stream.
 enum MCPEventStream {
+    /// Every SSE response also says `Connection: close`. Hummingbird's
+    /// `consumeWithCancellationOnInboundClose` cancels its read of the connection once the stream
+    /// is written, which ends the connection (the server closes it a moment later); a client or
+    /// proxy that reused it at once for its next request saw "connection closed" (AsyncHTTPClient:
+    /// "I/O on closed channel"; Caddy: 502 after a DELETE ended the GET stream). Announcing the
+    /// close makes them open a fresh connection instead.
     static let headers: HTTPFields = [
-        .contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no",
+        .contentType: "text/event-stream", .cacheControl: "no-cache", .xAccelBuffering: "no", .connection: "close",
     ]
-
-    /// For a POST answered as SSE: `headers` plus `Connection: close`. Hummingbird's
-    /// `consumeWithCancellationOnInboundClose` cancels its read of the connection once the answer
-    /// is written, which ends the connection (the server closes it a moment later); a client that
-    /// reused it at once for its next request saw "connection closed" (AsyncHTTPClient: "I/O on
-    /// closed channel"). Announcing the close makes clients open a fresh connection instead.
-    static let answerHeaders: HTTPFields = {
-        var answer = headers
-        answer[.connection] = "close"
-        return answer
-    }()
 
     /// Merges `source` with keep-alive ticks: the first after `firstTick`, then every `interval`.
     /// Ticks stop when the merged stream is finished or abandoned. The ticks come from the shared

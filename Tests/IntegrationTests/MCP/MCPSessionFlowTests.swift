@@ -194,6 +194,7 @@ final class MCPSessionFlowTests: XCTestCase {
         let stream = try await client.stream(client.request(.GET))
         XCTAssertEqual(stream.status, 200)
         XCTAssertTrue(stream.headers["content-type"].first?.hasPrefix("text/event-stream") ?? false)
+        XCTAssertEqual(stream.headers["connection"].first?.lowercased(), "close", "a proxy must not reuse the stream's connection")
         let value9 = try await client.delete().status
         XCTAssertEqual(value9, 204)
         let next = await stream.next()

@@ -125,7 +125,7 @@ struct ModernEndpoint: Sendable {
             break
         }
         let keepAliveInterval = keepAliveInterval
-        return Response(status: .ok, headers: MCPEventStream.answerHeaders, body: ResponseBody { writer in
+        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.keepAlive)
@@ -176,7 +176,7 @@ struct ModernEndpoint: Sendable {
         ])
         let ended = Self.encode(["jsonrpc": "2.0", "id": subscriptionID, "result": ["resultType": "complete", "_meta": meta] as [String: Any]])
         let signals = MCPEventStream.signals(notifications, firstTick: keepAliveInterval, interval: keepAliveInterval)
-        return Response(status: .ok, headers: MCPEventStream.answerHeaders, body: ResponseBody { writer in
+        return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
                 try await request.body.consumeWithCancellationOnInboundClose { _ in
                     try await writer.write(MCPEventStream.event(acknowledgement))
