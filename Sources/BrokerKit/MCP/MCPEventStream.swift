@@ -136,7 +136,11 @@ final class KeepAliveTimer: Sendable {
             state.nextID += 1
             state.entries[state.nextID] = entry
             let start = !state.running
-            state.running = true
+            if start {
+                // A new ticking task gets the whole idle allowance, not what the last one left.
+                state.running = true
+                state.idleTicks = 0
+            }
             return (state.nextID, start)
         }
         if start { Task.detached { await self.tick() } }
@@ -146,8 +150,6 @@ final class KeepAliveTimer: Sendable {
     private func cancel(_ id: UInt64) {
         _ = state.withLock { $0.entries.removeValue(forKey: id) }
     }
-
-    var armedCount: Int { state.withLock { $0.entries.count } }
 
     private func tick() async {
         while true {
