@@ -2,19 +2,6 @@ import Foundation
 
 /// A request sent through a session, tied to the child that took it: with a child swap the
 /// session's current child may change while this call is still answered by the old one.
-public struct SessionCall: Sendable {
-    let bridge: ChildBridge
-    public let call: BridgeCall
-
-    public var events: AsyncStream<BridgeEvent> { call.events }
-
-    /// Tells the child that took the request to stop (client went away).
-    public func cancel(reason: String) async {
-        await bridge.cancel(call.ticket, reason: reason)
-    }
-}
-
-/// A request sent with `Session.send(_:into:)`, tied to the child that took it (see `SessionCall`).
 struct SessionTicket: Sendable {
     let bridge: ChildBridge
     let ticket: BridgeTicket
@@ -22,6 +9,17 @@ struct SessionTicket: Sendable {
     /// Tells the child that took the request to stop (client went away).
     func cancel(reason: String) async {
         await bridge.cancel(ticket, reason: reason)
+    }
+}
+
+/// A `SessionTicket` with the request's own event stream (`Session.send(_:)`).
+public struct SessionCall: Sendable {
+    let ticket: SessionTicket
+    public let events: AsyncStream<BridgeEvent>
+
+    /// Tells the child that took the request to stop (client went away).
+    public func cancel(reason: String) async {
+        await ticket.cancel(reason: reason)
     }
 }
 
@@ -81,7 +79,8 @@ public actor Session {
 
     public func send(_ request: JSONRPCMessage) async throws(BridgeError) -> SessionCall {
         let bridge = self.bridge
-        return SessionCall(bridge: bridge, call: try await bridge.send(request))
+        let call = try await bridge.send(request)
+        return SessionCall(ticket: SessionTicket(bridge: bridge, ticket: call.ticket), events: call.events)
     }
 
     /// Like `send(_:)`, but the events go straight into `signals` (a POST answer's stream).
