@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BrokerKit
+import FakeForgejo
 import Foundation
 import Hummingbird
 import Logging
@@ -11,7 +12,7 @@ import XCTest
 /// would wait for ever — and with it every session start and child swap joined to that
 /// single-flight refresh.
 final class UpstreamStalledBodyTests: XCTestCase {
-    private var serverTask: Task<Void, any Error>?
+    private var server: BackgroundServer?
     private var http: HTTPClient!
     private var baseURL = ""
 
@@ -25,24 +26,20 @@ final class UpstreamStalledBodyTests: XCTestCase {
         }
         router.get("api/v1/version", use: stalled)
         router.post("login/oauth/access_token", use: stalled)
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "stalled-forgejo")
         logger.logLevel = .critical
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  continuation.yield(channel.localAddress?.port ?? 0)
-                                  continuation.finish()
-                              }, logger: logger)
-        serverTask = Task { try await app.run() }
-        let port = await ports.first(where: { _ in true }) ?? 0
-        baseURL = "http://127.0.0.1:\(port)"
+        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
+            Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: onServerRunning, logger: logger)
+        }
+        self.server = server
+        baseURL = "http://127.0.0.1:\(server.port)"
         http = HTTPClient(eventLoopGroupProvider: .singleton)
     }
 
     override func tearDown() async throws {
         try await http?.shutdown()
-        serverTask?.cancel()
-        _ = await serverTask?.result
+        await server?.stop()
     }
 
     private func client() -> ForgejoClient {

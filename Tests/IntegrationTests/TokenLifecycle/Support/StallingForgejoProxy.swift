@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import FakeForgejo
 import Foundation
 import Hummingbird
 import HTTPTypes
@@ -23,7 +24,7 @@ final class StallingForgejoProxy: HTTPResponder, Sendable {
     private let client: HTTPClient
     private let mode = Mutex(Mode.pass)
     private let held = Atomic<Int>(0)
-    private let serverTask: Mutex<Task<Void, any Error>?> = Mutex(nil)
+    private let server: Mutex<BackgroundServer?> = Mutex(nil)
 
     /// Token requests the proxy is holding right now.
     var heldRequests: Int { held.load(ordering: .relaxed) }
@@ -37,28 +38,22 @@ final class StallingForgejoProxy: HTTPResponder, Sendable {
     }
 
     static func start(upstream: String, client: HTTPClient) async throws -> StallingForgejoProxy {
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
         let box = ResponderBox()
         var logger = Logger(label: "stalling-forgejo-proxy")
         logger.logLevel = .critical
-        let app = Application(responder: box, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in
-                                  continuation.yield(channel.localAddress?.port ?? 0)
-                                  continuation.finish()
-                              }, logger: logger)
-        let task = Task { try await app.run() }
-        guard let port = await ports.first(where: { _ in true }) else { throw CancellationError() }
-        let proxy = StallingForgejoProxy(upstream: upstream, client: client, baseURL: "http://127.0.0.1:\(port)")
+        let server = try await BackgroundServer.start(logger: logger) { onServerRunning in
+            Application(responder: box, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                        onServerRunning: onServerRunning, logger: logger)
+        }
+        let proxy = StallingForgejoProxy(upstream: upstream, client: client, baseURL: "http://127.0.0.1:\(server.port)")
         box.proxy.withLock { $0 = proxy }
-        proxy.serverTask.withLock { $0 = task }
+        proxy.server.withLock { $0 = server }
         return proxy
     }
 
     /// Stops serving; held requests are cancelled (their callers are gone by then).
     func stop() async {
-        let task = serverTask.withLock { $0 }
-        task?.cancel()
-        _ = await task?.result
+        await server.withLock { $0 }?.stop()
     }
 
     private static let hopByHop: Set<String> = ["host", "content-length", "transfer-encoding", "connection", "keep-alive"]
