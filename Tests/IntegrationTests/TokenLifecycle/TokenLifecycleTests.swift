@@ -14,11 +14,7 @@ final class TokenLifecycleTests: XCTestCase {
         let broker = try await TokenLifecycleBroker.start()
         addTeardownBlock { await broker.stop() }
         let metrics = MetricsSnapshot.take()
-        var (client, _) = try await broker.login()
-        let initialized = try await client.initialize()
-        XCTAssertEqual(initialized.status, 200)
-        let first = try await client.whoami()
-        var current = try XCTUnwrap(first)
+        var (client, _, current) = try await openSession(broker)
         var fingerprints = [current.fingerprint]
         let load = TokenLifecycleLoad()
         load.start(client, workers: 4, includeWhoami: true)
@@ -59,11 +55,7 @@ final class TokenLifecycleTests: XCTestCase {
     func testTokenLifecycleInFlightRequestsFinishOnTheOldChild() async throws {
         let broker = try await TokenLifecycleBroker.start()
         addTeardownBlock { await broker.stop() }
-        var (client, tokens) = try await broker.login()
-        let initialized = try await client.initialize()
-        XCTAssertEqual(initialized.status, 200)
-        let first = try await client.whoami()
-        let before = try XCTUnwrap(first)
+        let (client, tokens, before) = try await openSession(broker)
         let sessionID = try XCTUnwrap(client.sessionID)
         let session = try await broker.assembly.sessions.lookup(
             id: sessionID, owner: SessionOwner(userID: 101, login: "alice", clientID: tokens.clientID))
@@ -135,11 +127,8 @@ final class TokenLifecycleTests: XCTestCase {
     func testTokenLifecycleRevokedForgejoGrantEndsSessionsAndLogsTheClientOut() async throws {
         let broker = try await TokenLifecycleBroker.start()
         addTeardownBlock { await broker.stop() }
-        var (client, tokens) = try await broker.login()
-        let initialized = try await client.initialize()
-        XCTAssertEqual(initialized.status, 200)
-        let first = try await client.whoami()
-        let pid = try XCTUnwrap(first).pid
+        let (client, tokens, first) = try await openSession(broker)
+        let pid = first.pid
         let metrics = MetricsSnapshot.take()
         try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
         await broker.advanceClocks(seconds: Self.step)
@@ -160,11 +149,8 @@ final class TokenLifecycleTests: XCTestCase {
     func testTokenLifecycleClientRevocationEndsItsSessions() async throws {
         let broker = try await TokenLifecycleBroker.start()
         addTeardownBlock { await broker.stop() }
-        var (client, tokens) = try await broker.login()
-        let initialized = try await client.initialize()
-        XCTAssertEqual(initialized.status, 200)
-        let first = try await client.whoami()
-        let pid = try XCTUnwrap(first).pid
+        let (_, tokens, first) = try await openSession(broker)
+        let pid = first.pid
         let metrics = MetricsSnapshot.take()
         let revoked = try await MCPLogin.send(broker.config.issuer + "/oauth/revoke", httpClient: broker.httpClient, form: [
             ("token", tokens.accessToken), ("client_id", tokens.clientID),
@@ -187,11 +173,7 @@ final class TokenLifecycleTests: XCTestCase {
         rotation.maximumRetryDelay = .milliseconds(200)
         let broker = try await TokenLifecycleBroker.start(rotation: rotation)
         addTeardownBlock { await broker.stop() }
-        var (client, _) = try await broker.login()
-        let initialized = try await client.initialize()
-        XCTAssertEqual(initialized.status, 200)
-        let first = try await client.whoami()
-        let before = try XCTUnwrap(first)
+        var (client, _, before) = try await openSession(broker)
         let metrics = MetricsSnapshot.take()
         // Every new child's start-up probe of Forgejo fails from now on.
         await broker.forgejo.state.injectFault(.serverError, target: .api, count: 10_000)
@@ -309,5 +291,16 @@ final class TokenLifecycleTests: XCTestCase {
             sessions: \(sessions.joined(separator: "; "))
             pending api faults: \(faults.map { "\($0)" } ?? "?"), refreshes: \(refreshes.map { "\($0)" } ?? "?")
             """
+    }
+
+    /// Logs alice in, opens a session and returns it with its first `whoami` (the serving child).
+    private func openSession(_ broker: TokenLifecycleBroker, file: StaticString = #filePath, line: UInt = #line) async throws
+        -> (client: MCPTestClient, tokens: MCPLogin.Tokens, first: (pid: Int32, fingerprint: String))
+    {
+        var (client, tokens) = try await broker.login()
+        let initialized = try await client.initialize()
+        XCTAssertEqual(initialized.status, 200, file: file, line: line)
+        let first = try await client.whoami()
+        return (client, tokens, try XCTUnwrap(first, file: file, line: line))
     }
 }
