@@ -80,7 +80,7 @@ public final class Broker: Sendable {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let assembly = BrokerAssembly(config: config, store: store, masterKey: masterKey, httpClient: httpClient, logger: logger)
         do {
-            let admin = AdminServer(registry: assembly.sessions, bearer: assembly.bearer, store: store, logger: logger)
+            let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger)
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
             try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck],
                           services: assembly.services + [admin], onListening: onListening)

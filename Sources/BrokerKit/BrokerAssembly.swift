@@ -15,6 +15,8 @@ public struct BrokerAssembly: Sendable {
         /// What a new session's token must have left; refreshed first otherwise.
         public var sessionTokenMinimumRemaining: Duration = .seconds(120)
         public var rotation = ChildRotation.Options()
+        /// How long a replaced child may keep answering the requests it took before a swap.
+        public var drain: Duration = .seconds(30)
         public var endpoint = MCPEndpoint.Options()
         public var authorization = AuthorizationServer.Options()
 
@@ -24,9 +26,8 @@ public struct BrokerAssembly: Sendable {
     public let bearer: BearerAuthenticator
     public let authorizationServer: AuthorizationServer
     public let tokenManager: UpstreamTokenManager
-    public let sessions: SessionRegistry
-    /// The per-user children of stateless 2026-07-28 requests; same token provider and caps as the sessions.
-    public let modernChildren: ModernChildPool
+    /// Every child process: legacy sessions and the per-user children of 2026-07-28 requests.
+    public let host: ChildHost
     public let rotation: ChildRotation
     public let mcp: MCPEndpoint
 
@@ -37,21 +38,22 @@ public struct BrokerAssembly: Sendable {
         tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey, clock: options.upstreamClock,
                                             policy: options.refreshPolicy, logger: logger)
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
-        sessions = SessionRegistry(
-            limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger)
+        var limits = SessionRegistryLimits(config.sessions)
+        limits.drain = options.drain
+        host = ChildHost(limits: limits, launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger,
+                         hasLiveGrant: { userID in
+                             // A store that cannot answer keeps the child: ending it is the irreversible choice.
+                             (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true
+                         })
         authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
-                                                  upstreamGrantState: tokenManager, revocationObserver: sessions,
+                                                  upstreamGrantState: tokenManager, revocationObserver: host,
                                                   options: options.authorization)
-        modernChildren = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: sessions,
-                                         launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger,
-                                         tokenEvents: tokenManager, drain: options.rotation.drain)
-        rotation = ChildRotation(manager: tokenManager, registry: sessions, bearer: bearer, options: options.rotation, logger: logger)
-        mcp = MCPEndpoint(registry: sessions, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
-                          modernPool: modernChildren)
+        rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
+        mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    public var services: [any Service] { [tokenManager, rotation, sessions, modernChildren] }
+    public var services: [any Service] { [tokenManager, rotation, host] }
 }

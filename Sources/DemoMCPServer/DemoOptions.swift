@@ -15,6 +15,10 @@ struct DemoOptions: Sendable {
     /// notifications (for the broker's `subscriptions/listen`); off by default so the default
     /// tool list and capabilities stay what the other tests expect.
     var notifyTool = false
+    /// Lists a `stats` tool that reports how many tool calls this process finished and how many
+    /// were cancelled, so a test can tell that every abandoned call reached the child as a
+    /// cancellation (test-only; off by default).
+    var statsTool = false
 
     struct UsageError: Error, CustomStringConvertible {
         let description: String
@@ -56,6 +60,7 @@ struct DemoOptions: Sendable {
             case "--ignore-sigterm": ignoreSigterm = true
             case "--no-forgejo-check": noForgejoCheck = true
             case "--notify": notifyTool = true
+            case "--stats": statsTool = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

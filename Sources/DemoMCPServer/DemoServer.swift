@@ -16,6 +16,12 @@ actor DemoServer {
     private var nextOutgoingID = 0
     private var garbageCount = 0
     private var oversizedLineSent = false
+    /// Tool calls received, answered, and stopped while running by a `notifications/cancelled`
+    /// (`--stats`).
+    private(set) var callsReceived = 0
+    private(set) var callsFinished = 0
+    private(set) var callsCancelled = 0
+    private var toolCalls: Set<JSONValue> = []
     /// Resource URIs the client subscribed to (`--notify` only).
     private(set) var subscribed: Set<String> = []
 
@@ -58,6 +64,10 @@ actor DemoServer {
     }
 
     private func startRequest(method: String, params: JSONValue, id: JSONValue) {
+        if method == "tools/call", params["name"]?.stringValue != DemoTools.Name.stats.rawValue {
+            toolCalls.insert(id)
+            callsReceived += 1
+        }
         running[id] = Task {
             let outcome = await self.handle(method: method, params: params)
             await self.complete(id: id, outcome: outcome)
@@ -67,6 +77,7 @@ actor DemoServer {
     /// A cancelled request has already been removed from `running`; it must stay silent.
     private func complete(id: JSONValue, outcome: RequestOutcome?) async {
         guard running.removeValue(forKey: id) != nil, let outcome else { return }
+        if toolCalls.remove(id) != nil { callsFinished += 1 }
         switch outcome {
         case .result(let result):
             await send(["jsonrpc": "2.0", "id": id, "result": result])
@@ -81,7 +92,9 @@ actor DemoServer {
 
     private func handleNotification(method: String, params: JSONValue) {
         guard method == "notifications/cancelled", let requestID = params["requestId"] else { return }
-        running.removeValue(forKey: requestID)?.cancel()
+        guard let task = running.removeValue(forKey: requestID) else { return }
+        task.cancel()
+        if toolCalls.remove(requestID) != nil { callsCancelled += 1 }
     }
 
     private func handle(method: String, params: JSONValue) async -> RequestOutcome? {
@@ -91,7 +104,8 @@ actor DemoServer {
         case "ping":
             return .result([:])
         case "tools/list":
-            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : []))])
+            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : [])
+                + (options.statsTool ? [DemoTools.statsDefinition] : []))])
         case "resources/list" where options.notifyTool:
             return .result(["resources": [["uri": "demo://counter", "name": "counter", "mimeType": "text/plain"]]])
         case "resources/read" where options.notifyTool:
@@ -107,7 +121,7 @@ actor DemoServer {
             return .result([:])
         case "tools/call":
             guard let name = params["name"]?.stringValue, let tool = DemoTools.Name(rawValue: name),
-                tool != .notify || options.notifyTool
+                tool != .notify || options.notifyTool, tool != .stats || options.statsTool
             else {
                 return .error(code: -32602, message: "Unknown tool: \(params["name"]?.stringValue ?? "<missing>")")
             }

@@ -4,7 +4,7 @@ import Foundation
 /// server→client requests, crashes). Tool failures are `isError` results, as MCP requires.
 enum DemoTools {
     enum Name: String, CaseIterable {
-        case whoami, echo, sleep, progress, ask, crash, notify
+        case whoami, echo, sleep, progress, ask, crash, notify, stats
     }
 
     struct Context: Sendable {
@@ -33,6 +33,9 @@ enum DemoTools {
         "notify", "Send a change notification (tools, prompts, resources or updated)",
         ["kind": ["type": "string"], "uri": ["type": "string"], "delayMs": ["type": "integer"]], required: ["kind"])
 
+    /// Listed only with `--stats`: what this process did with the tool calls it received.
+    static let statsDefinition: JSONValue = tool("stats", "Count the tool calls received, finished and cancelled", [:])
+
     private static func tool(
         _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
     ) -> JSONValue {
@@ -58,6 +61,12 @@ enum DemoTools {
         case .crash:
             exit(Int32(truncatingIfNeeded: arguments["code"]?.intValue ?? 1))
         case .notify: return await notify(arguments, context)
+        case .stats:
+            let server = context.server
+            let (received, finished, cancelled) = await (server.callsReceived, server.callsFinished, server.callsCancelled)
+            return text_("received \(received), finished \(finished), cancelled \(cancelled)", structured: [
+                "received": .int(Int64(received)), "finished": .int(Int64(finished)), "cancelled": .int(Int64(cancelled)),
+            ])
         }
     }
 

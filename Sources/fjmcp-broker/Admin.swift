@@ -7,7 +7,7 @@ import NIOHTTP1
 
 struct Sessions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the running broker's sessions (user, client, age, idle, child pid, Forgejo token expiry).",
+        abstract: "List the running broker's children: legacy sessions and users' shared children (kind, user, clients, age, idle, busy, child pid, Forgejo token expiry).",
         discussion: "Talks to <data dir>/admin.sock, so it needs the broker's data directory and OS user.\n\n" + settingsHelp
     )
 
@@ -20,10 +20,11 @@ struct Sessions: AsyncParsableCommand {
         decoder.dateDecodingStrategy = .iso8601
         let sessions = try decoder.decode([SessionSummary].self, from: body)
         let rows = sessions.map { session in
-            [session.user, session.clientID, "\(session.ageSeconds)s", "\(session.idleSeconds)s",
-             session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
+            [session.kind, session.user, session.clients.joined(separator: ","), "\(session.ageSeconds)s", "\(session.idleSeconds)s",
+             "\(session.busy)", session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
         }
-        for line in Self.table(header: ["USER", "CLIENT", "AGE", "IDLE", "CHILD_PID", "TOKEN_EXPIRES"], rows: rows) { print(line) }
+        let header = ["KIND", "USER", "CLIENTS", "AGE", "IDLE", "BUSY", "CHILD_PID", "TOKEN_EXPIRES"]
+        for line in Self.table(header: header, rows: rows) { print(line) }
     }
 
     /// Left-aligned columns as wide as their widest cell.
@@ -53,7 +54,8 @@ struct Revoke: AsyncParsableCommand {
         let path = "/users/" + (login.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/"])) ?? login) + "/revoke"
         let body = try await AdminClient.send(.POST, path, dataDirectory: config.dataDirectory)
         let result = try JSONDecoder().decode(AdminRevocation.self, from: body)
-        print("revoked \(result.user): \(result.sessionsEnded) session(s) ended, \(result.grantsRevoked) grant(s) revoked, Forgejo tokens forgotten")
+        print("revoked \(result.user): \(result.sessionsEnded) session(s) and \(result.userChildrenEnded) user child(ren) ended, "
+            + "\(result.grantsRevoked) grant(s) revoked, Forgejo tokens forgotten")
     }
 }
 

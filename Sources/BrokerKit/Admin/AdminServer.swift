@@ -13,13 +13,13 @@ public struct AdminServer: Sendable {
         dataDirectory + "/admin.sock"
     }
 
-    let registry: SessionRegistry
+    let host: ChildHost
     let bearer: BearerAuthenticator
     let store: any BrokerStore
     let logger: Logger
 
-    public init(registry: SessionRegistry, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger) {
-        self.registry = registry
+    public init(host: ChildHost, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger) {
+        self.host = host
         self.bearer = bearer
         self.store = store
         self.logger = logger
@@ -42,23 +42,25 @@ public struct AdminServer: Sendable {
     }
 
     private func sessions() async throws -> Response {
-        try Self.json(await registry.summaries())
+        try Self.json(await host.summaries().map(SessionSummary.init))
     }
 
-    /// Ends the user's sessions, revokes their broker grants and forgets their Forgejo token
-    /// set, so every client of theirs must sign in again.
+    /// Ends the user's sessions, user child, listen streams and parked calls, revokes their
+    /// broker grants and forgets their Forgejo token set, so every client of theirs must sign in
+    /// again.
     private func revoke(login: String) async throws -> Response {
         guard let user = try await store.user(login: login) else {
             throw HTTPError(.notFound, message: "no user with login \(login)")
         }
-        let ended = await registry.sessionIDs(userID: user.id).count
-        await registry.endSessions(userID: user.id, reason: .adminRevoked)
+        let ended = await host.endUser(user.id, reason: .adminRevoked)
         let grants = try await bearer.revokeUser(userID: user.id)
         try await store.deleteUpstreamTokens(userID: user.id)
         logger.notice("user revoked by operator", metadata: [
-            "user": "\(login)", "user_id": "\(user.id)", "sessions_ended": "\(ended)", "grants_revoked": "\(grants.count)",
+            "user": "\(login)", "user_id": "\(user.id)", "sessions_ended": "\(ended.sessions)",
+            "user_children_ended": "\(ended.userChildren)", "grants_revoked": "\(grants.count)",
         ])
-        return try Self.json(AdminRevocation(user: login, sessionsEnded: ended, grantsRevoked: grants.count))
+        return try Self.json(AdminRevocation(user: login, sessionsEnded: ended.sessions, userChildrenEnded: ended.userChildren,
+                                             grantsRevoked: grants.count))
     }
 
     static func json(_ value: some Encodable) throws -> Response {
@@ -69,19 +71,30 @@ public struct AdminServer: Sendable {
     }
 }
 
-/// One line of `fjmcp-broker sessions`.
+/// One line of `fjmcp-broker sessions`: a legacy session (`kind` "session") or a user's shared
+/// child of the 2026-07-28 era (`kind` "user", with every client that used it).
 public struct SessionSummary: Codable, Sendable, Equatable {
+    public let kind: String
+    public let sessionID: String
     public let user: String
     public let userID: Int64
-    public let clientID: String
+    public let clients: [String]
     public let ageSeconds: Int64
     public let idleSeconds: Int64
+    /// Requests being answered right now.
+    public let busy: Int
     public let childPID: Int32?
     public let tokenExpiresAt: Date?
 
     enum CodingKeys: String, CodingKey {
-        case user, userID = "user_id", clientID = "client_id", ageSeconds = "age_s", idleSeconds = "idle_s"
+        case kind, sessionID = "session_id", user, userID = "user_id", clients, ageSeconds = "age_s", idleSeconds = "idle_s", busy
         case childPID = "child_pid", tokenExpiresAt = "token_expires_at"
+    }
+
+    init(_ child: ChildSummary) {
+        (kind, sessionID, user, userID, clients) = (child.kind, child.sessionID, child.user, child.userID, child.clients)
+        (ageSeconds, idleSeconds, busy, childPID, tokenExpiresAt) =
+            (child.ageSeconds, child.idleSeconds, child.busy, child.childPID, child.tokenExpiresAt)
     }
 }
 
@@ -89,9 +102,10 @@ public struct SessionSummary: Codable, Sendable, Equatable {
 public struct AdminRevocation: Codable, Sendable, Equatable {
     public let user: String
     public let sessionsEnded: Int
+    public let userChildrenEnded: Int
     public let grantsRevoked: Int
 
     enum CodingKeys: String, CodingKey {
-        case user, sessionsEnded = "sessions_ended", grantsRevoked = "grants_revoked"
+        case user, sessionsEnded = "sessions_ended", userChildrenEnded = "user_children_ended", grantsRevoked = "grants_revoked"
     }
 }

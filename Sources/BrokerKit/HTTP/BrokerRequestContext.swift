@@ -13,6 +13,8 @@ public struct BrokerRequestContext: RequestContext {
     public var clientAddress: String = "-"
     /// Set by ``BodyLimitMiddleware`` from configuration; enforced wherever a body is collected.
     public var maxUploadSize: Int = 1 << 20
+    /// Whose bearer token the request carries; set by the `/mcp` route group's access middleware.
+    public var principal: AuthenticatedPrincipal?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

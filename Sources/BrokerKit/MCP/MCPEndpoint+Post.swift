@@ -5,9 +5,8 @@ import NIOCore
 /// requests are answered as JSON when the child answers quickly and without side messages,
 /// otherwise as an SSE stream that carries the side messages, keep-alives and the answer.
 extension MCPEndpoint {
-    func dispatch(
-        _ message: JSONRPCMessage, session: Session, lease: SessionLease, request: Request, context: BrokerRequestContext
-    ) async throws -> Response {
+    func dispatch(_ message: JSONRPCMessage, lease: ChildLease, request: Request, context: BrokerRequestContext) async throws -> Response {
+        let session = lease.child
         switch message.kind {
         case .notification:
             try? await session.forward(message)
@@ -20,7 +19,7 @@ extension MCPEndpoint {
             await lease.release()
             return Response(status: .accepted)
         case .request:
-            return try await call(message, session: session, lease: lease, request: request)
+            return try await call(message, lease: lease, request: request)
         case .batch:
             guard MCPProtocolVersion.allowsBatches(session.protocolVersion) else {
                 throw MCPRequestError.batchNotAllowed(version: session.protocolVersion)
@@ -31,16 +30,16 @@ extension MCPEndpoint {
         }
     }
 
-    private func call(_ message: JSONRPCMessage, session: Session, lease: SessionLease, request: Request) async throws -> Response {
+    private func call(_ message: JSONRPCMessage, lease: ChildLease, request: Request) async throws -> Response {
         let started = ContinuousClock.now
         // The bridge writes the call's events straight into `signals`; the shared timer adds the
         // JSON-window tick (and later keep-alives). No task or timer of its own per request.
         let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
         let ticks = MCPEventStream.armKeepAlive(continuation, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
         continuation.onTermination = { _ in ticks.cancel() }
-        let sessionCall: SessionTicket
+        let ticket: SessionTicket
         do {
-            sessionCall = try await session.send(message, into: continuation)
+            ticket = try await lease.child.send(message, into: SignalSink(continuation: continuation))
         } catch {
             continuation.finish()
             throw MCPRequestError.malformed(.invalidRequest("not a request"))
@@ -52,24 +51,43 @@ extension MCPEndpoint {
             await lease.release()
             return Self.json(bytes)
         }
+        // The body below is not run at all when the client reset the connection before the
+        // headers went out; the guard then cancels the call and frees the session on its own.
+        let abandon = CleanupGuard {
+            await ticket.cancel(reason: "client disconnected")
+            await lease.release()
+        }
         let method = message.method
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+            let first = first.map(Self.frame) ?? .end
+            // The stream has one consumer at a time: the handler's iterator is done with it.
+            var iterator = signals.makeAsyncIterator()
             do {
-                try await MCPEventStream.relay(first: first, then: signals, request: request, to: &writer)
+                try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, first]) {
+                    await iterator.next().map(Self.frame) ?? .end
+                }
             } catch {
-                await sessionCall.cancel(reason: "client disconnected")
-                await lease.release()
+                await abandon.run()
                 return
             }
+            abandon.dismiss()
             SessionMetrics.bridged(method: method, duration: .now - started)
             await lease.release()
-            try await writer.finish(nil)
         })
+    }
+
+    private static func frame(_ signal: StreamSignal<BridgeEvent>) -> SSEFrame {
+        switch signal {
+        case .item(.message(let bytes)): .event(bytes)
+        case .item(.response(let bytes)): .last(bytes)
+        case .tick: .keepAlive
+        case .ended: .end
+        }
     }
 
     /// 2025-03-26 batches: every request is sent at once, the answers come back as one array
     /// (side messages such as progress have no stream to go to in a batch and are dropped).
-    private func batch(_ message: JSONRPCMessage, session: Session) async -> Response {
+    private func batch(_ message: JSONRPCMessage, session: HostedChild) async -> Response {
         var calls: [SessionCall] = []
         var replies: [[UInt8]] = []
         for element in message.batchElements() {
@@ -79,7 +97,7 @@ extension MCPEndpoint {
             }
             switch inner.kind {
             case .request where inner.method == "initialize":
-                replies.append(JSONRPCErrorResponse.make(
+                replies.append(JSONRPCEnvelope.error(
                     rawID: inner.rawID ?? Array("null".utf8), code: -32600, message: MCPRequestError.initializeInBatch.message))
             case .request:
                 if let call = try? await session.send(inner) { calls.append(call) }

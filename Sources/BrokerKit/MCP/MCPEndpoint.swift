@@ -4,9 +4,10 @@ import Logging
 import NIOCore
 
 /// `/mcp` for the initialize-based protocol versions (2025-03-26 … 2025-11-25): POST carries
-/// client messages, GET opens the server→client stream, DELETE ends the session. Every method
-/// checks Host and Origin, then the bearer token, then the session binding. With a
-/// `ModernChildPool`, POSTs of the stateless 2026-07-28 era are served too (`ModernEndpoint`).
+/// client messages, GET opens the server→client stream, DELETE ends the session. The route
+/// group's `MCPAccessMiddleware` checks Host and Origin, then the bearer token; handlers check the
+/// session binding. With `modern`, POSTs of the stateless 2026-07-28 era are served too
+/// (`ModernEndpoint`), on the user's child of the same host.
 public struct MCPEndpoint: RouteProvider {
     public struct Options: Sendable {
         /// How long a request may wait for its answer before the reply switches to SSE, so that
@@ -20,41 +21,37 @@ public struct MCPEndpoint: RouteProvider {
         public init() {}
     }
 
-    let registry: SessionRegistry
+    let host: ChildHost
     let bearer: BearerAuthenticator
     let policy: MCPRequestPolicy
     let options: Options
     /// The stateless 2026-07-28 era on the same endpoint; nil serves the legacy eras only.
     let modern: ModernEndpoint?
 
-    /// `modernPool` turns on the 2026-07-28 era (its requests run on that pool's per-user children).
-    public init(registry: SessionRegistry, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options(),
-                modernPool: ModernChildPool? = nil) {
-        self.registry = registry
+    /// `modern` turns on the 2026-07-28 era (its requests run on the host's user children).
+    public init(host: ChildHost, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options(), modern: Bool = true) {
+        self.host = host
         self.bearer = bearer
         self.policy = MCPRequestPolicy(publicURL: publicURL)
         self.options = options
-        self.modern = modernPool.map {
-            ModernEndpoint(pool: $0, jsonWindow: options.jsonWindow, keepAliveInterval: options.keepAliveInterval,
-                           cacheTTLMilliseconds: options.modernCacheTTLMilliseconds, loginChallenge: bearer.missingTokenChallenge)
-        }
+        self.modern = modern
+            ? ModernEndpoint(host: host, jsonWindow: options.jsonWindow, keepAliveInterval: options.keepAliveInterval,
+                             cacheTTLMilliseconds: options.modernCacheTTLMilliseconds, loginChallenge: bearer.missingTokenChallenge)
+            : nil
     }
+
+    /// Tests reach the parked MRTR calls (shorter timeouts, counts).
+    public var parking: ModernInputParking? { modern?.parking }
 
     public func addRoutes(to router: Router<BrokerRequestContext>) {
-        router.post("/mcp") { request, context in try await self.post(request, context: context) }
-        router.get("/mcp") { request, context in try await self.openServerStream(request, context: context) }
-        router.delete("/mcp") { request, context in try await self.delete(request, context: context) }
-    }
-
-    /// Host, Origin and bearer checks common to every method; returns the session owner.
-    func admit(_ request: Request, context: BrokerRequestContext) async throws -> SessionOwner {
-        try policy.checkHost(request)
-        try policy.checkOrigin(request)
-        return SessionOwner(try await bearer.authenticate(request, context: context))
+        router.group("/mcp").add(middleware: MCPAccessMiddleware(policy: policy, bearer: bearer))
+            .post { request, context in try await self.post(request, context: context) }
+            .get { request, context in try await self.openServerStream(request, context: context) }
+            .delete { request, context in try await self.delete(request, context: context) }
     }
 
     private func post(_ request: Request, context: BrokerRequestContext) async throws -> Response {
-        let owner = try await admit(request, context: context)
+        let owner = try context.owner
         try policy.checkContentType(request)
         try policy.checkPostAccept(request)
         // collectBody keeps the original stream behind the buffer, which the SSE writer
@@ -75,11 +72,10 @@ public struct MCPEndpoint: RouteProvider {
             throw MCPRequestError.sessionRequired
         }
         guard !isInitialize else { throw MCPRequestError.initializeWithSession }
-        let session = try await acquire(sessionID, owner: owner, rawID: message.rawID)
-        let lease = SessionLease(registry: registry, id: sessionID)
+        let lease = try await acquire(sessionID, owner: owner, rawID: message.rawID)
         do {
-            try policy.checkProtocolVersion(request, negotiated: session.protocolVersion)
-            return try await dispatch(message, session: session, lease: lease, request: request, context: context)
+            try policy.checkProtocolVersion(request, negotiated: lease.child.protocolVersion)
+            return try await dispatch(message, lease: lease, request: request, context: context)
         } catch {
             await lease.release()
             throw error
@@ -89,36 +85,37 @@ public struct MCPEndpoint: RouteProvider {
     private func initialize(_ message: JSONRPCMessage, owner: SessionOwner, context: BrokerRequestContext) async throws -> Response {
         let opening: SessionOpening
         do {
-            opening = try await registry.open(owner: owner, initialize: message)
+            opening = try await host.open(owner: owner, initialize: message)
         } catch {
             context.logger.warning("session could not be opened", metadata: ["user": "\(owner.login)", "error": "\(error.message)"])
             throw MCPRequestError.session(error, rawID: message.rawID, challenge: challenge(for: error))
         }
         switch opening {
-        case .opened(let session, let response):
-            return Self.json(response, headers: [.mcpSessionID: session.id])
+        case .opened(let child, let response):
+            guard case .session(let id) = child.key else { return Self.json(response) }
+            return Self.json(response, headers: [.mcpSessionID: id])
         case .rejected(let response):
             return Self.json(response)
         }
     }
 
-    private func acquire(_ id: String, owner: SessionOwner, rawID: [UInt8]?) async throws(MCPRequestError) -> Session {
+    private func acquire(_ id: String, owner: SessionOwner, rawID: [UInt8]?) async throws(MCPRequestError) -> ChildLease {
         do {
-            return try await registry.acquire(id: id, owner: owner)
+            return try await host.acquire(id: id, owner: owner)
         } catch {
             throw .session(error, rawID: rawID, challenge: nil)
         }
     }
 
     private func delete(_ request: Request, context: BrokerRequestContext) async throws -> Response {
-        let owner = try await admit(request, context: context)
+        let owner = try context.owner
         guard let sessionID = request.headers[.mcpSessionID] else { throw MCPRequestError.sessionRequired }
         do throws(SessionError) {
-            _ = try await registry.lookup(id: sessionID, owner: owner)
+            _ = try await host.lookup(id: sessionID, owner: owner)
         } catch {
             throw MCPRequestError.session(error, rawID: nil, challenge: nil)
         }
-        await registry.end(sessionID, reason: .clientDeleted)
+        await host.end(.session(sessionID), reason: .clientDeleted)
         return Response(status: .noContent)
     }
 
@@ -138,15 +135,5 @@ public struct MCPEndpoint: RouteProvider {
         var fields = headers
         fields[.contentType] = "application/json"
         return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-    }
-}
-
-/// One request's hold on a session: while held, the session is busy and never reaped as idle.
-struct SessionLease: Sendable {
-    let registry: SessionRegistry
-    let id: String
-
-    func release() async {
-        await registry.release(id: id)
     }
 }

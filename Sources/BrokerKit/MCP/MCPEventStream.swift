@@ -9,7 +9,31 @@ enum StreamSignal<Element: Sendable>: Sendable {
     case ended
 }
 
-/// Server-Sent Events plumbing shared by POST answers and the GET stream.
+/// What an SSE response writes next.
+enum SSEFrame: Sendable {
+    case event([UInt8])
+    case keepAlive
+    /// The stream's last event (a request's answer); the response ends after it.
+    case last([UInt8])
+    /// The response ends without another event.
+    case end
+}
+
+/// Puts a call's events straight into the stream its SSE writer reads, which spares the POST
+/// path a relay task and a stream per request.
+struct SignalSink: BridgeEventSink {
+    let continuation: AsyncStream<StreamSignal<BridgeEvent>>.Continuation
+
+    func yield(_ event: BridgeEvent) { continuation.yield(.item(event)) }
+
+    /// The `.ended` marker first, as `MCPEventStream.signals` gives it.
+    func finish() {
+        continuation.yield(.ended)
+        continuation.finish()
+    }
+}
+
+/// Server-Sent Events plumbing shared by every `/mcp` stream.
 enum MCPEventStream {
     /// Every SSE response also says `Connection: close`. Hummingbird's
     /// `consumeWithCancellationOnInboundClose` cancels its read of the connection once the stream
@@ -49,32 +73,30 @@ enum MCPEventStream {
         KeepAliveTimer.shared.schedule(first: firstTick, every: interval) { continuation.yield(.tick) }
     }
 
-    /// Writes one call's SSE answer: a keep-alive first (so the headers leave now), then `first`
-    /// and every later signal, until the response is written or the source ends. Runs until the
-    /// client closes its side of the connection at the latest; throws then, or when a write fails,
-    /// so the caller can cancel the call. Shared by the session and the modern POST paths.
-    static func relay(
-        first: StreamSignal<BridgeEvent>?, then signals: AsyncStream<StreamSignal<BridgeEvent>>,
-        request: Request, to writer: inout any ResponseBodyWriter
-    ) async throws {
+    /// The one writer of every SSE response (the POST answers of both eras, the GET stream,
+    /// `subscriptions/listen`): writes `opening`, then the frames `next` produces, until a
+    /// `.last` or `.end` frame, then finishes the response. Watches the client's side of the
+    /// connection meanwhile: throws when the client goes away or a write fails, so the caller can
+    /// cancel whatever the stream was carrying.
+    static func write(_ request: Request, to writer: inout any ResponseBodyWriter, opening: [SSEFrame],
+                      next: () async -> SSEFrame) async throws {
         try await request.body.consumeWithCancellationOnInboundClose { _ in
-            try await writer.write(keepAlive)
-            var next = first
-            var iterator = signals.makeAsyncIterator()
-            while let signal = next {
-                switch signal {
-                case .item(.message(let bytes)): try await writer.write(event(bytes))
-                case .item(.response(let bytes)):
+            var pending = opening
+            while true {
+                let frame = pending.isEmpty ? await next() : pending.removeFirst()
+                switch frame {
+                case .event(let bytes): try await writer.write(event(bytes))
+                case .keepAlive: try await writer.write(keepAlive)
+                case .last(let bytes):
                     try await writer.write(event(bytes))
                     return
-                case .tick: try await writer.write(keepAlive)
-                case .ended: return
+                case .end: return
                 }
-                next = await iterator.next()
+                // A source only stops without an end frame when this task was cancelled.
+                try Task.checkCancellation()
             }
-            // The stream only stops without an end marker when this task was cancelled.
-            try Task.checkCancellation()
         }
+        try await writer.finish(nil)
     }
 
     static func event(_ json: [UInt8]) -> ByteBuffer {

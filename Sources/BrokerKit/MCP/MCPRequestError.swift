@@ -60,9 +60,9 @@ public enum MCPRequestError: Error, Sendable, HTTPResponseError {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body: [UInt8]
         switch self {
-        case .session(_, let rawID?, _): body = JSONRPCErrorResponse.make(rawID: rawID, code: code, message: message)
-        case .malformed(let error): body = JSONRPCErrorResponse.make(rawID: Array("null".utf8), code: code, message: "\(error.message): \(error.detail)")
-        default: body = JSONRPCErrorResponse.make(code: code, message: message)
+        case .session(_, let rawID?, _): body = JSONRPCEnvelope.error(rawID: rawID, code: code, message: message)
+        case .malformed(let error): body = JSONRPCEnvelope.error(code: code, message: "\(error.message): \(error.detail)")
+        default: body = JSONRPCEnvelope.error(rawID: nil, code: code, message: message)
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if case .session(_, _, let challenge?) = self { headers[.wwwAuthenticate] = challenge }

@@ -2,15 +2,13 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Acts on the token manager's events for live sessions (design §4 "Token rotation of
-/// children"): a refreshed token gives each of the user's sessions a new child before the old
-/// token expires, because a forgejo-mcp child reads its token only once (forgejo-notes D5); a
-/// dead Forgejo grant ends the user's sessions and drops their bearer tokens, so the next
-/// `/mcp` request answers 401 and the client signs in again.
+/// Acts on the token manager's events for hosted children (design §4 "Token rotation of
+/// children"): a refreshed token gives each of the user's children (sessions and user child
+/// alike) a new process before the old token expires, because a forgejo-mcp child reads its
+/// token only once (forgejo-notes D5); a dead Forgejo grant ends everything of the user and drops
+/// their bearer tokens, so the next `/mcp` request answers 401 and the client signs in again.
 public actor ChildRotation: Service {
     public struct Options: Sendable {
-        /// How long a replaced child may keep answering the requests it took before the swap.
-        public var drain: Duration = .seconds(30)
         /// First wait after a failed swap; doubled per failure up to `maximumRetryDelay`.
         public var retryBaseDelay: Duration = .milliseconds(500)
         public var maximumRetryDelay: Duration = .seconds(30)
@@ -19,17 +17,17 @@ public actor ChildRotation: Service {
     }
 
     private let manager: UpstreamTokenManager
-    private let registry: SessionRegistry
+    private let host: ChildHost
     private let bearer: BearerAuthenticator
     private let options: Options
     private let logger: Logger
-    /// The running swap (with its retries) per session; a newer token replaces it.
-    private var swaps: [String: (generation: Int64, task: Task<Void, Never>)] = [:]
+    /// The running swap (with its retries) per hosted child; a newer token replaces it.
+    private var swaps: [ChildKey: (generation: Int64, task: Task<Void, Never>)] = [:]
 
-    public init(manager: UpstreamTokenManager, registry: SessionRegistry, bearer: BearerAuthenticator, options: Options = Options(),
+    public init(manager: UpstreamTokenManager, host: ChildHost, bearer: BearerAuthenticator, options: Options = Options(),
                 logger: Logger) {
         self.manager = manager
-        self.registry = registry
+        self.host = host
         self.bearer = bearer
         self.options = options
         self.logger = logger
@@ -37,11 +35,11 @@ public actor ChildRotation: Service {
 
     public func run() async throws {
         let events = await manager.events()
-        let stale = registry.staleSessions
+        let stale = host.staleChildren
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { for await event in events { await self.handle(event) } }
-                group.addTask { for await session in stale { await self.startSwap(sessionID: session.sessionID, generation: session.generation) } }
+                group.addTask { for await child in stale { await self.startSwap(child.key, generation: child.generation) } }
             }
         }
         for swap in swaps.values { swap.task.cancel() }
@@ -51,11 +49,11 @@ public actor ChildRotation: Service {
     private func handle(_ event: UpstreamTokenEvent) async {
         switch event {
         case .refreshed(let userID, let token):
-            for id in await registry.sessionsToSwap(userID: userID, generation: token.generation) {
-                startSwap(sessionID: id, generation: token.generation)
+            for key in await host.childrenToSwap(userID: userID, generation: token.generation) {
+                startSwap(key, generation: token.generation)
             }
         case .dead(let userID, let reason):
-            await registry.endSessions(userID: userID, reason: .upstreamGrantDead)
+            await host.endUser(userID, reason: .upstreamGrantDead)
             do {
                 try await bearer.revokeUser(userID: userID)
             } catch {
@@ -66,20 +64,19 @@ public actor ChildRotation: Service {
         }
     }
 
-    private func startSwap(sessionID id: String, generation: Int64) {
+    private func startSwap(_ id: ChildKey, generation: Int64) {
         if let running = swaps[id] {
             guard running.generation < generation else { return }
             running.task.cancel()
         }
-        let task = Task { [registry, options, logger, clock = manager.clock] in
-            await Self.swapWithRetries(sessionID: id, generation: generation, registry: registry, options: options, clock: clock,
-                                       logger: logger)
-            self.finished(sessionID: id, generation: generation)
+        let task = Task { [host, options, logger, clock = manager.clock] in
+            await Self.swapWithRetries(id, generation: generation, host: host, options: options, clock: clock, logger: logger)
+            self.finished(id, generation: generation)
         }
         swaps[id] = (generation, task)
     }
 
-    private func finished(sessionID id: String, generation: Int64) {
+    private func finished(_ id: ChildKey, generation: Int64) {
         if swaps[id]?.generation == generation { swaps[id] = nil }
     }
 
@@ -89,19 +86,19 @@ public actor ChildRotation: Service {
     /// child can no longer reach Forgejo, so a session that still cannot get a new child is
     /// ended: the client's next request gets 404 and it re-initializes, which either starts a
     /// child with the fresh token or reports clearly why it cannot.
-    private static func swapWithRetries(sessionID id: String, generation: Int64, registry: SessionRegistry, options: Options,
+    private static func swapWithRetries(_ id: ChildKey, generation: Int64, host: ChildHost, options: Options,
                                         clock: any UpstreamClock, logger: Logger) async {
         var failures = 0
         while !Task.isCancelled {
-            guard case .failed(let expiresAt) = await registry.replaceChild(sessionID: id, generation: generation, drain: options.drain)
+            guard case .failed(let expiresAt) = await host.replaceChild(id, generation: generation, drain: host.limits.drain)
             else { return }
             failures += 1
             if let expiresAt, clock.now() >= expiresAt {
                 guard !Task.isCancelled else { return }
-                logger.error("child swap abandoned: the old child's token has expired; ending the session", metadata: [
-                    "session_id": "\(id)", "failures": "\(failures)",
+                logger.error("child swap abandoned: the old child's token has expired; ending it", metadata: [
+                    "child": "\(id)", "failures": "\(failures)",
                 ])
-                await registry.end(id, reason: .upstreamTokenExpired)
+                await host.end(id, reason: .upstreamTokenExpired)
                 return
             }
             await waitBeforeRetry(retryDelay(afterFailures: failures, options: options), orUntil: expiresAt, clock: clock)

@@ -7,6 +7,8 @@ public struct SessionRegistryLimits: Sendable {
     /// How long a new child may take to answer `initialize`. Only this first call is bounded:
     /// tool calls may legitimately run for a long time.
     public var initializeTimeout: Duration
+    /// How long a replaced child may keep answering the requests it took before the swap.
+    public var drain: Duration = .seconds(30)
 
     public init(idleTimeout: Duration, maxLifetime: Duration, maxPerUser: Int, maxTotal: Int,
                 initializeTimeout: Duration = .seconds(30)) {

@@ -9,8 +9,9 @@ enum SessionMetrics {
         "logging/setLevel", "tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
     ]
 
-    static func counts(sessions: Int, children: Int) {
+    static func counts(sessions: Int, userChildren: Int, children: Int) {
         Gauge(label: "fjmcp_sessions_active").record(sessions)
+        Gauge(label: "fjmcp_user_children_active").record(userChildren)
         Gauge(label: "fjmcp_children_active").record(children)
     }
 

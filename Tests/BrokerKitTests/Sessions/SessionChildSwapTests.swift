@@ -27,17 +27,17 @@ final class SessionChildSwapTests: XCTestCase {
 
     private let owner = SessionOwner(userID: 1, login: "alice", clientID: "c1")
 
-    private func registry(childOptions: String = "", tokens: RotatingTokens = RotatingTokens()) throws -> SessionRegistry {
+    private func registry(childOptions: String = "", tokens: RotatingTokens = RotatingTokens()) throws -> ChildHost {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
             "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check " + childOptions, "FJMCP_CHILD_STOP_GRACE": "200ms",
         ]))
-        return SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
+        return ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                                tokens: tokens, logger: Logger(label: "session-child-swap-tests"))
     }
 
-    private func open(_ registry: SessionRegistry) async throws -> Session {
+    private func open(_ registry: ChildHost) async throws -> HostedChild {
         let initialize = try JSONRPCMessage(Array(
             #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#.utf8))
         guard case .opened(let session, _) = try await registry.open(owner: owner, initialize: initialize) else {
@@ -76,7 +76,7 @@ final class SessionChildSwapTests: XCTestCase {
 
         let drain = Duration.milliseconds(300)
         let started = ContinuousClock.now
-        let outcome = await registry.replaceChild(sessionID: session.id, generation: 2, drain: drain)
+        let outcome = await registry.replaceChild(.session(session.sessionID ?? ""), generation: 2, drain: drain)
         XCTAssertEqual(outcome, .swapped)
         let secondPID = await session.child.pid
         let newPID = try XCTUnwrap(secondPID)
@@ -108,7 +108,7 @@ final class SessionChildSwapTests: XCTestCase {
         let firstPID = await session.child.pid
         let oldPID = try XCTUnwrap(firstPID)
         let slow = try await session.send(call(9, "sleep", #"{"ms":300}"#))
-        let outcome = await registry.replaceChild(sessionID: session.id, generation: 2, drain: .seconds(60))
+        let outcome = await registry.replaceChild(.session(session.sessionID ?? ""), generation: 2, drain: .seconds(60))
         XCTAssertEqual(outcome, .swapped)
         let answer = await response(of: slow)
         XCTAssertNotNil(answer?["result"], "an in-flight request finishes on the old child: \(answer ?? [:])")
@@ -122,9 +122,9 @@ final class SessionChildSwapTests: XCTestCase {
         addTeardownBlock { await registry.shutdown() }
         let session = try await open(registry)
         let pid = await session.child.pid
-        let same = await registry.replaceChild(sessionID: session.id, generation: 1, drain: .seconds(1))
+        let same = await registry.replaceChild(.session(session.sessionID ?? ""), generation: 1, drain: .seconds(1))
         XCTAssertEqual(same, .notNeeded)
-        let unknown = await registry.replaceChild(sessionID: "no-such-session", generation: 5, drain: .seconds(1))
+        let unknown = await registry.replaceChild(.session("no-such-session"), generation: 5, drain: .seconds(1))
         XCTAssertEqual(unknown, .sessionGone)
         let after = await session.child.pid
         XCTAssertEqual(after, pid)
@@ -139,7 +139,7 @@ final class SessionChildSwapTests: XCTestCase {
         let session = try await open(registry)
         let pid = await session.child.pid
         let expiry = await session.credential.expiresAt
-        let outcome = await registry.replaceChild(sessionID: session.id, generation: 2, drain: .seconds(1))
+        let outcome = await registry.replaceChild(.session(session.sessionID ?? ""), generation: 2, drain: .seconds(1))
         XCTAssertEqual(outcome, .failed(tokenExpiresAt: expiry))
         let after = await session.child.pid
         XCTAssertEqual(after, pid)
@@ -187,7 +187,7 @@ extension SessionChildSwapTests {
             group.addTask {
                 for generation in 2...6 {
                     try? await Task.sleep(for: .milliseconds(60))
-                    let outcome = await registry.replaceChild(sessionID: session.id, generation: Int64(generation), drain: .seconds(5))
+                    let outcome = await registry.replaceChild(.session(session.sessionID ?? ""), generation: Int64(generation), drain: .seconds(5))
                     if outcome != .swapped { return ["swap \(generation): \(outcome)"] }
                 }
                 return []

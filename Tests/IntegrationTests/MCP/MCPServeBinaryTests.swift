@@ -81,14 +81,27 @@ final class MCPServeBinaryTests: XCTestCase {
         _ = await broker.waitForExit(timeout: .seconds(10))
     }
 
-    func testAdminRevokeEndsTheUsersSessionsInTheRunningBroker() async throws {
+    func testAdminRevokeEndsTheUsersSessionsAndUserChildInTheRunningBroker() async throws {
         let (broker, childPID) = try await startBrokerWithSession()
-        let answer = try await admin(["revoke", "--user", "alice"])
-        XCTAssertTrue(answer.contains("1 session(s) ended"), answer)
-        let gone = await eventually { !processExists(childPID) }
-        XCTAssertTrue(gone, "child \(childPID) outlived the revocation")
+        // The same user's 2026-07-28 client runs on their user child.
+        let token = try await MCPLogin.accessToken(baseURL: baseURL, resource: baseURL + "/mcp", httpClient: httpClient)
+        let modern = MCPTestClient(baseURL: baseURL, accessToken: token, httpClient: httpClient)
+        let whoami = try await modern.modern(id: 1, method: "tools/call", params: ["name": "whoami", "arguments": [:]])
+        let userChildPID = try XCTUnwrap((whoami.structured?["pid"] as? Int).map(Int32.init), whoami.body)
+        XCTAssertNotEqual(userChildPID, childPID)
         let listing = try await admin(["sessions"])
-        XCTAssertFalse(listing.contains("alice"), listing)
+        let rows = listing.split(separator: "\n").map(String.init)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("session") && $0.contains("alice") && $0.contains("\(childPID)") }, listing)
+        XCTAssertTrue(rows.contains { $0.hasPrefix("user") && $0.contains("alice") && $0.contains("\(userChildPID)") }, listing)
+
+        let answer = try await admin(["revoke", "--user", "alice"])
+        XCTAssertTrue(answer.contains("1 session(s) and 1 user child(ren) ended"), answer)
+        let gone = await eventually { !processExists(childPID) && !processExists(userChildPID) }
+        XCTAssertTrue(gone, "a child (\(childPID), \(userChildPID)) outlived the revocation")
+        let after = try await modern.modern(id: 2, method: "tools/list")
+        XCTAssertEqual(after.status, 401, after.body)
+        let emptied = try await admin(["sessions"])
+        XCTAssertFalse(emptied.contains("alice"), emptied)
         let unknown = try ProductProcess("fjmcp-broker", arguments: ["revoke", "--user", "nobody"], environment: adminEnvironment)
         let status = await unknown.waitForExit(timeout: .seconds(20))
         XCTAssertNotEqual(status, 0)

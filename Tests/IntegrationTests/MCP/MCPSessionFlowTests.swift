@@ -29,7 +29,7 @@ final class MCPSessionFlowTests: XCTestCase {
             XCTAssertEqual(whoami.final["id"] as? Int, 2)
             XCTAssertEqual(whoami.structured?["login"] as? String, "alice", whoami.body)
         }
-        let count = await broker.registry.sessionCount
+        let count = await broker.host.sessionCount
         XCTAssertEqual(count, 3)
         let metrics = String(decoding: BrokerMetrics.render(), as: UTF8.self)
         for series in ["fjmcp_sessions_active", "fjmcp_children_active", "fjmcp_child_spawn_duration_seconds",
@@ -113,7 +113,7 @@ final class MCPSessionFlowTests: XCTestCase {
         var client = try await broker.client()
         _ = try await client.initialize()
         let sessionID = try XCTUnwrap(client.sessionID)
-        let session = try await broker.registry.lookup(id: sessionID, owner: broker.owner(of: "alice", client: client))
+        let session = try await broker.host.lookup(id: sessionID, owner: broker.owner(of: "alice", client: client))
         let stream = try await client.stream(client.request(body: MCPTestClient.body(
             id: 7, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
         XCTAssertEqual(stream.status, 200)
@@ -137,7 +137,7 @@ final class MCPSessionFlowTests: XCTestCase {
         var client = try await broker.client()
         _ = try await client.initialize()
         let sessionID = try XCTUnwrap(client.sessionID)
-        let session = try await broker.registry.lookup(id: sessionID, owner: broker.owner(of: "alice", client: client))
+        let session = try await broker.host.lookup(id: sessionID, owner: broker.owner(of: "alice", client: client))
         let stream = try await client.stream(client.request(body: MCPTestClient.body(
             id: 7, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
         XCTAssertEqual(stream.status, 200)

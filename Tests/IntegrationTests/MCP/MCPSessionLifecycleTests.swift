@@ -17,7 +17,7 @@ final class MCPSessionLifecycleTests: XCTestCase {
         var client = try await broker.client()
         _ = try await client.initialize()
         let childPID = try await pid(of: client)
-        let reaped = await eventually { await broker.registry.sessionCount == 0 }
+        let reaped = await eventually { await broker.host.sessionCount == 0 }
         XCTAssertTrue(reaped)
         let gone = await eventually { !processExists(childPID) }
         XCTAssertTrue(gone)
@@ -104,7 +104,7 @@ final class MCPSessionLifecycleTests: XCTestCase {
         XCTAssertEqual(reply.final["id"] as? Int, 0)
         XCTAssertTrue((reply.error?["message"] as? String)?.contains("exited with code 1") ?? false, reply.body)
         XCTAssertNil(reply.headers["mcp-session-id"].first)
-        let count = await broker.registry.sessionCount
+        let count = await broker.host.sessionCount
         XCTAssertEqual(count, 0)
     }
 
@@ -130,7 +130,7 @@ final class MCPSessionLifecycleTests: XCTestCase {
         var client = try await broker.client()
         let status3 = try await client.initialize().status
         XCTAssertEqual(status3, 200)
-        let ended = await eventually { await broker.registry.sessionCount == 0 }
+        let ended = await eventually { await broker.host.sessionCount == 0 }
         XCTAssertTrue(ended, "the child wrote a line over the limit right after initialize and was killed")
         var next = try await broker.client()
         let status4 = try await next.initialize().status
@@ -162,7 +162,7 @@ final class MCPSessionLifecycleTests: XCTestCase {
             pids.append(try await pid(of: client))
         }
         XCTAssertEqual(Set(pids).count, 3)
-        await broker.registry.shutdown()
+        await broker.host.shutdown()
         for pid in pids { XCTAssertFalse(processExists(pid), "child \(pid) outlived shutdown") }
         await broker.stop()
     }

@@ -17,7 +17,7 @@ final class ModernCapsTests: XCTestCase {
         XCTAssertEqual(refused.status, 503, "the pooled child already takes the user's one slot: \(refused.body)")
         XCTAssertEqual(refused.errorCode, -32603)
         XCTAssertNil(client.sessionID)
-        let children = await broker.pool.childCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(children, 1, "the legacy open ended nothing")
         let again = try await client.modern(id: 2, method: "tools/list")
         XCTAssertEqual(again.status, 200, "the user's existing child keeps serving: \(again.body)")
@@ -46,7 +46,7 @@ final class ModernCapsTests: XCTestCase {
         let client = try await broker.client()
         let modern = try await client.modern(method: "tools/list")
         XCTAssertEqual(modern.status, 200, modern.body)
-        let reaped = await eventually { await broker.pool.childCount == 0 }
+        let reaped = await eventually { await broker.host.userChildCount == 0 }
         XCTAssertTrue(reaped)
         let opened = await eventually {
             var attempt = client

@@ -23,9 +23,9 @@ final class ModernEraTests: XCTestCase {
         XCTAssertEqual(tools?["listChanged"] as? Bool, true, "subscriptions/listen delivers the child's tools/list_changed")
         XCTAssertNil((result["capabilities"] as? [String: Any])?["resources"], "only what the child offers")
         XCTAssertEqual(ModernEraTests.serverName(result), "fjmcp-demo")
-        let children = await broker.pool.childCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(children, 1)
-        let sessions = await broker.registry.sessionCount
+        let sessions = await broker.host.sessionCount
         XCTAssertEqual(sessions, 0)
     }
 
@@ -82,7 +82,7 @@ final class ModernEraTests: XCTestCase {
             XCTAssertEqual(reply.final["jsonrpc"] as? String, "2.0", name)
             XCTAssertNotNil(reply.final["id"], name)
         }
-        let children = await broker.pool.childCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(children, 0, "a rejected request starts no child")
     }
 
@@ -160,10 +160,10 @@ final class ModernEraTests: XCTestCase {
         let (body, headers) = ModernEraTests.request(id: 7, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])
         let stream = try await client.stream(client.request(body: body, headers: headers))
         XCTAssertEqual(stream.status, 200)
-        let pending = await broker.pool.pendingRequests(userID: 101)
+        let pending = await broker.host.pendingRequests(userID: 101)
         XCTAssertEqual(pending, 1)
         stream.close()
-        let cancelled = await eventually { await broker.pool.pendingRequests(userID: 101) == 0 }
+        let cancelled = await eventually { await broker.host.pendingRequests(userID: 101) == 0 }
         XCTAssertTrue(cancelled, "closing the response stream cancels the call on the child")
     }
 
@@ -187,8 +187,8 @@ final class ModernEraTests: XCTestCase {
                 XCTAssertEqual(reply.result?["resultType"] as? String, name.hasPrefix("modern") ? "complete" : nil, name)
             }
         }
-        let sessions = await broker.registry.sessionCount
-        let children = await broker.pool.childCount
+        let sessions = await broker.host.sessionCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(sessions, 1)
         XCTAssertEqual(children, 1, "all of a user's modern requests share one child")
     }

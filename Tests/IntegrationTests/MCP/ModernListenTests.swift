@@ -83,7 +83,7 @@ final class ModernListenTests: XCTestCase {
 
         stream.close()
         let unsubscribed = await eventually {
-            let listeners = await broker.pool.listenerCount(userID: 101)
+            let listeners = await broker.host.listenerCount(userID: 101)
             guard listeners == 0 else { return false }
             let reply = try? await self.notify(client, "updated", uri: "demo://counter")
             return reply?.structured?["sent"] as? Bool == false
@@ -133,7 +133,7 @@ final class ModernListenTests: XCTestCase {
         let stream = try await open(client, id: "s", notifications: ["resourcesListChanged": true])
         let ack = await next(stream)
         XCTAssertEqual(((ack?["params"] as? [String: Any])?["notifications"] as? [String: Bool]), ["resourcesListChanged": true])
-        await broker.pool.shutdown()
+        await broker.host.shutdown()
         let end = await next(stream)
         XCTAssertEqual(end?["id"] as? String, "s", "graceful end: the SubscriptionsListenResult \(end ?? [:])")
         XCTAssertEqual((end?["result"] as? [String: Any])?["resultType"] as? String, "complete")

@@ -55,7 +55,7 @@ final class ModernMRTRTests: XCTestCase {
             let (state, request) = try inputRequired(first)
             XCTAssertEqual(request["method"] as? String, method)
             XCTAssertEqual(first.final["id"] as? String, "first-\(index)")
-            let pid = await broker.pool.pendingRequests(userID: 101)
+            let pid = await broker.host.pendingRequests(userID: 101)
             XCTAssertEqual(pid, 1, "the child call stays pending between the two HTTP requests")
 
             let second = try await client.modern(id: "retry-\(index)", method: "tools/call",
@@ -68,11 +68,11 @@ final class ModernMRTRTests: XCTestCase {
             let echoed = try XCTUnwrap(second.structured?["result"] as? [String: Any], second.body)
             XCTAssertEqual(echoed as NSDictionary, answer as NSDictionary, "the child got exactly the client's answer")
         }
-        let pending = await broker.pool.pendingRequests(userID: 101)
-        let parked = await broker.pool.parking.parkedCount
+        let pending = await broker.host.pendingRequests(userID: 101)
+        let parked = await broker.parking.parkedCount
         XCTAssertEqual(pending, 0)
         XCTAssertEqual(parked, 0)
-        let children = await broker.pool.childCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(children, 1, "all rounds ran on the user's one pooled child")
     }
 
@@ -92,7 +92,7 @@ final class ModernMRTRTests: XCTestCase {
             XCTAssertEqual(reply.result?["resultType"] as? String, "complete", "\(kind) with \(capabilities): \(reply.body)")
             XCTAssertEqual(reply.result?["isError"] as? Bool, true, "the child heard -32601 and failed its tool cleanly")
         }
-        let parked = await broker.pool.parking.parkedCount
+        let parked = await broker.parking.parkedCount
         XCTAssertEqual(parked, 0)
     }
 
@@ -111,7 +111,7 @@ final class ModernMRTRTests: XCTestCase {
             }
             XCTAssertEqual(reply.result?["isError"] as? Bool, true, reply.body)
         }
-        let parked = await broker.pool.parking.parkedCount
+        let parked = await broker.parking.parkedCount
         XCTAssertEqual(parked, 0)
     }
 
@@ -182,22 +182,22 @@ final class ModernMRTRTests: XCTestCase {
                                             meta: Self.meta(Self.everything))
         XCTAssertEqual(replay.status, 400, "single use: \(replay.body)")
         XCTAssertEqual(replay.errorCode, -32602)
-        let pending = await broker.pool.pendingRequests(userID: 101)
+        let pending = await broker.host.pendingRequests(userID: 101)
         XCTAssertEqual(pending, 0)
     }
 
     func testModernUnansweredInputExpiresAndIsCancelledOnTheChild() async throws {
         let broker = try await MCPTestBroker.start()
         defer { Task { await broker.stop() } }
-        await broker.pool.parking.setTimeout(.milliseconds(300))
+        await broker.parking.setTimeout(.milliseconds(300))
         let client = try await broker.client()
         let params = Self.ask("elicitation")
         let (state, _) = try inputRequired(try await client.modern(method: "tools/call", params: params, meta: Self.meta(Self.everything)))
-        let parked = await broker.pool.parking.parkedCount
+        let parked = await broker.parking.parkedCount
         XCTAssertEqual(parked, 1)
         let cancelled = await eventually {
-            let parked = await broker.pool.parking.parkedCount
-            let pending = await broker.pool.pendingRequests(userID: 101)
+            let parked = await broker.parking.parkedCount
+            let pending = await broker.host.pendingRequests(userID: 101)
             return parked == 0 && pending == 0
         }
         XCTAssertTrue(cancelled, "the parked call was cancelled on the child when its time ran out")
@@ -222,7 +222,7 @@ final class ModernMRTRTests: XCTestCase {
                                                                     meta: Self.meta(Self.everything)))
         let slowClient = client
         let slow = Task { try await slowClient.modern(id: "slow", method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 400]]) }
-        let busy = await eventually { await broker.pool.pendingRequests(userID: 101) == 2 }
+        let busy = await eventually { await broker.host.pendingRequests(userID: 101) == 2 }
         XCTAssertTrue(busy)
         let (second, request) = try inputRequired(try await client.modern(id: "b", method: "tools/call", params: Self.ask("roots"),
                                                                           meta: Self.meta(Self.everything)))
@@ -244,7 +244,7 @@ final class ModernMRTRTests: XCTestCase {
 
         // Two calls able to take input at once: a request of theirs is ambiguous and refused.
         let one = Task { try await ModernMRTRTests.sleepDeclaringEverything(slowClient, id: "x", ms: 300) }
-        let running = await eventually { await broker.pool.pendingRequests(userID: 101) == 1 }
+        let running = await eventually { await broker.host.pendingRequests(userID: 101) == 1 }
         XCTAssertTrue(running)
         let ambiguous = try await client.modern(id: "y", method: "tools/call", params: Self.ask("roots"), meta: Self.meta(Self.everything))
         XCTAssertEqual(ambiguous.result?["isError"] as? Bool, true, "refused to the child, never guessed: \(ambiguous.body)")

@@ -25,7 +25,7 @@ final class ModernTokenSwapTests: XCTestCase {
         let (client, _) = try await broker.login()
         let initial = try await Self.whoami(client, id: 1)
         var current = try XCTUnwrap(initial)
-        let pool = broker.assembly.modernChildren
+        let host = broker.assembly.host
 
         // Modern traffic all along: quick calls, slow ones that straddle the swap, and echoes.
         let stats = LoadStats()
@@ -72,7 +72,7 @@ final class ModernTokenSwapTests: XCTestCase {
         for worker in workers { await worker.value }
         XCTAssertEqual(stats.failures.withLock { $0 }, [])
         XCTAssertGreaterThanOrEqual(stats.succeeded.withLock { $0 }, 30)
-        let drained = await eventually { await pool.childCount == 1 }
+        let drained = await eventually { await host.childCount == 1 }
         XCTAssertTrue(drained, "replaced children stop once their requests are answered")
     }
 
@@ -84,7 +84,7 @@ final class ModernTokenSwapTests: XCTestCase {
         let first = try XCTUnwrap(initial)
         try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
         await broker.advanceClocks(seconds: Self.step)
-        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.modernChildren.childCount == 0 }
+        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.host.childCount == 0 }
         XCTAssertTrue(ended, "the pooled child outlived its user's Forgejo grant")
         let gone = await eventually { !processExists(Int32(first.pid)) }
         XCTAssertTrue(gone, "child \(first.pid) is still running")

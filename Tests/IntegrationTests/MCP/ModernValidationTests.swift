@@ -48,7 +48,7 @@ final class ModernValidationTests: XCTestCase {
             XCTAssertEqual(reply.final["id"] as? Int, 1, name)
             XCTAssertFalse(reply.isEventStream, name)
         }
-        let pending = await broker.pool.pendingRequests(userID: 101)
+        let pending = await broker.host.pendingRequests(userID: 101)
         XCTAssertEqual(pending, 0, "a rejected call never reaches the child")
     }
 
@@ -103,7 +103,7 @@ final class ModernValidationTests: XCTestCase {
         let bad = try await modern.modern(id: 5, method: "tools/list", headers: ["Mcp-Session-Id": sessionID, "Mcp-Method": "tools/call"])
         XCTAssertEqual(bad.status, 400, bad.body)
         XCTAssertEqual(bad.errorCode, -32020, "validated as modern, not routed to the session")
-        let children = await broker.pool.childCount
+        let children = await broker.host.userChildCount
         XCTAssertEqual(children, 1)
     }
 

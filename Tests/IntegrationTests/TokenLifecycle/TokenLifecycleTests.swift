@@ -57,7 +57,7 @@ final class TokenLifecycleTests: XCTestCase {
         addTeardownBlock { await broker.stop() }
         let (client, tokens, before) = try await openSession(broker)
         let sessionID = try XCTUnwrap(client.sessionID)
-        let session = try await broker.assembly.sessions.lookup(
+        let session = try await broker.assembly.host.lookup(
             id: sessionID, owner: SessionOwner(userID: 101, login: "alice", clientID: tokens.clientID))
         // The question first: with one call pending the bridge knows whose it is.
         let asking = try await client.stream(client.request(body: MCPTestClient.body(
@@ -120,7 +120,7 @@ final class TokenLifecycleTests: XCTestCase {
             let refreshes = await broker.refreshes()
             XCTAssertEqual(refreshes, expiry)
         }
-        let sessions = await broker.assembly.sessions.sessionCount
+        let sessions = await broker.assembly.host.sessionCount
         XCTAssertEqual(sessions, 10)
     }
 
@@ -132,7 +132,7 @@ final class TokenLifecycleTests: XCTestCase {
         let metrics = MetricsSnapshot.take()
         try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
         await broker.advanceClocks(seconds: Self.step)
-        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.sessions.sessionCount == 0 }
+        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.host.sessionCount == 0 }
         XCTAssertTrue(ended, "the session outlived its Forgejo grant")
         let next = try await client.tool(id: 2, "echo", ["text": "after revocation"])
         XCTAssertEqual(next.status, 401)
@@ -156,7 +156,7 @@ final class TokenLifecycleTests: XCTestCase {
             ("token", tokens.accessToken), ("client_id", tokens.clientID),
         ])
         XCTAssertEqual(revoked.status, 200)
-        let sessions = await broker.assembly.sessions.sessionCount
+        let sessions = await broker.assembly.host.sessionCount
         XCTAssertEqual(sessions, 0, "revocation ends the client's sessions before it answers")
         let gone = await eventually { !processExists(pid) }
         XCTAssertTrue(gone, "child \(pid) is still running")
@@ -188,7 +188,7 @@ final class TokenLifecycleTests: XCTestCase {
 
         // Past the old token's expiry (3600 s after it was issued).
         await broker.advanceClocks(seconds: 3600 - Self.step + 60)
-        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.sessions.sessionCount == 0 }
+        let ended = await eventually(timeout: .seconds(20)) { await broker.assembly.host.sessionCount == 0 }
         XCTAssertTrue(ended, "the session kept serving with an expired token")
         let gone = await eventually { !processExists(before.pid) }
         XCTAssertTrue(gone, "child \(before.pid) is still running")
@@ -280,7 +280,7 @@ final class TokenLifecycleTests: XCTestCase {
     /// the broker's view of the sessions (each probe bounded, since the broker may be the one stuck).
     static func diagnostics(broker: TokenLifecycleBroker, progress: TestProgress, load: TokenLifecycleLoad) async -> String {
         let sessions = (try? await withDeadline(.seconds(2), "session summaries") {
-            await broker.assembly.sessions.summaries().map { "user \($0.userID) child \($0.childPID.map { "\($0)" } ?? "-") idle \($0.idleSeconds)s" }
+            await broker.assembly.host.summaries().map { "user \($0.userID) child \($0.childPID.map { "\($0)" } ?? "-") idle \($0.idleSeconds)s" }
         }) ?? ["(registry did not answer within 2 s)"]
         let faults = (try? await withDeadline(.seconds(2), "faults") { await broker.forgejo.state.pendingFaults(target: .api) })
         let refreshes = (try? await withDeadline(.seconds(2), "refreshes") { await broker.refreshes() })

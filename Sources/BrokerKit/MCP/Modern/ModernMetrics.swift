@@ -34,11 +34,6 @@ enum ModernMetrics {
         Counter(label: "fjmcp_mrtr_input_required_total", dimensions: [("method", label)]).increment()
     }
 
-    /// A pooled child replaced because its user's Forgejo token was refreshed.
-    static func childReplaced() {
-        Counter(label: "fjmcp_modern_child_replacements_total").increment()
-    }
-
     static func inputExpired() {
         Counter(label: "fjmcp_mrtr_expired_total").increment()
     }

@@ -188,14 +188,12 @@ struct ModernRequest: Sendable {
         let kept = meta.filter { !$0.key.hasPrefix(ModernProtocol.metaPrefix) }
         params["_meta"] = kept.isEmpty ? nil : kept
         guard let encoded = try? JSONSerialization.data(withJSONObject: params, options: [.withoutEscapingSlashes]) else { return nil }
-        let bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + rawID + Array(#","method":"#.utf8) + JSONRPCID.encodeString(method)
-            + Array(#","params":"#.utf8) + Array(encoded) + Array("}".utf8)
-        return try? JSONRPCMessage(bytes)
+        return try? JSONRPCMessage(JSONRPCEnvelope.request(rawID: rawID, method: method, params: Array(encoded)))
     }
 
     /// Checks the `Mcp-Param-*` headers of a `tools/call` against the tool's `x-mcp-header`
     /// arguments (needs the child's catalog, so it runs once the child is known).
-    func validateParamHeaders(_ headers: HTTPFields, catalog: ToolHeaderCatalog) throws(ModernRequestError) {
+    func validateParamHeaders(_ headers: HTTPFields, catalog: ChildTools) throws(ModernRequestError) {
         guard let toolName else { return }
         let declared = catalog.headers(forTool: toolName)
         guard !declared.isEmpty else { return }

@@ -59,18 +59,22 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
     }
 
     var body: [UInt8] {
-        let id = rawID ?? Array("null".utf8)
-        var bytes = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + id + Array(#","error":{"code":\#(code),"message":"#.utf8)
-            + JSONRPCID.encodeString(message)
-        if case .unsupportedVersion(let requested) = kind {
+        JSONRPCEnvelope.error(rawID: rawID ?? Array("null".utf8), code: code, message: message, data: data)
+    }
+
+    /// The error's `data` member: what a client needs to recover (supported versions, the
+    /// capabilities to declare), raw JSON.
+    private var data: [UInt8]? {
+        switch kind {
+        case .unsupportedVersion(let requested):
             let supported = ModernProtocol.advertisedVersions.map(JSONRPCID.encodeString).joined(separator: Array(",".utf8))
-            bytes += Array(#","data":{"supported":["#.utf8) + Array(supported) + Array(#"],"requested":"#.utf8)
-                + JSONRPCID.encodeString(requested) + Array("}".utf8)
+            return Array(#"{"supported":["#.utf8) + Array(supported) + Array(#"],"requested":"#.utf8) + JSONRPCID.encodeString(requested)
+                + Array("}".utf8)
+        case .missingCapability(let required):
+            return Array(#"{"requiredCapabilities":"#.utf8) + required + Array("}".utf8)
+        default:
+            return nil
         }
-        if case .missingCapability(let required) = kind {
-            bytes += Array(#","data":{"requiredCapabilities":"#.utf8) + required + Array("}".utf8)
-        }
-        return bytes + Array("}}".utf8)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {

@@ -29,7 +29,7 @@ struct ModernResult: Sendable {
             if (error["code"] as? Int) == -32002 { mapped["code"] = -32602 }
             // Re-enveloped even when unchanged: after an MRTR retry the answer belongs to the
             // retry's id, not to the id of the request that started the child's call.
-            return Self.envelope(rawID: rawID, member: "error", value: mapped) ?? response
+            return Self.envelope(rawID: rawID, error: mapped) ?? response
         }
         guard let result = object["result"] as? [String: Any] else { return response }
         return complete(result, method: method, rawID: rawID)
@@ -45,8 +45,8 @@ struct ModernResult: Sendable {
         if let info = server.serverInfo.flatMap({ try? JSONSerialization.jsonObject(with: $0) }) {
             result["_meta"] = [ModernProtocol.serverInfoKey: info]
         }
-        return Self.envelope(rawID: rawID, member: "result", value: result)
-            ?? JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "the input request could not be encoded")
+        return Self.envelope(rawID: rawID, result: result)
+            ?? JSONRPCEnvelope.error(rawID: rawID, code: -32603, message: "the input request could not be encoded")
     }
 
     static func isError(_ response: [UInt8]) -> Bool {
@@ -74,8 +74,8 @@ struct ModernResult: Sendable {
             meta[ModernProtocol.serverInfoKey] = info
             result["_meta"] = meta
         }
-        return Self.envelope(rawID: rawID, member: "result", value: result)
-            ?? JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "the MCP server's result could not be encoded")
+        return Self.envelope(rawID: rawID, result: result)
+            ?? JSONRPCEnvelope.error(rawID: rawID, code: -32603, message: "the MCP server's result could not be encoded")
     }
 
     /// The child's capabilities as they are: its `listChanged` and `subscribe` flags hold for
@@ -85,8 +85,15 @@ struct ModernResult: Sendable {
         (try? JSONSerialization.jsonObject(with: encoded)) as? [String: Any] ?? [:]
     }
 
-    private static func envelope(rawID: [UInt8], member: String, value: [String: Any]) -> [UInt8]? {
-        guard let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.withoutEscapingSlashes]) else { return nil }
-        return Array(#"{"jsonrpc":"2.0","id":"#.utf8) + rawID + Array(#","\#(member)":"#.utf8) + Array(encoded) + Array("}".utf8)
+    private static func envelope(rawID: [UInt8], result: [String: Any]) -> [UInt8]? {
+        encoded(result).map { JSONRPCEnvelope.result(rawID: rawID, result: $0) }
+    }
+
+    private static func envelope(rawID: [UInt8], error: [String: Any]) -> [UInt8]? {
+        encoded(error).map { JSONRPCEnvelope.error(rawID: rawID, object: $0) }
+    }
+
+    private static func encoded(_ object: [String: Any]) -> [UInt8]? {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
     }
 }

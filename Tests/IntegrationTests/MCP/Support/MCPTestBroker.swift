@@ -14,12 +14,12 @@ final class MCPTestBroker: Sendable {
     var httpClient: HTTPClient { frame.httpClient }
     let baseURL: String
     let config: BrokerConfig
-    let registry: SessionRegistry
-    /// The per-user children of 2026-07-28 requests.
-    let pool: ModernChildPool
+    /// Every child: legacy sessions and the per-user children of 2026-07-28 requests.
+    let host: ChildHost
+    /// The endpoint's parked MRTR calls.
+    let parking: ModernInputParking
     let store: SQLiteStore
-    private let registryTask: Task<Void, any Error>
-    private let poolTask: Task<Void, any Error>
+    private let hostTask: Task<Void, any Error>
 
     /// - Parameter childOptions: demo-mcp-server flags (e.g. `--garbage-stdout`).
     static func start(childOptions: [String] = [], environment: [String: String] = [:],
@@ -31,45 +31,45 @@ final class MCPTestBroker: Sendable {
         let masterKey = OpaqueToken.randomBytes(32)
         let store = try SQLiteStore(path: config.databasePath)
         let bearer = BearerAuthenticator(config: config, store: store)
-        let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer)
-        let registry = SessionRegistry(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
-                                       tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
-        let pool = ModernChildPool(limits: SessionRegistryLimits(config.sessions), registry: registry, launcher: ChildLauncher(config: config),
-                                   tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger)
-        let endpoint = MCPEndpoint(registry: registry, bearer: bearer, publicURL: config.publicURL, options: options, modernPool: pool)
+        let host = ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
+                             tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger,
+                             hasLiveGrant: { userID in (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true })
+        let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
+                                         revocationObserver: host)
+        let endpoint = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options)
         frame.responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: [server, endpoint]))
-        let registryTask = Task { try await registry.run() }
-        let poolTask = Task { try await pool.run() }
-        return MCPTestBroker(frame: frame, baseURL: config.issuer, config: config, registry: registry, pool: pool, store: store,
-                             registryTask: registryTask, poolTask: poolTask)
+        let hostTask = Task { try await host.run() }
+        return MCPTestBroker(frame: frame, baseURL: config.issuer, config: config, host: host, parking: endpoint.parking!, store: store,
+                             hostTask: hostTask)
     }
 
-    private init(frame: TestBrokerFrame, baseURL: String, config: BrokerConfig, registry: SessionRegistry, pool: ModernChildPool,
-                 store: SQLiteStore, registryTask: Task<Void, any Error>, poolTask: Task<Void, any Error>) {
+    private init(frame: TestBrokerFrame, baseURL: String, config: BrokerConfig, host: ChildHost, parking: ModernInputParking,
+                 store: SQLiteStore, hostTask: Task<Void, any Error>) {
         self.frame = frame
         self.baseURL = baseURL
         self.config = config
-        self.registry = registry
-        self.pool = pool
+        self.host = host
+        self.parking = parking
         self.store = store
-        self.registryTask = registryTask
-        self.poolTask = poolTask
+        self.hostTask = hostTask
     }
 
     /// Logs `login` in through the whole OAuth flow and returns an MCP client holding the token.
     func client(login: String = "alice") async throws -> MCPTestClient {
+        try await signIn(login: login).client
+    }
+
+    /// Like `client(login:)`, with what the code exchange handed the (newly registered) OAuth client.
+    func signIn(login: String = "alice") async throws -> (client: MCPTestClient, tokens: MCPLogin.Tokens) {
         await forgejo.state.setAutoApproveUser(login)
-        let token = try await MCPLogin.accessToken(baseURL: baseURL, resource: config.mcpResource, httpClient: httpClient)
-        return MCPTestClient(baseURL: baseURL, accessToken: token, httpClient: httpClient)
+        let tokens = try await MCPLogin.login(baseURL: baseURL, resource: config.mcpResource, httpClient: httpClient)
+        return (MCPTestClient(baseURL: baseURL, accessToken: tokens.accessToken, httpClient: httpClient), tokens)
     }
 
     func stop() async {
-        registryTask.cancel()
-        _ = await registryTask.result
-        await registry.shutdown()
-        poolTask.cancel()
-        _ = await poolTask.result
-        await pool.shutdown()
+        hostTask.cancel()
+        _ = await hostTask.result
+        await host.shutdown()
         await frame.stop(closing: store)
     }
 }

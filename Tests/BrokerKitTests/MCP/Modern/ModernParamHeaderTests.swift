@@ -28,7 +28,7 @@ final class ModernParamHeaderTests: XCTestCase {
     ] }
 
     func testModernCatalogKeepsOnlyValidAnnotations() {
-        let catalog = ToolHeaderCatalog.annotations(ofTools: Self.tools)
+        let catalog = ChildTools.annotations(ofTools: Self.tools)
         XCTAssertEqual(Set(catalog.keys), ["deploy"], "duplicates drop the tool's annotations; invalid names and plain tools have none")
         XCTAssertEqual(catalog["deploy"], [
             ParamHeader(path: ["dryRun"], name: "Dry-Run", kind: .boolean),
@@ -38,7 +38,7 @@ final class ModernParamHeaderTests: XCTestCase {
     }
 
     private func check(_ arguments: [String: Any], _ headers: HTTPFields) -> ModernRequestError.Kind? {
-        let declared = ToolHeaderCatalog.annotations(ofTools: Self.tools)["deploy"] ?? []
+        let declared = ChildTools.annotations(ofTools: Self.tools)["deploy"] ?? []
         do {
             try ModernParamValidation.validate(arguments: arguments, headers: headers, declared: declared)
             return nil

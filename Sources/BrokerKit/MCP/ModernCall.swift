@@ -1,9 +1,9 @@
-/// One request on a pooled child as seen by the modern endpoint. It may outlive the HTTP request
+/// One request on a user child as seen by the modern endpoint. It may outlive the HTTP request
 /// that started it: when the child asks the client for input (MRTR), the call is parked and the
 /// client's retry, a new HTTP request, reads the rest of its events. So the child's events are
 /// buffered here by a pump that no HTTP request's cancellation can end, instead of being read
 /// straight from the bridge's stream (cancelling a reader of an `AsyncStream` ends the stream).
-public actor ModernCall {
+public actor ModernCall: UserChildCall {
     enum Next: Sendable {
         case event(BridgeEvent)
         /// The deadline passed first (time for a keep-alive, or the reader was cancelled).
@@ -16,28 +16,29 @@ public actor ModernCall {
         case running, parked, done
     }
 
-    let child: PooledChild
+    /// The call's hold on the user child, released when the call ends.
+    let lease: ChildLease
+    public nonisolated let clientID: String
     /// Set once the request is on the child (`attach`).
-    private var ticket: BridgeTicket?
-    private let pool: ModernChildPool
+    private var ticket: SessionTicket?
     private var buffer: [BridgeEvent] = []
     private var ended = false
-    private var waiter: (id: Int, continuation: CheckedContinuation<Next, Never>, timer: Task<Void, Never>)?
+    private var waiter: (id: Int, continuation: CheckedContinuation<Next, Never>, timer: KeepAliveTimer.Handle)?
     private var nextWaiterID = 0
     private(set) var phase = Phase.running
-    /// Registered with the pool as a call that may take the child's server→client requests.
-    private var candidate = false
+    /// Registered with the host as running (revocable, and possibly taking input).
+    private var registered = false
 
-    /// A call on `child` (acquired from `pool`, released when the call ends), before its request
-    /// is sent: offering it for input first means a server→client request the child sends at
-    /// once can never find it unregistered.
-    init(on child: PooledChild, pool: ModernChildPool) {
-        self.child = child
-        self.pool = pool
+    /// A call on the user child `lease` holds, before its request is sent.
+    init(on lease: ChildLease, clientID: String) {
+        self.lease = lease
+        self.clientID = clientID
     }
 
+    nonisolated var child: HostedChild { lease.child }
+
     /// Takes over the events of the request sent to the child.
-    func attach(_ call: BridgeCall) {
+    func attach(_ call: SessionCall) {
         ticket = call.ticket
         Task {
             for await event in call.events { await self.push(event) }
@@ -53,9 +54,9 @@ public actor ModernCall {
         let id = nextWaiterID
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
-                let timer = Task {
-                    guard (try? await Task.sleep(until: deadline)) != nil else { return }
-                    await self.wake(id, with: .tick)
+                // The shared coarse timer: no task or timer of its own per wait.
+                let timer = KeepAliveTimer.shared.schedule(first: deadline - .now, every: .seconds(3600)) {
+                    Task { await self.wake(id, with: .tick) }
                 }
                 waiter = (id, continuation, timer)
             }
@@ -72,30 +73,31 @@ public actor ModernCall {
     }
 
     /// A server→client request the bridge could not attribute (several calls pending) that the
-    /// pool gives to this call, the only one able to take input right now. False when the call
+    /// host gives to this call, the only one able to take input right now. False when the call
     /// stopped reading meanwhile (parked, done, or its answer already buffered: `step` returns
-    /// on the answer and would never see what follows it); the pool then refuses the request to
+    /// on the answer and would never see what follows it); the host then refuses the request to
     /// the child, which would otherwise wait forever for an answer nobody sends.
-    func inject(_ event: BridgeEvent) -> Bool {
+    public func inject(_ message: [UInt8]) -> Bool {
         guard phase == .running, !ended, !buffer.contains(where: { if case .response = $0 { true } else { false } }) else {
             return false
         }
-        push(event)
+        push(.message(message))
         return true
     }
 
-    /// While running, this call (an MRTR-capable request that declared a capability) is the
-    /// pool's candidate owner for unattributed server→client requests of its child.
-    func offerForInput() async {
-        guard phase == .running, !candidate else { return }
-        candidate = true
-        await pool.addInputCandidate(self)
+    /// While running, the call is registered with the host: revocation of its client ends it,
+    /// and when `takesInput` (an MRTR-capable request that declared a capability) it is a
+    /// candidate owner of the child's unattributed server→client requests.
+    func run(takesInput: Bool) async {
+        guard phase == .running, !registered else { return }
+        registered = true
+        await lease.host.register(self, on: lease, takesInput: takesInput)
     }
 
-    private func withdrawFromInput() async {
-        guard candidate else { return }
-        candidate = false
-        await pool.removeInputCandidate(self)
+    private func withdraw() async {
+        guard registered else { return }
+        registered = false
+        await lease.host.withdraw(self, from: lease)
     }
 
     private func push(_ event: BridgeEvent) {
@@ -119,7 +121,7 @@ public actor ModernCall {
 
     func park() async {
         if phase == .running { phase = .parked }
-        await withdrawFromInput()
+        await withdraw()
     }
 
     /// False when the call was meanwhile abandoned (its parking expired).
@@ -129,22 +131,27 @@ public actor ModernCall {
         return true
     }
 
-    /// The answer was delivered: the child is free for the pool again.
+    /// The answer was delivered: the child's lease is given back.
     func finish() async {
         guard phase != .done else { return }
         phase = .done
-        await withdrawFromInput()
-        await pool.release(child)
+        await withdraw()
+        await lease.release()
     }
 
     /// Cancels the call on the child (notifications/cancelled) and frees the child. A parked
     /// call is only abandoned when `includingParked` (its parking expired): a client that
     /// closed the stream carrying an `input_required` result may still retry.
-    func abandon(reason: String, includingParked: Bool = false) async {
+    func abandon(reason: String, includingParked: Bool) async {
         guard phase == .running || (includingParked && phase == .parked) else { return }
         phase = .done
-        await withdrawFromInput()
-        if let ticket { await child.bridge.cancel(ticket, reason: reason) }
-        await pool.release(child)
+        await withdraw()
+        if let ticket { await ticket.cancel(reason: reason) }
+        await lease.release()
+    }
+
+    /// Revocation: the call ends whatever its phase.
+    public func abandon(reason: String) async {
+        await abandon(reason: reason, includingParked: true)
     }
 }

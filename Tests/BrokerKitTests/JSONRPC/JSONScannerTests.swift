@@ -2,7 +2,7 @@ import XCTest
 
 @testable import BrokerKit
 
-final class BridgeScannerTests: XCTestCase {
+final class JSONScannerTests: XCTestCase {
     private func parse(_ text: String) throws -> JSONRPCMessage {
         try JSONRPCMessage(Array(text.utf8))
     }
@@ -108,7 +108,7 @@ final class BridgeScannerTests: XCTestCase {
         let parseError = try JSONRPCMessage(JSONRPCParseError.parseError("x").response)
         XCTAssertEqual(parseError.kind, .errorResponse)
         XCTAssertEqual(parseError.id, .null)
-        let made = try JSONRPCMessage(JSONRPCErrorResponse.make(rawID: Array("7".utf8), code: -32603, message: "a \"b\"\n"))
+        let made = try JSONRPCMessage(JSONRPCEnvelope.error(rawID: Array("7".utf8), code: -32603, message: "a \"b\"\n"))
         XCTAssertEqual(made.id, .int(7))
     }
 }

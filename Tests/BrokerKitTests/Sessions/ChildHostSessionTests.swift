@@ -5,7 +5,7 @@ import XCTest
 @testable import BrokerKit
 
 /// Registry rules without HTTP: owner binding, revocation by user, credential failures.
-final class SessionRegistryTests: XCTestCase {
+final class ChildHostSessionTests: XCTestCase {
     struct FixedTokens: UpstreamTokenProvider {
         let failure: UpstreamCredentialError?
 
@@ -16,7 +16,7 @@ final class SessionRegistryTests: XCTestCase {
     }
 
     private func registry(tokens: FixedTokens = FixedTokens(failure: nil), childOptions: String = "",
-                          initializeTimeout: Duration = .seconds(30)) throws -> SessionRegistry {
+                          initializeTimeout: Duration = .seconds(30)) throws -> ChildHost {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
@@ -24,7 +24,7 @@ final class SessionRegistryTests: XCTestCase {
         ]))
         var limits = SessionRegistryLimits(config.sessions)
         limits.initializeTimeout = initializeTimeout
-        return SessionRegistry(limits: limits, launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
+        return ChildHost(limits: limits, launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                                tokens: tokens, logger: Logger(label: "session-registry-tests"))
     }
 
@@ -34,7 +34,7 @@ final class SessionRegistryTests: XCTestCase {
         }
     }
 
-    private func open(_ registry: SessionRegistry, _ owner: SessionOwner) async throws -> Session {
+    private func open(_ registry: ChildHost, _ owner: SessionOwner) async throws -> HostedChild {
         guard case .opened(let session, _) = try await registry.open(owner: owner, initialize: try initialize) else {
             throw XCTSkip("the demo child rejected initialize")
         }
@@ -48,21 +48,21 @@ final class SessionRegistryTests: XCTestCase {
         let second = try await open(registry, alice)
         let bob = try await open(registry, SessionOwner(userID: 2, login: "bob", clientID: "c1"))
         XCTAssertEqual(first.protocolVersion, "2025-06-18")
-        XCTAssertNotEqual(first.id, second.id)
+        XCTAssertNotEqual(first.sessionID, second.sessionID)
 
         let otherClient = SessionOwner(userID: 1, login: "alice", clientID: "c2")
         do {
-            _ = try await registry.acquire(id: first.id, owner: otherClient)
+            _ = try await registry.acquire(id: first.sessionID ?? "", owner: otherClient)
             XCTFail("another client of the same user must not use the session")
         } catch {
             XCTAssertEqual(error, .notFound)
         }
 
-        await registry.endSessions(userID: 1)
+        await registry.endUser(1, reason: .userSessionsEnded)
         let remaining = await registry.sessionIDs(userID: 1)
         XCTAssertEqual(remaining, [])
-        let bobStillThere = try await registry.lookup(id: bob.id, owner: SessionOwner(userID: 2, login: "bob", clientID: "c1"))
-        XCTAssertEqual(bobStillThere.id, bob.id)
+        let bobStillThere = try await registry.lookup(id: bob.sessionID ?? "", owner: SessionOwner(userID: 2, login: "bob", clientID: "c1"))
+        XCTAssertEqual(bobStillThere.sessionID, bob.sessionID)
         await registry.shutdown()
         let count = await registry.sessionCount
         XCTAssertEqual(count, 0)

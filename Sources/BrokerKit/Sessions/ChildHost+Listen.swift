@@ -1,7 +1,7 @@
 import Foundation
 
-/// What a `subscriptions/listen` stream asked for (`SubscriptionFilter`), or what the broker
-/// honours of it: only what the user's child can actually announce.
+/// Which change notifications a listener wants (a 2026-07-28 `SubscriptionFilter`), or what the
+/// broker honours of it: only what the user's child can actually announce.
 public struct ListenFilter: Sendable, Equatable {
     var toolsListChanged = false
     var promptsListChanged = false
@@ -32,16 +32,18 @@ public struct ListenFilter: Sendable, Equatable {
     }
 }
 
-struct ModernListener: Sendable {
+/// A change-notification stream of one client of a user; it ends with that client's access.
+struct Listener: Sendable {
     let userID: Int64
+    let clientID: String
     let filter: ListenFilter
     let continuation: AsyncStream<[UInt8]>.Continuation
 }
 
-/// `subscriptions/listen` on the legacy child: its `notifications/*/list_changed` fan out to the
-/// user's listeners that opted in, and resource subscriptions become the child's
-/// `resources/subscribe` (reference-counted per user, renewed on every new child of the user).
-extension ModernChildPool {
+/// Change notifications of a user's child fan out to that user's listeners that opted in, and
+/// resource subscriptions become the child's `resources/subscribe` (reference-counted per user,
+/// renewed on every new child of the user).
+extension ChildHost {
     static let maxListenersPerUser = 16
 
     static let changeNotifications: Set<String> = [
@@ -50,17 +52,18 @@ extension ModernChildPool {
     ]
 
     /// Registers a listener for `owner` and returns what is honoured and the child's matching
-    /// notifications (raw, untagged). The stream ends when the pool shuts down; ending it from
-    /// the reader's side (client closed the SSE stream) unregisters the listener.
+    /// notifications (raw, untagged). The stream ends when the listener's access is revoked or
+    /// the broker shuts down; ending it from the reader's side unregisters the listener.
     public func listen(owner: SessionOwner, filter: ListenFilter) async throws(SessionError)
         -> (honored: ListenFilter, notifications: AsyncStream<[UInt8]>)
     {
         // Each listener is an open stream and a share of the child's subscriptions.
-        guard listenerCount(userID: owner.userID) < Self.maxListenersPerUser else {
+        guard listeners.values.count(where: { $0.userID == owner.userID }) < Self.maxListenersPerUser else {
             throw .limitReached("this user already has \(Self.maxListenersPerUser) subscriptions/listen streams")
         }
-        let child = try await acquire(owner: owner)
-        let capabilities = ((try? JSONSerialization.jsonObject(with: child.server.capabilities)) as? [String: Any]) ?? [:]
+        let lease = try await acquireUserChild(owner: owner)
+        let child = lease.child
+        let capabilities = child.server.capabilitiesObject
         func flag(_ feature: String, _ name: String) -> Bool {
             ((capabilities[feature] as? [String: Any])?[name] as? Bool) ?? false
         }
@@ -73,7 +76,7 @@ extension ModernChildPool {
             for uri in Array(Set(filter.resourceSubscriptions)).sorted() {
                 let count = resourceRefs[owner.userID, default: [:]][uri, default: 0]
                 resourceRefs[owner.userID, default: [:]][uri] = count + 1
-                if count == 0, await !child.subscribe(uri, timeout: limits.initializeTimeout) {
+                if count == 0, await !child.resourceRequest("resources/subscribe", uri: uri, timeout: limits.initializeTimeout) {
                     dropReference(userID: owner.userID, uri: uri)
                     continue
                 }
@@ -81,12 +84,12 @@ extension ModernChildPool {
             }
         }
         honored.resourceSubscriptions = subscribed
-        release(child)
+        release(lease)
 
         let (notifications, continuation) = AsyncStream<[UInt8]>.makeStream()
         nextListenerID += 1
         let id = nextListenerID
-        listeners[id] = ModernListener(userID: owner.userID, filter: honored, continuation: continuation)
+        listeners[id] = Listener(userID: owner.userID, clientID: owner.clientID, filter: honored, continuation: continuation)
         continuation.onTermination = { [weak self] _ in
             Task { await self?.removeListener(id) }
         }
@@ -104,9 +107,9 @@ extension ModernChildPool {
     private func removeListener(_ id: Int) {
         guard let listener = listeners.removeValue(forKey: id) else { return }
         for uri in listener.filter.resourceSubscriptions {
-            guard dropReference(userID: listener.userID, uri: uri), let child = currentChild(of: listener.userID) else { continue }
+            guard dropReference(userID: listener.userID, uri: uri), let child = userChild(of: listener.userID) else { continue }
             let timeout = limits.initializeTimeout
-            Task { await child.unsubscribe(uri, timeout: timeout) }
+            Task { await child.resourceRequest("resources/unsubscribe", uri: uri, timeout: timeout) }
         }
     }
 
@@ -123,59 +126,43 @@ extension ModernChildPool {
         return false
     }
 
-    /// A child's change notification, from its unattributed stream or from a call it arrived on.
-    func publish(_ notification: JSONRPCMessage, from child: PooledChild) {
+    /// A change notification of a user's child, from its unattributed stream or from a call it
+    /// arrived on.
+    public func publishChange(_ notification: JSONRPCMessage, userID: Int64) {
         guard let method = notification.method, Self.changeNotifications.contains(method) else { return }
-        if method == "notifications/tools/list_changed" {
+        if method == "notifications/tools/list_changed", let child = userChild(of: userID) {
             let timeout = limits.initializeTimeout
-            Task { await child.refreshCatalog(timeout: timeout) }
+            Task { await child.refreshTools(timeout: timeout) }
         }
         let uri: String? =
             if method == "notifications/resources/updated" {
                 (((try? JSONSerialization.jsonObject(with: Data(notification.bytes))) as? [String: Any])?["params"] as? [String: Any])?["uri"]
                     as? String
             } else { nil }
-        for listener in listeners.values where listener.userID == child.userID && listener.filter.wants(method, uri: uri) {
+        for listener in listeners.values where listener.userID == userID && listener.filter.wants(method, uri: uri) {
             listener.continuation.yield(notification.bytes)
         }
     }
 
-    /// A new child of a user with resource listeners is subscribed to the same URIs.
-    func resubscribe(_ child: PooledChild) {
-        guard let uris = resourceRefs[child.userID]?.keys, !uris.isEmpty else { return }
+    /// A new child process of a user with resource listeners is subscribed to the same URIs.
+    func resubscribe(userID: Int64, on child: HostedChild) {
+        guard let uris = resourceRefs[userID]?.keys, !uris.isEmpty else { return }
         let timeout = limits.initializeTimeout
         let list = Array(uris)
         Task {
-            for uri in list { _ = await child.subscribe(uri, timeout: timeout) }
+            for uri in list { await child.resourceRequest("resources/subscribe", uri: uri, timeout: timeout) }
         }
     }
 
-    /// Shutdown (all) or a dead grant (one user): those listen streams end, and the endpoint
-    /// sends each the graceful `SubscriptionsListenResult`.
-    func endListeners(userID: Int64? = nil) {
-        for (id, listener) in listeners where userID == nil || listener.userID == userID {
+    /// Shutdown (all), a user's or one client's revoked access: those listen streams end, and
+    /// the endpoint sends each the graceful `SubscriptionsListenResult`.
+    func endListeners(userID: Int64?, clientID: String?) {
+        for (id, listener) in listeners where (userID == nil || listener.userID == userID)
+            && (clientID == nil || listener.clientID == clientID)
+        {
             listeners[id] = nil
-            resourceRefs[listener.userID] = nil
+            for uri in listener.filter.resourceSubscriptions { dropReference(userID: listener.userID, uri: uri) }
             listener.continuation.finish()
         }
-    }
-}
-
-extension PooledChild {
-    /// `resources/subscribe` on the child; false if it refused or did not answer in time.
-    func subscribe(_ uri: String, timeout: Duration) async -> Bool {
-        await resourceRequest("resources/subscribe", uri: uri, timeout: timeout)
-    }
-
-    @discardableResult
-    func unsubscribe(_ uri: String, timeout: Duration) async -> Bool {
-        await resourceRequest("resources/unsubscribe", uri: uri, timeout: timeout)
-    }
-
-    private func resourceRequest(_ method: String, uri: String, timeout: Duration) async -> Bool {
-        guard let body = try? JSONSerialization.data(withJSONObject: [
-            "jsonrpc": "2.0", "id": "fjmcp-\(method)", "method": method, "params": ["uri": uri],
-        ] as [String: Any], options: [.withoutEscapingSlashes]), let request = try? JSONRPCMessage(Array(body)) else { return false }
-        return await oneResult(of: request, timeout: timeout) != nil
     }
 }

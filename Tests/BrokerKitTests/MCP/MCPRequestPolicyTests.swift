@@ -3,7 +3,7 @@ import XCTest
 @testable import BrokerKit
 
 /// Header rules of `/mcp` that are pure string handling.
-final class SessionRequestPolicyTests: XCTestCase {
+final class MCPRequestPolicyTests: XCTestCase {
     func testAcceptMatchingIsLenientWithWildcards() {
         XCTAssertTrue(MCPRequestPolicy.allows(nil, "text/event-stream"))
         XCTAssertTrue(MCPRequestPolicy.allows(["*/*"], "application/json"))

@@ -10,8 +10,6 @@ import Darwin
 /// (and progress tokens by child-side tokens), so concurrent callers never collide, and
 /// everything the child says is routed back to the caller it belongs to.
 ///
-/// Backpressure note: events are buffered per call without a bound; the child's output is
-/// bounded by its line limit and by the number of requests in flight.
 public actor ChildBridge {
     public nonisolated let child: ChildProcess
     /// Child messages that belong to no single pending request (for the legacy GET stream).
@@ -47,13 +45,13 @@ public actor ChildBridge {
     /// on the returned stream, with the client's id, like any other response.
     public func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> BridgeCall {
         let (events, continuation) = AsyncStream<BridgeEvent>.makeStream()
-        let ticket = try await send(request, origin: origin, into: .events(continuation))
+        let ticket = try await send(request, origin: origin, into: EventStreamSink(continuation: continuation))
         return BridgeCall(ticket: ticket, events: events)
     }
 
     /// Sends a client request whose events go to `sink`; failures after this point arrive there
     /// as a JSON-RPC error response with the client's id.
-    func send(_ request: JSONRPCMessage, origin: String = "", into sink: BridgeEventSink) async throws(BridgeError) -> BridgeTicket {
+    func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError) -> BridgeTicket {
         guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
             throw .notARequest
         }
@@ -85,10 +83,7 @@ public actor ChildBridge {
     public func cancel(_ ticket: BridgeTicket, reason: String = "client cancelled") async {
         guard let call = table.remove(ticket.childID) else { return }
         call.events.finish()
-        let notification =
-            Array(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":\#(ticket.childID),"reason":"#.utf8)
-            + JSONRPCID.encodeString(reason) + Array("}}".utf8)
-        try? await child.send(notification)
+        try? await child.send(JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(ticket.childID).jsonBytes, reason: reason))
     }
 
     public func cancel(clientID: JSONRPCID, origin: String = "") async {
@@ -203,7 +198,7 @@ public actor ChildBridge {
 
     static func exitedError(_ rawID: [UInt8], _ exit: ChildExit?) -> [UInt8] {
         let detail = exit.map { " (\($0))" } ?? ""
-        return JSONRPCErrorResponse.make(rawID: rawID, code: -32603, message: "MCP server process exited\(detail)")
+        return JSONRPCEnvelope.error(rawID: rawID, code: -32603, message: "MCP server process exited\(detail)")
     }
 
     /// Applies non-overlapping replacements back to front so earlier ranges stay valid.

@@ -4,8 +4,9 @@ import Foundation
 /// "start over with the answers", so its call stays pending across the two HTTP requests and
 /// the retry's `inputResponses` answer the very request the child sent. Each parked call has a
 /// deadline: when the client never retries, the call is cancelled on the child (so no child is
-/// left waiting forever) and its child is released to the pool.
-public actor ModernInputParking {
+/// left waiting forever) and its lease on the child is released. A parked call also ends when its
+/// client's access is revoked.
+public actor ModernInputParking: ClientScopedWork {
     struct Parked: Sendable {
         let call: ModernCall
         /// The key of the one entry in `inputRequests`, under which the answer must come back.
@@ -95,13 +96,24 @@ public actor ModernInputParking {
         await entry.call.abandon(reason: "the client did not provide the requested input in time", includingParked: true)
     }
 
+    /// Cancels the parked calls of a user's client (every client with nil): its access is revoked.
+    public func end(userID: Int64, clientID: String?) async {
+        await abandon(reason: "the client's authorization was revoked") {
+            $0.userID == userID && (clientID == nil || $0.clientID == clientID)
+        }
+    }
+
     /// Cancels every parked call (broker shutdown).
-    func shutdown() async {
-        let all = parked.values
-        parked.removeAll()
-        for (entry, timer) in all {
+    public func endAll() async {
+        await abandon(reason: "the broker is shutting down") { _ in true }
+    }
+
+    private func abandon(reason: String, where matches: (Parked) -> Bool) async {
+        let ending = parked.filter { matches($0.value.entry) }
+        for (handle, (entry, timer)) in ending {
+            parked[handle] = nil
             timer.cancel()
-            await entry.call.abandon(reason: "the broker is shutting down", includingParked: true)
+            await entry.call.abandon(reason: reason, includingParked: true)
         }
     }
 }

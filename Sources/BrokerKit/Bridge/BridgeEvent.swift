@@ -37,37 +37,19 @@ public enum BridgeError: Error, Equatable, Sendable {
     public var code: Int { -32600 }
 }
 
-/// Where the bridge puts one call's events: a plain event stream (`ChildBridge.send(_:origin:)`),
-/// or straight into the stream an SSE writer reads (`send(_:origin:into:)`), which spares the
-/// session POST path a relay task and a stream per request.
-struct BridgeEventSink: Sendable {
-    private enum Target: Sendable {
-        case events(AsyncStream<BridgeEvent>.Continuation)
-        case signals(AsyncStream<StreamSignal<BridgeEvent>>.Continuation)
-    }
+/// Where the bridge puts one call's events. The bridge knows nothing of HTTP or SSE: a caller
+/// that wants the events somewhere else than a plain stream (e.g. straight into the stream an
+/// SSE writer reads, which spares the POST path a relay task per request) brings its own sink.
+public protocol BridgeEventSink: Sendable {
+    func yield(_ event: BridgeEvent)
+    /// No event follows; called exactly once per call.
+    func finish()
+}
 
-    private let target: Target
+/// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`).
+struct EventStreamSink: BridgeEventSink {
+    let continuation: AsyncStream<BridgeEvent>.Continuation
 
-    static func events(_ continuation: AsyncStream<BridgeEvent>.Continuation) -> Self { Self(target: .events(continuation)) }
-
-    static func signals(_ continuation: AsyncStream<StreamSignal<BridgeEvent>>.Continuation) -> Self {
-        Self(target: .signals(continuation))
-    }
-
-    func yield(_ event: BridgeEvent) {
-        switch target {
-        case .events(let continuation): continuation.yield(event)
-        case .signals(let continuation): continuation.yield(.item(event))
-        }
-    }
-
-    /// Ends the call's events; a signal stream gets its `.ended` marker first, as `MCPEventStream.signals` gives it.
-    func finish() {
-        switch target {
-        case .events(let continuation): continuation.finish()
-        case .signals(let continuation):
-            continuation.yield(.ended)
-            continuation.finish()
-        }
-    }
+    func yield(_ event: BridgeEvent) { continuation.yield(event) }
+    func finish() { continuation.finish() }
 }

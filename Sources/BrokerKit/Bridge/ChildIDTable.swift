@@ -7,7 +7,7 @@ struct ChildIDTable {
         let clientRawID: [UInt8]
         /// The client's own `_meta.progressToken`, restored on the way back.
         let clientProgressToken: [UInt8]?
-        let events: BridgeEventSink
+        let events: any BridgeEventSink
     }
 
     private struct ClientKey: Hashable {

@@ -3,14 +3,25 @@ import Hummingbird
 import NIOCore
 
 /// The 2026-07-28 side of `/mcp`: no session, every request validated on its own and run on
-/// the user's pooled child. `MCPEndpoint` hands over every POST its era rules assign here.
+/// the user's child of the host. `MCPEndpoint` hands over every POST its era rules assign here.
 struct ModernEndpoint: Sendable {
-    let pool: ModernChildPool
+    let host: ChildHost
+    /// Calls waiting for a client's MRTR retry; each holds its child busy until it ends.
+    let parking = ModernInputParking()
     let jsonWindow: Duration
     let keepAliveInterval: Duration
     let cacheTTLMilliseconds: Int
     /// `WWW-Authenticate` for a 401 when the user's Forgejo login is gone.
     let loginChallenge: String
+
+    init(host: ChildHost, jsonWindow: Duration, keepAliveInterval: Duration, cacheTTLMilliseconds: Int, loginChallenge: String) {
+        self.host = host
+        self.jsonWindow = jsonWindow
+        self.keepAliveInterval = keepAliveInterval
+        self.cacheTTLMilliseconds = cacheTTLMilliseconds
+        self.loginChallenge = loginChallenge
+        host.register(parking)
+    }
 
     /// Nil when the message belongs to the legacy, session-based era. A modern request's
     /// `Mcp-Session-Id` is ignored (the spec forbids minting or echoing one).
@@ -48,29 +59,32 @@ struct ModernEndpoint: Sendable {
     private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner) async throws -> Response {
         if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
         if let filter = modern.listenFilter { return try await listen(modern, filter: filter, request: request, owner: owner) }
-        let child: PooledChild
+        let lease: ChildLease
         do {
-            child = try await pool.acquire(owner: owner)
+            lease = try await host.acquireUserChild(owner: owner)
         } catch {
             let challenge: String? = if case .loginRequired = error { loginChallenge } else { nil }
             throw MCPRequestError.session(error, rawID: modern.rawID, challenge: challenge)
         }
+        let child = lease.child
         let results = ModernResult(server: child.server, cacheTTLMilliseconds: cacheTTLMilliseconds)
         guard let forwarded = modern.forwarded else {
-            await pool.release(child)
+            await lease.release()
             ModernMetrics.request(method: modern.method, outcome: "complete")
             return MCPEndpoint.json(results.discover(rawID: modern.rawID))
         }
         do {
-            try modern.validateParamHeaders(request.headers, catalog: child.catalog)
+            try modern.validateParamHeaders(request.headers, catalog: child.tools)
         } catch {
-            await pool.release(child)
+            await lease.release()
             throw error
         }
-        let call = ModernCall(on: child, pool: pool)
-        if ModernRelay.mayTakeInput(modern) { await call.offerForInput() }
+        let call = ModernCall(on: lease, clientID: owner.clientID)
+        // Registered before the request is sent: a server→client request the child sends at
+        // once can then never find it unregistered.
+        await call.run(takesInput: ModernRelay.mayTakeInput(modern))
         do {
-            await call.attach(try await child.bridge.send(forwarded))
+            await call.attach(try await child.send(forwarded))
         } catch {
             await call.finish()
             throw ModernRequestError(.invalidRequest("not a request"), rawID: modern.rawID)
@@ -84,14 +98,14 @@ struct ModernEndpoint: Sendable {
     private func resume(_ modern: ModernRequest, state: String, request: Request, owner: SessionOwner) async throws -> Response {
         let parked: ModernInputParking.Parked
         do {
-            parked = try await pool.parking.take(state, owner: owner, request: modern)
+            parked = try await parking.take(state, owner: owner, request: modern)
         } catch {
             throw ModernRequestError(error, rawID: modern.rawID)
         }
         let results = ModernResult(server: parked.call.child.server, cacheTTLMilliseconds: cacheTTLMilliseconds)
         guard let inputResponse = modern.inputResponses[parked.key] else {
             // The spec prefers asking again to failing when the requested input is missing.
-            let state = await pool.parking.park(parked, method: modern.method, digest: modern.paramsDigest)
+            let state = await parking.park(parked, method: modern.method, digest: modern.paramsDigest)
             ModernMetrics.request(method: modern.method, outcome: "input_required")
             return MCPEndpoint.json(results.inputRequired(key: parked.key, inputRequest: parked.inputRequest, requestState: state,
                                                           rawID: modern.rawID))
@@ -99,9 +113,8 @@ struct ModernEndpoint: Sendable {
         guard await parked.call.resume() else {
             throw ModernRequestError(ModernRequestState.Failure.used.kind, rawID: modern.rawID)
         }
-        let reply = Array(#"{"jsonrpc":"2.0","id":"#.utf8) + JSONRPCID.encodeString(parked.brokerRequestID)
-            + Array(#","result":"#.utf8) + Array(inputResponse) + Array("}".utf8)
-        if let message = try? JSONRPCMessage(reply) { _ = await parked.call.child.bridge.deliverClientResponse(message) }
+        let reply = JSONRPCEnvelope.result(rawID: JSONRPCID.encodeString(parked.brokerRequestID), result: Array(inputResponse))
+        if let message = try? JSONRPCMessage(reply) { _ = await parked.call.child.deliver(message) }
         return await answer(parked.call, for: modern, owner: owner, results: results, request: request)
     }
 
@@ -112,7 +125,7 @@ struct ModernEndpoint: Sendable {
                         request: Request) async -> Response
     {
         let started = ContinuousClock.now
-        if ModernRelay.mayTakeInput(modern) { await call.offerForInput() }
+        await call.run(takesInput: ModernRelay.mayTakeInput(modern))
         let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow)
         switch first {
         case .final(let bytes, let status):
@@ -120,38 +133,39 @@ struct ModernEndpoint: Sendable {
             response.status = status
             return response
         case .ended:
-            return MCPEndpoint.json(JSONRPCErrorResponse.make(rawID: modern.rawID, code: -32603, message: "the call ended without an answer"))
+            return MCPEndpoint.json(JSONRPCEnvelope.error(rawID: modern.rawID, code: -32603, message: "the call ended without an answer"))
         case .message, .tick:
             break
+        }
+        // Closing the response stream is the modern client's only way to cancel; the guard also
+        // covers a client that reset the connection before the headers (the body never runs).
+        // After the answer (or an `input_required`) the call is done or parked and this is a no-op.
+        let abandon = CleanupGuard {
+            await call.abandon(reason: "client closed the response stream", includingParked: false)
         }
         let keepAliveInterval = keepAliveInterval
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await writer.write(MCPEventStream.keepAlive)
-                    var next = first
-                    while true {
-                        switch next {
-                        case .message(let bytes): try await writer.write(MCPEventStream.event(bytes))
-                        case .tick: try await writer.write(MCPEventStream.keepAlive)
-                        case .final(let bytes, _):
-                            try await writer.write(MCPEventStream.event(bytes))
-                            return
-                        case .ended: return
-                        }
-                        try Task.checkCancellation()
-                        next = await step(call, for: modern, owner: owner, results: results, until: .now + keepAliveInterval)
-                    }
+                try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, Self.frame(first)]) {
+                    Self.frame(await step(call, for: modern, owner: owner, results: results, until: .now + keepAliveInterval))
                 }
             } catch {
-                // Closing the response stream is the modern client's only way to cancel.
-                await call.abandon(reason: "client closed the response stream")
+                await abandon.run()
                 ModernMetrics.request(method: modern.method, outcome: "cancelled")
                 return
             }
+            await abandon.run()
             SessionMetrics.bridged(method: modern.method, duration: .now - started)
-            try await writer.finish(nil)
         })
+    }
+
+    private static func frame(_ step: Step) -> SSEFrame {
+        switch step {
+        case .message(let bytes): .event(bytes)
+        case .tick: .keepAlive
+        case .final(let bytes, _): .last(bytes)
+        case .ended: .end
+        }
     }
 
     /// `subscriptions/listen`: a long-lived SSE stream that starts with the acknowledgement
@@ -162,7 +176,7 @@ struct ModernEndpoint: Sendable {
         let honored: ListenFilter
         let notifications: AsyncStream<[UInt8]>
         do {
-            (honored, notifications) = try await pool.listen(owner: owner, filter: filter)
+            (honored, notifications) = try await host.listen(owner: owner, filter: filter)
         } catch {
             let challenge: String? = if case .loginRequired = error { loginChallenge } else { nil }
             throw MCPRequestError.session(error, rawID: modern.rawID, challenge: challenge)
@@ -177,25 +191,16 @@ struct ModernEndpoint: Sendable {
         let ended = Self.encode(["jsonrpc": "2.0", "id": subscriptionID, "result": ["resultType": "complete", "_meta": meta] as [String: Any]])
         let signals = MCPEventStream.signals(notifications, firstTick: keepAliveInterval, interval: keepAliveInterval)
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
-            do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    try await writer.write(MCPEventStream.event(acknowledgement))
-                    for await signal in signals {
-                        switch signal {
-                        case .item(let bytes): try await writer.write(MCPEventStream.event(Self.tagged(bytes, subscription: modern.rawID)))
-                        case .tick: try await writer.write(MCPEventStream.keepAlive)
-                        case .ended:
-                            try await writer.write(MCPEventStream.event(ended))
-                            return
-                        }
-                    }
-                    try Task.checkCancellation()
+            var iterator = signals.makeAsyncIterator()
+            // When the client closes the stream, `signals` ends, which unregisters the listener.
+            try? await MCPEventStream.write(request, to: &writer, opening: [.event(acknowledgement)]) {
+                switch await iterator.next() {
+                case .item(let bytes): .event(Self.tagged(bytes, subscription: modern.rawID))
+                case .tick: .keepAlive
+                case .ended: .last(ended)
+                case nil: .end
                 }
-            } catch {
-                // The client closed the stream: `signals` ends, which unregisters the listener.
-                return
             }
-            try await writer.finish(nil)
         })
     }
 
@@ -249,120 +254,23 @@ struct ModernEndpoint: Sendable {
                 case .drop:
                     continue
                 case .broadcast(let notification):
-                    await pool.publish(notification, from: call.child)
+                    await host.publishChange(notification, userID: owner.userID)
                 case .answerChild(let childRequest):
                     guard let input = ModernRelay.inputRequest(childRequest, for: modern),
-                        await pool.parking.hasRoom(userID: owner.userID)
+                        await parking.hasRoom(userID: owner.userID)
                     else {
-                        await call.child.answerServerRequest(childRequest)
+                        await call.child.refuse(childRequest)
                         continue
                     }
                     let parked = ModernInputParking.Parked(
                         call: call, key: input.key, brokerRequestID: input.brokerRequestID, inputRequest: input.request,
                         required: input.required, userID: owner.userID, clientID: owner.clientID)
-                    let state = await pool.parking.park(parked, method: modern.method, digest: modern.paramsDigest)
+                    let state = await parking.park(parked, method: modern.method, digest: modern.paramsDigest)
                     ModernMetrics.request(method: modern.method, outcome: "input_required")
                     return .final(results.inputRequired(key: input.key, inputRequest: input.request, requestState: state,
                                                         rawID: modern.rawID), .ok)
                 }
             }
         }
-    }
-}
-
-/// What the modern client may see of a call: progress only if it sent a token (carrying the
-/// token of the request being answered, which after an MRTR retry is the retry's), log messages
-/// only at or above its `logLevel`, the translated response. Server→client requests never go
-/// out as requests (a 2026-07-28 server sends none on any stream): the endpoint turns them into
-/// `input_required` results or answers them to the child. Every other notification is dropped
-/// here (change notifications belong on `subscriptions/listen`).
-enum ModernRelay {
-    enum Disposition {
-        case send(BridgeEvent)
-        case answerChild(JSONRPCMessage)
-        /// A change notification that arrived on a call (the bridge gives the child's
-        /// notifications to the only pending call): it belongs to the user's listen streams.
-        case broadcast(JSONRPCMessage)
-        case drop
-    }
-
-    /// A child's server→client request as an MRTR input request.
-    struct InputRequest: Sendable {
-        let key: String
-        /// The bridge's id for the child's request (string, minted by the bridge).
-        let brokerRequestID: String
-        /// `{"method":…,"params":…}`.
-        let request: [UInt8]
-        /// `ClientCapabilities` JSON the request needs.
-        let required: [UInt8]
-    }
-
-    /// Methods whose processing may ask the client for input (spec: patterns/mrtr §Supported Requests).
-    static let inputMethods: Set<String> = ["tools/call", "prompts/get", "resources/read"]
-
-    /// Whether a child's server→client request could become this request's `input_required`.
-    static func mayTakeInput(_ modern: ModernRequest) -> Bool {
-        let declared = modern.capabilities
-        return inputMethods.contains(modern.method)
-            && (declared.elicitationForm || declared.elicitationURL || declared.sampling || declared.roots)
-    }
-
-    static func disposition(of event: BridgeEvent, for modern: ModernRequest, results: ModernResult) -> Disposition {
-        switch event {
-        case .response(let bytes):
-            return .send(.response(results.translate(bytes, method: modern.method, rawID: modern.rawID)))
-        case .message(let bytes):
-            guard let message = try? JSONRPCMessage(bytes) else { return .drop }
-            if message.kind == .request { return .answerChild(message) }
-            if let method = message.method, ModernChildPool.changeNotifications.contains(method) { return .broadcast(message) }
-            guard isRelayed(message, for: modern) else { return .drop }
-            if message.method == "notifications/progress", let token = modern.progressToken {
-                return .send(.message(retokened(message, token) ?? bytes))
-            }
-            return .send(event)
-        }
-    }
-
-    /// Nil unless the request is one MRTR allows, the child asks for elicitation, sampling or
-    /// roots, and THIS request declared the capability that needs (the spec forbids sending
-    /// input requests for undeclared capabilities).
-    static func inputRequest(_ childRequest: JSONRPCMessage, for modern: ModernRequest) -> InputRequest? {
-        guard inputMethods.contains(modern.method), let method = childRequest.method,
-            case .string(let brokerID)? = childRequest.id,
-            let object = (try? JSONSerialization.jsonObject(with: Data(childRequest.bytes))) as? [String: Any]
-        else { return nil }
-        let params = object["params"] as? [String: Any] ?? [:]
-        guard let required = ModernClientCapabilities.required(for: method, params: params), modern.capabilities.satisfies(required),
-            let request = try? JSONSerialization.data(withJSONObject: ["method": method, "params": params], options: [.withoutEscapingSlashes]),
-            let requiredJSON = try? JSONSerialization.data(withJSONObject: required)
-        else { return nil }
-        return InputRequest(key: "input-1", brokerRequestID: brokerID, request: Array(request), required: Array(requiredJSON))
-    }
-
-    private static func retokened(_ message: JSONRPCMessage, _ token: [UInt8]) -> [UInt8]? {
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(message.bytes))) as? [String: Any],
-            var params = object["params"] as? [String: Any],
-            let value = try? JSONSerialization.jsonObject(with: Data(token), options: .fragmentsAllowed)
-        else { return nil }
-        params["progressToken"] = value
-        object["params"] = params
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
-    }
-
-    private static func isRelayed(_ notification: JSONRPCMessage, for modern: ModernRequest) -> Bool {
-        switch notification.method {
-        case "notifications/progress": return modern.wantsProgress
-        case "notifications/message":
-            guard let threshold = modern.logThreshold else { return false }
-            return logLevelIndex(of: notification).map { $0 >= threshold } ?? true
-        default: return false
-        }
-    }
-
-    private static func logLevelIndex(of notification: JSONRPCMessage) -> Int? {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(notification.bytes))) as? [String: Any],
-            let level = (object["params"] as? [String: Any])?["level"] as? String
-        else { return nil }
-        return ModernProtocol.logLevels.firstIndex(of: level)
     }
 }

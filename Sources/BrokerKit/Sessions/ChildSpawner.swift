@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+
+/// The `initialize` and `notifications/initialized` that made a child what it is: the client's
+/// own for a legacy session, the broker's for a user child. Replayed on every replacement child.
+struct ChildHandshake: Sendable {
+    let initialize: [UInt8]
+    var initialized: [UInt8]?
+
+    /// The handshake a legacy client would do, with the broker as the client. It declares
+    /// elicitation, sampling and roots because it can pass them on to a stateless client that
+    /// declares them per request (MRTR); for one that does not, the child's request is refused,
+    /// as a legacy client without the capability would.
+    static let broker = ChildHandshake(
+        initialize: JSONRPCEnvelope.request(
+            rawID: Array("0".utf8), method: "initialize",
+            params: Array(#"{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{},"sampling":{},"roots":{}},"clientInfo":{"name":"fjmcp-broker","version":"1"}}"#.utf8)),
+        initialized: JSONRPCEnvelope.notification(method: "notifications/initialized", params: nil))
+}
+
+/// What a child said about itself in its `initialize` result, kept as JSON fragments (Sendable)
+/// for `server/discover`, the `serverInfo` every modern result carries, and the version whose
+/// HTTP rules a legacy session follows.
+public struct ChildServerInfo: Sendable {
+    /// The child's `capabilities` object, JSON-encoded.
+    let capabilities: Data
+    /// The child's `serverInfo` object, JSON-encoded; nil if it sent none.
+    let serverInfo: Data?
+    let instructions: String?
+    let protocolVersion: String
+
+    /// Nil unless `response` is an `initialize` result with a `capabilities` object.
+    init?(initializeResponse response: [UInt8]) {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any],
+            let result = object["result"] as? [String: Any], let capabilities = result["capabilities"] as? [String: Any],
+            let encoded = try? JSONSerialization.data(withJSONObject: capabilities)
+        else { return nil }
+        self.capabilities = encoded
+        self.serverInfo = (result["serverInfo"] as? [String: Any]).flatMap { try? JSONSerialization.data(withJSONObject: $0) }
+        self.instructions = result["instructions"] as? String
+        self.protocolVersion = result["protocolVersion"] as? String ?? "2025-03-26"
+    }
+
+    /// Whether the `initialize` result announced `feature` (e.g. "tools", "resources").
+    func offers(_ feature: String) -> Bool {
+        capabilitiesObject[feature] != nil
+    }
+
+    var capabilitiesObject: [String: Any] {
+        ((try? JSONSerialization.jsonObject(with: capabilities)) as? [String: Any]) ?? [:]
+    }
+}
+
+/// Makes children: fetches the user's Forgejo token (only through the `UpstreamTokenProvider`),
+/// spawns the configured command and performs the `initialize` handshake. A replacement child
+/// (token rotation) gets the same handshake replayed.
+struct ChildSpawner: Sendable {
+    let launcher: ChildLauncher
+    let tokens: any UpstreamTokenProvider
+    /// Only this first call is bounded: tool calls may legitimately run for a long time.
+    let initializeTimeout: Duration
+    let logger: Logger
+
+    /// A started child that answered `initialize`, or the child's own error answer to it.
+    enum Outcome: Sendable {
+        case started(ChildBridge, UpstreamCredential, server: ChildServerInfo, initializeResponse: [UInt8])
+        case rejected(initializeResponse: [UInt8])
+    }
+
+    /// Spawns a child with the user's current token and performs `handshake`; a child that
+    /// answers `initialize` with an error is stopped and its answer returned.
+    func start(label: String, userID: Int64, handshake: ChildHandshake) async throws(SessionError) -> Outcome {
+        guard let request = try? JSONRPCMessage(handshake.initialize) else {
+            throw .childStartFailed("the initialize to replay is unreadable")
+        }
+        let (bridge, credential) = try await spawn(label: label, userID: userID)
+        let response = try await initialize(bridge, with: request)
+        guard let server = ChildServerInfo(initializeResponse: response) else {
+            await bridge.stop()
+            return .rejected(initializeResponse: response)
+        }
+        if let initialized = handshake.initialized, let notification = try? JSONRPCMessage(initialized) {
+            try? await bridge.forwardNotification(notification)
+        }
+        return .started(bridge, credential, server: server, initializeResponse: response)
+    }
+
+    /// Starts a child with the user's current Forgejo token; the credential says which.
+    private func spawn(label: String, userID: Int64) async throws(SessionError) -> (bridge: ChildBridge, credential: UpstreamCredential) {
+        let credential: UpstreamCredential
+        do {
+            credential = try await tokens.accessToken(userID: userID)
+        } catch {
+            switch error {
+            case .loginRequired(let reason): throw .loginRequired(reason: reason)
+            case .unavailable(let reason): throw .upstreamUnavailable(reason: reason)
+            }
+        }
+        let spec: ChildSpec
+        do {
+            spec = try launcher.spec(token: credential.token)
+        } catch {
+            throw .childStartFailed("\(error)")
+        }
+        let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: label, logger: logger), logger: logger)
+        do {
+            try await bridge.start()
+        } catch {
+            throw .childStartFailed("\(error)")
+        }
+        return (bridge, credential)
+    }
+
+    /// Forwards `initialize` and waits (bounded) for the answer. A child that dies first, e.g.
+    /// because Forgejo rejected its token, is reported with its exit instead of a hang.
+    private func initialize(_ bridge: ChildBridge, with request: JSONRPCMessage) async throws(SessionError) -> [UInt8] {
+        let call: BridgeCall
+        do {
+            call = try await bridge.send(request)
+        } catch {
+            await bridge.stop()
+            throw .childStartFailed("initialize is not a request")
+        }
+        let answer = await call.response(within: initializeTimeout)
+        // A child that died before answering shows up as the bridge's own error response.
+        let answered = answer.flatMap { try? JSONRPCMessage($0) }?.kind == .response
+        if !answered, let exit = await bridge.child.exit {
+            throw .childStartFailed("the process \(exit) before answering initialize")
+        }
+        guard let answer else {
+            await bridge.stop()
+            throw .childStartFailed("no answer to initialize within \(initializeTimeout)")
+        }
+        return answer
+    }
+}
