@@ -18,7 +18,7 @@ struct Sessions: AsyncParsableCommand {
         let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let sessions = try decoder.decode([SessionSummary].self, from: body)
+        let sessions = try decoder.decode([ChildSummary].self, from: body)
         let rows = sessions.map { session in
             [session.kind, session.user, session.clients.joined(separator: ","), "\(session.ageSeconds)s", "\(session.idleSeconds)s",
              "\(session.busy)", session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]

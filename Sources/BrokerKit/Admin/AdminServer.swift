@@ -42,7 +42,7 @@ public struct AdminServer: Sendable {
     }
 
     private func sessions() async throws -> Response {
-        try Self.json(await host.summaries().map(SessionSummary.init))
+        try Self.json(await host.summaries())
     }
 
     /// Ends the user's sessions, user child, listen streams and parked calls, revokes their
@@ -68,33 +68,6 @@ public struct AdminServer: Sendable {
         encoder.dateEncodingStrategy = .iso8601
         return Response(status: .ok, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
-    }
-}
-
-/// One line of `fjmcp-broker sessions`: a legacy session (`kind` "session") or a user's shared
-/// child of the 2026-07-28 era (`kind` "user", with every client that used it).
-public struct SessionSummary: Codable, Sendable, Equatable {
-    public let kind: String
-    public let sessionID: String
-    public let user: String
-    public let userID: Int64
-    public let clients: [String]
-    public let ageSeconds: Int64
-    public let idleSeconds: Int64
-    /// Requests being answered right now.
-    public let busy: Int
-    public let childPID: Int32?
-    public let tokenExpiresAt: Date?
-
-    enum CodingKeys: String, CodingKey {
-        case kind, sessionID = "session_id", user, userID = "user_id", clients, ageSeconds = "age_s", idleSeconds = "idle_s", busy
-        case childPID = "child_pid", tokenExpiresAt = "token_expires_at"
-    }
-
-    init(_ child: ChildSummary) {
-        (kind, sessionID, user, userID, clients) = (child.kind, child.sessionID, child.user, child.userID, child.clients)
-        (ageSeconds, idleSeconds, busy, childPID, tokenExpiresAt) =
-            (child.ageSeconds, child.idleSeconds, child.busy, child.childPID, child.tokenExpiresAt)
     }
 }
 

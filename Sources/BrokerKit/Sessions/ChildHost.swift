@@ -521,8 +521,9 @@ public enum ChildSwapOutcome: Sendable, Equatable {
     case failed(tokenExpiresAt: Date?)
 }
 
-/// One line of the operator's `sessions` listing.
-public struct ChildSummary: Sendable, Equatable {
+/// One line of the operator's `sessions` listing: a legacy session (`kind` "session") or a user's
+/// shared child (`kind` "user", with every client that used it).
+public struct ChildSummary: Codable, Sendable, Equatable {
     public let kind: String
     public let sessionID: String
     public let user: String
@@ -533,6 +534,11 @@ public struct ChildSummary: Sendable, Equatable {
     public let busy: Int
     public let childPID: Int32?
     public let tokenExpiresAt: Date?
+
+    enum CodingKeys: String, CodingKey {
+        case kind, sessionID = "session_id", user, userID = "user_id", clients, ageSeconds = "age_s", idleSeconds = "idle_s", busy
+        case childPID = "child_pid", tokenExpiresAt = "token_expires_at"
+    }
 }
 
 /// Work of the MCP layer kept per user and client beyond one HTTP request (parked MRTR calls):
