@@ -40,7 +40,7 @@ public struct BrokerAssembly: Sendable {
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         var limits = SessionRegistryLimits(config.sessions)
         limits.drain = options.drain
-        host = ChildHost(limits: limits, launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger,
+        host = ChildHost(limits: limits, launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger, records: store,
                          hasLiveGrant: { userID in
                              // A store that cannot answer keeps the child: ending it is the irreversible choice.
                              (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true

@@ -9,7 +9,7 @@ extension MCPEndpoint {
         let session = lease.child
         switch message.kind {
         case .notification:
-            try? await session.forward(message)
+            if (try? await session.forward(message)) == true { await host.remember(message, on: session) }
             await lease.release()
             return Response(status: .accepted)
         case .response, .errorResponse:
@@ -19,6 +19,10 @@ extension MCPEndpoint {
             await lease.release()
             return Response(status: .accepted)
         case .request:
+            // Checked by name first: noting state is an actor hop only for these rare requests.
+            if let method = message.method, SessionState.methods.contains(method), await session.note(message) {
+                await host.remember(message, on: session)
+            }
             return try await call(message, lease: lease, request: request)
         case .batch:
             guard MCPProtocolVersion.allowsBatches(session.protocolVersion) else {
@@ -30,7 +34,11 @@ extension MCPEndpoint {
         }
     }
 
-    private func call(_ message: JSONRPCMessage, lease: ChildLease, request: Request) async throws -> Response {
+    /// Sends a request and answers it as JSON or SSE. `origin` tells apart the clients sharing a
+    /// user child; `relay` decides about each server→client request the child sends during the
+    /// call (nil: all go to the client); one it declines is refused to the child.
+    func call(_ message: JSONRPCMessage, lease: ChildLease, request: Request, origin: String = "",
+              relay: (@Sendable (JSONRPCMessage) async -> Bool)? = nil) async throws -> Response {
         let started = ContinuousClock.now
         // The bridge writes the call's events straight into `signals`; the shared timer adds the
         // JSON-window tick (and later keep-alives). No task or timer of its own per request.
@@ -39,13 +47,14 @@ extension MCPEndpoint {
         continuation.onTermination = { _ in ticks.cancel() }
         let ticket: SessionTicket
         do {
-            ticket = try await lease.child.send(message, into: SignalSink(continuation: continuation))
+            ticket = try await lease.child.send(message, origin: origin, into: SignalSink(continuation: continuation))
         } catch {
             continuation.finish()
             throw MCPRequestError.malformed(.invalidRequest("not a request"))
         }
         var iterator = signals.makeAsyncIterator()
-        let first = await iterator.next()
+        let child = lease.child
+        let first = await Self.next(&iterator, relaying: relay, child: child)
         if case .item(.response(let bytes))? = first {
             SessionMetrics.bridged(method: message.method, duration: .now - started)
             await lease.release()
@@ -64,7 +73,7 @@ extension MCPEndpoint {
             var iterator = signals.makeAsyncIterator()
             do {
                 try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, first]) {
-                    await iterator.next().map(Self.frame) ?? .end
+                    await Self.next(&iterator, relaying: relay, child: child).map(Self.frame) ?? .end
                 }
             } catch {
                 await abandon.run()
@@ -74,6 +83,21 @@ extension MCPEndpoint {
             SessionMetrics.bridged(method: method, duration: .now - started)
             await lease.release()
         })
+    }
+
+    /// The call's next signal, minus the server→client requests `relay` declines (refused to
+    /// the child at once, so a tool never waits for an answer nobody will send).
+    private static func next(_ iterator: inout AsyncStream<StreamSignal<BridgeEvent>>.Iterator,
+                             relaying relay: (@Sendable (JSONRPCMessage) async -> Bool)?, child: HostedChild) async
+        -> StreamSignal<BridgeEvent>?
+    {
+        while let signal = await iterator.next() {
+            guard let relay, case .item(.message(let bytes)) = signal, let message = try? JSONRPCMessage(bytes), message.kind == .request,
+                await !relay(message)
+            else { return signal }
+            await child.refuse(message)
+        }
+        return nil
     }
 
     private static func frame(_ signal: StreamSignal<BridgeEvent>) -> SSEFrame {
@@ -102,7 +126,7 @@ extension MCPEndpoint {
             case .request:
                 if let call = try? await session.send(inner) { calls.append(call) }
             case .notification:
-                try? await session.forward(inner)
+                if (try? await session.forward(inner)) == true { await host.remember(inner, on: session) }
             case .response, .errorResponse:
                 _ = await session.deliver(inner)
             case .batch:

@@ -69,7 +69,7 @@ public struct MCPEndpoint: RouteProvider {
         guard let sessionID = request.headers[.mcpSessionID] else {
             if isInitialize { return try await initialize(message, owner: owner, context: context) }
             if message.kind == .batch, Self.containsInitialize(message) { throw MCPRequestError.initializeInBatch }
-            throw MCPRequestError.sessionRequired
+            return try await sessionless(message, owner: owner, request: request)
         }
         guard !isInitialize else { throw MCPRequestError.initializeWithSession }
         let lease = try await acquire(sessionID, owner: owner, rawID: message.rawID)
@@ -91,8 +91,7 @@ public struct MCPEndpoint: RouteProvider {
             throw MCPRequestError.session(error, rawID: message.rawID, challenge: challenge(for: error))
         }
         switch opening {
-        case .opened(let child, let response):
-            guard case .session(let id) = child.key else { return Self.json(response) }
+        case .opened(let id, let response):
             return Self.json(response, headers: [.mcpSessionID: id])
         case .rejected(let response):
             return Self.json(response)
@@ -111,15 +110,14 @@ public struct MCPEndpoint: RouteProvider {
         let owner = try context.owner
         guard let sessionID = request.headers[.mcpSessionID] else { throw MCPRequestError.sessionRequired }
         do throws(SessionError) {
-            _ = try await host.lookup(id: sessionID, owner: owner)
+            try await host.delete(id: sessionID, owner: owner)
         } catch {
             throw MCPRequestError.session(error, rawID: nil, challenge: nil)
         }
-        await host.end(.session(sessionID), reason: .clientDeleted)
         return Response(status: .noContent)
     }
 
-    private func challenge(for error: SessionError) -> String? {
+    func challenge(for error: SessionError) -> String? {
         guard case .loginRequired = error else { return nil }
         return bearer.missingTokenChallenge
     }

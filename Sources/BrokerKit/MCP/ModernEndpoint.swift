@@ -38,7 +38,7 @@ struct ModernEndpoint: Sendable {
 
     private func respond(to message: JSONRPCMessage, era: MCPEra, request: Request, owner: SessionOwner) async throws -> Response? {
         switch era {
-        case .legacy:
+        case .legacy, .sessionless:
             return nil
         case .unclassified:
             // A modern server sees a request without its protocol header (or, with the header,

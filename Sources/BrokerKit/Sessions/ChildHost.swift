@@ -54,13 +54,24 @@ public actor ChildHost: Service {
     private nonisolated let scopedWork = Mutex<[any ClientScopedWork]>([])
     /// Whether a user still has a live grant; the user child is ended with their last one.
     private let hasLiveGrant: @Sendable (Int64) async -> Bool
+    /// Where legacy session records live; without it sessions end with their child.
+    let records: (any BrokerStore)?
+    /// Resumptions in progress by session id: concurrent requests on one id start one child.
+    var resumptions: [String: Task<Void, any Error>] = [:]
+    /// Why this process freed recent sessions' children (idle, evicted, crashed): a resumption
+    /// says which. Bounded; an id not here was resumed after a restart.
+    var freed = FreedSessions(capacity: 4096)
+    /// The `initialize` result the child command gave per requested protocol version, so that a
+    /// new session is answered without a spawn; its child starts at the first request.
+    var initializeResults: [String: ChildServerInfo] = [:]
 
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger,
-                hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true }) {
+                records: (any BrokerStore)? = nil, hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true }) {
         self.limits = limits
         self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
         self.tokens = tokens
         self.logger = logger
+        self.records = records
         self.hasLiveGrant = hasLiveGrant
         (staleChildren, staleContinuation) = AsyncStream<StaleChild>.makeStream()
     }
@@ -85,15 +96,56 @@ public actor ChildHost: Service {
 
     // MARK: - Starting
 
-    /// Opens a legacy session: spawns a child for `owner` with their Forgejo token and forwards
-    /// the client's `initialize`; the session exists only if the child answered with a result.
+    /// Opens a legacy session. When the child command's answer to this `initialize` is known,
+    /// the session is only recorded and answered at once: its child starts at its first request
+    /// (an `initialize` loop costs no processes). Otherwise a child is spawned for `owner` with
+    /// their Forgejo token and gets the client's `initialize`; the session exists only if the
+    /// child answered with a result.
     public func open(owner: SessionOwner, initialize: JSONRPCMessage) async throws(SessionError) -> SessionOpening {
-        try makeRoom(for: owner.userID)
+        guard !shuttingDown else { throw .shuttingDown }
         let id = Base64URL.encode(OpaqueToken.randomBytes(24))
+        let requested = Self.requestedVersion(initialize)
+        if let rawID = initialize.rawID, let known = initializeResults[requested],
+            await record(id, owner: owner, initialize: initialize.bytes, protocolVersion: known.protocolVersion)
+        {
+            let version = known.protocolVersion
+            SessionMetrics.initializeWithoutSpawn()
+            logger.info("session opened; its child starts at its first request", metadata: [
+                "session_id": "\(id)", "user": "\(owner.login)", "client_id": "\(owner.clientID)", "protocol_version": "\(version)",
+            ])
+            return .opened(sessionID: id, initializeResponse: JSONRPCEnvelope.result(rawID: rawID, result: known.result))
+        }
+        try makeRoom(for: owner.userID)
         let outcome = try await start(.session(id), owner: owner, handshake: ChildHandshake(initialize: initialize.bytes))
         switch outcome {
-        case .started(let child, let response): return .opened(child, initializeResponse: response)
-        case .rejected(let response): return .rejected(initializeResponse: response)
+        case .started(let child, let response):
+            await record(id, owner: owner, initialize: initialize.bytes, protocolVersion: child.protocolVersion)
+            return .opened(sessionID: id, initializeResponse: response)
+        case .rejected(let response):
+            return .rejected(initializeResponse: response)
+        }
+    }
+
+    static func requestedVersion(_ initialize: JSONRPCMessage) -> String {
+        let params = ((try? JSONSerialization.jsonObject(with: Data(initialize.bytes))) as? [String: Any])?["params"] as? [String: Any]
+        return params?["protocolVersion"] as? String ?? ""
+    }
+
+    /// Writes the session's record; false without a store or when the write failed (the session
+    /// then lives only as long as its child).
+    @discardableResult
+    private func record(_ id: String, owner: SessionOwner, initialize: [UInt8], protocolVersion: String) async -> Bool {
+        guard let records, let grantID = owner.grantID else { return false }
+        do {
+            try await records.insertSession(SessionRecord(
+                idHash: TokenHasher.hash(id), userID: owner.userID, clientID: owner.clientID, grantID: grantID,
+                protocolVersion: protocolVersion, initialize: initialize, createdAt: Date()))
+            return true
+        } catch {
+            logger.error("session record not written; the session ends with its child", metadata: [
+                "session_id": "\(id)", "error": "\(error)",
+            ])
+            return false
         }
     }
 
@@ -104,7 +156,8 @@ public actor ChildHost: Service {
 
     /// Spawns, performs the handshake and registers the child under `key`; counted against the
     /// caps while it starts.
-    private func start(_ key: ChildKey, owner: SessionOwner, handshake: ChildHandshake) async throws(SessionError) -> StartOutcome {
+    func start(_ key: ChildKey, owner: SessionOwner, handshake: ChildHandshake,
+                       createdAt: ContinuousClock.Instant = .now) async throws(SessionError) -> StartOutcome {
         guard !shuttingDown else { throw .shuttingDown }
         starting[owner.userID, default: 0] += 1
         publishCounts()
@@ -123,7 +176,9 @@ public actor ChildHost: Service {
             await bridge.stop()
             throw .shuttingDown
         }
-        let child = HostedChild(key: key, owner: owner, handshake: handshake, server: server, bridge: bridge, credential: credential)
+        rememberInitializeResult(server, for: handshake)
+        let child = HostedChild(key: key, owner: owner, handshake: handshake, server: server, bridge: bridge, credential: credential,
+                                createdAt: createdAt)
         // Tracked before the child is visible, so the `untrack` of its end always follows.
         await tokens.track(userID: owner.userID)
         guard !shuttingDown else {
@@ -179,7 +234,7 @@ public actor ChildHost: Service {
 
     /// Enforces the caps for one more session of `userID`, ending the least recently used idle
     /// session (the user's own first) when that makes room.
-    private func makeRoom(for userID: Int64) throws(SessionError) {
+    func makeRoom(for userID: Int64) throws(SessionError) {
         guard !shuttingDown else { throw .shuttingDown }
         if count(userID: userID) >= limits.maxPerUser {
             guard let victim = oldestIdleSession(where: { $0.owner.userID == userID }) else {
@@ -217,13 +272,19 @@ public actor ChildHost: Service {
 
     /// The session for a request of `owner`, busy until the lease is released. Another user's
     /// (or client's) id is answered exactly like an unknown one, and logged.
-    public func acquire(id: String, owner: SessionOwner) throws(SessionError) -> ChildLease {
-        let child = try lookup(id: id, owner: owner)
+    public func acquire(id: String, owner: SessionOwner) async throws(SessionError) -> ChildLease {
+        let child = try await lookup(id: id, owner: owner)
         return checkout(.session(id), child: child)
     }
 
-    /// The session without marking it busy (GET streams do not keep a session alive).
-    public func lookup(id: String, owner: SessionOwner) throws(SessionError) -> HostedChild {
+    /// The session without marking it busy (GET streams do not keep a session alive). A session
+    /// this process holds no child for is resumed from its record.
+    public func lookup(id: String, owner: SessionOwner) async throws(SessionError) -> HostedChild {
+        if entries[.session(id)] == nil { try await resume(id, owner: owner) }
+        return try current(id: id, owner: owner)
+    }
+
+    func current(id: String, owner: SessionOwner) throws(SessionError) -> HostedChild {
         guard let entry = entries[.session(id)] else { throw .notFound }
         let child = entry.child
         guard child.owner.userID == owner.userID, child.owner.clientID == owner.clientID else {
@@ -324,7 +385,14 @@ public actor ChildHost: Service {
         guard let entry = entries.removeValue(forKey: key) else { return }
         let child = entry.child
         let (logger, tokens) = (logger, tokens)
-        if case .session = key { SessionMetrics.sessionEnded(reason) }
+        if case .session(let id) = key {
+            SessionMetrics.sessionEnded(reason)
+            if reason.endsSession {
+                endRecord(id, reason: reason)
+            } else {
+                freed.insert(id, reason: reason)
+            }
+        }
         // Its calls end with the process: the bridge answers each with the exit.
         calls[entry.serial] = nil
         stopping[entry.serial] = Task { [weak self] in
@@ -345,6 +413,7 @@ public actor ChildHost: Service {
     @discardableResult
     public func endUser(_ userID: Int64, reason: SessionEndReason) async -> EndedChildren {
         newestGeneration[userID] = nil
+        await endRecords(userID: userID, clientID: nil, reason: reason)
         var ended = EndedChildren()
         for key in entries.keys where entries[key]?.child.owner.userID == userID {
             if case .session = key { ended.sessions += 1 } else { ended.userChildren += 1 }
@@ -359,6 +428,7 @@ public actor ChildHost: Service {
     /// calls, listen streams and parked calls end. The user child ends too once the user has no
     /// live grant left; while another client of theirs still has one, it keeps serving them.
     public func endClient(userID: Int64, clientID: String, reason: SessionEndReason) async {
+        await endRecords(userID: userID, clientID: clientID, reason: reason)
         for (key, entry) in entries where entry.child.owner.userID == userID {
             if case .session = key, entry.child.owner.clientID == clientID { end(key, reason: reason) }
         }
@@ -441,8 +511,7 @@ public actor ChildHost: Service {
         guard !shuttingDown, let child = entries[key]?.child else { return .sessionGone }
         if let generation, let current = await child.credential.generation, current >= generation { return .notNeeded }
         let started = ContinuousClock.now
-        var handshake = child.handshake
-        handshake.initialized = await child.initializedNotification
+        let handshake = await child.currentHandshake
         let outcome: ChildSpawner.Outcome
         do {
             outcome = try await spawner.start(label: Self.label(key), userID: child.owner.userID, handshake: handshake)

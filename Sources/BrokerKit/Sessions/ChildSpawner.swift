@@ -2,10 +2,12 @@ import Foundation
 import Logging
 
 /// The `initialize` and `notifications/initialized` that made a child what it is: the client's
-/// own for a legacy session, the broker's for a user child. Replayed on every replacement child.
+/// own for a legacy session, the broker's for a user child, and the session state the client set
+/// since (log level, resource subscriptions). Replayed on every replacement child.
 struct ChildHandshake: Sendable {
     let initialize: [UInt8]
     var initialized: [UInt8]?
+    var state = SessionState()
 
     /// The handshake a legacy client would do, with the broker as the client. It declares
     /// elicitation, sampling and roots because it can pass them on to a stateless client that
@@ -18,6 +20,47 @@ struct ChildHandshake: Sendable {
         initialized: JSONRPCEnvelope.notification(method: "notifications/initialized", params: nil))
 }
 
+/// Session state a client sets with requests, which a new child must be given again: the log
+/// level (`logging/setLevel`) and resource subscriptions (`resources/subscribe`).
+struct SessionState: Sendable, Equatable {
+    var logLevel: String?
+    var subscriptions: [String] = []
+
+    /// Notes what `request` changes; false when it changes nothing (or is not such a request).
+    mutating func note(_ request: JSONRPCMessage) -> Bool {
+        guard let method = request.method, Self.methods.contains(method),
+            let params = ((try? JSONSerialization.jsonObject(with: Data(request.bytes))) as? [String: Any])?["params"] as? [String: Any]
+        else { return false }
+        let before = self
+        switch method {
+        case "logging/setLevel": logLevel = params["level"] as? String
+        case "resources/subscribe":
+            if let uri = params["uri"] as? String, !subscriptions.contains(uri) { subscriptions.append(uri) }
+        default:
+            if let uri = params["uri"] as? String { subscriptions.removeAll { $0 == uri } }
+        }
+        return self != before
+    }
+
+    static let methods: Set<String> = ["logging/setLevel", "resources/subscribe", "resources/unsubscribe"]
+
+    /// The requests that put a new child into this state.
+    func replay() -> [JSONRPCMessage] {
+        var requests: [[UInt8]] = []
+        if let logLevel {
+            requests.append(JSONRPCEnvelope.request(
+                rawID: JSONRPCID.encodeString("fjmcp-replay-level"), method: "logging/setLevel",
+                params: Array(#"{"level":"#.utf8) + JSONRPCID.encodeString(logLevel) + Array("}".utf8)))
+        }
+        for (index, uri) in subscriptions.enumerated() {
+            requests.append(JSONRPCEnvelope.request(
+                rawID: JSONRPCID.encodeString("fjmcp-replay-\(index)"), method: "resources/subscribe",
+                params: Array(#"{"uri":"#.utf8) + JSONRPCID.encodeString(uri) + Array("}".utf8)))
+        }
+        return requests.compactMap { try? JSONRPCMessage($0) }
+    }
+}
+
 /// What a child said about itself in its `initialize` result, kept as JSON fragments (Sendable)
 /// for `server/discover`, the `serverInfo` every modern result carries, and the version whose
 /// HTTP rules a legacy session follows.
@@ -28,6 +71,8 @@ public struct ChildServerInfo: Sendable {
     let serverInfo: Data?
     let instructions: String?
     let protocolVersion: String
+    /// The whole `result`, JSON-encoded: what a new session of this version is answered with.
+    let result: [UInt8]
 
     /// Nil unless `response` is an `initialize` result with a `capabilities` object.
     init?(initializeResponse response: [UInt8]) {
@@ -39,6 +84,9 @@ public struct ChildServerInfo: Sendable {
         self.serverInfo = (result["serverInfo"] as? [String: Any]).flatMap { try? JSONSerialization.data(withJSONObject: $0) }
         self.instructions = result["instructions"] as? String
         self.protocolVersion = result["protocolVersion"] as? String ?? "2025-03-26"
+        guard let encoded = try? JSONSerialization.data(withJSONObject: result, options: [.withoutEscapingSlashes, .sortedKeys])
+        else { return nil }
+        self.result = Array(encoded)
     }
 
     /// Whether the `initialize` result announced `feature` (e.g. "tools", "resources").
@@ -81,6 +129,11 @@ struct ChildSpawner: Sendable {
         }
         if let initialized = handshake.initialized, let notification = try? JSONRPCMessage(initialized) {
             try? await bridge.forwardNotification(notification)
+        }
+        // The answers were the client's long ago; only the child's state matters now.
+        for request in handshake.state.replay() {
+            guard let call = try? await bridge.send(request) else { continue }
+            if await call.response(within: initializeTimeout) == nil { await bridge.cancel(call.ticket, reason: "no answer in time") }
         }
         return .started(bridge, credential, server: server, initializeResponse: response)
     }

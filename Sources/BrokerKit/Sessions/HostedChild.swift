@@ -82,6 +82,8 @@ public actor HostedChild {
     nonisolated let tools = ChildTools()
     public nonisolated let createdAt: ContinuousClock.Instant
     public private(set) var initializedNotification: [UInt8]?
+    /// Log level and subscriptions the client set (legacy sessions), replayed on a new child.
+    private(set) var state: SessionState
     /// The Forgejo credential the current child runs with (expiry and generation, no token).
     public private(set) var credential: UpstreamCredential
     private var bridge: ChildBridge
@@ -94,17 +96,33 @@ public actor HostedChild {
     private var pumps: [ObjectIdentifier: Task<Void, Never>] = [:]
     private var stopped = false
 
+    /// `createdAt` is the conversation's start: a resumed session keeps its original age.
     init(key: ChildKey, owner: SessionOwner, handshake: ChildHandshake, server: ChildServerInfo, bridge: ChildBridge,
-         credential: UpstreamCredential) {
+         credential: UpstreamCredential, createdAt: ContinuousClock.Instant = .now) {
         self.key = key
         self.owner = owner
         self.handshake = handshake
         self.protocolVersion = server.protocolVersion
         self.server = server
-        self.createdAt = .now
+        self.createdAt = createdAt
         self.bridge = bridge
         self.credential = credential
         self.initializedNotification = handshake.initialized
+        self.state = handshake.state
+    }
+
+    /// The handshake a new child of this conversation gets: the original one, with what the
+    /// client has set since.
+    var currentHandshake: ChildHandshake {
+        var current = handshake
+        current.initialized = initializedNotification
+        current.state = state
+        return current
+    }
+
+    /// Notes session state a client request sets; true when it changed (worth persisting).
+    func note(_ request: JSONRPCMessage) -> Bool {
+        state.note(request)
     }
 
     /// Starts handing the child's unsolicited messages to `handler`, for this child and every
@@ -145,21 +163,24 @@ public actor HostedChild {
     }
 
     /// Like `send(_:)`, but the events go straight into `sink` (e.g. a POST answer's stream).
-    func send(_ request: JSONRPCMessage, into sink: some BridgeEventSink) async throws(BridgeError) -> SessionTicket {
+    /// `origin` tells clients sharing a child apart, so one's cancellation never hits another's id.
+    func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError) -> SessionTicket {
         let bridge = self.bridge
-        return SessionTicket(bridge: bridge, ticket: try await bridge.send(request, into: sink))
+        return SessionTicket(bridge: bridge, ticket: try await bridge.send(request, origin: origin, into: sink))
     }
 
-    /// Forwards a client notification, remembering `notifications/initialized` for replay. A
-    /// cancellation may concern a request a replaced child is still answering, so it goes to
-    /// every child (each drops ids it does not know).
-    public func forward(_ notification: JSONRPCMessage) async throws(BridgeError) {
-        if notification.method == "notifications/initialized", initializedNotification == nil {
-            initializedNotification = notification.bytes
+    /// Forwards a client notification, remembering `notifications/initialized` for replay (true
+    /// when it was new: worth persisting). A cancellation may concern a request a replaced child
+    /// is still answering, so it goes to every child (each drops ids it does not know).
+    @discardableResult
+    public func forward(_ notification: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> Bool {
+        let firstInitialized = notification.method == "notifications/initialized" && initializedNotification == nil
+        if firstInitialized { initializedNotification = notification.bytes }
+        try await bridge.forwardNotification(notification, origin: origin)
+        if notification.method == "notifications/cancelled" {
+            for old in retiring { try await old.forwardNotification(notification, origin: origin) }
         }
-        try await bridge.forwardNotification(notification)
-        guard notification.method == "notifications/cancelled" else { return }
-        for old in retiring { try await old.forwardNotification(notification) }
+        return firstInitialized
     }
 
     /// Routes a client's answer to a server→client request to the child that asked (possibly

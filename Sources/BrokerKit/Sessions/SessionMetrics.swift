@@ -23,6 +23,21 @@ enum SessionMetrics {
         Counter(label: "fjmcp_sessions_ended_total", dimensions: [("reason", reason.label)]).increment()
     }
 
+    /// A session answered from the known `initialize` result, its child deferred to its first request.
+    static func initializeWithoutSpawn() {
+        Counter(label: "fjmcp_sessions_initialize_without_spawn_total").increment()
+    }
+
+    /// A session whose child was gone got a new one (`cause`: restart, reaped, evicted, crashed).
+    static func resumed(cause: String) {
+        Counter(label: "fjmcp_sessions_resumed_total", dimensions: [("cause", cause)]).increment()
+    }
+
+    /// A legacy request without `Mcp-Session-Id`, served on the user's child.
+    static func sessionless() {
+        Counter(label: "fjmcp_sessionless_requests_total").increment()
+    }
+
     enum SwapResult: String {
         case swapped, failed
     }

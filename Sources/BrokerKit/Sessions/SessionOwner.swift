@@ -5,15 +5,18 @@ public struct SessionOwner: Sendable, Equatable {
     public let userID: Int64
     public let login: String
     public let clientID: String
+    /// The grant the bearer token was issued from; a session record dies with it.
+    public let grantID: String?
 
-    public init(userID: Int64, login: String, clientID: String) {
+    public init(userID: Int64, login: String, clientID: String, grantID: String? = nil) {
         self.userID = userID
         self.login = login
         self.clientID = clientID
+        self.grantID = grantID
     }
 
     public init(_ principal: AuthenticatedPrincipal) {
-        self.init(userID: principal.userID, login: principal.login, clientID: principal.clientID)
+        self.init(userID: principal.userID, login: principal.login, clientID: principal.clientID, grantID: principal.grantID)
     }
 }
 
@@ -56,6 +59,15 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .childExited(let exit): "\(label) (\(exit))"
         default: label
+        }
+    }
+
+    /// Whether the session is over for good (its record ends: the id answers 404 from then on).
+    /// Anything else only frees the child; the session resumes on a new one at its next request.
+    public var endsSession: Bool {
+        switch self {
+        case .clientDeleted, .maxLifetime, .userSessionsEnded, .upstreamGrantDead, .grantRevoked, .adminRevoked: true
+        case .idle, .evicted, .childExited, .upstreamTokenExpired, .shutdown: false
         }
     }
 }

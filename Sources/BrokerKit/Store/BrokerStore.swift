@@ -78,6 +78,17 @@ public protocol BrokerStore: Sendable {
     /// Returns false when another request rotated it first.
     func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, successorSealed: String, now: Date) async throws -> Bool
 
+    // MARK: Legacy session records
+    func insertSession(_ session: SessionRecord) async throws
+    /// The record if the session was not ended and its grant is not revoked.
+    func liveSession(idHash: String) async throws -> SessionRecord?
+    func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws
+    func endSession(idHash: String, reason: String, now: Date) async throws
+    /// Ends every session of a user, or of one client of the user (nil: all clients).
+    func endSessions(userID: Int64, clientID: String?, reason: String, now: Date) async throws
+    /// The `initialize` the client of the user sent most recently (its declared capabilities).
+    func latestInitialize(userID: Int64, clientID: String) async throws -> [UInt8]?
+
     // MARK: Maintenance
     /// Deletes rows that can never be used again. `refreshGrace` bounds how long rotated refresh
     /// tokens (and their sealed successors) are kept; `retention` how long revoked grants and

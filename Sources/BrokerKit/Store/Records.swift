@@ -106,6 +106,41 @@ public struct GrantRecord: Sendable, Equatable {
     }
 }
 
+/// A legacy MCP session as the store keeps it: what it takes to resume it on a new child (the
+/// client's own handshake and the session state the broker saw), bound to the user, client and
+/// grant it was opened with. The session id itself is never stored, only its hash.
+public struct SessionRecord: Sendable, Equatable {
+    public var idHash: String
+    public var userID: Int64
+    public var clientID: String
+    public var grantID: String
+    /// The version the child answered `initialize` with.
+    public var protocolVersion: String
+    /// The client's `initialize` request, as sent.
+    public var initialize: [UInt8]
+    /// The client's `notifications/initialized`, once it arrived.
+    public var initialized: [UInt8]?
+    /// The last `logging/setLevel` level the client asked for.
+    public var logLevel: String?
+    /// Resource URIs the client is subscribed to.
+    public var subscriptions: [String]
+    public var createdAt: Date
+
+    public init(idHash: String, userID: Int64, clientID: String, grantID: String, protocolVersion: String, initialize: [UInt8],
+                initialized: [UInt8]? = nil, logLevel: String? = nil, subscriptions: [String] = [], createdAt: Date) {
+        self.idHash = idHash
+        self.userID = userID
+        self.clientID = clientID
+        self.grantID = grantID
+        self.protocolVersion = protocolVersion
+        self.initialize = initialize
+        self.initialized = initialized
+        self.logLevel = logLevel
+        self.subscriptions = subscriptions
+        self.createdAt = createdAt
+    }
+}
+
 /// An authorization request between `/oauth/authorize` and `/oauth/callback`, kept server-side
 /// so nothing the browser carries can alter it.
 public struct PendingAuthorizationRecord: Sendable, Equatable {
@@ -223,7 +258,8 @@ public struct CleanupCounts: Sendable, Equatable {
     public var refreshTokens = 0
     public var grants = 0
     public var clients = 0
+    public var sessions = 0
 
     public init() {}
-    public var total: Int { pendingAuthorizations + authorizationCodes + accessTokens + refreshTokens + grants + clients }
+    public var total: Int { pendingAuthorizations + authorizationCodes + accessTokens + refreshTokens + grants + clients + sessions }
 }

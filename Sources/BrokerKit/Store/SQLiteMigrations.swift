@@ -109,6 +109,28 @@ enum SQLiteMigrations {
                 CREATE INDEX users_login_nocase ON users(login COLLATE NOCASE);
                 """)
         }
+        migrator.registerMigration("v3-mcp-sessions") { db in
+            // Legacy sessions outlive their children (restart, idle reap, crash): the record is
+            // what resumes one. It dies with its grant (revocation purges it after retention).
+            try db.execute(sql: """
+                CREATE TABLE mcp_sessions (
+                    id_hash TEXT PRIMARY KEY,
+                    user_id INTEGER NOT NULL,
+                    client_id TEXT NOT NULL,
+                    grant_id TEXT NOT NULL REFERENCES grants(id) ON DELETE CASCADE,
+                    protocol_version TEXT NOT NULL,
+                    initialize BLOB NOT NULL,
+                    initialized BLOB,
+                    log_level TEXT,
+                    subscriptions TEXT,
+                    created_at INTEGER NOT NULL,
+                    ended_at INTEGER,
+                    ended_reason TEXT
+                );
+                CREATE INDEX mcp_sessions_user_client ON mcp_sessions(user_id, client_id, created_at);
+                CREATE INDEX mcp_sessions_grant ON mcp_sessions(grant_id);
+                """)
+        }
         return migrator
     }
 }

@@ -92,6 +92,9 @@ extension SQLiteStore {
                   AND ((kind = 'dynamic' AND created_at <= ?) OR (kind = 'cimd' AND expires_at <= ?))
                 """, arguments: [retentionEnd, nowSeconds])
             counts.clients = db.changesCount
+            // An ended session can never be resumed; it is kept as long as a revoked grant.
+            try db.execute(sql: "DELETE FROM mcp_sessions WHERE ended_at IS NOT NULL AND ended_at <= ?", arguments: [retentionEnd])
+            counts.sessions = db.changesCount
             return counts
         }
     }

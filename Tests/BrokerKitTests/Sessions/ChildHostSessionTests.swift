@@ -35,10 +35,10 @@ final class ChildHostSessionTests: XCTestCase {
     }
 
     private func open(_ registry: ChildHost, _ owner: SessionOwner) async throws -> HostedChild {
-        guard case .opened(let session, _) = try await registry.open(owner: owner, initialize: try initialize) else {
+        guard case .opened(let id, _) = try await registry.open(owner: owner, initialize: try initialize) else {
             throw XCTSkip("the demo child rejected initialize")
         }
-        return session
+        return try await registry.lookup(id: id, owner: owner)
     }
 
     func testSessionsAreBoundToUserAndClientAndEndPerUser() async throws {

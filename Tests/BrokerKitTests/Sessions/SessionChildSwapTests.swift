@@ -40,10 +40,10 @@ final class SessionChildSwapTests: XCTestCase {
     private func open(_ registry: ChildHost) async throws -> HostedChild {
         let initialize = try JSONRPCMessage(Array(
             #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#.utf8))
-        guard case .opened(let session, _) = try await registry.open(owner: owner, initialize: initialize) else {
+        guard case .opened(let id, _) = try await registry.open(owner: owner, initialize: initialize) else {
             throw XCTSkip("the demo child rejected initialize")
         }
-        return session
+        return try await registry.lookup(id: id, owner: owner)
     }
 
     private func call(_ id: Int, _ tool: String, _ arguments: String) throws -> JSONRPCMessage {

@@ -84,4 +84,19 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
     func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts {
         try await base.deleteExpired(now: now, refreshGrace: refreshGrace, retention: retention)
     }
+
+    func insertSession(_ session: SessionRecord) async throws { try await base.insertSession(session) }
+    func liveSession(idHash: String) async throws -> SessionRecord? { try await base.liveSession(idHash: idHash) }
+    func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws {
+        try await base.updateSessionState(idHash: idHash, initialized: initialized, logLevel: logLevel, subscriptions: subscriptions)
+    }
+    func endSession(idHash: String, reason: String, now: Date) async throws {
+        try await base.endSession(idHash: idHash, reason: reason, now: now)
+    }
+    func endSessions(userID: Int64, clientID: String?, reason: String, now: Date) async throws {
+        try await base.endSessions(userID: userID, clientID: clientID, reason: reason, now: now)
+    }
+    func latestInitialize(userID: Int64, clientID: String) async throws -> [UInt8]? {
+        try await base.latestInitialize(userID: userID, clientID: clientID)
+    }
 }

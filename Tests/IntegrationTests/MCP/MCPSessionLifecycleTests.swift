@@ -4,14 +4,15 @@ import Foundation
 import XCTest
 
 /// Session ends (idle, caps, crashes, misbehaving children, shutdown): each is contained to its
-/// own session and leaves no process behind.
+/// own session and leaves no process behind. Idle reap, eviction and a crash only free the
+/// child: the session resumes on a new one at its next request.
 final class MCPSessionLifecycleTests: XCTestCase {
     private func pid(of client: MCPTestClient, id: Int = 50) async throws -> Int32 {
         let whoami = try await client.tool(id: id, "whoami")
         return try XCTUnwrap((whoami.structured?["pid"] as? Int).map(Int32.init), whoami.body)
     }
 
-    func testIdleSessionsAreReaped() async throws {
+    func testIdleSessionsAreReapedAndResumeOnANewChild() async throws {
         let broker = try await MCPTestBroker.start(environment: ["FJMCP_SESSION_IDLE_TIMEOUT": "1s"])
         defer { Task { await broker.stop() } }
         var client = try await broker.client()
@@ -21,8 +22,10 @@ final class MCPSessionLifecycleTests: XCTestCase {
         XCTAssertTrue(reaped)
         let gone = await eventually { !processExists(childPID) }
         XCTAssertTrue(gone)
-        let status = try await client.call(id: 2, method: "tools/list").status
-        XCTAssertEqual(status, 404)
+        let metrics = MetricsSnapshot.take()
+        let resumed = try await pid(of: client, id: 2)
+        XCTAssertNotEqual(resumed, childPID, "a reaped session costs a respawn, not a stranded client")
+        XCTAssertEqual(MetricsSnapshot.take().delta(#"fjmcp_sessions_resumed_total{cause="reaped"}"#, since: metrics), 1)
     }
 
     func testPerUserCapEvictsTheIdleSessionAndRefusesWhenAllAreBusy() async throws {
@@ -33,17 +36,20 @@ final class MCPSessionLifecycleTests: XCTestCase {
         var second = first
         let status1 = try await second.initialize().status
         XCTAssertEqual(status1, 200)
+        let sessions = await broker.host.sessionCount
+        XCTAssertEqual(sessions, 1, "the idle session's child made room")
         let evicted = try await first.call(id: 1, method: "tools/list").status
-        XCTAssertEqual(evicted, 404, "the idle session made room")
+        XCTAssertEqual(evicted, 200, "the evicted session resumes, evicting the now idle other one")
 
         let busy = try await second.stream(second.request(body: MCPTestClient.body(
             id: 2, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
         XCTAssertEqual(busy.status, 200)
         var third = second
-        let refused = try await third.initialize()
+        _ = try await third.initialize()
+        let refused = try await third.call(id: 3, method: "tools/list")
         XCTAssertEqual(refused.status, 503)
         XCTAssertEqual(refused.errorCode, -32603)
-        XCTAssertEqual(refused.final["id"] as? Int, 0)
+        XCTAssertEqual(refused.final["id"] as? Int, 3)
         XCTAssertTrue((refused.error?["message"] as? String)?.contains("limit") ?? false, refused.body)
         busy.close()
     }
@@ -56,12 +62,13 @@ final class MCPSessionLifecycleTests: XCTestCase {
         let busy = try await alice.stream(alice.request(body: MCPTestClient.body(
             id: 2, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
         var bob = try await broker.client(login: "bob")
-        let refused = try await bob.initialize()
+        _ = try await bob.initialize()
+        let refused = try await bob.call(id: 1, method: "tools/list")
         XCTAssertEqual(refused.status, 503, refused.body)
         busy.close()
     }
 
-    func testChildCrashEndsOnlyItsSession() async throws {
+    func testChildCrashFailsItsCallAndTheSessionResumes() async throws {
         let broker = try await MCPTestBroker.start()
         defer { Task { await broker.stop() } }
         var crashing = try await broker.client()
@@ -71,8 +78,8 @@ final class MCPSessionLifecycleTests: XCTestCase {
         let crash = try await crashing.tool(id: 1, "crash", ["code": 3])
         XCTAssertEqual(crash.errorCode, -32603, crash.body)
         XCTAssertEqual(crash.final["id"] as? Int, 1)
-        let ended = await eventually { (try? await crashing.call(id: 2, method: "tools/list").status) == 404 }
-        XCTAssertTrue(ended)
+        let resumed = try await crashing.call(id: 2, method: "tools/list")
+        XCTAssertEqual(resumed.status, 200, "the next request resumes on a new child: \(resumed.body)")
         let echo = try await other.tool(id: 3, "echo", ["text": "fine"])
         XCTAssertEqual(echo.structured?["text"] as? String, "fine")
     }

@@ -3,9 +3,10 @@ import BrokerKit
 import Foundation
 import XCTest
 
-/// Pooled children and legacy sessions share the registry's caps in both directions: a legacy
-/// `initialize` sees the user's pooled child, a pooled start sees sessions, and a reaped pooled
-/// child gives its slot back.
+/// User children and legacy sessions share the host's caps in both directions: a legacy session's
+/// child sees the user child, a user child's start sees sessions, and a reaped user child gives
+/// its slot back. A session's `initialize` may be answered without a child (its answer is known),
+/// so the cap is met at its first request.
 final class ModernCapsTests: XCTestCase {
     func testModernPooledChildCountsForALegacyOpenOfTheSameUser() async throws {
         let broker = try await MCPTestBroker.start(environment: ["FJMCP_MAX_SESSIONS_PER_USER": "1"])
@@ -13,10 +14,10 @@ final class ModernCapsTests: XCTestCase {
         var client = try await broker.client()
         let modern = try await client.modern(method: "tools/list")
         XCTAssertEqual(modern.status, 200, modern.body)
-        let refused = try await client.initialize()
-        XCTAssertEqual(refused.status, 503, "the pooled child already takes the user's one slot: \(refused.body)")
+        _ = try await client.initialize()
+        let refused = try await client.call(id: 1, method: "tools/list")
+        XCTAssertEqual(refused.status, 503, "the user child already takes the user's one slot: \(refused.body)")
         XCTAssertEqual(refused.errorCode, -32603)
-        XCTAssertNil(client.sessionID)
         let children = await broker.host.userChildCount
         XCTAssertEqual(children, 1, "the legacy open ended nothing")
         let again = try await client.modern(id: 2, method: "tools/list")
@@ -30,7 +31,8 @@ final class ModernCapsTests: XCTestCase {
         var bob = try await broker.client(login: "bob")
         let modern = try await alice.modern(method: "tools/list")
         XCTAssertEqual(modern.status, 200, modern.body)
-        let refused = try await bob.initialize()
+        _ = try await bob.initialize()
+        let refused = try await bob.call(id: 1, method: "tools/list")
         XCTAssertEqual(refused.status, 503, refused.body)
         let bobModern = try await bob.modern(id: 3, method: "tools/list")
         XCTAssertEqual(bobModern.status, 503, "a second user's pooled child does not fit either: \(bobModern.body)")

@@ -74,7 +74,7 @@ final class ModernEraTests: XCTestCase {
                                                                         headers: ["Mcp-Name": "=?base64?ZWNobw==?="])),
             ("resources/read uri differs", try await client.modern(method: "resources/read", params: ["uri": "file:///a"],
                                                                    headers: ["Mcp-Name": "file:///b"])),
-            ("no session, no modern _meta", try await client.post(MCPTestClient.body(id: 1, method: "tools/list"))),
+            ("server/discover without _meta", try await client.post(MCPTestClient.body(id: 1, method: "server/discover"))),
         ]
         for (name, reply) in cases {
             XCTAssertEqual(reply.status, 400, "\(name): \(reply.body)")
@@ -84,6 +84,10 @@ final class ModernEraTests: XCTestCase {
         }
         let children = await broker.host.userChildCount
         XCTAssertEqual(children, 0, "a rejected request starts no child")
+        // Legacy-shaped without a session (no 2026-07-28 header or `_meta`): served, not refused.
+        let sessionless = try await client.post(MCPTestClient.body(id: 2, method: "tools/list"))
+        XCTAssertEqual(sessionless.status, 200, sessionless.body)
+        XCTAssertNil(sessionless.result?["resultType"], "answered as a 2025-11-25 server: \(sessionless.body)")
     }
 
     func testModernVersionMetaAndMethodRules() async throws {

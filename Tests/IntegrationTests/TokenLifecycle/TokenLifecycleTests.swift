@@ -165,8 +165,9 @@ final class TokenLifecycleTests: XCTestCase {
     }
 
     /// A swap that keeps failing leaves the old child serving only while its token is valid:
-    /// once that token expires the session ends (404, the client re-initializes) instead of
-    /// running a child whose every Forgejo call would fail.
+    /// once that token expires the child is stopped instead of running with a token every
+    /// Forgejo call would reject. The session itself survives: while no child can start the
+    /// client gets a clear error, and once Forgejo is back its next request resumes.
     func testTokenLifecycleSessionEndsWhenItsTokenExpiresWithoutANewChild() async throws {
         var rotation = ChildRotation.Options()
         rotation.retryBaseDelay = .milliseconds(100)
@@ -193,7 +194,11 @@ final class TokenLifecycleTests: XCTestCase {
         let gone = await eventually { !processExists(before.pid) }
         XCTAssertTrue(gone, "child \(before.pid) is still running")
         let after = try await client.tool(id: 6, "echo", ["text": "after expiry"])
-        XCTAssertEqual(after.status, 404)
+        XCTAssertEqual(after.status, 502, after.body)
+        XCTAssertEqual(after.errorCode, -32603)
+        await broker.forgejo.state.clearFaults()
+        let back = try await client.tool(id: 7, "echo", ["text": "Forgejo is back"])
+        XCTAssertEqual(back.structured?["text"] as? String, "Forgejo is back", back.body)
         let now = MetricsSnapshot.take()
         XCTAssertEqual(now.delta(#"fjmcp_sessions_ended_total{reason="upstream_token_expired"}"#, since: metrics), 1)
         XCTAssertEqual(now.delta(#"fjmcp_child_swaps_total{outcome="swapped"}"#, since: metrics), 0)

@@ -13,11 +13,13 @@ enum ModernMetrics {
     }
 
     /// Every POST to `/mcp` by protocol era: "legacy" (initialize-based sessions, 2025-03-26 …
-    /// 2025-11-25), "modern" (2026-07-28) or "unclassified" (neither; answered with a modern error).
+    /// 2025-11-25), "sessionless" (legacy-shaped without a session id), "modern" (2026-07-28) or
+    /// "unclassified" (modern-shaped without the `_meta` it needs; answered with a modern error).
     static func post(era: MCPEra) {
         let label =
             switch era {
             case .legacy: "legacy"
+            case .sessionless: "sessionless"
             case .modern: "modern"
             case .unclassified: "unclassified"
             }

@@ -6,16 +6,20 @@ import HTTPTypes
 /// versioning §Backward Compatibility).
 enum MCPEra: Equatable {
     case legacy
+    /// Legacy-shaped (no 2026-07-28 `_meta` or header) but without a session: served on the
+    /// user's child as a 2025-11-25 server (`MCPEndpoint.sessionless`), a compatibility choice.
+    case sessionless
     case modern
-    /// Neither `initialize`, nor a session, nor modern `_meta`: the spec does not say; the broker
-    /// answers like a modern server so dual-era clients can tell what it is.
+    /// `server/discover`, or the 2026-07-28 header, without the `_meta` that era requires: the
+    /// broker answers like a modern server so dual-era clients can tell what it is.
     case unclassified
 
     static func of(_ message: JSONRPCMessage, headers: HTTPFields) -> MCPEra {
         if message.kind == .batch || (message.kind == .request && message.method == "initialize") { return .legacy }
         if message.hasModernMeta { return .modern }
         if headers[.mcpSessionID] != nil { return .legacy }
-        return .unclassified
+        if message.method == "server/discover" || headers[.mcpProtocolVersion] == ModernProtocol.version { return .unclassified }
+        return .sessionless
     }
 }
 

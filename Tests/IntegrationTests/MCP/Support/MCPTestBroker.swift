@@ -32,7 +32,7 @@ final class MCPTestBroker: Sendable {
         let store = try SQLiteStore(path: config.databasePath)
         let bearer = BearerAuthenticator(config: config, store: store)
         let host = ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config),
-                             tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger,
+                             tokens: StoreUpstreamTokenProvider(store: store, masterKey: masterKey), logger: logger, records: store,
                              hasLiveGrant: { userID in (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true })
         let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
                                          revocationObserver: host)

@@ -1,0 +1,187 @@
+import Foundation
+
+/// Sessions outlive their children. A session is a record in the store; a child is a cache of
+/// it. A request on a session id this process holds no child for (after a restart, an idle reap,
+/// a cap eviction or a crash) starts a child with the recorded handshake and state, then is
+/// served. Only DELETE, revocation and the maximum lifetime end a session for good.
+extension ChildHost {
+    /// Resumes session `id` for `owner`; concurrent requests on one id share one start. Throws
+    /// `.notFound` when the session cannot be resumed (the reason is logged, never told).
+    func resume(_ id: String, owner: SessionOwner) async throws(SessionError) {
+        guard records != nil else { return }
+        let task: Task<Void, any Error>
+        if let pending = resumptions[id] {
+            task = pending
+        } else {
+            task = Task { try await self.resumeOnce(id, owner: owner) }
+            resumptions[id] = task
+        }
+        let result = await task.result
+        if resumptions[id] == task { resumptions[id] = nil }
+        switch result {
+        case .success: return
+        case .failure(let error as SessionError): throw error
+        case .failure(let error): throw .childStartFailed("\(error)")
+        }
+    }
+
+    private func resumeOnce(_ id: String, owner: SessionOwner) async throws(SessionError) {
+        guard let records, entries[.session(id)] == nil else { return }
+        let record: SessionRecord?
+        do {
+            record = try await records.liveSession(idHash: TokenHasher.hash(id))
+        } catch {
+            logger.error("session records cannot be read", metadata: ["session_id": "\(id)", "error": "\(error)"])
+            throw .upstreamUnavailable(reason: "the session store cannot be read")
+        }
+        guard let record else { throw notResumable(id, "no live record (unknown, deleted, revoked or ended)") }
+        guard record.userID == owner.userID, record.clientID == owner.clientID else {
+            logger.warning("session id presented by someone else; answering 404", metadata: [
+                "session_id": "\(id)", "owner_user_id": "\(record.userID)", "owner_client_id": "\(record.clientID)",
+                "presented_by_user_id": "\(owner.userID)", "presented_by_client_id": "\(owner.clientID)",
+            ])
+            throw .notFound
+        }
+        let age = Date().timeIntervalSince(record.createdAt)
+        guard age < limits.maxLifetime.seconds else {
+            endRecord(id, reason: .maxLifetime)
+            throw notResumable(id, "older than the maximum session lifetime")
+        }
+        try makeRoom(for: owner.userID)
+        let cause = freed.take(id)
+        var handshake = ChildHandshake(initialize: record.initialize, initialized: record.initialized)
+        handshake.state = SessionState(logLevel: record.logLevel, subscriptions: record.subscriptions)
+        let createdAt = ContinuousClock.now - .seconds(age)
+        switch try await start(.session(id), owner: owner, handshake: handshake, createdAt: createdAt) {
+        case .started:
+            SessionMetrics.resumed(cause: cause.label)
+            logger.info("session resumed on a new child", metadata: [
+                "session_id": "\(id)", "user": "\(owner.login)", "cause": "\(cause.label)",
+            ])
+        case .rejected:
+            throw .childStartFailed("the MCP server rejected the session's recorded initialize")
+        }
+    }
+
+    private func notResumable(_ id: String, _ reason: String) -> SessionError {
+        logger.info("session id not resumable; answering 404", metadata: ["session_id": "\(id)", "reason": "\(reason)"])
+        return .notFound
+    }
+
+    /// DELETE: ends the session whether or not a child runs for it right now.
+    public func delete(id: String, owner: SessionOwner) async throws(SessionError) {
+        if entries[.session(id)] != nil {
+            _ = try current(id: id, owner: owner)
+            end(.session(id), reason: .clientDeleted)
+            return
+        }
+        guard let records, let record = try? await records.liveSession(idHash: TokenHasher.hash(id)),
+            record.userID == owner.userID, record.clientID == owner.clientID
+        else { throw .notFound }
+        endRecord(id, reason: .clientDeleted)
+    }
+
+    /// Notes session state a client request or notification sets on `lease`'s session, and
+    /// persists it when it changed (rare requests: never a write per call).
+    func remember(_ message: JSONRPCMessage, on child: HostedChild) async {
+        guard case .session(let id) = child.key, let records else { return }
+        let (initialized, state) = await (child.initializedNotification, child.state)
+        do {
+            try await records.updateSessionState(idHash: TokenHasher.hash(id), initialized: initialized, logLevel: state.logLevel,
+                                                 subscriptions: state.subscriptions)
+        } catch {
+            logger.warning("session state not persisted; a resumed child may miss it", metadata: [
+                "session_id": "\(id)", "method": "\(message.method ?? "-")", "error": "\(error)",
+            ])
+        }
+    }
+
+    /// The capabilities (`elicitation`, `sampling`, `roots`, …) `owner`'s client declared in
+    /// its most recent `initialize`; empty when none is recorded.
+    public func declaredCapabilities(of owner: SessionOwner) async -> Set<String> {
+        guard let records, let initialize = try? await records.latestInitialize(userID: owner.userID, clientID: owner.clientID),
+            let object = (try? JSONSerialization.jsonObject(with: Data(initialize))) as? [String: Any],
+            let capabilities = (object["params"] as? [String: Any])?["capabilities"] as? [String: Any]
+        else { return [] }
+        return Set(capabilities.keys)
+    }
+
+    func endRecord(_ id: String, reason: SessionEndReason) {
+        guard let records else { return }
+        let logger = logger
+        Task {
+            do {
+                try await records.endSession(idHash: TokenHasher.hash(id), reason: reason.label, now: Date())
+            } catch {
+                logger.error("session record not ended", metadata: ["session_id": "\(id)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func endRecords(userID: Int64, clientID: String?, reason: SessionEndReason) async {
+        guard let records else { return }
+        do {
+            try await records.endSessions(userID: userID, clientID: clientID, reason: reason.label, now: Date())
+        } catch {
+            logger.error("session records not ended", metadata: ["user_id": "\(userID)", "error": "\(error)"])
+        }
+    }
+
+    /// Remembers what the child command answers to an `initialize` of this version; a lazily
+    /// started child that answers differently is logged once, and its answer is used from then on.
+    func rememberInitializeResult(_ server: ChildServerInfo, for handshake: ChildHandshake) {
+        guard let message = try? JSONRPCMessage(handshake.initialize) else { return }
+        let requested = Self.requestedVersion(message)
+        if let known = initializeResults[requested], known.result != server.result {
+            logger.notice("the MCP server answered initialize differently than before; using its new answer", metadata: [
+                "protocol_version": "\(requested)",
+            ])
+        }
+        initializeResults[requested] = server
+    }
+}
+
+/// Why this process freed recent sessions' children, bounded: the oldest are forgotten first.
+struct FreedSessions: Sendable {
+    enum Cause: Sendable {
+        case reaped, evicted, crashed, restart
+
+        var label: String {
+            switch self {
+            case .reaped: "reaped"
+            case .evicted: "evicted"
+            case .crashed: "crashed"
+            case .restart: "restart"
+            }
+        }
+    }
+
+    let capacity: Int
+    private var causes: [String: Cause] = [:]
+    private var order: [String] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    mutating func insert(_ id: String, reason: SessionEndReason) {
+        let cause: Cause =
+            switch reason {
+            case .idle: .reaped
+            case .evicted: .evicted
+            case .childExited, .upstreamTokenExpired: .crashed
+            default: .restart
+            }
+        if causes.updateValue(cause, forKey: id) == nil { order.append(id) }
+        if order.count > capacity { causes[order.removeFirst()] = nil }
+    }
+
+    /// The cause for `id`, forgotten once taken; `.restart` when this process never had it.
+    mutating func take(_ id: String) -> Cause {
+        causes.removeValue(forKey: id) ?? .restart
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
