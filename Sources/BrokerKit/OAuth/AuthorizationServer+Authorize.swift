@@ -126,7 +126,10 @@ extension AuthorizationServer {
             redirectHost: host, redirectIsLoopback: PublicURL.isLoopbackHost(redirect?.host ?? ""),
             forgejoHost: URLComponents(string: forgejoOrigin)?.host ?? forgejoOrigin, forgejoScopes: config.forgejo.scopes,
             requestID: pending.id, csrf: csrfToken(pendingID: pending.id, bindingHash: pending.browserBindingHash))
-        return OAuthPages.response(OAuthPages.consent(page), formTargets: [forgejoOrigin])
+        // Approve redirects to Forgejo, which may redirect at once to our callback ('self') and on to
+        // the client; Deny redirects straight to the client. Chromium checks form-action on each hop.
+        let targets = [forgejoOrigin, OAuthPages.formActionSource(for: pending.redirectURI)].compactMap { $0 }
+        return OAuthPages.response(OAuthPages.consent(page), formTargets: targets)
     }
 
     /// Ties the consent form to both the pending request and the browser's binding cookie, so a

@@ -56,15 +56,43 @@ enum OAuthPages {
             """)
     }
 
+    /// An HTML page. `formTargets` are the CSP sources the page's form may reach besides 'self'
+    /// (see `formActionSource(for:)`); pages without a form need none.
     static func response(_ html: String, status: HTTPResponse.Status = .ok, formTargets: [String] = []) -> Response {
-        let formAction = (["'self'"] + formTargets).joined(separator: " ")
+        var formAction = ["'self'"]
+        for target in formTargets where !formAction.contains(target) { formAction.append(target) }
         let headers: HTTPFields = [
             .contentType: "text/html; charset=utf-8",
-            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action \(formAction); frame-ancestors 'none'; base-uri 'none'",
+            .contentSecurityPolicy: "default-src 'none'; style-src 'unsafe-inline'; form-action \(formAction.joined(separator: " ")); frame-ancestors 'none'; base-uri 'none'",
             .cacheControl: "no-store",
         ]
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
+
+    /// The CSP source that lets a form submission's redirect chain reach `url`: its origin
+    /// (`scheme://host[:port]`) for http(s), its scheme alone (`com.example.app:`) for a native
+    /// app's private-use scheme (RFC 8252 §7.1), which has no origin to name, and for an IPv6
+    /// literal host, which CSP's source grammar cannot express. Chromium checks
+    /// `form-action` against every redirect that follows a form post, not only the form's target,
+    /// so the consent page must allow each hop: Forgejo, the broker's callback ('self') and the
+    /// client's redirect URI. Nil when `url` cannot be written as a source without widening it
+    /// (characters a CSP source may not hold); such a URL never passes the redirect URI policy.
+    static func formActionSource(for url: String) -> String? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+              let first = scheme.unicodeScalars.first, isASCIILetter(first),
+              scheme.unicodeScalars.allSatisfy({ isASCIILetter($0) || isASCIIDigit($0) || "+-.".unicodeScalars.contains($0) })
+        else { return nil }
+        guard scheme == "http" || scheme == "https" else { return scheme + ":" }
+        guard let host = components.percentEncodedHost?.lowercased(), !host.isEmpty else { return nil }
+        // CSP host sources cannot name an IPv6 literal (`http://[::1]:8080/cb`, a native app's
+        // loopback redirect): its scheme is the tightest source that still lets the redirect through.
+        if host.contains(":") { return scheme + ":" }
+        guard host.unicodeScalars.allSatisfy({ isASCIILetter($0) || isASCIIDigit($0) || $0 == "-" || $0 == "." }) else { return nil }
+        return "\(scheme)://\(host)" + (components.port.map { ":\($0)" } ?? "")
+    }
+
+    private static func isASCIILetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) }
+    private static func isASCIIDigit(_ c: Unicode.Scalar) -> Bool { ("0"..."9").contains(c) }
 
     static func escape(_ text: String) -> String {
         text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
