@@ -48,7 +48,8 @@ public final class Broker: Sendable {
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let store = self.store
         let checks = [ReadinessCheck(name: "store", required: true) { try await store.ping() }] + extraChecks
-        let router = BrokerServer.makeRouter(config: config, checks: checks, providers: providers)
+        let readiness = ReadinessMonitor(checks: checks, logger: logger)
+        let router = BrokerServer.makeRouter(config: config, readiness: readiness, providers: providers)
         let logger = self.logger
         let address = config.listen.description
         let app = BrokerServer.makeApplication(config: config, router: router, logger: logger) { port in
@@ -57,7 +58,7 @@ public final class Broker: Sendable {
         }
         let maintenance = StoreMaintenanceService(store: store, refreshGrace: config.tokens.refreshGrace, logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [.init(service: app)] + ([maintenance] + services).map { .init(service: $0) },
+            services: [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

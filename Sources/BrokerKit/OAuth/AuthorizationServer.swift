@@ -68,11 +68,9 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     }
 
     /// Forgejo's `/api/v1/version` as a readiness probe (not required: the broker keeps serving
-    /// existing sessions while Forgejo is down).
-    public var forgejoReadinessCheck: ReadinessCheck {
-        let forgejo = self.forgejo
-        return ReadinessCheck(name: "forgejo", required: false) { _ = try await forgejo.version() }
-    }
+    /// existing sessions while Forgejo is down), probed in the background so `/readyz` answers at
+    /// once from the last result even while Forgejo hangs.
+    public var forgejoReadinessCheck: ReadinessCheck { .forgejo(forgejo) }
 
     public func addRoutes(to router: Router<BrokerRequestContext>) {
         addMetadataRoutes(to: router)
@@ -103,5 +101,15 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         }
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         return OAuthParameters(encoded: String(buffer: body))
+    }
+}
+
+extension ReadinessCheck {
+    /// Every 10 s, given up after 5 s: a hung Forgejo reads "failing" within 5 s, not after the
+    /// API client's own 10 s request timeout.
+    static func forgejo(_ forgejo: ForgejoClient, every interval: Duration = .seconds(10), timeout: Duration = .seconds(5)) -> ReadinessCheck {
+        ReadinessCheck(name: "forgejo", required: false, schedule: .background(every: interval, timeout: timeout)) {
+            _ = try await forgejo.version()
+        }
     }
 }
