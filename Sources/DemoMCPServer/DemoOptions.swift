@@ -15,6 +15,12 @@ struct DemoOptions: Sendable {
     /// notifications (for the broker's `subscriptions/listen`); off by default so the default
     /// tool list and capabilities stay what the other tests expect.
     var notifyTool = false
+    /// Tests only: lists `sandbox_probe`, which tries to read what a sandboxed child must not
+    /// (`DEMO_PROBE_TARGETS`, colon-separated paths, plus `--probe-target PATH`).
+    var sandboxProbe = false
+    var probeTargets: [String] = []
+    /// Tests only: writes its Forgejo token to stderr at start, as a careless child might.
+    var leakTokenToStderr = false
 
     struct UsageError: Error, CustomStringConvertible {
         let description: String
@@ -24,6 +30,7 @@ struct DemoOptions: Sendable {
         var options = DemoOptions()
         options.url = environment["FORGEJO_URL"]
         options.token = environment["FORGEJO_ACCESS_TOKEN"]
+        options.probeTargets = (environment["DEMO_PROBE_TARGETS"] ?? "").split(separator: ":").map(String.init)
         let fromEnvironment = (environment["DEMO_MCP_OPTIONS"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
         try options.apply(fromEnvironment)
         try options.apply(arguments)
@@ -56,6 +63,9 @@ struct DemoOptions: Sendable {
             case "--ignore-sigterm": ignoreSigterm = true
             case "--no-forgejo-check": noForgejoCheck = true
             case "--notify": notifyTool = true
+            case "--sandbox-probe": sandboxProbe = true
+            case "--probe-target": probeTargets.append(try value(for: flag))
+            case "--leak-token-to-stderr": leakTokenToStderr = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

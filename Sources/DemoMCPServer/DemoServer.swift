@@ -91,7 +91,8 @@ actor DemoServer {
         case "ping":
             return .result([:])
         case "tools/list":
-            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : []))])
+            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : [])
+                + (options.sandboxProbe ? [DemoTools.sandboxProbeDefinition] : []))])
         case "resources/list" where options.notifyTool:
             return .result(["resources": [["uri": "demo://counter", "name": "counter", "mimeType": "text/plain"]]])
         case "resources/read" where options.notifyTool:
@@ -107,7 +108,7 @@ actor DemoServer {
             return .result([:])
         case "tools/call":
             guard let name = params["name"]?.stringValue, let tool = DemoTools.Name(rawValue: name),
-                tool != .notify || options.notifyTool
+                tool != .notify || options.notifyTool, tool != .sandboxProbe || options.sandboxProbe
             else {
                 return .error(code: -32602, message: "Unknown tool: \(params["name"]?.stringValue ?? "<missing>")")
             }

@@ -5,6 +5,7 @@ import Foundation
 enum DemoTools {
     enum Name: String, CaseIterable {
         case whoami, echo, sleep, progress, ask, crash, notify
+        case sandboxProbe = "sandbox_probe"
     }
 
     struct Context: Sendable {
@@ -33,6 +34,10 @@ enum DemoTools {
         "notify", "Send a change notification (tools, prompts, resources or updated)",
         ["kind": ["type": "string"], "uri": ["type": "string"], "delayMs": ["type": "integer"]], required: ["kind"])
 
+    /// Listed only with `--sandbox-probe` (tests): see `SandboxProbe`.
+    static let sandboxProbeDefinition: JSONValue = tool(
+        "sandbox_probe", "Report which processes, secrets, files and sockets this process can reach", [:])
+
     private static func tool(
         _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
     ) -> JSONValue {
@@ -58,6 +63,9 @@ enum DemoTools {
         case .crash:
             exit(Int32(truncatingIfNeeded: arguments["code"]?.intValue ?? 1))
         case .notify: return await notify(arguments, context)
+        case .sandboxProbe:
+            let report = SandboxProbe.run(targets: context.server.options.probeTargets, ownToken: context.server.options.token)
+            return text_(report.serializedString, structured: report)
         }
     }
 

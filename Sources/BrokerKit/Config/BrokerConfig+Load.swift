@@ -13,7 +13,8 @@ extension BrokerConfig {
         let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
         let dataDir = reader.string(.dataDir, nonEmpty: true)
         let databasePath = reader.databasePath(dataDirectory: dataDir ?? "./data")
-        let secretKey = reader.secretKey()
+        let secretKey = reader.secretKey(.secretKey)
+        let previousSecretKey = reader.secretKey(.secretKeyPrevious)
         let forgejoURL = reader.forgejoURL(required: requireUpstream)
         let clientID = reader.string(.forgejoClientID, nonEmpty: requireUpstream)
         let clientSecret = reader.string(.forgejoClientSecret, nonEmpty: requireUpstream)
@@ -23,6 +24,8 @@ extension BrokerConfig {
         let urlEnv = reader.envName(.childURLEnv)
         let childEnv = reader.childEnv()
         let stopGrace = reader.duration(.childStopGrace)
+        let sandbox = reader.parse(.childSandbox) { ChildSandboxMode(rawValue: $0.lowercased()) } hint: { "expected auto, on or off" }
+        let bwrapPath = reader.string(.bwrapPath).flatMap { $0.isEmpty ? nil : $0 }
         let idle = reader.duration(.sessionIdleTimeout, positive: true)
         let lifetime = reader.duration(.sessionMaxLifetime, positive: true)
         let perUser = reader.integer(.maxSessionsPerUser, range: 1...100_000)
@@ -43,16 +46,17 @@ extension BrokerConfig {
         }
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
-              let stopGrace, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
+              let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
               let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
         return BrokerConfig(
             publicURL: publicURL, listen: listen, dataDirectory: dataDir, databasePath: databasePath,
-            secretKey: secretKey,
+            secretKey: secretKey, previousSecretKeys: previousSecretKey.map { [$0] } ?? [],
             forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
-            child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace),
+            child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
+                         sandbox: sandbox, sandboxHelper: bwrapPath),
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
@@ -155,10 +159,10 @@ private struct Reader {
         return path
     }
 
-    mutating func secretKey() -> [UInt8]? {
-        guard let raw = source.values[Setting.secretKey.env] else { return nil }
+    mutating func secretKey(_ setting: Setting) -> [UInt8]? {
+        guard let raw = source.values[setting.env] else { return nil }
         guard let key = SecretKeyText.decode(raw) else {
-            problems.append("\(Setting.secretKey.env) is invalid: expected 32 bytes as base64, base64url or 64 hex digits")
+            problems.append("\(setting.env) is invalid: expected 32 bytes as base64, base64url or 64 hex digits")
             return nil
         }
         return key

@@ -10,6 +10,9 @@ public struct BrokerConfig: Sendable {
     public var databasePath: String
     /// Raw key bytes when configured; `nil` means "load or generate the key file in the data directory".
     public var secretKey: [UInt8]?
+    /// Keys of earlier rotations (`FJMCP_SECRET_KEY_PREVIOUS`): they still open what they sealed
+    /// or signed, and nothing new is sealed with them.
+    public var previousSecretKeys: [[UInt8]] = []
     public var forgejo: ForgejoSettings
     public var child: ChildSettings
     public var sessions: SessionLimits
@@ -40,6 +43,9 @@ public struct BrokerConfig: Sendable {
         /// `NAME=value` entries set a value; a bare `NAME` passes the broker's own value through.
         public var extraEnv: [String]
         public var stopGrace: Duration
+        public var sandbox: ChildSandboxMode = .auto
+        /// `FJMCP_BWRAP_PATH`; nil means bwrap on PATH.
+        public var sandboxHelper: String?
     }
 
     public struct SessionLimits: Sendable {

@@ -34,6 +34,7 @@ extension Setting {
     public static let dataDir = Setting("FJMCP_DATA_DIR", default: "./data", help: "Directory for the SQLite database and the generated secret key (created 0700).")
     public static let databaseURL = Setting("FJMCP_DATABASE_URL", help: "Store location; default sqlite://$FJMCP_DATA_DIR/broker.sqlite (only sqlite:// is supported).")
     public static let secretKey = Setting("FJMCP_SECRET_KEY", secret: true, help: "32-byte key (base64, base64url or hex) sealing Forgejo tokens and signing cookies; generated into the data directory when unset.")
+    public static let secretKeyPrevious = Setting("FJMCP_SECRET_KEY_PREVIOUS", secret: true, help: "The key before the last rotation: sealed tokens and cookies made with it still open, and are re-sealed with the current key on their next write.")
     public static let forgejoURL = Setting("FORGEJO_URL", help: "Forgejo base URL. Required.")
     public static let forgejoClientID = Setting("FORGEJO_CLIENT_ID", help: "Client ID of the broker's OAuth2 application in Forgejo. Required.")
     public static let forgejoClientSecret = Setting("FORGEJO_CLIENT_SECRET", secret: true, help: "Client secret of that application. Required.")
@@ -42,6 +43,8 @@ extension Setting {
     public static let childTokenEnv = Setting("FJMCP_CHILD_TOKEN_ENV", default: "FORGEJO_ACCESS_TOKEN", help: "Environment variable name the child reads its Forgejo token from.")
     public static let childURLEnv = Setting("FJMCP_CHILD_URL_ENV", default: "FORGEJO_URL", help: "Environment variable name the child reads the Forgejo URL from.")
     public static let childEnv = Setting("FJMCP_CHILD_ENV", default: "", help: "Extra child environment, comma-separated: NAME=value sets, a bare NAME passes the broker's value through.")
+    public static let childSandbox = Setting("FJMCP_CHILD_SANDBOX", default: "auto", help: "auto, on or off: run each child in its own user, PID, mount and IPC namespaces with bubblewrap; auto warns once and runs without when that is impossible here, on refuses to start.")
+    public static let bwrapPath = Setting("FJMCP_BWRAP_PATH", default: "", help: "The bubblewrap executable for the child sandbox; empty means bwrap on PATH.")
     public static let childStopGrace = Setting("FJMCP_CHILD_STOP_GRACE", default: "2s", help: "How long a child may take to exit after stdin closes, and again after SIGTERM.")
     public static let sessionIdleTimeout = Setting("FJMCP_SESSION_IDLE_TIMEOUT", default: "30m", help: "Sessions idle longer than this are ended.")
     public static let sessionMaxLifetime = Setting("FJMCP_SESSION_MAX_LIFETIME", default: "24h", help: "Sessions older than this are ended.")
@@ -60,9 +63,9 @@ extension Setting {
 
     /// Every setting, in the order `check-config` and the README list them.
     public static let all: [Setting] = [
-        publicURL, listen, dataDir, databaseURL, secretKey,
+        publicURL, listen, dataDir, databaseURL, secretKey, secretKeyPrevious,
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
-        childCommand, childTokenEnv, childURLEnv, childEnv, childStopGrace,
+        childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,

@@ -58,11 +58,13 @@ public final class AuthorizationServer: RouteProvider, Sendable {
             resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
             timeout: options.metadataFetchTimeout))
         self.cookies = BrowserCookies(publicURL: config.publicURL)
-        self.consentMemory = ConsentMemory(masterKey: masterKey)
-        self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf")
-        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose)
-        self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier")
-        self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor")
+        // Keys of earlier rotations still open and verify; everything new uses `masterKey`.
+        let previous = config.previousSecretKeys
+        self.consentMemory = ConsentMemory(masterKey: masterKey, previousMasterKeys: previous)
+        self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf", previousMasterKeys: previous)
+        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previous)
+        self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier", previousMasterKeys: previous)
+        self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor", previousMasterKeys: previous)
         self.registrationLimiter = RateLimiter(policy: options.registrationRateLimit)
         self.tokenLimiter = RateLimiter(policy: options.tokenRateLimit)
     }

@@ -109,6 +109,11 @@ enum SQLiteMigrations {
                 CREATE INDEX users_login_nocase ON users(login COLLATE NOCASE);
                 """)
         }
+        migrator.registerMigration("v3-refresh-successor-hash") { db in
+            // A rotated refresh token is honoured only until its successor is itself used: the
+            // link to the successor tells the token endpoint whether that happened.
+            try db.execute(sql: "ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT")
+        }
         return migrator
     }
 }
