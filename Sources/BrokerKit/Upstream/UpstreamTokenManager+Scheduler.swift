@@ -114,14 +114,3 @@ struct UpstreamRefreshShutdownSentinel: Service {
         await manager.beginShutdown()
     }
 }
-
-/// See `UpstreamTokenManager.shutdownSentinel`.
-struct UpstreamRefreshShutdownSentinel: Service {
-    let manager: UpstreamTokenManager
-
-    func run() async throws {
-        // Returns when graceful shutdown begins; throws when cancelled (then stop new refreshes too).
-        try? await gracefulShutdown()
-        await manager.beginShutdown()
-    }
-}
