@@ -20,7 +20,8 @@ enum OAuthPages {
     private static let style = """
         body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}
         h1{font-size:1.3rem}.box{border:1px solid #ccc;border-radius:6px;padding:1rem;margin:1rem 0}
-        .warn{color:#8a4b00}code{word-break:break-all}button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}
+        .box>:first-child{margin-top:0}.box>:last-child{margin-bottom:0}.hint{color:#555;font-size:.9rem}
+        .warn{color:#8a4b00}code{word-break:break-all}button{font-size:1rem;padding:.5rem 1rem;margin:0 .5rem .5rem 0}
         """
 
     static func consent(_ page: Consent) -> String {
@@ -34,7 +35,7 @@ enum OAuthPages {
         return document(title: "Authorize \(page.clientName)", body: """
             <h1>Authorize <b>\(escape(page.clientName))</b>?</h1>
             <div class="box">
-            <p>After you approve, you will sign in to Forgejo at <b>\(escape(page.forgejoHost))</b>, and this application will act on your Forgejo account through this broker with \(scopes).</p>
+            <p>After you approve, you continue at Forgejo (<b>\(escape(page.forgejoHost))</b>), where you sign in if you are not signed in already. This application will then act on your Forgejo account through this broker with \(scopes).</p>
             <p>You will be sent back to <b>\(escape(page.redirectHost))</b>.</p>
             \(identity)
             \(loopbackWarning)
@@ -53,6 +54,7 @@ enum OAuthPages {
             <h1>\(escape(title))</h1>
             <p>\(escape(message))</p>
             <p>Reason: <code>\(escape(reason))</code> &middot; request <code>\(escape(requestID))</code></p>
+            <p class="hint">You can close this page and start again from your application. If this keeps happening, tell the administrator of this server the request id above.</p>
             """)
     }
 
