@@ -40,6 +40,7 @@ extension BrokerConfig {
         let level = reader.parse(.logLevel) { Logger.Level(rawValue: $0.lowercased()) } hint: { "expected trace, debug, info, notice, warning, error or critical" }
         let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
         let cimdAllowPrivate = reader.parse(.cimdAllowPrivate) { Bool($0.lowercased()) } hint: { "expected true or false" }
+        let oauthLimits = reader.oauthLimits()
 
         if let perUser, let total, perUser > total {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
@@ -47,7 +48,7 @@ extension BrokerConfig {
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
-              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
+              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
@@ -60,7 +61,7 @@ extension BrokerConfig {
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
-            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate
+            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits
         )
     }
 
@@ -224,5 +225,26 @@ public enum EnvironmentName {
 
     private static func isASCIILetter(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+    }
+}
+
+extension Reader {
+    /// The OAuth abuse bounds; nil after recording a problem.
+    mutating func oauthLimits() -> OAuthLimits? {
+        var limits = OAuthLimits()
+        let hint = { "expected BURST/PERIOD (e.g. 30/1m) or off" }
+        let authorize = parse(.rateLimitAuthorize, OAuthLimits.rate(configValue:), hint: hint)
+        let register = parse(.rateLimitRegister, OAuthLimits.rate(configValue:), hint: hint)
+        let token = parse(.rateLimitToken, OAuthLimits.rate(configValue:), hint: hint)
+        let pending = integer(.maxPendingAuthorizations, range: 10...10_000_000)
+        let grantless = integer(.maxGrantlessClients, range: 10...10_000_000)
+        let lifetime = duration(.grantlessClientLifetime, positive: true)
+        let ports = parse(.cimdPorts, OAuthLimits.ports(configValue:)) { "expected comma-separated ports (e.g. 443) or any" }
+        let timeout = duration(.cimdFetchTimeout, positive: true)
+        guard let authorize, let register, let token, let pending, let grantless, let lifetime, let ports, let timeout else { return nil }
+        (limits.authorizeRate, limits.registerRate, limits.tokenRate) = (authorize, register, token)
+        (limits.maxPendingAuthorizations, limits.maxGrantlessClients, limits.grantlessClientLifetime) = (pending, grantless, lifetime)
+        (limits.cimdPorts, limits.cimdFetchTimeout) = (ports, timeout)
+        return limits
     }
 }

@@ -27,6 +27,8 @@ public struct BrokerConfig: Sendable {
     /// Lifts the SSRF guard of client metadata document fetches; only for tests that serve
     /// documents from loopback.
     public var cimdAllowPrivate: Bool = false
+    /// Rate limits and bounds of the OAuth endpoints (`FJMCP_RATE_LIMIT_*`, `FJMCP_CIMD_*`, …).
+    public var oauth = OAuthLimits()
 
     public struct ForgejoSettings: Sendable {
         /// Base URL without a trailing slash.

@@ -59,6 +59,14 @@ extension Setting {
     public static let shutdownTimeout = Setting("FJMCP_SHUTDOWN_TIMEOUT", default: "10s", help: "Bound on finishing in-flight requests at shutdown.")
     public static let logLevel = Setting("FJMCP_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
     public static let logFormat = Setting("FJMCP_LOG_FORMAT", default: "text", help: "text or json.")
+    public static let rateLimitAuthorize = Setting("FJMCP_RATE_LIMIT_AUTHORIZE", default: "30/1m", help: "Per client address (IPv4 address or IPv6 /64), for each of /oauth/authorize, /oauth/consent and /oauth/callback: BURST/PERIOD (up to BURST at once, refilling BURST per PERIOD) or off.")
+    public static let rateLimitRegister = Setting("FJMCP_RATE_LIMIT_REGISTER", default: "20/40s", help: "Per client address, for /oauth/register: BURST/PERIOD or off.")
+    public static let rateLimitToken = Setting("FJMCP_RATE_LIMIT_TOKEN", default: "60/12s", help: "Per client id, for each of /oauth/token and /oauth/revoke: BURST/PERIOD or off.")
+    public static let maxPendingAuthorizations = Setting("FJMCP_MAX_PENDING_AUTHORIZATIONS", default: "10000", help: "Sign-ins in progress kept at once (each browser keeps at most 10); beyond it /oauth/authorize answers 503.")
+    public static let maxGrantlessClients = Setting("FJMCP_MAX_GRANTLESS_CLIENTS", default: "10000", help: "Registered clients that never obtained a grant kept at once; the oldest is evicted for a new one.")
+    public static let grantlessClientLifetime = Setting("FJMCP_GRANTLESS_CLIENT_LIFETIME", default: "24h", help: "Registered clients that obtained no grant within this are deleted.")
+    public static let cimdPorts = Setting("FJMCP_CIMD_PORTS", default: "443", help: "Ports a client metadata document URL may use, comma-separated, or any.")
+    public static let cimdFetchTimeout = Setting("FJMCP_CIMD_FETCH_TIMEOUT", default: "10s", help: "One deadline over a whole client metadata document fetch (name resolution, connection, headers and body).")
     public static let cimdAllowPrivate = Setting("FJMCP_CIMD_ALLOW_PRIVATE", default: "false", help: "Tests only: let client metadata documents live on private/loopback addresses (and plain http on 127.0.0.1).")
 
     /// Every setting, in the order `check-config` and the README list them.
@@ -69,5 +77,7 @@ extension Setting {
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
+        rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,
+        grantlessClientLifetime, cimdPorts, cimdFetchTimeout,
     ]
 }

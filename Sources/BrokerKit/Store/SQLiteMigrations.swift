@@ -114,6 +114,15 @@ enum SQLiteMigrations {
             // link to the successor tells the token endpoint whether that happened.
             try db.execute(sql: "ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT")
         }
+        migrator.registerMigration("v4-abuse-bounds") { db in
+            // Bounding pending requests per browser and grantless clients queries these.
+            try db.execute(sql: """
+                CREATE INDEX pending_authorizations_binding ON pending_authorizations(browser_binding_hash, created_at);
+                CREATE INDEX pending_authorizations_client ON pending_authorizations(client_id);
+                CREATE INDEX grants_client ON grants(client_id);
+                CREATE INDEX clients_kind_created ON clients(kind, created_at);
+                """)
+        }
         return migrator
     }
 }
