@@ -1,4 +1,4 @@
-.PHONY: build test run check-config clean-data
+.PHONY: build test run check-config clean-data release
 
 build:
 	swift build
@@ -20,3 +20,8 @@ clean-data:
 .PHONY: bench
 bench:
 	bench/run.sh
+
+## Release tarball (static Swift runtime): dist/fjmcp-broker-<version>-linux-<arch>.tar.gz with
+## fjmcp-broker, demo-mcp-server and SHA256SUMS. Builds into .build-release. Not part of `make test`.
+release:
+	scripts/release.sh

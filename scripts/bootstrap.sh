@@ -5,6 +5,8 @@ set -euo pipefail
 need_apt=()
 dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+# bubblewrap: the child sandbox (FJMCP_CHILD_SANDBOX); the tests run children sandboxed.
+command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Hummingbird
 import Logging
 import ServiceLifecycle
@@ -9,12 +12,15 @@ public enum BrokerStartupError: Error, CustomStringConvertible {
     case store(SQLiteStore.OpenError)
     case secretKey(SecretKeyStore.Failure)
     case listen(address: String, reason: String)
+    /// `FJMCP_CHILD_SANDBOX=on` and the sandbox cannot be created here.
+    case sandbox(String)
 
     public var description: String {
         switch self {
         case .store(let error): "\(error)"
         case .secretKey(let error): "\(error)"
         case .listen(let address, let reason): "cannot listen on \(address): \(reason)"
+        case .sandbox(let reason): "FJMCP_CHILD_SANDBOX=on: \(reason)"
         }
     }
 }
@@ -41,6 +47,41 @@ public final class Broker: Sendable {
         } catch {
             throw .secretKey(error)
         }
+        try Self.checkSandbox(config.child, logger: logger)
+        Self.makeNonDumpable(logger: logger)
+    }
+
+    /// Probes the child sandbox once, at start: `on` refuses to start without it, `auto` says
+    /// once why children run unconfined.
+    private static func checkSandbox(_ child: BrokerConfig.ChildSettings, logger: Logger) throws(BrokerStartupError) {
+        guard child.sandbox != .off else {
+            logger.notice("child sandbox off (FJMCP_CHILD_SANDBOX=off): children run as the broker's user, unconfined")
+            return
+        }
+        switch ChildSandbox.availability(helperPath: child.sandboxHelper) {
+        case .available(let sandbox):
+            logger.info("child sandbox on", metadata: ["helper": .string(sandbox.helper)])
+        case .unavailable(let reason) where child.sandbox == .on:
+            throw .sandbox(reason)
+        case .unavailable(let reason):
+            logger.warning("child sandbox unavailable, children run unconfined (FJMCP_CHILD_SANDBOX=auto): \(reason)")
+        }
+    }
+
+    /// No core dumps, no ptrace or /proc/<pid>/{environ,mem} access by other processes of the
+    /// same user (e.g. an unsandboxed child): the broker holds every user's tokens and the key.
+    private static func makeNonDumpable(logger: Logger) {
+        #if os(Linux)
+        // prctl is variadic in C, so Swift does not import it: call it through its symbol.
+        typealias Prctl = @convention(c) (CInt, CUnsignedLong, CUnsignedLong, CUnsignedLong, CUnsignedLong) -> CInt
+        let setDumpable: CInt = 4  // PR_SET_DUMPABLE
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl"),
+              unsafeBitCast(symbol, to: Prctl.self)(setDumpable, 0, 0, 0, 0) == 0
+        else {
+            logger.warning("cannot make the broker non-dumpable", metadata: ["errno": "\(errno)"])
+            return
+        }
+        #endif
     }
 
     /// Runs until a shutdown signal; `onListening` receives the bound port (useful with port 0).
@@ -48,16 +89,18 @@ public final class Broker: Sendable {
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let store = self.store
         let checks = [ReadinessCheck(name: "store", required: true) { try await store.ping() }] + extraChecks
-        let router = BrokerServer.makeRouter(config: config, checks: checks, providers: providers)
+        let readiness = ReadinessMonitor(checks: checks, logger: logger)
+        let router = BrokerServer.makeRouter(config: config, readiness: readiness, providers: providers)
         let logger = self.logger
         let address = config.listen.description
         let app = BrokerServer.makeApplication(config: config, router: router, logger: logger) { port in
             logger.notice("listening", metadata: ["address": "\(address)", "port": "\(port)"])
             await onListening(port)
         }
-        let maintenance = StoreMaintenanceService(store: store, refreshGrace: config.tokens.refreshGrace, logger: logger)
+        let maintenance = StoreMaintenanceService(store: store, refreshGrace: config.tokens.refreshGrace,
+                                                  grantlessClientLifetime: config.oauth.grantlessClientLifetime, logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [.init(service: app)] + ([maintenance] + services).map { .init(service: $0) },
+            services: [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -82,8 +125,10 @@ public final class Broker: Sendable {
         do {
             let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger)
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
+            // The sentinel last: told of a graceful shutdown first, it stops new Forgejo refreshes
+            // at the signal; running ones finish before the store closes (after the group).
             try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck],
-                          services: assembly.services + [admin], onListening: onListening)
+                          services: assembly.services + [admin, assembly.tokenManager.shutdownSentinel], onListening: onListening)
         } catch {
             try? await httpClient.shutdown()
             throw error

@@ -35,7 +35,8 @@ public struct BrokerAssembly: Sendable {
                 options: Options = Options()) {
         bearer = BearerAuthenticator(config: config, store: store)
         let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))
-        tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey, clock: options.upstreamClock,
+        tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey,
+                                            previousMasterKeys: config.previousSecretKeys, clock: options.upstreamClock,
                                             policy: options.refreshPolicy, logger: logger)
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         var limits = SessionRegistryLimits(config.sessions)

@@ -19,6 +19,22 @@ struct DemoOptions: Sendable {
     /// were cancelled, so a test can tell that every abandoned call reached the child as a
     /// cancellation (test-only; off by default).
     var statsTool = false
+    /// Tests only: lists `sandbox_probe`, which tries to read what a sandboxed child must not
+    /// (`DEMO_PROBE_TARGETS`, colon-separated paths, plus `--probe-target PATH`).
+    var sandboxProbe = false
+    var probeTargets: [String] = []
+    /// Tests only: writes its Forgejo token to stderr at start, as a careless child might.
+    var leakTokenToStderr = false
+
+    /// Whether `tool` is listed and callable: the test-only ones only with their flag.
+    func offers(_ tool: DemoTools.Name) -> Bool {
+        switch tool {
+        case .notify: notifyTool
+        case .stats: statsTool
+        case .sandboxProbe: sandboxProbe
+        case .whoami, .echo, .sleep, .progress, .ask, .crash: true
+        }
+    }
 
     struct UsageError: Error, CustomStringConvertible {
         let description: String
@@ -28,6 +44,7 @@ struct DemoOptions: Sendable {
         var options = DemoOptions()
         options.url = environment["FORGEJO_URL"]
         options.token = environment["FORGEJO_ACCESS_TOKEN"]
+        options.probeTargets = (environment["DEMO_PROBE_TARGETS"] ?? "").split(separator: ":").map(String.init)
         let fromEnvironment = (environment["DEMO_MCP_OPTIONS"] ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
         try options.apply(fromEnvironment)
         try options.apply(arguments)
@@ -61,6 +78,9 @@ struct DemoOptions: Sendable {
             case "--no-forgejo-check": noForgejoCheck = true
             case "--notify": notifyTool = true
             case "--stats": statsTool = true
+            case "--sandbox-probe": sandboxProbe = true
+            case "--probe-target": probeTargets.append(try value(for: flag))
+            case "--leak-token-to-stderr": leakTokenToStderr = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

@@ -104,8 +104,7 @@ actor DemoServer {
         case "ping":
             return .result([:])
         case "tools/list":
-            return .result(["tools": .array(DemoTools.definitions + (options.notifyTool ? [DemoTools.notifyDefinition] : [])
-                + (options.statsTool ? [DemoTools.statsDefinition] : []))])
+            return .result(["tools": .array(DemoTools.definitions + DemoTools.optionalDefinitions(for: options))])
         case "resources/list" where options.notifyTool:
             return .result(["resources": [["uri": "demo://counter", "name": "counter", "mimeType": "text/plain"]]])
         case "resources/read" where options.notifyTool:
@@ -121,7 +120,7 @@ actor DemoServer {
             return .result([:])
         case "tools/call":
             guard let name = params["name"]?.stringValue, let tool = DemoTools.Name(rawValue: name),
-                tool != .notify || options.notifyTool, tool != .stats || options.statsTool
+                options.offers(tool)
             else {
                 return .error(code: -32602, message: "Unknown tool: \(params["name"]?.stringValue ?? "<missing>")")
             }

@@ -5,6 +5,7 @@ import Foundation
 enum DemoTools {
     enum Name: String, CaseIterable {
         case whoami, echo, sleep, progress, ask, crash, notify, stats
+        case sandboxProbe = "sandbox_probe"
     }
 
     struct Context: Sendable {
@@ -35,6 +36,15 @@ enum DemoTools {
 
     /// Listed only with `--stats`: what this process did with the tool calls it received.
     static let statsDefinition: JSONValue = tool("stats", "Count the tool calls received, finished and cancelled", [:])
+    /// Listed only with `--sandbox-probe` (tests): see `SandboxProbe`.
+    static let sandboxProbeDefinition: JSONValue = tool(
+        "sandbox_probe", "Report which processes, secrets, files and sockets this process can reach", [:])
+
+    /// The tools a flag turns on, for the options given.
+    static func optionalDefinitions(for options: DemoOptions) -> [JSONValue] {
+        [(Name.notify, notifyDefinition), (.stats, statsDefinition), (.sandboxProbe, sandboxProbeDefinition)]
+            .filter { options.offers($0.0) }.map(\.1)
+    }
 
     private static func tool(
         _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
@@ -67,6 +77,9 @@ enum DemoTools {
             return text_("received \(received), finished \(finished), cancelled \(cancelled)", structured: [
                 "received": .int(Int64(received)), "finished": .int(Int64(finished)), "cancelled": .int(Int64(cancelled)),
             ])
+        case .sandboxProbe:
+            let report = SandboxProbe.run(targets: context.server.options.probeTargets, ownToken: context.server.options.token)
+            return text_(report.serializedString, structured: report)
         }
     }
 

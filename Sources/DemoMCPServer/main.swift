@@ -14,6 +14,9 @@ do {
 if options.ignoreSigterm {
     signal(SIGTERM, SIG_IGN)
 }
+if options.leakTokenToStderr {
+    logError("debug: using Authorization: token \(options.token ?? "")")
+}
 if options.noisyStderr {
     for index in 1...200 { logError("noisy start-up line \(index)") }
 }

@@ -120,12 +120,18 @@ struct Demo: AsyncParsableCommand {
           Forgejo login:  \(user) / demo   (built-in fake Forgejo at \(forgejo))
           Data directory: \(dataDirectory)
 
-        Connect a client:
+        Connect a client that runs on this machine:
           - MCP Inspector:  npx @modelcontextprotocol/inspector  → Transport "Streamable HTTP", URL \(mcpURL)
-          - Claude Desktop: Settings → Connectors → Add custom connector → \(mcpURL)
+          - Claude Code:    claude mcp add --transport http fjmcp-demo \(mcpURL)
           - Python SDK:     streamablehttp_client("\(mcpURL)", auth=OAuthClientProvider(...))
           The client registers itself, your browser shows the broker's consent page and the fake
           Forgejo login (\(user) / demo); then call the `whoami` tool.
+
+        Hosted connectors (Claude.ai and Claude Desktop's "Add custom connector", other web apps)
+        connect from their provider's servers, not from this machine: they cannot reach this
+        loopback address. They need a public HTTPS URL: `fjmcp-broker serve` behind a TLS proxy
+        (docs/deploy-caddy.md), or behind an HTTPS tunnel with FJMCP_PUBLIC_URL set to the
+        tunnel's URL.
 
         Press Ctrl-C to stop.
 

@@ -96,6 +96,9 @@ struct ChildRunner: Sendable {
     }
 
     private func commandLine() -> (String, [String]) {
+        if let sandbox = spec.sandbox {
+            return sandbox.commandLine(executable: executable, arguments: spec.arguments)
+        }
         if spec.parentDeathSignal, access(Self.setprivPath, X_OK) == 0 {
             return (Self.setprivPath, ["--pdeathsig", "KILL", "--", executable] + spec.arguments)
         }
@@ -145,9 +148,13 @@ struct ChildRunner: Sendable {
         }
     }
 
+    /// Child stderr is diagnostics of a process the broker does not control (forgejo-mcp logs
+    /// tool arguments at its default level): logged at debug, rate-limited, with the child's
+    /// credentials cut out first.
     private func drainStderr(_ errors: NIOAsyncChannel<ByteBuffer, Never>) async {
         var splitter = LineSplitter(maxLine: Self.stderrMaxLine, overflow: .truncate)
         var limiter = LogRateLimiter(spec.stderrRateLimit)
+        let redactor = ChildStderrRedactor(secrets: spec.redactions)
         var lines: [[UInt8]] = []
         var suppressed = 0
         func log(_ line: [UInt8]) {
@@ -157,7 +164,7 @@ struct ChildRunner: Sendable {
             case .log(let before):
                 if before > 0 { logger.notice("suppressed \(before) child stderr lines") }
                 suppressed = 0
-                logger.info("\(String(decoding: line, as: UTF8.self))", metadata: ["stream": "stderr"])
+                logger.debug("\(redactor.redact(line))", metadata: ["stream": "stderr"])
             }
         }
         do {

@@ -9,8 +9,14 @@ public struct ChildSpec: Sendable, CustomStringConvertible {
     /// How long each shutdown step (stdin EOF, then SIGTERM) may take before the next one.
     public var stopGrace: Duration
     public var stderrRateLimit: LogRateLimit
-    /// Wraps the command in `setpriv --pdeathsig KILL` so a SIGKILLed broker leaves no orphan.
+    /// Wraps the command in `setpriv --pdeathsig KILL` so a SIGKILLed broker leaves no orphan
+    /// (a sandboxed child gets bwrap's `--die-with-parent` instead).
     public var parentDeathSignal: Bool
+    /// Runs the child confined by bubblewrap; nil runs it as a plain process.
+    public var sandbox: ChildSandbox?
+    /// Values that never reach the broker's log from the child's stderr: the child's own token
+    /// and any other credential the broker gave it (see `ChildStderrRedactor`).
+    public var redactions: [String]
 
     public static let defaultMaxLineBytes = 16 << 20
 
@@ -21,7 +27,9 @@ public struct ChildSpec: Sendable, CustomStringConvertible {
         maxLineBytes: Int = ChildSpec.defaultMaxLineBytes,
         stopGrace: Duration = .seconds(2),
         stderrRateLimit: LogRateLimit = .init(burst: 50, perSecond: 20),
-        parentDeathSignal: Bool = true
+        parentDeathSignal: Bool = true,
+        sandbox: ChildSandbox? = nil,
+        redactions: [String] = []
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -30,6 +38,8 @@ public struct ChildSpec: Sendable, CustomStringConvertible {
         self.stopGrace = stopGrace
         self.stderrRateLimit = stderrRateLimit
         self.parentDeathSignal = parentDeathSignal
+        self.sandbox = sandbox
+        self.redactions = redactions
     }
 
     /// The spec for one session's forgejo-mcp (or compatible) child.
@@ -47,7 +57,8 @@ public struct ChildSpec: Sendable, CustomStringConvertible {
             extraEntries: extraEnvironment,
             credentials: [tokenVariable: forgejoToken, urlVariable: forgejoURL],
             brokerEnvironment: brokerEnvironment)
-        self.init(executable: words[0], arguments: Array(words.dropFirst()), environment: environment)
+        self.init(executable: words[0], arguments: Array(words.dropFirst()), environment: environment,
+                  redactions: ChildStderrRedactor.secrets(in: environment, credentials: [forgejoToken]))
     }
 
     public var description: String {

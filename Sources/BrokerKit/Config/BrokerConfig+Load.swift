@@ -13,7 +13,8 @@ extension BrokerConfig {
         let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
         let dataDir = reader.string(.dataDir, nonEmpty: true)
         let databasePath = reader.databasePath(dataDirectory: dataDir ?? "./data")
-        let secretKey = reader.secretKey()
+        let secretKey = reader.secretKey(.secretKey)
+        let previousSecretKey = reader.secretKey(.secretKeyPrevious)
         let forgejoURL = reader.forgejoURL(required: requireUpstream)
         let clientID = reader.string(.forgejoClientID, nonEmpty: requireUpstream)
         let clientSecret = reader.string(.forgejoClientSecret, nonEmpty: requireUpstream)
@@ -23,6 +24,8 @@ extension BrokerConfig {
         let urlEnv = reader.envName(.childURLEnv)
         let childEnv = reader.childEnv()
         let stopGrace = reader.duration(.childStopGrace)
+        let sandbox = reader.parse(.childSandbox) { ChildSandboxMode(rawValue: $0.lowercased()) } hint: { "expected auto, on or off" }
+        let bwrapPath = reader.string(.bwrapPath).flatMap { $0.isEmpty ? nil : $0 }
         let idle = reader.duration(.sessionIdleTimeout, positive: true)
         let lifetime = reader.duration(.sessionMaxLifetime, positive: true)
         let perUser = reader.integer(.maxSessionsPerUser, range: 1...100_000)
@@ -37,26 +40,28 @@ extension BrokerConfig {
         let level = reader.parse(.logLevel) { Logger.Level(rawValue: $0.lowercased()) } hint: { "expected trace, debug, info, notice, warning, error or critical" }
         let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
         let cimdAllowPrivate = reader.parse(.cimdAllowPrivate) { Bool($0.lowercased()) } hint: { "expected true or false" }
+        let oauthLimits = reader.oauthLimits()
 
         if let perUser, let total, perUser > total {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
         }
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
-              let stopGrace, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
-              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate
+              let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
+              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
         return BrokerConfig(
             publicURL: publicURL, listen: listen, dataDirectory: dataDir, databasePath: databasePath,
-            secretKey: secretKey,
+            secretKey: secretKey, previousSecretKeys: previousSecretKey.map { [$0] } ?? [],
             forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
-            child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace),
+            child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
+                         sandbox: sandbox, sandboxHelper: bwrapPath),
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
-            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate
+            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits
         )
     }
 
@@ -155,10 +160,10 @@ private struct Reader {
         return path
     }
 
-    mutating func secretKey() -> [UInt8]? {
-        guard let raw = source.values[Setting.secretKey.env] else { return nil }
+    mutating func secretKey(_ setting: Setting) -> [UInt8]? {
+        guard let raw = source.values[setting.env] else { return nil }
         guard let key = SecretKeyText.decode(raw) else {
-            problems.append("\(Setting.secretKey.env) is invalid: expected 32 bytes as base64, base64url or 64 hex digits")
+            problems.append("\(setting.env) is invalid: expected 32 bytes as base64, base64url or 64 hex digits")
             return nil
         }
         return key
@@ -220,5 +225,26 @@ public enum EnvironmentName {
 
     private static func isASCIILetter(_ byte: UInt8) -> Bool {
         (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte)
+    }
+}
+
+extension Reader {
+    /// The OAuth abuse bounds; nil after recording a problem.
+    mutating func oauthLimits() -> OAuthLimits? {
+        var limits = OAuthLimits()
+        let hint = { "expected BURST/PERIOD (e.g. 30/1m) or off" }
+        let authorize = parse(.rateLimitAuthorize, OAuthLimits.rate(configValue:), hint: hint)
+        let register = parse(.rateLimitRegister, OAuthLimits.rate(configValue:), hint: hint)
+        let token = parse(.rateLimitToken, OAuthLimits.rate(configValue:), hint: hint)
+        let pending = integer(.maxPendingAuthorizations, range: 10...10_000_000)
+        let grantless = integer(.maxGrantlessClients, range: 10...10_000_000)
+        let lifetime = duration(.grantlessClientLifetime, positive: true)
+        let ports = parse(.cimdPorts, OAuthLimits.ports(configValue:)) { "expected comma-separated ports (e.g. 443) or any" }
+        let timeout = duration(.cimdFetchTimeout, positive: true)
+        guard let authorize, let register, let token, let pending, let grantless, let lifetime, let ports, let timeout else { return nil }
+        (limits.authorizeRate, limits.registerRate, limits.tokenRate) = (authorize, register, token)
+        (limits.maxPendingAuthorizations, limits.maxGrantlessClients, limits.grantlessClientLifetime) = (pending, grantless, lifetime)
+        (limits.cimdPorts, limits.cimdFetchTimeout) = (ports, timeout)
+        return limits
     }
 }

@@ -10,6 +10,9 @@ public struct BrokerConfig: Sendable {
     public var databasePath: String
     /// Raw key bytes when configured; `nil` means "load or generate the key file in the data directory".
     public var secretKey: [UInt8]?
+    /// Keys of earlier rotations (`FJMCP_SECRET_KEY_PREVIOUS`): they still open what they sealed
+    /// or signed, and nothing new is sealed with them.
+    public var previousSecretKeys: [[UInt8]] = []
     public var forgejo: ForgejoSettings
     public var child: ChildSettings
     public var sessions: SessionLimits
@@ -24,6 +27,8 @@ public struct BrokerConfig: Sendable {
     /// Lifts the SSRF guard of client metadata document fetches; only for tests that serve
     /// documents from loopback.
     public var cimdAllowPrivate: Bool = false
+    /// Rate limits and bounds of the OAuth endpoints (`FJMCP_RATE_LIMIT_*`, `FJMCP_CIMD_*`, …).
+    public var oauth = OAuthLimits()
 
     public struct ForgejoSettings: Sendable {
         /// Base URL without a trailing slash.
@@ -40,6 +45,9 @@ public struct BrokerConfig: Sendable {
         /// `NAME=value` entries set a value; a bare `NAME` passes the broker's own value through.
         public var extraEnv: [String]
         public var stopGrace: Duration
+        public var sandbox: ChildSandboxMode = .auto
+        /// `FJMCP_BWRAP_PATH`; nil means bwrap on PATH.
+        public var sandboxHelper: String?
     }
 
     public struct SessionLimits: Sendable {

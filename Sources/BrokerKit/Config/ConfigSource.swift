@@ -64,7 +64,7 @@ public struct ConfigSource: Sendable {
     }
 
     private mutating func readSecretFile(_ path: String, for setting: Setting) {
-        if setting == .secretKey {
+        if setting == .secretKey || setting == .secretKeyPrevious {
             // The master key protects every sealed Forgejo token: refuse a file others can read.
             do throws(SecretKeyStore.Failure) {
                 values[setting.env] = Base64URL.encode(try SecretKeyStore.read(path))

@@ -28,6 +28,12 @@ public struct IPAddress: Sendable, Hashable {
         return nil
     }
 
+    /// 16 bytes in network order (IPv4 as `::ffff:a.b.c.d`).
+    public init?(bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
     public var isIPv4: Bool { bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF }
 
     /// The conventional text form (`192.0.2.1`, `2001:db8::1`), as `inet_ntop` writes it.

@@ -34,6 +34,7 @@ extension Setting {
     public static let dataDir = Setting("FJMCP_DATA_DIR", default: "./data", help: "Directory for the SQLite database and the generated secret key (created 0700).")
     public static let databaseURL = Setting("FJMCP_DATABASE_URL", help: "Store location; default sqlite://$FJMCP_DATA_DIR/broker.sqlite (only sqlite:// is supported).")
     public static let secretKey = Setting("FJMCP_SECRET_KEY", secret: true, help: "32-byte key (base64, base64url or hex) sealing Forgejo tokens and signing cookies; generated into the data directory when unset.")
+    public static let secretKeyPrevious = Setting("FJMCP_SECRET_KEY_PREVIOUS", secret: true, help: "The key before the last rotation: sealed tokens and cookies made with it still open, and are re-sealed with the current key on their next write.")
     public static let forgejoURL = Setting("FORGEJO_URL", help: "Forgejo base URL. Required.")
     public static let forgejoClientID = Setting("FORGEJO_CLIENT_ID", help: "Client ID of the broker's OAuth2 application in Forgejo. Required.")
     public static let forgejoClientSecret = Setting("FORGEJO_CLIENT_SECRET", secret: true, help: "Client secret of that application. Required.")
@@ -42,6 +43,8 @@ extension Setting {
     public static let childTokenEnv = Setting("FJMCP_CHILD_TOKEN_ENV", default: "FORGEJO_ACCESS_TOKEN", help: "Environment variable name the child reads its Forgejo token from.")
     public static let childURLEnv = Setting("FJMCP_CHILD_URL_ENV", default: "FORGEJO_URL", help: "Environment variable name the child reads the Forgejo URL from.")
     public static let childEnv = Setting("FJMCP_CHILD_ENV", default: "", help: "Extra child environment, comma-separated: NAME=value sets, a bare NAME passes the broker's value through.")
+    public static let childSandbox = Setting("FJMCP_CHILD_SANDBOX", default: "auto", help: "auto, on or off: run each child in its own user, PID, mount and IPC namespaces with bubblewrap; auto warns once and runs without when that is impossible here, on refuses to start.")
+    public static let bwrapPath = Setting("FJMCP_BWRAP_PATH", default: "", help: "The bubblewrap executable for the child sandbox; empty means bwrap on PATH.")
     public static let childStopGrace = Setting("FJMCP_CHILD_STOP_GRACE", default: "2s", help: "How long a child may take to exit after stdin closes, and again after SIGTERM.")
     public static let sessionIdleTimeout = Setting("FJMCP_SESSION_IDLE_TIMEOUT", default: "30m", help: "Sessions idle longer than this are ended.")
     public static let sessionMaxLifetime = Setting("FJMCP_SESSION_MAX_LIFETIME", default: "24h", help: "Sessions older than this are ended.")
@@ -56,15 +59,25 @@ extension Setting {
     public static let shutdownTimeout = Setting("FJMCP_SHUTDOWN_TIMEOUT", default: "10s", help: "Bound on finishing in-flight requests at shutdown.")
     public static let logLevel = Setting("FJMCP_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error or critical.")
     public static let logFormat = Setting("FJMCP_LOG_FORMAT", default: "text", help: "text or json.")
+    public static let rateLimitAuthorize = Setting("FJMCP_RATE_LIMIT_AUTHORIZE", default: "30/1m", help: "Per client address (IPv4 address or IPv6 /64), for each of /oauth/authorize, /oauth/consent and /oauth/callback: BURST/PERIOD (up to BURST at once, refilling BURST per PERIOD) or off.")
+    public static let rateLimitRegister = Setting("FJMCP_RATE_LIMIT_REGISTER", default: "20/40s", help: "Per client address, for /oauth/register: BURST/PERIOD or off.")
+    public static let rateLimitToken = Setting("FJMCP_RATE_LIMIT_TOKEN", default: "60/12s", help: "Per client id, for each of /oauth/token and /oauth/revoke: BURST/PERIOD or off.")
+    public static let maxPendingAuthorizations = Setting("FJMCP_MAX_PENDING_AUTHORIZATIONS", default: "10000", help: "Sign-ins in progress kept at once (each browser keeps at most 10); beyond it /oauth/authorize answers 503.")
+    public static let maxGrantlessClients = Setting("FJMCP_MAX_GRANTLESS_CLIENTS", default: "10000", help: "Registered clients that never obtained a grant kept at once; the oldest is evicted for a new one.")
+    public static let grantlessClientLifetime = Setting("FJMCP_GRANTLESS_CLIENT_LIFETIME", default: "24h", help: "Registered clients that obtained no grant within this are deleted.")
+    public static let cimdPorts = Setting("FJMCP_CIMD_PORTS", default: "443", help: "Ports a client metadata document URL may use, comma-separated, or any.")
+    public static let cimdFetchTimeout = Setting("FJMCP_CIMD_FETCH_TIMEOUT", default: "10s", help: "One deadline over a whole client metadata document fetch (name resolution, connection, headers and body).")
     public static let cimdAllowPrivate = Setting("FJMCP_CIMD_ALLOW_PRIVATE", default: "false", help: "Tests only: let client metadata documents live on private/loopback addresses (and plain http on 127.0.0.1).")
 
     /// Every setting, in the order `check-config` and the README list them.
     public static let all: [Setting] = [
-        publicURL, listen, dataDir, databaseURL, secretKey,
+        publicURL, listen, dataDir, databaseURL, secretKey, secretKeyPrevious,
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
-        childCommand, childTokenEnv, childURLEnv, childEnv, childStopGrace,
+        childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
+        rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,
+        grantlessClientLifetime, cimdPorts, cimdFetchTimeout,
     ]
 }

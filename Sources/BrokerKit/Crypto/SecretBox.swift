@@ -64,15 +64,15 @@ public struct SecretBox: Sendable {
 }
 
 /// HMAC signatures for values the browser holds (consent and binding cookies): tamper-evident,
-/// not secret.
+/// not secret. Signs with the current key; verifies with it and with the previous keys, so the
+/// cookies browsers hold survive a key rotation (and are re-signed when next set).
 public struct Signer: Sendable {
     private let key: SymmetricKey
+    private let previous: [SymmetricKey]
 
-    public init(masterKey: [UInt8], purpose: String) {
-        key = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: SymmetricKey(data: masterKey), salt: Array("fjmcp-broker".utf8),
-            info: Array(("sign:" + purpose).utf8), outputByteCount: 32
-        )
+    public init(masterKey: [UInt8], purpose: String, previousMasterKeys: [[UInt8]] = []) {
+        key = Self.derive(masterKey, purpose: purpose)
+        previous = previousMasterKeys.map { Self.derive($0, purpose: purpose) }
     }
 
     /// `<payload>.<base64url(mac)>`; the payload must not contain '.' in its last segment.
@@ -85,6 +85,15 @@ public struct Signer: Sendable {
         guard let dot = signed.lastIndex(of: ".") else { return nil }
         let payload = String(signed[..<dot])
         guard let mac = Base64URL.decode(String(signed[signed.index(after: dot)...])) else { return nil }
-        return HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: Array(payload.utf8), using: key) ? payload : nil
+        let bytes = Array(payload.utf8)
+        let valid = ([key] + previous).contains { HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: bytes, using: $0) }
+        return valid ? payload : nil
+    }
+
+    private static func derive(_ master: [UInt8], purpose: String) -> SymmetricKey {
+        HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: master), salt: Array("fjmcp-broker".utf8),
+            info: Array(("sign:" + purpose).utf8), outputByteCount: 32
+        )
     }
 }

@@ -12,7 +12,14 @@ public protocol RouteProvider: Sendable {
 /// before anything logs; the access log must see the final status including errors; security
 /// headers apply to error responses too; the body limit runs before any handler reads a body.
 public enum BrokerServer {
+    /// With on-request readiness checks only (a monitor nobody runs never probes background ones).
     public static func makeRouter(config: BrokerConfig, checks: [ReadinessCheck], providers: [any RouteProvider]) -> Router<BrokerRequestContext> {
+        assert(checks.allSatisfy { $0.schedule == .onRequest }, "background readiness checks need a running ReadinessMonitor")
+        return makeRouter(config: config, readiness: ReadinessMonitor(checks: checks), providers: providers)
+    }
+
+    /// `readiness` must also run as a service for its background checks to be probed.
+    public static func makeRouter(config: BrokerConfig, readiness: ReadinessMonitor, providers: [any RouteProvider]) -> Router<BrokerRequestContext> {
         BrokerMetrics.bootstrap()
         let router = Router(context: BrokerRequestContext.self)
         router.add(middleware: RequestIDMiddleware(trustedProxies: config.trustedProxies))
@@ -20,7 +27,7 @@ public enum BrokerServer {
         router.add(middleware: SecurityHeadersMiddleware(publicURL: config.publicURL))
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: config.maxBodySize))
-        HealthRoutes.add(to: router, checks: checks, allowed: config.metricsAllow)
+        HealthRoutes.add(to: router, readiness: readiness, allowed: config.metricsAllow)
         for provider in providers { provider.addRoutes(to: router) }
         return router
     }

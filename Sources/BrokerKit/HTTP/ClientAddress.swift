@@ -14,4 +14,15 @@ public enum ClientAddress {
         }
         return hops.first ?? peerText
     }
+
+    /// The key a per-address rate limit counts under: the IPv4 address itself (IPv4-mapped IPv6
+    /// included), or the IPv6 /64 — one subscriber gets a whole /64 and can rotate through it
+    /// per request, so counting full IPv6 addresses would count nothing.
+    public static func rateLimitKey(_ resolved: String) -> String {
+        guard let address = IPAddress(parsing: resolved) else { return resolved }
+        if address.isIPv4 { return address.text }
+        var network = address.bytes
+        for index in 8..<16 { network[index] = 0 }
+        return (IPAddress(bytes: network)?.text ?? resolved) + "/64"
+    }
 }

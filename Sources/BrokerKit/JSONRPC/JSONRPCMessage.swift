@@ -19,10 +19,24 @@ public struct JSONRPCMessage: Sendable {
     public let method: String?
     let paramsRange: Range<Int>?
     private let elementRanges: [Range<Int>]
+    private let memberNames: MemberNames
 
-    public init(_ bytes: [UInt8]) throws(JSONRPCParseError) {
+    /// How strictly member names are checked.
+    public enum MemberNames: Sendable {
+        /// For everything a client sends (the `/mcp` POST body): no object at any depth may repeat a member name,
+        /// exactly or as a case variant, and no envelope or `params` member the broker reads
+        /// may appear as a case variant alone (`ID`, `Method`, `Params`, `Name`…): a child
+        /// parsing with other rules (last duplicate wins, Go's case-insensitive field match)
+        /// would otherwise act on a message the broker understood differently. -32600.
+        case strict
+        /// For a child's own output, relayed as it is (a tool result may legitimately carry
+        /// data with such names, and refusing it would only hang the call).
+        case lenient
+    }
+
+    public init(_ bytes: [UInt8], memberNames: MemberNames = .lenient) throws(JSONRPCParseError) {
         let scan = try bytes.withUnsafeBufferPointer { buffer throws(JSONRPCParseError) in
-            try Self.scan(buffer)
+            try Self.scan(buffer, strict: memberNames == .strict)
         }
         self.bytes = bytes
         kind = scan.kind
@@ -31,6 +45,7 @@ public struct JSONRPCMessage: Sendable {
         method = scan.method
         paramsRange = scan.paramsRange
         elementRanges = scan.elementRanges
+        self.memberNames = memberNames
     }
 
     public var isRequest: Bool { kind == .request }
@@ -78,7 +93,7 @@ public struct JSONRPCMessage: Sendable {
     /// The elements of a batch, each parsed on its own (a bad element fails only itself).
     public func batchElements() -> [Result<JSONRPCMessage, JSONRPCParseError>] {
         elementRanges.map { range in
-            Result { () throws(JSONRPCParseError) in try JSONRPCMessage(Array(bytes[range])) }
+            Result { () throws(JSONRPCParseError) in try JSONRPCMessage(Array(bytes[range]), memberNames: memberNames) }
         }
     }
 
@@ -104,6 +119,28 @@ public struct JSONRPCMessage: Sendable {
         return found
     }
 
+    /// Refuses a member name that folds to one of `names` without being exactly it.
+    private static func refuseCaseVariant(
+        _ buffer: UnsafeBufferPointer<UInt8>, _ keyRange: Range<Int>, _ hasEscapes: Bool, of names: [String]
+    ) throws(JSONScanner.Failure) {
+        let folded = JSONScanner.foldedName(buffer, keyRange, hasEscapes)
+        for name in names where folded.elementsEqual(name.lowercased().utf8) && !keyEquals(buffer, keyRange, hasEscapes, name) {
+            throw .ambiguousMember("member name is a case variant of \(name)")
+        }
+    }
+
+    /// The same for the members of `params` and of `params._meta`.
+    private static func refuseCaseVariants(_ buffer: UnsafeBufferPointer<UInt8>, inObjectAt range: Range<Int>) throws(JSONScanner.Failure) {
+        guard buffer[range.lowerBound] == UInt8(ascii: "{") else { return }
+        var scanner = JSONScanner(buffer, at: range.lowerBound)
+        var meta: Range<Int>?
+        try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange throws(JSONScanner.Failure) in
+            try refuseCaseVariant(buffer, keyRange, hasEscapes, of: readParamsNames)
+            if keyEquals(buffer, keyRange, hasEscapes, "_meta") { meta = valueRange }
+        }
+        if let meta { try refuseCaseVariants(buffer, inObjectAt: meta) }
+    }
+
     static func keyEquals(_ buffer: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ hasEscapes: Bool, _ key: String)
         -> Bool
     {
@@ -122,23 +159,32 @@ extension JSONRPCMessage {
         var elementRanges: [Range<Int>] = []
     }
 
-    static func scan(_ buffer: UnsafeBufferPointer<UInt8>) throws(JSONRPCParseError) -> Scan {
-        var scanner = JSONScanner(buffer)
+    static let envelopeNames = ["jsonrpc", "id", "method", "params", "result", "error"]
+    /// The `params` members the broker (or its tool policy) reads: a lone case variant of one of
+    /// them would be invisible to the broker yet matched by a Go child.
+    static let readParamsNames = ["name", "arguments", "_meta", "progressToken", "requestId", "uri", "cursor", "protocolVersion"]
+
+    static func scan(_ buffer: UnsafeBufferPointer<UInt8>, strict: Bool) throws(JSONRPCParseError) -> Scan {
+        var scanner = JSONScanner(buffer, checksMemberNames: strict)
         var members: [String: Range<Int>] = [:]
         var result = Scan()
         do throws(JSONScanner.Failure) {
             scanner.skipWhitespace()
             switch scanner.current {
             case UInt8(ascii: "{"):
-                try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange in
-                    for key in ["jsonrpc", "id", "method", "params", "result", "error"]
-                    where members[key] == nil && keyEquals(buffer, keyRange, hasEscapes, key) {
+                try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange throws(JSONScanner.Failure) in
+                    if strict { try refuseCaseVariant(buffer, keyRange, hasEscapes, of: envelopeNames) }
+                    for key in envelopeNames where members[key] == nil && keyEquals(buffer, keyRange, hasEscapes, key) {
                         members[key] = valueRange
                     }
                 }
+                if strict, let params = members["params"] { try refuseCaseVariants(buffer, inObjectAt: params) }
             case UInt8(ascii: "["):
+                // Each element is checked when it is parsed on its own, so one bad element fails only itself.
+                var elements = JSONScanner(buffer, at: scanner.index)
                 result.kind = .batch
-                try scanner.scanArray(depth: 0) { result.elementRanges.append($0) }
+                try elements.scanArray(depth: 0) { result.elementRanges.append($0) }
+                scanner.index = elements.index
             default:
                 _ = try scanner.scanValue()
             }
@@ -147,6 +193,7 @@ extension JSONRPCMessage {
         } catch {
             switch error {
             case .malformed(let detail): throw .parseError(detail)
+            case .ambiguousMember(let detail): throw .invalidRequest(detail)
             }
         }
         if result.kind == .batch {

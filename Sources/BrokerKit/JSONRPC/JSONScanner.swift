@@ -1,18 +1,28 @@
 /// A validating, non-allocating JSON scanner over raw bytes. The bridge only needs to know
 /// where a few members are; building a tree would cost time and lose byte fidelity.
+///
+/// With `checksMemberNames` it also refuses any object, at any depth, with two member names
+/// that are equal after decoding escapes and folding case the way Go's `encoding/json` matches
+/// them (see ``foldedName(_:_:_:)``): parsers disagree on which duplicate wins (the broker reads
+/// the first, Go and Python the last, Go also maps `ID` to `id`), so such a message could mean
+/// one thing to the broker and another to the child.
 struct JSONScanner {
     enum Failure: Error {
         case malformed(String)
+        /// Valid JSON, but an object repeats a member name (exactly or as a case variant).
+        case ambiguousMember(String)
     }
 
     static let maxDepth = 256
 
     let bytes: UnsafeBufferPointer<UInt8>
     var index: Int
+    let checksMemberNames: Bool
 
-    init(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int = 0) {
+    init(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int = 0, checksMemberNames: Bool = false) {
         self.bytes = bytes
         self.index = index
+        self.checksMemberNames = checksMemberNames
     }
 
     var atEnd: Bool { index >= bytes.count }
@@ -58,10 +68,18 @@ struct JSONScanner {
             index += 1
             return
         }
+        // Folded names seen in this object; an empty Set does not allocate.
+        var names: Set<FoldedName> = []
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw .malformed("expected a member name at offset \(index)") }
             let (keyRange, keyHasEscapes) = try scanString()
+            if checksMemberNames {
+                let name = FoldedName(bytes, keyRange.lowerBound + 1..<keyRange.upperBound - 1, hasEscapes: keyHasEscapes)
+                guard names.insert(name).inserted else {
+                    throw .ambiguousMember("member name repeated (or a case variant) at offset \(keyRange.lowerBound)")
+                }
+            }
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw .malformed("expected ':' at offset \(index)") }
             index += 1
@@ -166,6 +184,29 @@ struct JSONScanner {
         index += count
     }
 
+    /// A member name as Go's `encoding/json` compares struct fields: escapes decoded, then case
+    /// folded. ASCII names (the common case) are folded byte by byte; others through Unicode
+    /// lowercasing plus the two non-ASCII letters whose simple case folding reaches ASCII
+    /// (U+017F LONG S folds to `s`; U+212A KELVIN SIGN already lowercases to `k`).
+    static func foldedName(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, _ hasEscapes: Bool) -> [UInt8] {
+        if !hasEscapes, isASCII(bytes, range) { return range.map { foldASCII(bytes[$0]) } }
+        let folded = decodeString(bytes, range).lowercased().unicodeScalars.map { $0 == "\u{017F}" ? "s" : $0 }
+        return Array(String(String.UnicodeScalarView(folded)).utf8)
+    }
+
+    static func foldASCII(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    static func isASCII(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> Bool {
+        var index = range.lowerBound
+        while index < range.upperBound {
+            if bytes[index] >= 0x80 { return false }
+            index += 1
+        }
+        return true
+    }
+
     static func isDigit(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
 
     static func hexValue(_ byte: UInt8) -> UInt32? {
@@ -217,5 +258,41 @@ struct JSONScanner {
             }
         }
         return String(decoding: output, as: UTF8.self)
+    }
+}
+
+/// A member name in its folded form (``JSONScanner/foldedName(_:_:_:)``) for the duplicate
+/// check. The common case, a plain ASCII name, is folded in place while hashing and comparing,
+/// so checking a message allocates nothing per member; only names with escapes or non-ASCII
+/// bytes are decoded. Hashing uses Swift's per-process random seed, so a client cannot craft
+/// colliding names to make the check quadratic.
+private struct FoldedName: Hashable {
+    private let bytes: UnsafeBufferPointer<UInt8>
+    private let range: Range<Int>
+    /// The folded bytes when the name could not be folded in place.
+    private let decoded: [UInt8]?
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, hasEscapes: Bool) {
+        self.bytes = bytes
+        self.range = range
+        decoded = !hasEscapes && JSONScanner.isASCII(bytes, range) ? nil : JSONScanner.foldedName(bytes, range, hasEscapes)
+    }
+
+    private var count: Int { decoded?.count ?? range.count }
+
+    private func byte(_ offset: Int) -> UInt8 {
+        if let decoded { return decoded[offset] }
+        return JSONScanner.foldASCII(bytes[range.lowerBound + offset])
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        for offset in 0..<count { hasher.combine(byte(offset)) }
+    }
+
+    static func == (lhs: FoldedName, rhs: FoldedName) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for offset in 0..<lhs.count where lhs.byte(offset) != rhs.byte(offset) { return false }
+        return true
     }
 }

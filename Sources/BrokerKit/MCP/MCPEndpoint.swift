@@ -60,7 +60,7 @@ public struct MCPEndpoint: RouteProvider {
         let body = try await request.collectBody(upTo: context.maxUploadSize)
         let message: JSONRPCMessage
         do {
-            message = try JSONRPCMessage(Array(buffer: body))
+            message = try JSONRPCMessage(Array(buffer: body), memberNames: .strict)
         } catch {
             throw MCPRequestError.malformed(error)
         }

@@ -9,6 +9,7 @@ extension AuthorizationServer {
         let parameters = OAuthParameters(encoded: request.uri.query ?? "")
         let clientIDText = try? parameters.value("client_id")
         do {
+            try await limitBrowser("authorize", context: context)
             let (client, redirectURI) = try await trustedClient(parameters)
             let pending = try validatedRequest(parameters, client: client, redirectURI: redirectURI)
             let binding = cookies.bindingValue(in: request) ?? Base64URL.encode(OpaqueToken.randomBytes(32))
@@ -48,7 +49,7 @@ extension AuthorizationServer {
         } catch .unknown {
             throw AuthorizeFailure.page("unknown_client", "This application is not registered with this server.")
         } catch .document(let problem) {
-            throw AuthorizeFailure.page(problem.reason, problem.message)
+            throw AuthorizeFailure.document(problem)
         } catch .store {
             throw AuthorizeFailure.page(status: .serverError, reason: "store_error", message: "The request could not be processed.")
         }
@@ -110,11 +111,20 @@ extension AuthorizationServer {
         }
     }
 
+    /// Stores the request within both bounds: the browser's own oldest requests give way (a user
+    /// with many tabs keeps the newest), while a full table refuses new ones rather than evict
+    /// other people's sign-ins in progress.
     private func insertPending(_ record: PendingAuthorizationRecord) async throws {
+        let inserted: Bool
         do {
-            try await store.insertPendingAuthorization(record)
+            inserted = try await store.insertPendingAuthorization(
+                record, maxPerBrowser: options.maxPendingPerBrowser, maxTotal: config.oauth.maxPendingAuthorizations, now: clock.now())
         } catch {
             throw AuthorizeFailure.page(status: .serverError, reason: "store_error", message: "The request could not be processed.")
+        }
+        guard inserted else {
+            throw AuthorizeFailure.page(status: .serviceUnavailable, reason: "too_many_pending_authorizations",
+                                        message: "Too many sign-ins are in progress on this server. Try again in a few minutes.")
         }
     }
 
@@ -126,7 +136,10 @@ extension AuthorizationServer {
             redirectHost: host, redirectIsLoopback: PublicURL.isLoopbackHost(redirect?.host ?? ""),
             forgejoHost: URLComponents(string: forgejoOrigin)?.host ?? forgejoOrigin, forgejoScopes: config.forgejo.scopes,
             requestID: pending.id, csrf: csrfToken(pendingID: pending.id, bindingHash: pending.browserBindingHash))
-        return OAuthPages.response(OAuthPages.consent(page), formTargets: [forgejoOrigin])
+        // Approve redirects to Forgejo, which may redirect at once to our callback ('self') and on to
+        // the client; Deny redirects straight to the client. Chromium checks form-action on each hop.
+        let targets = [forgejoOrigin, OAuthPages.formActionSource(for: pending.redirectURI)].compactMap { $0 }
+        return OAuthPages.response(OAuthPages.consent(page), formTargets: targets)
     }
 
     /// Ties the consent form to both the pending request and the browser's binding cookie, so a

@@ -9,6 +9,7 @@ extension AuthorizationServer {
         let parameters = OAuthParameters(encoded: request.uri.query ?? "")
         var clientID: String?
         do {
+            try await limitBrowser("callback", context: context)
             let pending = try await pendingForCallback(parameters, request: request)
             clientID = pending.clientID
             if let upstreamError = try? parameters.value("error", maxLength: 256) {

@@ -7,6 +7,7 @@ extension AuthorizationServer {
     func consent(_ request: Request, context: BrokerRequestContext) async throws -> Response {
         var clientID: String?
         do {
+            try await limitBrowser("consent", context: context)
             let parameters: OAuthParameters
             do {
                 parameters = try await formParameters(request, context: context)

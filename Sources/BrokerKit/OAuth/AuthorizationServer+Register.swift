@@ -4,8 +4,8 @@ import Hummingbird
 extension AuthorizationServer {
     func register(_ request: Request, context: BrokerRequestContext) async throws -> Response {
         do {
-            guard await registrationLimiter.allow(context.clientAddress) else {
-                throw OAuthError(.rateLimited, reason: "rate_limited", "too many registrations from this address")
+            if case .limited(let retryAfter) = await registrationLimiter.check(ClientAddress.rateLimitKey(context.clientAddress)) {
+                throw OAuthError.rateLimited(retryAfter: retryAfter, "too many registrations from this network")
             }
             let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
             guard type == "application/json" else {
@@ -13,7 +13,8 @@ extension AuthorizationServer {
             }
             let body = try await request.body.collect(upTo: context.maxUploadSize)
             let registration = try ClientRegistration.register(json: Array(body.readableBytesView), now: clock.now())
-            try await store.insertClient(registration.record)
+            let evicted = try await store.insertClient(registration.record, maxGrantless: config.oauth.maxGrantlessClients)
+            if evicted > 0 { context.logger.notice("grantless clients evicted", metadata: ["count": "\(evicted)"]) }
             OAuthTelemetry.step(context.logger, "register", clientID: registration.record.clientID)
             return JSONResponse.make(status: .created, object: registration.response, headers: [.cacheControl: "no-store"])
         } catch let error as OAuthError {

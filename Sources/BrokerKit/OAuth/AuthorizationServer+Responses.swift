@@ -21,17 +21,25 @@ extension AuthorizationServer {
                 status redirectStatus: HTTPResponse.Status = .found) -> Response {
         OAuthTelemetry.failure(context.logger, endpoint: endpoint, clientID: clientID, reason: failure.reason)
         switch failure {
-        case .page(let status, let reason, let message):
-            let html = OAuthPages.error(title: "Authorization failed", message: message, reason: reason, requestID: context.requestID)
+        case .page(let status, let reason, let message, let shownReason):
+            let html = OAuthPages.error(title: "Authorization failed", message: message, reason: shownReason ?? reason,
+                                        requestID: context.requestID)
             let code: HTTPResponse.Status = switch status {
             case .badRequest: .badRequest
             case .forbidden: .forbidden
             case .badGateway: .badGateway
             case .serverError: .internalServerError
+            case .serviceUnavailable: .serviceUnavailable
             }
             return OAuthPages.response(html, status: code)
         case .redirect(let redirectURI, let state, let error):
             return errorRedirect(redirectURI, state: state, error: error, status: redirectStatus)
+        case .rateLimited(let retryAfter):
+            let html = OAuthPages.error(title: "Too many requests", message: "Too many sign-in requests came from your network. Wait a moment and try again.",
+                                        reason: "rate_limited", requestID: context.requestID)
+            var response = OAuthPages.response(html, status: .tooManyRequests)
+            response.headers[.retryAfter] = String(retryAfter)
+            return response
         }
     }
 

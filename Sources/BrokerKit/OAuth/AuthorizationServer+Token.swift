@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 
 /// `POST /oauth/token`: authorization code exchange (PKCE) and refresh token rotation with a
-/// grace window and family revocation. `invalid_grant` only when the failure is final; an
+/// grace window (only until the successor is first used) and family revocation. `invalid_grant` only when the failure is final; an
 /// upstream hiccup is `temporarily_unavailable`.
 extension AuthorizationServer {
     func token(_ request: Request, context: BrokerRequestContext) async throws -> Response {
@@ -14,7 +15,7 @@ extension AuthorizationServer {
             let (body, login): (Data, String?)
             switch grantType {
             case "authorization_code": (body, login) = try await exchangeCode(parameters, client: client)
-            case "refresh_token": (body, login) = try await refresh(parameters, client: client)
+            case "refresh_token": (body, login) = try await refresh(parameters, client: client, logger: context.logger)
             default: throw OAuthError(.unsupportedGrantType, reason: "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
             }
             OAuthTelemetry.step(context.logger, "token", clientID: client.clientID, login: login, reason: grantType)
@@ -65,7 +66,7 @@ extension AuthorizationServer {
         return (issued.responseData, try await store.user(id: grant.userID)?.login)
     }
 
-    private func refresh(_ parameters: OAuthParameters, client: ClientRecord) async throws -> (Data, String?) {
+    private func refresh(_ parameters: OAuthParameters, client: ClientRecord, logger: Logger) async throws -> (Data, String?) {
         guard client.allowsRefreshTokenGrant else {
             throw OAuthError(.unauthorizedClient, reason: "grant_type_not_registered", "this client did not register the refresh_token grant")
         }
@@ -85,7 +86,7 @@ extension AuthorizationServer {
             throw OAuthError.invalidGrant("refresh_client_mismatch", "the refresh token was issued to another client")
         }
         guard record.expiresAt > now else { throw OAuthError.invalidGrant("refresh_token_expired", "the refresh token has expired") }
-        if record.rotatedAt != nil { return try await replayedRefresh(record, now: now) }
+        if record.rotatedAt != nil { return try await replayedRefresh(record, now: now, logger: logger) }
         let grant = try await activeGrant(record.grantID)
         switch await upstreamGrantState.check(userID: grant.userID) {
         case .alive: break
@@ -105,7 +106,7 @@ extension AuthorizationServer {
             guard let current = try await store.activeRefreshToken(hash: hash), current.rotatedAt != nil else {
                 throw OAuthError.invalidGrant("refresh_token_unknown", "the refresh token is invalid")
             }
-            return try await replayedRefresh(current, now: now)
+            return try await replayedRefresh(current, now: now, logger: logger)
         }
         try await store.insertAccessToken(issued.accessRecord)
         try await store.touchGrant(id: grant.id, now: now)
@@ -113,16 +114,35 @@ extension AuthorizationServer {
         return (issued.responseData, try await store.user(id: grant.userID)?.login)
     }
 
-    /// A rotated token presented again: inside the grace window it answers the same successor
-    /// (the client probably lost the response); outside, the whole family is revoked.
-    private func replayedRefresh(_ record: RefreshTokenRecord, now: Date) async throws -> (Data, String?) {
+    /// A rotated token presented again. While its successor has not been used and the grace
+    /// window lasts, it answers the same successor (the client probably lost the response).
+    /// Otherwise two parties hold the family (one of them a thief): every token of the grant,
+    /// the successors included, is revoked, and the replay is logged with the client.
+    private func replayedRefresh(_ record: RefreshTokenRecord, now: Date, logger: Logger) async throws -> (Data, String?) {
         let grace = TimeInterval(config.tokens.refreshGrace.components.seconds)
-        if let rotatedAt = record.rotatedAt, now.timeIntervalSince(rotatedAt) <= grace, let sealed = record.successorSealed,
-           let successor = try? successorBox.open(sealed, context: record.tokenHash) {
+        let reason: String
+        if let rotatedAt = record.rotatedAt, now.timeIntervalSince(rotatedAt) > grace {
+            reason = "refresh_token_reused_after_grace"
+        } else if try await successorWasUsed(record) {
+            reason = "refresh_token_reused_after_successor"
+        } else if let sealed = record.successorSealed, let successor = try? successorBox.open(sealed, context: record.tokenHash) {
             return (Data(successor), nil)
+        } else {
+            reason = "refresh_token_reused"
         }
+        logger.warning("refresh_token_replay", metadata: [
+            "client_id": .string(String(record.clientID.prefix(200))), "grant_id": .string(record.grantID), "reason": .string(reason),
+        ])
         try await revokeGrant(record.grantID)
-        throw OAuthError.invalidGrant("refresh_token_reused", "the refresh token was already used")
+        throw OAuthError.invalidGrant(reason, "the refresh token was already used")
+    }
+
+    /// Whether the token that replaced `record` was itself redeemed (or is gone). Unknown for
+    /// tokens rotated before successors were recorded: then only the grace window applies.
+    private func successorWasUsed(_ record: RefreshTokenRecord) async throws -> Bool {
+        guard let successorHash = record.successorHash else { return false }
+        guard let successor = try await store.activeRefreshToken(hash: successorHash) else { return true }
+        return successor.rotatedAt != nil
     }
 
     private func activeGrant(_ id: String) async throws -> GrantRecord {

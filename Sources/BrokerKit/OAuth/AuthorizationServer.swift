@@ -11,9 +11,11 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         public var pendingLifetime: TimeInterval = 600
         /// Authorization code lifetime (OAuth 2.1 recommends at most a minute).
         public var codeLifetime: TimeInterval = 60
-        public var registrationRateLimit = RateLimiter.Policy(burst: 20, perSecond: 0.5)
-        public var tokenRateLimit = RateLimiter.Policy(burst: 60, perSecond: 5)
-        public var metadataFetchTimeout: Duration = .seconds(10)
+        /// Pending authorization requests one browser (binding cookie) keeps; its oldest is dropped beyond.
+        public var maxPendingPerBrowser = 10
+        /// Concurrency and negative caching of metadata document fetches (rates, ports and the
+        /// deadline come from ``BrokerConfig/oauth``).
+        var metadataFetches = MetadataDocumentFlights.Limits()
         /// Bound on each call to Forgejo during login, so a hung Forgejo yields an error page, not a hung browser.
         public var upstreamTimeout: Duration = .seconds(10)
         public var hostResolver: any HostResolver = SystemHostResolver()
@@ -36,7 +38,10 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     let upstreamTokenBox: SecretBox
     let verifierBox: SecretBox
     let successorBox: SecretBox
+    /// Keyed `endpoint|address` for authorize, consent and callback.
+    let browserLimiter: RateLimiter
     let registrationLimiter: RateLimiter
+    /// Keyed `endpoint|client id` for token and revoke.
     let tokenLimiter: RateLimiter
 
     public init(
@@ -54,25 +59,28 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         self.revocationObserver = revocationObserver
         self.clock = clock
         self.options = options
-        self.clients = ClientDirectory(store: store, fetcher: MetadataDocumentFetcher(
-            resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
-            timeout: options.metadataFetchTimeout))
+        self.clients = ClientDirectory(
+            store: store,
+            fetcher: MetadataDocumentFetcher(resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
+                                             allowedPorts: config.oauth.cimdPorts, timeout: config.oauth.cimdFetchTimeout),
+            limits: options.metadataFetches, clock: clock)
         self.cookies = BrowserCookies(publicURL: config.publicURL)
-        self.consentMemory = ConsentMemory(masterKey: masterKey)
-        self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf")
-        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose)
-        self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier")
-        self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor")
-        self.registrationLimiter = RateLimiter(policy: options.registrationRateLimit)
-        self.tokenLimiter = RateLimiter(policy: options.tokenRateLimit)
+        // Keys of earlier rotations still open and verify; everything new uses `masterKey`.
+        let previous = config.previousSecretKeys
+        self.consentMemory = ConsentMemory(masterKey: masterKey, previousMasterKeys: previous)
+        self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf", previousMasterKeys: previous)
+        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previous)
+        self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier", previousMasterKeys: previous)
+        self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor", previousMasterKeys: previous)
+        self.browserLimiter = RateLimiter(policy: config.oauth.authorizeRate)
+        self.registrationLimiter = RateLimiter(policy: config.oauth.registerRate)
+        self.tokenLimiter = RateLimiter(policy: config.oauth.tokenRate)
     }
 
     /// Forgejo's `/api/v1/version` as a readiness probe (not required: the broker keeps serving
-    /// existing sessions while Forgejo is down).
-    public var forgejoReadinessCheck: ReadinessCheck {
-        let forgejo = self.forgejo
-        return ReadinessCheck(name: "forgejo", required: false) { _ = try await forgejo.version() }
-    }
+    /// existing sessions while Forgejo is down), probed in the background so `/readyz` answers at
+    /// once from the last result even while Forgejo hangs.
+    public var forgejoReadinessCheck: ReadinessCheck { .forgejo(forgejo) }
 
     public func addRoutes(to router: Router<BrokerRequestContext>) {
         addMetadataRoutes(to: router)
@@ -82,6 +90,18 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         router.get("/oauth/callback") { request, context in await self.callback(request, context: context) }
         router.post("/oauth/token") { request, context in try await self.token(request, context: context) }
         router.post("/oauth/revoke") { request, context in try await self.revoke(request, context: context) }
+    }
+
+    /// Metadata document fetches whose work has not ended (including ones already answered at their deadline).
+    public var activeMetadataFetches: Int {
+        get async { await clients.activeFetches }
+    }
+
+    /// Takes a token from the caller's per-address bucket for a browser endpoint.
+    func limitBrowser(_ endpoint: String, context: BrokerRequestContext) async throws(AuthorizeFailure) {
+        if case .limited(let retryAfter) = await browserLimiter.check(endpoint + "|" + ClientAddress.rateLimitKey(context.clientAddress)) {
+            throw .rateLimited(retryAfter: retryAfter)
+        }
     }
 
     /// Revokes a grant and drops its cached access tokens at once, whatever path revoked it.
@@ -103,5 +123,15 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         }
         let body = try await request.body.collect(upTo: context.maxUploadSize)
         return OAuthParameters(encoded: String(buffer: body))
+    }
+}
+
+extension ReadinessCheck {
+    /// Every 10 s, given up after 5 s: a hung Forgejo reads "failing" within 5 s, not after the
+    /// API client's own 10 s request timeout.
+    static func forgejo(_ forgejo: ForgejoClient, every interval: Duration = .seconds(10), timeout: Duration = .seconds(5)) -> ReadinessCheck {
+        ReadinessCheck(name: "forgejo", required: false, schedule: .background(every: interval, timeout: timeout)) {
+            _ = try await forgejo.version()
+        }
     }
 }

@@ -12,9 +12,24 @@ struct ClientDirectory: Sendable {
     }
 
     let store: any BrokerStore
-    let fetcher: MetadataDocumentFetcher
+    private let flights: MetadataDocumentFlights
+    private let clock: OAuthClock
 
-    /// For `/oauth/authorize`: a stale metadata document is fetched again first.
+    init(store: any BrokerStore, fetcher: MetadataDocumentFetcher, limits: MetadataDocumentFlights.Limits, clock: OAuthClock) {
+        self.store = store
+        self.clock = clock
+        flights = MetadataDocumentFlights(limits: limits, deadline: fetcher.timeout) { url in
+            let fetched: ClientRecord
+            do throws(MetadataDocumentError) { fetched = try await fetcher.fetch(url, now: clock.now()) } catch {
+                return .failure(.document(error))
+            }
+            do { try await store.upsertClient(fetched) } catch { return .failure(.store) }
+            return .success(fetched)
+        }
+    }
+
+    /// For `/oauth/authorize`: a stale metadata document is fetched again first (one fetch per
+    /// URL at a time, see ``MetadataDocumentFlights``).
     func clientForAuthorization(_ clientID: String, now: Date) async throws(Failure) -> ClientRecord {
         let stored: ClientRecord?
         do { stored = try await store.client(id: clientID) } catch { throw .store }
@@ -22,10 +37,12 @@ struct ClientDirectory: Sendable {
             return stored
         }
         guard MetadataDocumentFetcher.isDocumentURL(clientID) else { throw .unknown }
-        let fetched: ClientRecord
-        do { fetched = try await fetcher.fetch(clientID, now: now) } catch { throw .document(error) }
-        do { try await store.upsertClient(fetched) } catch { throw .store }
-        return fetched
+        return try await flights.load(clientID).get()
+    }
+
+    /// Fetches in progress, including ones whose waiters were already answered.
+    var activeFetches: Int {
+        get async { await flights.activeFetches }
     }
 
     /// For the token and revocation endpoints.

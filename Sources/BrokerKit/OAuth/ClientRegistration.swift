@@ -3,10 +3,20 @@ import Foundation
 /// RFC 7591 dynamic client registration: validates the submitted metadata and produces the
 /// client record plus the response document. Only the secret's hash is kept; the secret itself
 /// appears once, in the response.
+///
+/// Anyone can register, so what a registration stores is bounded: only the fields below are
+/// kept (others are dropped), each has a length cap, at most ``RedirectURIPolicy/maxCount``
+/// redirect URIs, and the whole stored row at most ``maxStoredBytes``; anything larger is
+/// `invalid_client_metadata`.
 struct ClientRegistration {
     static let authMethods = ["none", "client_secret_post", "client_secret_basic"]
     static let grantTypes: Set<String> = ["authorization_code", "refresh_token"]
     static let maxNameLength = 200
+    static let maxStoredBytes = 8 * 1_024
+    /// The informational fields kept, with their caps in bytes.
+    static let optionalFields: [(name: String, maxBytes: Int)] = [
+        ("client_uri", 512), ("logo_uri", 512), ("application_type", 32), ("software_id", 256), ("software_version", 64),
+    ]
 
     let record: ClientRecord
     let response: [String: Any]
@@ -24,27 +34,33 @@ struct ClientRegistration {
         }
         // RFC 7591 defaults an omitted list to authorization_code alone, but MCP clients that omit
         // it still expect to refresh; the response states the grants so the client knows.
-        let grants = try stringList(object, "grant_types") ?? ["authorization_code", "refresh_token"]
-        guard !grants.isEmpty, Set(grants).isSubset(of: grantTypes) else {
+        let requestedGrants = try stringList(object, "grant_types") ?? ["authorization_code", "refresh_token"]
+        guard !requestedGrants.isEmpty, Set(requestedGrants).isSubset(of: grantTypes) else {
             throw metadata("unsupported_grant_type", "grant_types may only contain authorization_code and refresh_token")
         }
+        // Stored once each, in a fixed order, however often they were repeated.
+        let grants = ["authorization_code", "refresh_token"].filter(requestedGrants.contains)
         let responseTypes = try stringList(object, "response_types") ?? ["code"]
-        guard responseTypes == ["code"] else { throw metadata("unsupported_response_type", "response_types may only contain code") }
+        guard Set(responseTypes) == ["code"] else { throw metadata("unsupported_response_type", "response_types may only contain code") }
 
         let clientID = OpaqueToken.generate(.clientID, bytes: 16)
         let secret = method == "none" ? nil : OpaqueToken.generate(.clientSecret)
         let issuedAt = Int(now.timeIntervalSince1970)
         var registered: [String: Any] = [
             "client_id": clientID, "client_id_issued_at": issuedAt, "client_name": name, "redirect_uris": redirectURIs,
-            "token_endpoint_auth_method": method, "grant_types": grants, "response_types": responseTypes,
+            "token_endpoint_auth_method": method, "grant_types": grants, "response_types": ["code"],
         ]
-        for field in ["client_uri", "logo_uri", "application_type", "software_id", "software_version"] {
-            if let value = object[field] as? String, value.utf8.count <= 2_048 { registered[field] = value }
+        for (field, maxBytes) in optionalFields {
+            if let value = try optionalString(object, field, maxLength: maxBytes) { registered[field] = value }
         }
-        let stored = (try? JSONSerialization.data(withJSONObject: registered, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let stored = (try? JSONSerialization.data(withJSONObject: registered, options: [.sortedKeys, .withoutEscapingSlashes]))
+            ?? Data("{}".utf8)
         let record = ClientRecord(
             clientID: clientID, kind: .dynamic, secretHash: secret.map(TokenHasher.hash), name: name, redirectURIs: redirectURIs,
             tokenEndpointAuthMethod: method, metadataJSON: String(decoding: stored, as: UTF8.self), createdAt: now)
+        guard record.storedBytes <= maxStoredBytes else {
+            throw metadata("registration_too_large", "the registration would take more than \(maxStoredBytes) bytes; use fewer or shorter values")
+        }
         var response = registered
         if let secret {
             response["client_secret"] = secret
@@ -76,7 +92,7 @@ struct ClientRegistration {
     private static func optionalString(_ object: [String: Any], _ key: String, maxLength: Int) throws(OAuthError) -> String? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw metadata("field_not_string", "\(key) must be a string") }
-        guard text.count <= maxLength else { throw metadata("field_too_long", "\(key) is longer than \(maxLength) characters") }
+        guard text.utf8.count <= maxLength else { throw metadata("field_too_long", "\(key) is longer than \(maxLength) bytes") }
         return text
     }
 
@@ -92,6 +108,12 @@ struct ClientRegistration {
 }
 
 extension ClientRecord {
+    /// Bytes the client's row takes in the store (its text columns plus the two timestamps).
+    var storedBytes: Int {
+        [clientID, kind.rawValue, secretHash ?? "", name, redirectURIsJSON, tokenEndpointAuthMethod, metadataJSON]
+            .reduce(16) { $0 + $1.utf8.count }
+    }
+
     /// Whether refresh tokens may be issued to this client: only a `grant_types` list that
     /// leaves out `refresh_token` says no. Metadata documents and older registrations without
     /// the list keep refreshing, so nobody is logged out hourly by an omission.

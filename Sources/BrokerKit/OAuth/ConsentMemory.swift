@@ -12,8 +12,8 @@ struct ConsentMemory: Sendable {
 
     private let signer: Signer
 
-    init(masterKey: [UInt8]) {
-        signer = Signer(masterKey: masterKey, purpose: "consent")
+    init(masterKey: [UInt8], previousMasterKeys: [[UInt8]] = []) {
+        signer = Signer(masterKey: masterKey, purpose: "consent", previousMasterKeys: previousMasterKeys)
     }
 
     func isApproved(cookie: String?, clientID: String, redirectURI: String, now: Date) -> Bool {

@@ -2,15 +2,19 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// Fetches Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document) with the
-/// SSRF hardening the MCP guidance asks for: https only, the host's addresses checked against
-/// ``AddressPolicy`` before connecting, at most 5 KB, a deadline, and no redirects.
+/// SSRF hardening the MCP guidance asks for: https only, port 443 only (unless configured), the
+/// host's addresses checked against ``AddressPolicy`` before connecting, at most 5 KB, no
+/// redirects, and ONE deadline over the whole fetch: resolution, connection, head and body.
 ///
 /// The name is resolved once and the connection pinned to the address that was checked (TLS
 /// still verifies the certificate against the name), so a DNS-rebinding host cannot answer the
-/// check with a public address and the connection with a private one. Each fetch therefore
-/// uses its own short-lived `HTTPClient`; fetches are rare (cached, rate-limited per address).
+/// check with a public address and the connection with a private one. AsyncHTTPClient pins only
+/// per client (`dnsOverride`), so each fetch has its own `HTTPClient`; it is shut down on every
+/// path, which the deadline guarantees is reached, and ``MetadataDocumentFlights`` bounds how
+/// many exist at once.
 public struct MetadataDocumentFetcher: Sendable {
     public static let maxBytes = 5 * 1_024
     public static let minCacheTTL: TimeInterval = 300
@@ -20,11 +24,15 @@ public struct MetadataDocumentFetcher: Sendable {
     private let resolver: any HostResolver
     /// Tests only: allow private/loopback addresses, and plain http to a host that resolves to loopback.
     private let allowPrivate: Bool
-    private let timeout: Duration
+    /// Ports a document URL may name; nil allows any. A URL without a port means 443.
+    private let allowedPorts: Set<Int>?
+    let timeout: Duration
 
-    public init(resolver: any HostResolver = SystemHostResolver(), allowPrivate: Bool, timeout: Duration = .seconds(10)) {
+    public init(resolver: any HostResolver = SystemHostResolver(), allowPrivate: Bool, allowedPorts: Set<Int>? = [443],
+                timeout: Duration = .seconds(10)) {
         self.resolver = resolver
         self.allowPrivate = allowPrivate
+        self.allowedPorts = allowedPorts
         self.timeout = timeout
     }
 
@@ -35,12 +43,13 @@ public struct MetadataDocumentFetcher: Sendable {
     }
 
     public func fetch(_ clientID: String, now: Date) async throws(MetadataDocumentError) -> ClientRecord {
+        let deadline = ContinuousClock.now + timeout
         let (scheme, host) = try validatedTarget(clientID)
-        let address = try await checkedAddress(of: host)
+        let address = try await checkedAddress(of: host, until: deadline)
         if scheme == "http", !(allowPrivate && IPRange.loopback.contains { $0.contains(address) }) { throw .notHTTPS }
         var request = HTTPClientRequest(url: clientID)
         request.headers.add(name: "Accept", value: "application/json")
-        let (headers, body) = try await download(request, pinning: host, to: address)
+        let (headers, body) = try await download(request, pinning: host, to: address, until: deadline)
         let document = try parse(body, clientID: clientID)
         return ClientRecord(
             clientID: clientID, kind: .metadataDocument, secretHash: nil, name: document.name, redirectURIs: document.redirectURIs,
@@ -68,46 +77,75 @@ public struct MetadataDocumentFetcher: Sendable {
               !components.path.split(separator: "/").contains(where: { $0 == "." || $0 == ".." })
         else { throw .malformedURL }
         guard scheme == "https" || (scheme == "http" && allowPrivate) else { throw .notHTTPS }
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        if let allowedPorts, !allowedPorts.contains(port) { throw .portNotAllowed }
         return (scheme, host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
     }
 
     /// The one address the fetch will connect to. Every address of the name must be public: a
-    /// name with one private address among public ones is as good as private.
-    private func checkedAddress(of host: String) async throws(MetadataDocumentError) -> IPAddress {
+    /// name with one private address among public ones is as good as private. A resolver that
+    /// does not answer by the deadline is a timeout (its thread finishes on its own).
+    private func checkedAddress(of host: String, until deadline: ContinuousClock.Instant) async throws(MetadataDocumentError) -> IPAddress {
         let addresses: [IPAddress]
         if let literal = IPAddress(parsing: host) {
             addresses = [literal]
         } else {
-            do { addresses = try await resolver.addresses(of: host) } catch { throw .unresolvable }
+            let resolver = self.resolver
+            let resolved = await Self.race(until: deadline) { () async -> [IPAddress]? in try? await resolver.addresses(of: host) }
+            guard let resolved else { throw .timeout }
+            guard let resolved else { throw .unresolvable }
+            addresses = resolved
         }
         guard let first = addresses.first else { throw .unresolvable }
         guard allowPrivate || addresses.allSatisfy(AddressPolicy.isPublic) else { throw .privateAddress }
         return first
     }
 
-    private func download(_ request: HTTPClientRequest, pinning host: String, to address: IPAddress)
-        async throws(MetadataDocumentError) -> (HTTPHeaders, [UInt8]) {
+    /// `work`'s result, or nil at `deadline` without waiting for `work` to notice (a blocking
+    /// `getaddrinfo` cannot be cancelled).
+    private static func race<Value: Sendable>(until deadline: ContinuousClock.Instant,
+                                              _ work: @escaping @Sendable () async -> Value) async -> Value? {
+        let outcome = Mutex<CheckedContinuation<Value?, Never>?>(nil)
+        return await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
+            outcome.withLock { $0 = continuation }
+            let finish = { @Sendable (value: Value?) in outcome.withLock { $0.take() }?.resume(returning: value) }
+            let timer = Task {
+                try? await Task.sleep(until: deadline)
+                finish(nil)
+            }
+            Task {
+                let value = await work()
+                timer.cancel()
+                finish(value)
+            }
+        }
+    }
+
+    private func download(_ request: HTTPClientRequest, pinning host: String, to address: IPAddress,
+                          until deadline: ContinuousClock.Instant) async throws(MetadataDocumentError) -> (HTTPHeaders, [UInt8]) {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.dnsOverride = [host: address.text]
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        let result = await download(request, with: client)
+        let result = await download(request, with: client, within: deadline - ContinuousClock.now)
         try? await client.shutdown()
         return try result.get()
     }
 
-    private func download(_ request: HTTPClientRequest, with client: HTTPClient) async -> Result<(HTTPHeaders, [UInt8]), MetadataDocumentError> {
-        let (seconds, attoseconds) = timeout.components
-        let deadline = NIODeadline.now() + .seconds(seconds) + .nanoseconds(attoseconds / 1_000_000_000)
+    private func download(_ request: HTTPClientRequest, with client: HTTPClient, within timeout: Duration)
+        async -> Result<(HTTPHeaders, [UInt8]), MetadataDocumentError> {
+        guard timeout > .zero else { return .failure(.timeout) }
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            guard response.history.count <= 1, !(300..<400).contains(Int(response.status.code)) else { throw MetadataDocumentError.redirected }
-            guard response.status == .ok else { throw MetadataDocumentError.httpStatus(Int(response.status.code)) }
-            if let length = response.headers["content-length"].first.flatMap(Int.init), length > Self.maxBytes {
-                throw MetadataDocumentError.tooLarge
+            let (response, body) = try await client.boundedExchange(request, timeout: timeout, maxBytes: Self.maxBytes) { response in
+                guard response.history.count <= 1, !(300..<400).contains(Int(response.status.code)) else {
+                    throw MetadataDocumentError.redirected
+                }
+                guard response.status == .ok else { throw MetadataDocumentError.httpStatus(Int(response.status.code)) }
+                if let length = response.headers["content-length"].first.flatMap(Int.init), length > Self.maxBytes {
+                    throw MetadataDocumentError.tooLarge
+                }
             }
-            let buffer = try await response.body.collect(upTo: Self.maxBytes)
-            return .success((response.headers, Array(buffer.readableBytesView)))
+            return .success((response.headers, Array(body.readableBytesView)))
         } catch let error as MetadataDocumentError {
             return .failure(error)
         } catch is NIOTooManyBytesError {

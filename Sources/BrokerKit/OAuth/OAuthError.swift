@@ -41,6 +41,8 @@ public struct OAuthError: Error, Sendable, Equatable {
     public let detail: String
     /// RFC 6749 §5.2: a client that tried HTTP Basic gets a `WWW-Authenticate: Basic` challenge.
     public var usedBasicAuth = false
+    /// `Retry-After` seconds of a `rate_limited` answer: when the caller's bucket has a token again.
+    public var retryAfter: Int?
 
     public init(_ kind: Kind, reason: String, _ detail: String) {
         self.kind = kind
@@ -51,6 +53,12 @@ public struct OAuthError: Error, Sendable, Equatable {
     static func invalidRequest(_ reason: String, _ detail: String) -> OAuthError { OAuthError(.invalidRequest, reason: reason, detail) }
     static func invalidGrant(_ reason: String, _ detail: String) -> OAuthError { OAuthError(.invalidGrant, reason: reason, detail) }
     static func invalidClient(_ reason: String, _ detail: String) -> OAuthError { OAuthError(.invalidClient, reason: reason, detail) }
+
+    static func rateLimited(retryAfter: Int, _ detail: String) -> OAuthError {
+        var error = OAuthError(.rateLimited, reason: "rate_limited", detail)
+        error.retryAfter = retryAfter
+        return error
+    }
 }
 
 extension OAuthError: HTTPResponseError {
@@ -61,7 +69,7 @@ extension OAuthError: HTTPResponseError {
         if kind == .invalidClient, usedBasicAuth {
             headers[.wwwAuthenticate] = "Basic realm=\"fjmcp-broker\""
         }
-        if kind == .rateLimited { headers[.retryAfter] = "1" }
+        if kind == .rateLimited { headers[.retryAfter] = String(retryAfter ?? 1) }
         return JSONResponse.make(status: status, object: ["error": kind.rawValue, "error_description": detail], headers: headers)
     }
 }

@@ -10,6 +10,9 @@ public struct ChildLauncher: Sendable {
     public let extraEnvironment: [String]
     public let stopGrace: Duration
     public let brokerEnvironment: [String: String]
+    /// The sandbox every child runs in, nil for none; a failure when `FJMCP_CHILD_SANDBOX=on`
+    /// and the sandbox does not work here (then no child starts unconfined).
+    public let sandbox: Result<ChildSandbox?, ChildError>
 
     public init(config: BrokerConfig, brokerEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         commandLine = config.child.command
@@ -19,6 +22,17 @@ public struct ChildLauncher: Sendable {
         extraEnvironment = config.child.extraEnv
         stopGrace = config.child.stopGrace
         self.brokerEnvironment = brokerEnvironment
+        sandbox = Self.sandbox(mode: config.child.sandbox, helper: config.child.sandboxHelper)
+    }
+
+    /// What `mode` means here (the probe runs once per process; `Broker` reports it at start).
+    public static func sandbox(mode: ChildSandboxMode, helper: String?) -> Result<ChildSandbox?, ChildError> {
+        switch (mode, mode == .off ? nil : ChildSandbox.availability(helperPath: helper)) {
+        case (.off, _), (_, nil): .success(nil)
+        case (_, .available(let sandbox)?): .success(sandbox)
+        case (.auto, .unavailable?): .success(nil)
+        case (.on, .unavailable(let reason)?): .failure(.spawnFailed(reason))
+        }
     }
 
     public func spec(token: String) throws(ChildError) -> ChildSpec {
@@ -26,6 +40,7 @@ public struct ChildLauncher: Sendable {
             commandLine: commandLine, forgejoURL: forgejoURL, forgejoToken: token, tokenVariable: tokenVariable,
             urlVariable: urlVariable, extraEnvironment: extraEnvironment, brokerEnvironment: brokerEnvironment)
         spec.stopGrace = stopGrace
+        spec.sandbox = try sandbox.get()
         return spec
     }
 }

@@ -9,11 +9,15 @@ public struct UpstreamCredential: Sendable, Equatable, CustomStringConvertible {
     /// The version of the stored token set, when the provider knows it: a session swaps its
     /// child only for a newer generation, so a repeated or stale event is ignored.
     public let generation: Int64?
+    /// Thresholds derived from the token's real lifetime, when the provider knows it: e.g.
+    /// `retirementMargin`, how long before `expiresAt` a child running on it should be replaced.
+    public let thresholds: UpstreamTokenThresholds?
 
-    public init(token: String, expiresAt: Date?, generation: Int64? = nil) {
+    public init(token: String, expiresAt: Date?, generation: Int64? = nil, thresholds: UpstreamTokenThresholds? = nil) {
         self.token = token
         self.expiresAt = expiresAt
         self.generation = generation
+        self.thresholds = thresholds
     }
 
     public var description: String {
@@ -54,9 +58,10 @@ public struct StoreUpstreamTokenProvider: UpstreamTokenProvider {
     private let box: SecretBox
     private let now: @Sendable () -> Date
 
-    public init(store: any BrokerStore, masterKey: [UInt8], now: @escaping @Sendable () -> Date = Date.init) {
+    public init(store: any BrokerStore, masterKey: [UInt8], previousMasterKeys: [[UInt8]] = [],
+                now: @escaping @Sendable () -> Date = Date.init) {
         self.store = store
-        self.box = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose)
+        self.box = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previousMasterKeys)
         self.now = now
     }
 
@@ -72,7 +77,8 @@ public struct StoreUpstreamTokenProvider: UpstreamTokenProvider {
         do {
             set = try UpstreamTokenSet.open(record.sealed, with: box, userID: userID)
         } catch {
-            throw .unavailable(reason: "upstream_tokens_unreadable")
+            // The key changed (or the row was tampered with): sign in again, never a server error.
+            throw .loginRequired(reason: "upstream_tokens_unreadable")
         }
         let expiresAt = record.accessExpiresAt ?? set.accessExpiresAt
         if let expiresAt, expiresAt <= now() { throw .loginRequired(reason: "upstream_token_expired") }

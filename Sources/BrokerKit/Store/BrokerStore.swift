@@ -33,6 +33,14 @@ public protocol BrokerStore: Sendable {
     func upsertClient(_ client: ClientRecord) async throws
     func client(id: String) async throws -> ClientRecord?
     func clientCount() async throws -> Int
+    /// Inserts a dynamically registered client and, if more than `maxGrantless` dynamic clients
+    /// never obtained a grant, deletes the oldest of them (those without a sign-in in progress
+    /// first). Returns how many were evicted.
+    @discardableResult
+    func insertClient(_ client: ClientRecord, maxGrantless: Int) async throws -> Int
+    /// Deletes dynamic clients created before `createdBefore` that never obtained a grant and
+    /// have no sign-in in progress. Returns how many.
+    func deleteGrantlessClients(createdBefore: Date) async throws -> Int
 
     // MARK: Grants
     /// Returns the user's active grant for the client (updating scope/resource and last use), or creates one.
@@ -50,6 +58,11 @@ public protocol BrokerStore: Sendable {
 
     // MARK: Pending authorization requests
     func insertPendingAuthorization(_ pending: PendingAuthorizationRecord) async throws
+    /// Inserts within bounds, after deleting expired requests: the browser's own oldest requests
+    /// beyond `maxPerBrowser - 1` are dropped; if `maxTotal` requests are still pending, nothing
+    /// is inserted and the answer is false.
+    func insertPendingAuthorization(_ pending: PendingAuthorizationRecord, maxPerBrowser: Int, maxTotal: Int, now: Date) async throws -> Bool
+    func pendingAuthorizationCount() async throws -> Int
     func pendingAuthorization(id: String) async throws -> PendingAuthorizationRecord?
     func pendingAuthorization(upstreamStateHash: String) async throws -> PendingAuthorizationRecord?
     /// Records the Forgejo-leg state and verifier once the user consented.

@@ -237,9 +237,13 @@ public struct RefreshTokenRecord: Sendable, Equatable {
     /// The successor token response, sealed, kept only during the grace window so a client whose
     /// response was lost gets the same answer again instead of being logged out.
     public var successorSealed: String?
+    /// The successor's hash, recorded at rotation: once the successor has been redeemed itself,
+    /// this token is no longer honoured, even inside the grace window. Nil for tokens rotated
+    /// before the link was recorded (the grace window alone applies to them).
+    public var successorHash: String?
 
     public init(tokenHash: String, grantID: String, clientID: String, expiresAt: Date, createdAt: Date,
-                rotatedAt: Date? = nil, successorSealed: String? = nil) {
+                rotatedAt: Date? = nil, successorSealed: String? = nil, successorHash: String? = nil) {
         self.tokenHash = tokenHash
         self.grantID = grantID
         self.clientID = clientID
@@ -247,6 +251,7 @@ public struct RefreshTokenRecord: Sendable, Equatable {
         self.createdAt = createdAt
         self.rotatedAt = rotatedAt
         self.successorSealed = successorSealed
+        self.successorHash = successorHash
     }
 }
 

@@ -109,7 +109,21 @@ enum SQLiteMigrations {
                 CREATE INDEX users_login_nocase ON users(login COLLATE NOCASE);
                 """)
         }
-        migrator.registerMigration("v3-mcp-sessions") { db in
+        migrator.registerMigration("v3-refresh-successor-hash") { db in
+            // A rotated refresh token is honoured only until its successor is itself used: the
+            // link to the successor tells the token endpoint whether that happened.
+            try db.execute(sql: "ALTER TABLE refresh_tokens ADD COLUMN successor_hash TEXT")
+        }
+        migrator.registerMigration("v4-abuse-bounds") { db in
+            // Bounding pending requests per browser and grantless clients queries these.
+            try db.execute(sql: """
+                CREATE INDEX pending_authorizations_binding ON pending_authorizations(browser_binding_hash, created_at);
+                CREATE INDEX pending_authorizations_client ON pending_authorizations(client_id);
+                CREATE INDEX grants_client ON grants(client_id);
+                CREATE INDEX clients_kind_created ON clients(kind, created_at);
+                """)
+        }
+        migrator.registerMigration("v5-mcp-sessions") { db in
             // Legacy sessions outlive their children (restart, idle reap, crash): the record is
             // what resumes one. It dies with its grant (revocation purges it after retention).
             try db.execute(sql: """

@@ -20,8 +20,36 @@ extension SQLiteStore {
         try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM clients") ?? 0 }
     }
 
+    public func insertClient(_ client: ClientRecord, maxGrantless: Int) async throws -> Int {
+        try await pool.write { db in
+            try Self.writeClient(client, db: db, upsert: false)
+            let grantless = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM clients c WHERE kind = 'dynamic' AND \(Self.noGrant)") ?? 0
+            guard grantless > maxGrantless else { return 0 }
+            try db.execute(sql: """
+                DELETE FROM clients WHERE client_id IN (
+                    SELECT client_id FROM clients c WHERE kind = 'dynamic' AND \(Self.noGrant) AND client_id <> ?
+                    ORDER BY EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = c.client_id), created_at, rowid
+                    LIMIT ?)
+                """, arguments: [client.clientID, grantless - maxGrantless])
+            return db.changesCount
+        }
+    }
+
+    public func deleteGrantlessClients(createdBefore: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: """
+                DELETE FROM clients AS c WHERE kind = 'dynamic' AND created_at <= ? AND \(Self.noGrant)
+                  AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_id = c.client_id)
+                """, arguments: [createdBefore.epochSeconds])
+            return db.changesCount
+        }
+    }
+
+    /// SQL condition: the client `c` never obtained a grant (revoked ones count as obtained).
+    private static let noGrant = "NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_id = c.client_id)"
+
     private static func writeClient(_ client: ClientRecord, db: Database, upsert: Bool) throws {
-        let uris = String(decoding: (try? JSONEncoder().encode(client.redirectURIs)) ?? Data("[]".utf8), as: UTF8.self)
+        let uris = client.redirectURIsJSON
         try db.execute(sql: """
             INSERT INTO clients (client_id, kind, secret_hash, name, redirect_uris, token_endpoint_auth_method,
                                  metadata_json, created_at, expires_at)
@@ -39,6 +67,11 @@ extension SQLiteStore {
 }
 
 extension ClientRecord {
+    /// The `redirect_uris` column.
+    var redirectURIsJSON: String {
+        String(decoding: (try? JSONEncoder().encode(redirectURIs)) ?? Data("[]".utf8), as: UTF8.self)
+    }
+
     init?(row: Row) {
         guard let kind = ClientKind(rawValue: row["kind"]),
               let uris = try? JSONDecoder().decode([String].self, from: Data((row["redirect_uris"] as String).utf8))

@@ -68,15 +68,7 @@ extension SQLiteStore {
     }
 
     public func insertPendingAuthorization(_ pending: PendingAuthorizationRecord) async throws {
-        try await pool.write { db in
-            try db.execute(sql: """
-                INSERT INTO pending_authorizations (id, client_id, redirect_uri, client_state, code_challenge, scope, resource,
-                    browser_binding_hash, upstream_state_hash, upstream_verifier_sealed, created_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [pending.id, pending.clientID, pending.redirectURI, pending.clientState, pending.codeChallenge,
-                                 pending.scope, pending.resource, pending.browserBindingHash, pending.upstreamStateHash,
-                                 pending.upstreamVerifierSealed, pending.createdAt.epochSeconds, pending.expiresAt.epochSeconds])
-        }
+        try await pool.write { db in try Self.insertPending(pending, db: db) }
     }
 
     public func pendingAuthorization(id: String) async throws -> PendingAuthorizationRecord? {

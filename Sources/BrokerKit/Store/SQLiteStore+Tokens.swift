@@ -43,8 +43,10 @@ extension SQLiteStore {
 
     public func rotateRefreshToken(hash: String, successor: RefreshTokenRecord, successorSealed: String, now: Date) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ? WHERE token_hash = ? AND rotated_at IS NULL",
-                           arguments: [now.epochSeconds, successorSealed, hash])
+            try db.execute(sql: """
+                UPDATE refresh_tokens SET rotated_at = ?, successor_sealed = ?, successor_hash = ?
+                WHERE token_hash = ? AND rotated_at IS NULL
+                """, arguments: [now.epochSeconds, successorSealed, successor.tokenHash, hash])
             guard db.changesCount == 1 else { return false }
             try Self.insertRefresh(successor, db: db)
             return true
@@ -53,10 +55,12 @@ extension SQLiteStore {
 
     private static func insertRefresh(_ token: RefreshTokenRecord, db: Database) throws {
         try db.execute(sql: """
-            INSERT INTO refresh_tokens (token_hash, grant_id, client_id, expires_at, created_at, rotated_at, successor_sealed)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO refresh_tokens (token_hash, grant_id, client_id, expires_at, created_at, rotated_at, successor_sealed,
+                                        successor_hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [token.tokenHash, token.grantID, token.clientID, token.expiresAt.epochSeconds,
-                             token.createdAt.epochSeconds, token.rotatedAt?.epochSeconds, token.successorSealed])
+                             token.createdAt.epochSeconds, token.rotatedAt?.epochSeconds, token.successorSealed,
+                             token.successorHash])
     }
 
     public func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts {
@@ -112,6 +116,7 @@ extension RefreshTokenRecord {
     init(row: Row) {
         self.init(tokenHash: row["token_hash"], grantID: row["grant_id"], clientID: row["client_id"],
                   expiresAt: Date(epochSeconds: row["expires_at"]), createdAt: Date(epochSeconds: row["created_at"]),
-                  rotatedAt: (row["rotated_at"] as Int64?).map(Date.init(epochSeconds:)), successorSealed: row["successor_sealed"])
+                  rotatedAt: (row["rotated_at"] as Int64?).map(Date.init(epochSeconds:)), successorSealed: row["successor_sealed"],
+                  successorHash: row["successor_hash"])
     }
 }

@@ -10,19 +10,24 @@ public struct StoreMaintenanceService: Service {
     let interval: Duration
     let refreshGrace: Duration
     let retention: Duration
+    let grantlessClientLifetime: Duration
     let now: @Sendable () -> Date
     let logger: Logger
 
-    /// Revoked grants and never-used clients are kept this long (30 days) so an operator
-    /// looking into a complaint can still see them.
+    /// Revoked grants are kept this long (30 days) so an operator looking into a complaint can
+    /// still see them.
     public static let defaultRetention: Duration = .seconds(30 * 24 * 3600)
 
+    /// - Parameter grantlessClientLifetime: dynamically registered clients that obtained no grant
+    ///   within this are deleted (anyone can register, so they must not pile up).
     public init(store: any BrokerStore, interval: Duration = .seconds(300), refreshGrace: Duration,
-                retention: Duration = defaultRetention, now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+                retention: Duration = defaultRetention, grantlessClientLifetime: Duration = .seconds(24 * 3600),
+                now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
         self.store = store
         self.interval = interval
         self.refreshGrace = refreshGrace
         self.retention = retention
+        self.grantlessClientLifetime = grantlessClientLifetime
         self.now = now
         self.logger = logger
     }
@@ -42,9 +47,12 @@ public struct StoreMaintenanceService: Service {
     @discardableResult
     public func runOnce() async -> CleanupCounts? {
         do {
-            let counts = try await store.deleteExpired(
-                now: now(), refreshGrace: TimeInterval(refreshGrace.components.seconds),
+            let now = now()
+            var counts = try await store.deleteExpired(
+                now: now, refreshGrace: TimeInterval(refreshGrace.components.seconds),
                 retention: TimeInterval(retention.components.seconds))
+            counts.clients += try await store.deleteGrantlessClients(
+                createdBefore: now.addingTimeInterval(-TimeInterval(grantlessClientLifetime.components.seconds)))
             if counts.total > 0 {
                 logger.info("store cleanup", metadata: [
                     "pending": "\(counts.pendingAuthorizations)", "codes": "\(counts.authorizationCodes)",

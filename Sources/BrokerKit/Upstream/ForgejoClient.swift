@@ -117,30 +117,14 @@ public struct ForgejoClient: Sendable {
     }
 
     /// Sends with the configured deadline and reads at most `maxResponseBytes`; every transport
-    /// failure becomes a transient error.
-    ///
-    /// The deadline covers the whole exchange, body included: AsyncHTTPClient's own deadline
-    /// ends once the response head is in, so a Forgejo (or proxy) that sends headers and then
-    /// stalls would otherwise hang this call for ever, and with it every caller joined to a
-    /// single-flight refresh (session starts and child swaps of that user).
+    /// failure becomes a transient error. The deadline covers the whole exchange, body included
+    /// (``HTTPClient/boundedExchange(_:timeout:maxBytes:inspect:)``): a stalled Forgejo would
+    /// otherwise hang every caller joined to a single-flight refresh (session starts and child
+    /// swaps of that user).
     private func send(_ request: HTTPClientRequest) async throws(UpstreamError) -> (Int, Data) {
-        let timeout = configuration.requestTimeout
-        let started = ContinuousClock.now
-        let limit = configuration.maxResponseBytes
         do {
-            let response = try await httpClient.execute(request, deadline: NIODeadline.now() + TimeAmount(timeout))
-            let remaining = timeout - (ContinuousClock.now - started)
-            let body = try await withThrowingTaskGroup(of: ByteBuffer.self) { group in
-                group.addTask { try await response.body.collect(upTo: limit) }
-                group.addTask {
-                    try await Task.sleep(for: remaining)
-                    throw HTTPClientError.deadlineExceeded
-                }
-                // Cancelling the collect cancels the request, so the group never outlives the bound.
-                defer { group.cancelAll() }
-                guard let body = try await group.next() else { throw HTTPClientError.deadlineExceeded }
-                return body
-            }
+            let (response, body) = try await httpClient.boundedExchange(
+                request, timeout: configuration.requestTimeout, maxBytes: configuration.maxResponseBytes)
             return (Int(response.status.code), Data(body.readableBytesView))
         } catch let error as HTTPClientError
             where [.deadlineExceeded, .connectTimeout, .readTimeout, .getConnectionFromPoolTimeout].contains(error)
@@ -151,12 +135,5 @@ public struct ForgejoClient: Sendable {
         } catch {
             throw .transient(reason: .connectionFailed)
         }
-    }
-}
-
-extension TimeAmount {
-    fileprivate init(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        self = .seconds(seconds) + .nanoseconds(attoseconds / 1_000_000_000)
     }
 }

@@ -10,24 +10,28 @@ struct StoredUpstreamTokens: Sendable {
     /// Forgejo granted, whatever `ACCESS_TOKEN_EXPIRATION_TIME` is.
     let issuedAt: Date
     let expiresAt: Date
+    /// The thresholds of this set's access token, from its real lifetime.
+    let thresholds: UpstreamTokenThresholds
 
-    /// Opens `record`; a set that does not open (wrong key, tampered row) is reported, not
-    /// deleted, because an operator who fixes the key gets every user back.
+    /// Opens `record`. A set that does not open (wrong key, tampered row) means "sign in again"
+    /// to the user (401 with the login challenge, never a server error), but it is not deleted,
+    /// because an operator who fixes the key gets every user back.
     init(record: UpstreamTokenRecord, box: SecretBox, policy: UpstreamRefreshPolicy) throws(UpstreamTokenFailure) {
         do {
             set = try UpstreamTokenSet.open(record.sealed, with: box, userID: record.userID)
         } catch {
-            throw .unavailable(reason: "upstream_tokens_unreadable")
+            throw .loginRequired(reason: "upstream_tokens_unreadable")
         }
         userID = record.userID
         version = record.version
         issuedAt = record.updatedAt
         expiresAt = record.accessExpiresAt ?? set.accessExpiresAt
             ?? record.updatedAt.addingTimeInterval(policy.unknownExpiryLifetime.timeInterval)
+        thresholds = UpstreamTokenThresholds(lifetime: expiresAt.timeIntervalSince(issuedAt), policy: policy)
     }
 
     var accessToken: UpstreamAccessToken {
-        UpstreamAccessToken(userID: userID, token: set.accessToken, expiresAt: expiresAt, generation: version)
+        UpstreamAccessToken(userID: userID, token: set.accessToken, expiresAt: expiresAt, generation: version, thresholds: thresholds)
     }
 
     func remaining(at now: Date) -> TimeInterval {
@@ -38,11 +42,10 @@ struct StoredUpstreamTokens: Sendable {
         remaining(at: now) <= 0
     }
 
-    /// When the scheduler refreshes this set: at `refreshFraction` of its lifetime, but never
-    /// sooner than `minimumRefreshInterval` after issue.
+    /// When the scheduler refreshes this set: at `refreshFraction` of its real lifetime, however
+    /// short (a fixed floor would come after the expiry of a short token; the per-user rate
+    /// limit is what keeps absurd lifetimes from driving a loop).
     func refreshDue(policy: UpstreamRefreshPolicy) -> Date {
-        let lifetime = max(0, expiresAt.timeIntervalSince(issuedAt))
-        let delay = max(lifetime * policy.refreshFraction, policy.minimumRefreshInterval.timeInterval)
-        return issuedAt.addingTimeInterval(delay)
+        issuedAt.addingTimeInterval(thresholds.refreshAfter)
     }
 }

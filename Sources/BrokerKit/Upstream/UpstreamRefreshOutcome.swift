@@ -13,6 +13,10 @@ enum UpstreamRefreshOutcome: Sendable {
     /// The user's Forgejo authorization is gone for good, judged on the stored set `version`
     /// (nil: there was no set), so the cleanup leaves alone a set written since.
     case final(reason: String, version: Int64?)
+    /// The stored set cannot be opened (the secret key changed without
+    /// `FJMCP_SECRET_KEY_PREVIOUS`, or the row was tampered with): the user must sign in again,
+    /// but the set and the broker grants are kept, so restoring the key brings everyone back.
+    case unusable(reason: String)
 
     /// Label value of `fjmcp_upstream_refreshes_total{outcome}`.
     var label: String {
@@ -22,13 +26,14 @@ enum UpstreamRefreshOutcome: Sendable {
         case .transient: "transient"
         case .misconfigured: "misconfigured"
         case .final: "final"
+        case .unusable: "unusable"
         }
     }
 
     var reason: String? {
         switch self {
         case .refreshed, .adopted: nil
-        case .transient(let reason, _), .misconfigured(let reason, _), .final(let reason, _): reason
+        case .transient(let reason, _), .misconfigured(let reason, _), .final(let reason, _), .unusable(let reason): reason
         }
     }
 
@@ -37,7 +42,7 @@ enum UpstreamRefreshOutcome: Sendable {
         switch self {
         case .refreshed(let stored), .adopted(let stored): stored
         case .transient(_, let current), .misconfigured(_, let current): current
-        case .final: nil
+        case .final, .unusable: nil
         }
     }
 }

@@ -6,8 +6,11 @@ public struct UpstreamRefreshPolicy: Sendable {
     /// Scheduled refreshes happen at this fraction of the access token's lifetime, leaving the
     /// rest as headroom for a Forgejo outage and for swapping children. Clamped to 0.1...0.95.
     public var refreshFraction: Double
-    /// Lower bound between a token's issue and its scheduled refresh, so a Forgejo answering
-    /// absurdly short lifetimes cannot drive a refresh loop.
+    /// The per-user rate limit: least time between two Forgejo refreshes of one user by this
+    /// process, whatever asks for them, so a Forgejo answering absurdly short lifetimes cannot
+    /// drive a refresh loop. At most a quarter of the token's lifetime
+    /// (`UpstreamTokenThresholds.minimumRefreshSpacing`), so even a short token is refreshed
+    /// before it expires.
     public var minimumRefreshInterval: Duration
     /// Lifetime used only when neither Forgejo's answer nor the store carries an expiry
     /// (Forgejo always sends `expires_in`; this keeps a broken proxy from meaning "forever").

@@ -22,6 +22,9 @@ enum UpstreamRefreshTelemetry {
             logger.warning("upstream_refresh", metadata: metadata)
         case .final:
             logger.notice("upstream_refresh", metadata: metadata)
+        case .unusable:
+            metadata["hint"] = "the stored token set does not open: was FJMCP_SECRET_KEY changed without FJMCP_SECRET_KEY_PREVIOUS?"
+            logger.error("upstream_refresh", metadata: metadata)
         case .misconfigured:
             metadata["hint"] = "check FORGEJO_CLIENT_ID, FORGEJO_CLIENT_SECRET and FORGEJO_URL"
             logger.error("upstream_refresh", metadata: metadata)

@@ -36,6 +36,7 @@ struct UpstreamRefresher: Sendable {
                 guard let loaded = try await load(userID: userID) else { return .final(reason: "upstream_tokens_missing", version: nil) }
                 current = loaded
             } catch {
+                if case .loginRequired(let reason) = error { return .unusable(reason: reason) }
                 return .transient(reason: error.reasonCode, current: nil)
             }
             if trigger.isSatisfied(by: current, now: clock.now(), policy: policy) { return .adopted(current) }

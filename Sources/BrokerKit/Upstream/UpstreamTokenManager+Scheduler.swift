@@ -34,9 +34,18 @@ extension UpstreamTokenManager: Service {
         schedule[userID]
     }
 
-    /// Runs the scheduler until cancelled or the service group shuts down gracefully.
+    /// Runs the scheduler until cancelled or the service group shuts down gracefully, then lets
+    /// the refreshes still running finish and be stored (the store closes after the services).
     public nonisolated func run() async throws {
         await cancelWhenGracefulShutdown { await self.runScheduler() }
+        await finishRefreshes()
+    }
+
+    /// A service to list LAST in the broker's group: the group tells services of a graceful
+    /// shutdown in reverse order, so this one hears of it first and stops new refreshes at the
+    /// signal, while sessions are still being stopped and the manager itself runs on.
+    public nonisolated var shutdownSentinel: some Service {
+        UpstreamRefreshShutdownSentinel(manager: self)
     }
 
     private func runScheduler() async {
@@ -92,5 +101,16 @@ extension UpstreamTokenManager: Service {
 
     private func wake() {
         sleeper?.cancel()
+    }
+}
+
+/// See `UpstreamTokenManager.shutdownSentinel`.
+struct UpstreamRefreshShutdownSentinel: Service {
+    let manager: UpstreamTokenManager
+
+    func run() async throws {
+        // Returns when graceful shutdown begins; throws when cancelled (then stop new refreshes too).
+        try? await gracefulShutdown()
+        await manager.beginShutdown()
     }
 }

@@ -21,6 +21,11 @@ public actor UpstreamTokenManager {
     /// The generation last announced per user, so adopting the same set twice is announced once.
     private var announced: [Int64: Int64] = [:]
     private var hub = UpstreamEventHub()
+    /// When this process last rotated each user's token at Forgejo: the per-user rate limit.
+    private var lastRotation: [Int64: Date] = [:]
+    /// Set when graceful shutdown begins: from then on no refresh starts (running ones finish
+    /// and are stored before the store closes, see `finishRefreshes`).
+    private(set) var shuttingDown = false
 
     /// Scheduler state (see `UpstreamTokenManager+Scheduler`): how many sessions track a user.
     var trackCounts: [Int64: Int] = [:]
@@ -29,10 +34,14 @@ public actor UpstreamTokenManager {
     /// The scheduler's current wait; cancelled to make it re-plan at once.
     var sleeper: Task<Void, Never>?
 
-    /// - Parameter masterKey: the broker's secret key; the sealing box is derived from it with
-    ///   the purpose the login callback uses (`UpstreamTokenSet.purpose`).
+    /// - Parameters:
+    ///   - masterKey: the broker's secret key; the sealing box is derived from it with the
+    ///     purpose the login callback uses (`UpstreamTokenSet.purpose`).
+    ///   - previousMasterKeys: keys of earlier rotations: sets sealed with them still open, and
+    ///     the next refresh writes them sealed with `masterKey`.
     public init(
-        store: any BrokerStore, forgejo: ForgejoClient, masterKey: [UInt8], clock: any UpstreamClock = SystemUpstreamClock(),
+        store: any BrokerStore, forgejo: ForgejoClient, masterKey: [UInt8], previousMasterKeys: [[UInt8]] = [],
+        clock: any UpstreamClock = SystemUpstreamClock(),
         policy: UpstreamRefreshPolicy = UpstreamRefreshPolicy(), logger: Logger
     ) {
         self.store = store
@@ -40,7 +49,7 @@ public actor UpstreamTokenManager {
         self.policy = policy
         self.logger = logger
         refresher = UpstreamRefresher(
-            store: store, forgejo: forgejo, box: SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose),
+            store: store, forgejo: forgejo, box: SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previousMasterKeys),
             clock: clock, policy: policy)
     }
 
@@ -80,9 +89,53 @@ public actor UpstreamTokenManager {
     /// caller going away cannot stop it between Forgejo's rotation and the store write.
     func runRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
         if let running = inFlight[userID] { return await running.value }
+        if let withheld = await withheldRefresh(userID: userID, trigger: trigger) { return withheld }
+        // The check above awaited the store: another caller may have started one meanwhile.
+        if let running = inFlight[userID] { return await running.value }
         let task = Task { await self.performRefresh(userID: userID, trigger: trigger) }
         inFlight[userID] = task
         return await task.value
+    }
+
+    /// A refresh that must not reach Forgejo now answers with the stored set instead (usable
+    /// while it has time left): once shutdown began (a rotation Forgejo answers after the store
+    /// closed would be lost), and within `minimumRefreshSpacing` of this process's last
+    /// rotation of the user (whatever asks: a storm of new children or of rejected tokens costs
+    /// Forgejo one refresh per spacing, and the scheduler is re-planned for the spacing's end).
+    /// Nil when the refresh may go ahead.
+    private func withheldRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome? {
+        guard shuttingDown || lastRotation[userID] != nil else { return nil }
+        let stored: StoredUpstreamTokens?
+        do {
+            stored = try await refresher.load(userID: userID)
+        } catch {
+            return shuttingDown ? .transient(reason: "shutting_down", current: nil) : nil
+        }
+        if let stored, trigger.isSatisfied(by: stored, now: clock.now(), policy: policy) { return nil }
+        if shuttingDown {
+            logger.debug("upstream_refresh_withheld", metadata: ["user_id": "\(userID)", "reason": "shutting_down"])
+            return .transient(reason: "shutting_down", current: stored)
+        }
+        guard let stored, let last = lastRotation[userID] else { return nil }
+        let allowedFrom = last.addingTimeInterval(stored.thresholds.minimumRefreshSpacing)
+        guard clock.now() < allowedFrom else { return nil }
+        logger.debug("upstream_refresh_withheld", metadata: ["user_id": "\(userID)", "reason": "rate_limited"])
+        reschedule(userID: userID, at: max(allowedFrom, stored.refreshDue(policy: policy)))
+        return .transient(reason: "refresh_rate_limited", current: stored)
+    }
+
+    /// Graceful shutdown, first step: no refresh starts from now on.
+    public func beginShutdown() {
+        shuttingDown = true
+    }
+
+    /// Graceful shutdown, last step: waits for every running refresh, so that a rotation Forgejo
+    /// has made is stored before the store closes (otherwise the stored refresh token is the
+    /// rotated-away one and the user must sign in again). Each is bounded by the Forgejo
+    /// client's request timeout; the service group's shutdown bound caps the whole.
+    public func finishRefreshes() async {
+        shuttingDown = true
+        while let running = inFlight.values.first { _ = await running.value }
     }
 
     private func performRefresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
@@ -99,11 +152,15 @@ public actor UpstreamTokenManager {
         switch outcome {
         case .refreshed(let stored), .adopted(let stored):
             transientFailures[userID] = nil
+            if case .refreshed = outcome { lastRotation[userID] = clock.now() }
             if announced[userID] != stored.version {
                 announced[userID] = stored.version
                 hub.publish(.refreshed(userID: userID, token: stored.accessToken))
             }
             reschedule(userID: userID, at: stored.refreshDue(policy: policy))
+        case .unusable:
+            // Nothing to retry until a login replaces the set (or an operator restores the key).
+            reschedule(userID: userID, at: .distantFuture)
         case .transient, .misconfigured:
             let failures = (transientFailures[userID] ?? 0) + 1
             transientFailures[userID] = failures
@@ -140,6 +197,7 @@ public actor UpstreamTokenManager {
         }
         transientFailures[userID] = nil
         announced[userID] = nil
+        lastRotation[userID] = nil
         reschedule(userID: userID, at: .distantFuture)
         hub.publish(.dead(userID: userID, reason: reason))
         return nil
@@ -152,7 +210,7 @@ public actor UpstreamTokenManager {
         case .transient(let reason, let current), .misconfigured(let reason, let current):
             guard let current, !current.isExpired(at: clock.now()) else { throw .unavailable(reason: reason) }
             return current.accessToken
-        case .final(let reason, _):
+        case .final(let reason, _), .unusable(let reason):
             throw .loginRequired(reason: reason)
         }
     }

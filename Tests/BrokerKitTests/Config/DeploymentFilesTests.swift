@@ -53,6 +53,18 @@ final class DeploymentFilesTests: XCTestCase {
     /// Names set by `ENV` instructions of a Containerfile (`ENV A=b C=d`, continuation lines joined;
     /// the legacy `ENV NAME value` form counts too).
     static func containerfileEnvNames(_ text: String) -> [String] {
+        containerfileInstructions(text).flatMap { instruction -> [String] in
+            let parts = words(instruction)
+            guard let keyword = parts.first, keyword.uppercased() == "ENV" else { return [] }
+            let arguments = Array(parts.dropFirst())
+            if let first = arguments.first, !first.contains("=") { return [first] }
+            return arguments.compactMap(assignmentName)
+        }
+    }
+
+    /// Logical instructions of a Containerfile: comments and blank lines dropped, continuation
+    /// lines joined.
+    static func containerfileInstructions(_ text: String) -> [String] {
         var instructions: [String] = []
         var current = ""
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
@@ -65,12 +77,25 @@ final class DeploymentFilesTests: XCTestCase {
                 current = ""
             }
         }
-        return instructions.flatMap { instruction -> [String] in
-            let parts = words(instruction)
-            guard let keyword = parts.first, keyword.uppercased() == "ENV" else { return [] }
-            let arguments = Array(parts.dropFirst())
-            if let first = arguments.first, !first.contains("=") { return [first] }
-            return arguments.compactMap(assignmentName)
+        return instructions
+    }
+
+    /// The build-context paths `COPY`/`ADD` instructions read (sources, not the destination;
+    /// flags such as `--chown` skipped; `COPY --from=stage` reads another stage, not the context).
+    /// The JSON form `COPY ["a", "b", "dest/"]` counts too.
+    static func containerfileCopySources(_ text: String) -> [String] {
+        containerfileInstructions(text).flatMap { instruction -> [String] in
+            var parts = words(instruction)
+            guard let keyword = parts.first, ["COPY", "ADD"].contains(keyword.uppercased()) else { return [] }
+            parts.removeFirst()
+            if parts.contains(where: { $0.hasPrefix("--from=") }) { return [] }
+            parts.removeAll { $0.hasPrefix("--") }
+            if parts.first?.hasPrefix("[") == true {
+                let json = parts.joined(separator: " ").replacingOccurrences(of: "\"", with: "")
+                parts = json.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",")
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            return Array(parts.dropLast())
         }
     }
 
@@ -116,6 +141,17 @@ final class DeploymentFilesTests: XCTestCase {
         XCTAssertEqual(Self.envFileNames("# comment\nFJMCP_A=1\n  # FORGEJO_B=x y\n# FJMCP_C is prose\nOTHER=1\n"), ["FJMCP_A", "FORGEJO_B"])
         XCTAssertEqual(Self.environmentDirectiveNames("Environment=FJMCP_A=1 \"FORGEJO_B=x y\"\nEnvironmentFile=/x\n"), ["FJMCP_A", "FORGEJO_B"])
         XCTAssertEqual(Self.containerfileEnvNames("ENV FJMCP_A=1 \\\n    FJMCP_B=2\nENV FJMCP_C 3\n# ENV FJMCP_D=4\nRUN FJMCP_E=5 x\n"), ["FJMCP_A", "FJMCP_B", "FJMCP_C"])
+        XCTAssertEqual(
+            Self.containerfileCopySources("""
+                COPY Package.swift Package.resolved ./
+                # COPY secret.key /
+                COPY --chown=1:1 \\
+                  Sources ./Sources
+                COPY --from=build /out/x /usr/local/bin/x
+                ADD ["a b", "c", "/dest/"]
+                RUN cp Tests /x
+                """),
+            ["Package.swift", "Package.resolved", "Sources", "a b", "c"])
     }
 
     // MARK: - deployment files
@@ -166,6 +202,40 @@ final class DeploymentFilesTests: XCTestCase {
         XCTAssertTrue(names.contains(Setting.listen.env))
         XCTAssertTrue(text.contains("ARG FORGEJO_MCP_SHA256=\n"), "the forgejo-mcp checksum has no default")
         XCTAssertTrue(text.contains("sha256sum -c"), "the forgejo-mcp archive is checked")
+    }
+
+    /// A clean clone must build: every path the Containerfile copies from the build context is
+    /// tracked by git (a file) or holds tracked files (a folder). `Package.resolved` is the
+    /// case this guards: deliberately untracked, so a `COPY` of it fails on a clean clone.
+    func testContainerfileCopiesOnlyTrackedFiles() throws {
+        let sources = Self.containerfileCopySources(try read("Containerfile"))
+        XCTAssertTrue(sources.contains("Package.swift") && sources.contains("Sources"), "parsed COPY sources: \(sources)")
+        let tracked = try Self.gitTrackedFiles()
+        for source in sources {
+            let path = source.hasPrefix("./") ? String(source.dropFirst(2)) : source
+            let folder = path.hasSuffix("/") ? path : path + "/"
+            XCTAssertTrue(tracked.contains(path) || tracked.contains { $0.hasPrefix(folder) },
+                          "Containerfile copies \(source), which git does not track: a clean clone cannot build the image")
+        }
+    }
+
+    /// `git ls-files` of the repository (a test run always has the checkout: CI clones it).
+    static func gitTrackedFiles() throws -> Set<String> {
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        git.arguments = ["git", "-C", root.path, "ls-files", "-z"]
+        let output = Pipe()
+        git.standardOutput = output
+        git.standardError = FileHandle.nullDevice
+        try git.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        git.waitUntilExit()
+        guard git.terminationStatus == 0 else {
+            throw XCTSkip("git ls-files failed (exit \(git.terminationStatus)): not a git checkout")
+        }
+        let files = Set(String(decoding: data, as: UTF8.self).split(separator: "\0").map(String.init))
+        XCTAssertFalse(files.isEmpty, "git ls-files listed nothing")
+        return files
     }
 
     // MARK: - README

@@ -109,3 +109,19 @@ final class CryptoTests: XCTestCase {
         XCTAssertEqual(leftovers, ["secret.key"], "no temporary files remain")
     }
 }
+
+/// Key rotation: what the previous key signed still verifies; new signatures use the new key.
+final class SignerRotationTests: XCTestCase {
+    func testCookiesSignedWithThePreviousKeyStillVerify() {
+        let old = [UInt8](repeating: 1, count: 32)
+        let new = [UInt8](repeating: 2, count: 32)
+        let signedWithOld = Signer(masterKey: old, purpose: "consent").sign("payload")
+        XCTAssertNil(Signer(masterKey: new, purpose: "consent").verify(signedWithOld), "the new key alone refuses it")
+        let rotated = Signer(masterKey: new, purpose: "consent", previousMasterKeys: [old])
+        XCTAssertEqual(rotated.verify(signedWithOld), "payload")
+        let resigned = rotated.sign("payload")
+        XCTAssertNotEqual(resigned, signedWithOld)
+        XCTAssertEqual(Signer(masterKey: new, purpose: "consent").verify(resigned), "payload", "re-signed with the new key")
+        XCTAssertNil(Signer(masterKey: new, purpose: "csrf", previousMasterKeys: [old]).verify(signedWithOld), "purposes stay apart")
+    }
+}

@@ -53,9 +53,17 @@ final class SessionUpstreamTokenProviderTests: XCTestCase {
         XCTAssertEqual(expired, .loginRequired(reason: "upstream_token_expired"))
     }
 
-    func testASetSealedWithAnotherKeyIsUnavailableNotLoggedOut() async throws {
-        try await seal(UpstreamTokenSet(accessToken: "t", refreshToken: nil, accessExpiresAt: nil), key: OpaqueToken.randomBytes(32))
+    /// A set the key cannot open asks the user to sign in again (401, never a server error) but
+    /// stays stored: an operator who restores the key, or names it as the previous one, gets it back.
+    func testASetSealedWithAnotherKeyAsksToSignInAgainAndOpensWithThePreviousKey() async throws {
+        let oldKey = OpaqueToken.randomBytes(32)
+        try await seal(UpstreamTokenSet(accessToken: "t", refreshToken: nil, accessExpiresAt: nil), key: oldKey)
         let unreadable = await failure(StoreUpstreamTokenProvider(store: store, masterKey: key))
-        XCTAssertEqual(unreadable, .unavailable(reason: "upstream_tokens_unreadable"))
+        XCTAssertEqual(unreadable, .loginRequired(reason: "upstream_tokens_unreadable"))
+        let kept = try await store.upstreamTokens(userID: 7)
+        XCTAssertNotNil(kept)
+        let rotated = StoreUpstreamTokenProvider(store: store, masterKey: key, previousMasterKeys: [oldKey])
+        let credential = try await rotated.accessToken(userID: 7)
+        XCTAssertEqual(credential.token, "t")
     }
 }

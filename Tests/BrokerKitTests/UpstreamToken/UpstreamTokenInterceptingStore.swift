@@ -45,6 +45,14 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
     func upsertClient(_ client: ClientRecord) async throws { try await base.upsertClient(client) }
     func client(id: String) async throws -> ClientRecord? { try await base.client(id: id) }
     func clientCount() async throws -> Int { try await base.clientCount() }
+    func insertClient(_ client: ClientRecord, maxGrantless: Int) async throws -> Int {
+        try await base.insertClient(client, maxGrantless: maxGrantless)
+    }
+    func deleteGrantlessClients(createdBefore: Date) async throws -> Int { try await base.deleteGrantlessClients(createdBefore: createdBefore) }
+    func insertPendingAuthorization(_ pending: PendingAuthorizationRecord, maxPerBrowser: Int, maxTotal: Int, now: Date) async throws -> Bool {
+        try await base.insertPendingAuthorization(pending, maxPerBrowser: maxPerBrowser, maxTotal: maxTotal, now: now)
+    }
+    func pendingAuthorizationCount() async throws -> Int { try await base.pendingAuthorizationCount() }
     func upsertGrant(
         userID: Int64, clientID: String, scope: String, resource: String, newID: String, now: Date
     ) async throws -> GrantRecord {

@@ -40,7 +40,8 @@ final class UpstreamTokenRefreshTests: UpstreamTokenTestCase {
         XCTAssertEqual(user.id, userID)
         await upstreamEventually("refreshed event") { await log.refreshedGenerations == [2] }
 
-        // The stored refresh token is the live one at Forgejo.
+        // The stored refresh token is the live one at Forgejo (past the per-user rate limit).
+        await harness.advanceClocks(seconds: 60)
         let next = try await manager.refresh(userID: userID)
         XCTAssertEqual(next.generation, 3)
         let refreshes = await harness.refreshCount()
@@ -101,6 +102,7 @@ final class UpstreamTokenRefreshTests: UpstreamTokenTestCase {
         XCTAssertNotEqual(token.token, login.accessToken)
         let stored = try await harness.storedSet()
         XCTAssertEqual(stored?.refreshToken, login.refreshToken)
+        await harness.advanceClocks(seconds: 60)
         let next = try await manager.refresh(userID: userID)
         XCTAssertEqual(next.generation, 3)
     }

@@ -41,6 +41,26 @@ final class MCPBadInputTests: XCTestCase {
         try await assertStillWorks()
     }
 
+    /// A Go or Python child would read these differently from the broker (last duplicate wins,
+    /// `ID` matched to `id`, a second `Name` beside `name`): refused before they reach it.
+    func testDuplicateAndCaseVariantMembersAreInvalidRequests() async throws {
+        let bodies = [
+            #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}},"id":99}"#,
+            #"{"jsonrpc":"2.0","id":7,"ID":8,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","Name":"other","arguments":{"text":"a"}}}"#,
+            #"{"jsonrpc":"2.0","id":3,"Method":"ping","method":"tools/call","params":{"name":"echo","arguments":{"text":"a"}}}"#,
+            #"{"jsonrpc":"2.0","id":4,"method":"tools/call","Params":{"name":"echo","arguments":{"text":"a"}}}"#,
+            #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"a","text":"b"}}}"#,
+            #"{"JSONRPC":"2.0","jsonrpc":"2.0","id":6,"method":"ping"}"#,
+        ]
+        for body in bodies {
+            let reply = try await client.post(body)
+            XCTAssertEqual(reply.status, 400, body)
+            XCTAssertEqual(reply.errorCode, -32600, body)
+        }
+        try await assertStillWorks()
+    }
+
     func testWrongContentTypeIs415AndWrongAcceptIs406() async throws {
         let ping = MCPTestClient.body(id: 1, method: "ping")
         let text = try await client.post(ping, headers: [("Content-Type", "text/plain")])

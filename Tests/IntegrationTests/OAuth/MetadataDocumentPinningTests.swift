@@ -25,7 +25,7 @@ final class MetadataDocumentPinningTests: XCTestCase {
         await host.serve("/client.json", body: #"{"client_id":"\#(clientID)","client_name":"Pinned","redirect_uris":["http://127.0.0.1:7777/cb"]}"#)
         // A rebinding resolver would send a second lookup elsewhere; there must be none.
         let resolver = ScriptedResolver([["127.0.0.1"], ["10.9.9.9"]])
-        let fetcher = MetadataDocumentFetcher(resolver: resolver, allowPrivate: true, timeout: .seconds(5))
+        let fetcher = MetadataDocumentFetcher(resolver: resolver, allowPrivate: true, allowedPorts: nil, timeout: .seconds(5))
 
         let client = try await fetcher.fetch(clientID, now: Date())
 
@@ -49,7 +49,7 @@ final class MetadataDocumentPinningTests: XCTestCase {
     }
 
     func testPlainHTTPToANameIsRefusedUnlessItResolvesToLoopbackInTestMode() async throws {
-        let fetcher = MetadataDocumentFetcher(resolver: ScriptedResolver([["10.0.0.7"]]), allowPrivate: true, timeout: .seconds(1))
+        let fetcher = MetadataDocumentFetcher(resolver: ScriptedResolver([["10.0.0.7"]]), allowPrivate: true, allowedPorts: nil, timeout: .seconds(1))
         do {
             _ = try await fetcher.fetch("http://intranet.invalid/client.json", now: Date())
             XCTFail("plain http is for loopback test hosts only")

@@ -55,7 +55,9 @@ final class OAuthFlowTests: XCTestCase {
         XCTAssertEqual(consent.status, 200)
         XCTAssertTrue(consent.body.contains("Test Client"))
         XCTAssertTrue(consent.body.contains("127.0.0.1:9999"))
-        XCTAssertTrue(try XCTUnwrap(consent.headers["content-security-policy"].first).contains("form-action 'self' \(broker.forgejo.baseURL)"))
+        // Every hop after the form post: Forgejo, the callback ('self'), the client's redirect URI.
+        XCTAssertTrue(try XCTUnwrap(consent.headers["content-security-policy"].first)
+            .contains("form-action 'self' \(broker.forgejo.baseURL) http://127.0.0.1:9999; frame-ancestors 'none'"))
         let final = try await broker.drive(browser, from: broker.authorizeURL(client: client, pkce: pkce, state: "s-1"), until: client.redirectURI)
         let query = FormEncoding.query(of: final)
         XCTAssertEqual(query["state"], "s-1")

@@ -30,14 +30,14 @@ final class OAuthMetadataEndpointTests: XCTestCase {
     }
 
     func testRegistrationIsRateLimitedPerAddress() async throws {
-        var options = AuthorizationServer.Options()
-        options.registrationRateLimit = .init(burst: 2, perSecond: 0.001)
-        let broker = try await OAuthTestBroker.start(options: options)
+        let broker = try await OAuthTestBroker.start(environment: ["FJMCP_RATE_LIMIT_REGISTER": "2/1h"])
         _ = try await broker.register()
         _ = try await broker.register()
         let limited = try await broker.postJSON("/oauth/register", ["redirect_uris": ["https://a.example/cb"]])
         XCTAssertEqual(limited.status, 429)
         XCTAssertEqual(limited.error, "rate_limited")
+        // One token comes back every 1800 s: Retry-After says so, not a fixed 1.
+        XCTAssertEqual(limited.headers["Retry-After"].first.flatMap(Int.init), 1_800)
         await broker.stop()
     }
 }

@@ -20,8 +20,8 @@ final class TokenLifecycleKillTests: XCTestCase {
 
     override func setUp() async throws {
         forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
-        // Shorter than the broker's 120 s minimum for a new child: every session start refreshes.
-        await forgejo.state.setAccessTokenLifetime(seconds: 60)
+        // Short: the scheduler refreshes a tracked user 4 s after the login (80 % of the lifetime).
+        await forgejo.state.setAccessTokenLifetime(seconds: 5)
         // Forgejo with INVALIDATE_REFRESH_TOKENS: a rotated-away refresh token is dead.
         await forgejo.state.setInvalidateRefreshTokens(true)
         var configuration = HTTPClient.Configuration()
@@ -60,8 +60,8 @@ final class TokenLifecycleKillTests: XCTestCase {
         return try await store.upstreamTokens(userID: alice)
     }
 
-    /// Logs alice in, then starts a session whose refresh the proxy holds in `mode`, and kills
-    /// the broker while it waits. Returns the bearer token and the stored set before the refresh.
+    /// Logs alice in, then starts a session (tracking her) whose scheduled refresh the proxy holds
+    /// in `mode`, and kills the broker while it waits. Returns the bearer token and the stored set before the refresh.
     private func killDuringRefresh(_ mode: StallingForgejoProxy.Mode) async throws -> (token: String, before: UpstreamTokenRecord) {
         let broker = try await startBroker()
         let token = try await MCPLogin.accessToken(baseURL: baseURL, resource: baseURL + "/mcp", httpClient: httpClient)
@@ -72,7 +72,7 @@ final class TokenLifecycleKillTests: XCTestCase {
         var client = MCPTestClient(baseURL: baseURL, accessToken: token, httpClient: httpClient)
         let opening = Task { try? await client.initialize() }
         let held = await eventually(timeout: .seconds(20)) { self.proxy.heldRequests == 1 }
-        XCTAssertTrue(held, "the session start did not refresh through the proxy")
+        XCTAssertTrue(held, "the scheduled refresh did not go through the proxy")
         let refreshesAtKill = await forgejo.state.counters().refreshesByUser["alice"] ?? 0
         XCTAssertEqual(refreshesAtKill - refreshesBefore, mode == .stallAfterForwarding ? 1 : 0, "Forgejo's view at the kill")
         broker.signal(SIGKILL)
@@ -80,6 +80,10 @@ final class TokenLifecycleKillTests: XCTestCase {
         XCTAssertNotNil(status, "the broker survived SIGKILL")
         opening.cancel()
         proxy.setMode(.pass)
+        // Let the old access token expire, so the restarted broker must use the refresh token.
+        if let expiry = before.accessExpiresAt, expiry > Date() {
+            try await Task.sleep(for: .seconds(expiry.timeIntervalSinceNow + 0.5))
+        }
         return (token, before)
     }
 

@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("E2E_BIN_DIR", REPO / ".build" / "debug"))
 CADDYFILE = REPO / "deploy" / "caddy" / "Caddyfile"
 GITEA_MCP = REPO / ".venv-gitea-mcp" / "bin" / "gitea-mcp"
+# The Caddy the shipped Caddyfile is tested with (scripts/e2e-setup.sh pins it).
+CADDY = Path(os.environ.get("E2E_CADDY", REPO / ".venv-caddy" / "bin" / "caddy"))
 
 FORGEJO_LOGIN = "alice"
 FORGEJO_PASSWORD = "alice-password"
@@ -84,18 +86,21 @@ def require_binaries(child: str) -> None:
         raise RuntimeError("missing: " + ", ".join(missing) + " (run `swift build`)")
 
 
-def start(name: str, child: str, proxied: bool, workdir: Path, extra_env: dict[str, str] | None = None) -> Deployment:
+def start(name: str, child: str, proxied: bool, workdir: Path, extra_env: dict[str, str] | None = None,
+          auto_approve: bool = True) -> Deployment:
+    """`auto_approve=False` makes the fake Forgejo behave as a real one does for a browser: a login
+    page first, then its own consent page once per app, then immediate redirects."""
     require_binaries(child)
     deployment = Deployment(name=name, child=child, proxied=proxied, workdir=workdir)
     try:
-        _start(deployment, extra_env or {})
+        _start(deployment, extra_env or {}, auto_approve)
     except BaseException:
         deployment.stop()
         raise
     return deployment
 
 
-def _start(d: Deployment, extra_env: dict[str, str]) -> None:
+def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None:
     d.broker_port = free_port()
     public_port = free_port() if d.proxied else d.broker_port
     d.public_url = f"https://127.0.0.1:{public_port}" if d.proxied else f"http://127.0.0.1:{public_port}"
@@ -104,7 +109,7 @@ def _start(d: Deployment, extra_env: dict[str, str]) -> None:
         str(BIN / "fake-forgejo"), "--listen", "127.0.0.1:0",
         "--user", f"{FORGEJO_LOGIN}:{FORGEJO_PASSWORD}",
         "--app", f"{FORGEJO_CLIENT_ID}:{FORGEJO_CLIENT_SECRET}:{d.public_url}/oauth/callback",
-        "--auto-approve", FORGEJO_LOGIN,
+        *(["--auto-approve", FORGEJO_LOGIN] if auto_approve else []),
     ], d.workdir, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
     d.processes["forgejo"] = forgejo
     d.forgejo_url = forgejo.wait_for(forgejo.stdout_path, r"listening on (\S+)").group(1).rstrip("/")
@@ -148,7 +153,7 @@ def _start_caddy(d: Deployment, public_port: int) -> None:
         "FJMCP_CADDY_GLOBAL": "\n".join([
             "admin off", "default_bind 127.0.0.1", "auto_https disable_redirects", "skip_install_trust"]),
     }
-    caddy = ManagedProcess("caddy", ["caddy", "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+    caddy = ManagedProcess("caddy", [str(CADDY), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
                            d.workdir, env=env)
     d.processes["caddy"] = caddy
     root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"

@@ -5,7 +5,11 @@ import Logging
 import NIOCore
 
 /// A tiny HTTP server on 127.0.0.1:0 that serves client metadata documents (and misbehaves on
-/// request) for CIMD tests. Plain http: the broker accepts it only with FJMCP_CIMD_ALLOW_PRIVATE.
+/// request) for CIMD tests. Plain http: the broker accepts it only with FJMCP_CIMD_ALLOW_PRIVATE
+/// (and FJMCP_CIMD_PORTS=any).
+///
+/// Every path under `/stall/` answers 200 with headers and the first bytes of a body, then
+/// never sends the rest (until the host stops): the body-stalling host of issue 15.
 actor DocumentHost {
     struct Document: Sendable {
         var body: String
@@ -16,6 +20,8 @@ actor DocumentHost {
 
     private var documents: [String: Document] = [:]
     private(set) var fetches = 0
+    /// Responses to `/stall/…` begun.
+    private(set) var stalledResponses = 0
     nonisolated let baseURL: String
     private let server: BackgroundServer
 
@@ -50,6 +56,14 @@ actor DocumentHost {
 
     private func respond(path: String) async -> Response {
         fetches += 1
+        if path.hasPrefix("/stall/") {
+            stalledResponses += 1
+            return Response(status: .ok, headers: [.contentType: "application/json", .contentLength: "4096"],
+                            body: ResponseBody { writer in
+                                try await writer.write(ByteBuffer(string: #"{"client_id":"#))
+                                try await Task.sleep(for: .seconds(3_600))
+                            })
+        }
         guard let document = documents[path] else { return Response(status: .notFound) }
         if document.delay > .zero { try? await Task.sleep(for: document.delay) }
         var headers = document.headers

@@ -48,7 +48,7 @@ final class OAuthTestBroker: Sendable {
     ///   - environment: extra settings (e.g. `FJMCP_REFRESH_GRACE`).
     static func start(autoApprove: String? = "alice", environment: [String: String] = [:],
                       options: AuthorizationServer.Options = AuthorizationServer.Options()) async throws -> OAuthTestBroker {
-        var env = ["FJMCP_CIMD_ALLOW_PRIVATE": "true"]
+        var env = ["FJMCP_CIMD_ALLOW_PRIVATE": "true", "FJMCP_CIMD_PORTS": "any"]
         env.merge(environment) { _, new in new }
         let frame = try await TestBrokerFrame.start(label: "oauth-test-broker", autoApprove: autoApprove, environment: env)
         let broker = OAuthTestBroker(frame: frame, clock: ManualClock(), options: options, masterKey: OpaqueToken.randomBytes(32))

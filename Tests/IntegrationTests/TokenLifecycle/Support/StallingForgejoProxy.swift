@@ -11,12 +11,14 @@ import Synchronization
 /// A reverse proxy in front of the fake Forgejo that can hold token-endpoint requests, so a test
 /// can kill the broker at an exact point of a refresh: before Forgejo saw the request
 /// (`stallBeforeForwarding`), or after Forgejo rotated the refresh token but before the broker
-/// got the answer (`stallAfterForwarding`). Everything else passes through unchanged.
+/// got the answer (`stallAfterForwarding`), or answer late (`delayAfterForwarding`, a slow
+/// Forgejo: the broker must wait for it at shutdown). Everything else passes through unchanged.
 final class StallingForgejoProxy: HTTPResponder, Sendable {
     typealias Context = BasicRequestContext
 
-    enum Mode: Sendable {
+    enum Mode: Sendable, Equatable {
         case pass, stallBeforeForwarding, stallAfterForwarding
+        case delayAfterForwarding(Duration)
     }
 
     let baseURL: String
@@ -72,6 +74,7 @@ final class StallingForgejoProxy: HTTPResponder, Sendable {
         let body = try await answer.body.collect(upTo: 4 << 20)
         // Forgejo has now rotated the refresh token; the broker never hears of it.
         if mode == .stallAfterForwarding { try await hold() }
+        if case .delayAfterForwarding(let delay) = mode { try await hold(for: delay) }
         var headers = HTTPFields()
         for (name, value) in answer.headers where !Self.hopByHop.contains(name.lowercased()) {
             if let fieldName = HTTPField.Name(name) { headers.append(HTTPField(name: fieldName, value: value)) }
@@ -79,10 +82,11 @@ final class StallingForgejoProxy: HTTPResponder, Sendable {
         return Response(status: .init(code: Int(answer.status.code)), headers: headers, body: ResponseBody(byteBuffer: body))
     }
 
-    /// Waits until cancelled (the proxy stops), counting itself as held meanwhile.
-    private func hold() async throws {
+    /// Waits for `duration`, or until cancelled (the proxy stops), counting itself as held meanwhile.
+    private func hold(for duration: Duration? = nil) async throws {
         held.add(1, ordering: .relaxed)
         defer { held.subtract(1, ordering: .relaxed) }
+        if let duration { return try await Task.sleep(for: duration) }
         while true { try await Task.sleep(for: .seconds(1)) }
     }
 }
