@@ -19,6 +19,8 @@ GITEA_MCP = REPO / ".venv-gitea-mcp" / "bin" / "gitea-mcp"
 # The Caddy the shipped Caddyfile is tested with (scripts/e2e-setup.sh pins it).
 CADDY = Path(os.environ.get("E2E_CADDY", REPO / ".venv-caddy" / "bin" / "caddy"))
 
+BROKER_READY = r"listening address=\S+ port=(\d+)"
+
 FORGEJO_LOGIN = "alice"
 FORGEJO_PASSWORD = "alice-password"
 FORGEJO_CLIENT_ID = "fjmcp-broker-e2e"
@@ -47,6 +49,10 @@ class Deployment:
     broker_port: int = 0
     verify: ssl.SSLContext | bool = True
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
+    # The broker's command line and environment, so that it can be restarted as it was started.
+    broker_argv: list[str] = field(default_factory=list)
+    broker_env: dict[str, str] = field(default_factory=dict)
+    broker_runs: int = 1
 
     @property
     def mcp_url(self) -> str:
@@ -71,6 +77,21 @@ class Deployment:
             if name in self.processes:
                 codes[name] = self.processes[name].stop()
         return codes
+
+    def restart_broker(self, extra_env: dict[str, str] | None = None, grace: float = 15.0) -> int | None:
+        """Stops the broker (SIGTERM, as a service manager would) and starts it again with the same
+        command line and environment plus `extra_env`: same port, same data directory. The
+        stopped run's logs are kept as `broker.<n>.stdout/stderr`. Returns its exit code."""
+        old = self.processes["broker"]
+        code = old.stop(grace)
+        for path in (old.stdout_path, old.stderr_path):
+            path.rename(path.with_name(f"broker.{self.broker_runs}{path.suffix}"))
+        self.broker_runs += 1
+        self.broker_env = {**self.broker_env, **(extra_env or {})}
+        broker = ManagedProcess("broker", self.broker_argv, self.workdir, env=self.broker_env)
+        self.processes["broker"] = broker
+        broker.wait_for(broker.stderr_path, BROKER_READY)
+        return code
 
     def fake_control(self, method: str, path: str, json=None) -> httpx.Response:
         """The fake Forgejo's JSON test controls under /_fake/."""
@@ -130,9 +151,11 @@ def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None
     }
     if d.proxied:
         env["FJMCP_TRUSTED_PROXIES"] = "loopback"
-    broker = ManagedProcess("broker", [str(BIN / "fjmcp-broker"), "serve"], d.workdir, env=env)
+    d.broker_argv = [str(BIN / "fjmcp-broker"), "serve"]
+    d.broker_env = env
+    broker = ManagedProcess("broker", d.broker_argv, d.workdir, env=env)
     d.processes["broker"] = broker
-    broker.wait_for(broker.stderr_path, r"listening address=\S+ port=(\d+)")
+    broker.wait_for(broker.stderr_path, BROKER_READY)
 
     if d.proxied:
         _start_caddy(d, public_port)
