@@ -33,6 +33,8 @@ public struct ChildSandbox: Sendable, Equatable {
     /// on (e.g. a Swift toolchain under /opt for a debug build of the demo child): read-only,
     /// and nothing secret by construction.
     public let libraryDirectories: [String]
+    /// Never made visible, even as part of a command's installation root (the data directory).
+    public var hiddenPaths: [String] = []
 
     /// Read-only when present (a symlink such as `/bin -> usr/bin` is recreated as a symlink).
     static let systemPaths = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
@@ -66,10 +68,22 @@ public struct ChildSandbox: Sendable, Equatable {
         for path in Self.etcPaths { words += ["--ro-bind-try", path, path] }
         for directory in libraryDirectories { words += ["--ro-bind-try", directory, directory] }
         if !Self.isCovered(executable, by: Self.systemPaths + libraryDirectories) {
-            words += ["--ro-bind", executable, executable]
+            var root = Self.installationRoot(of: executable)
+            if hiddenPaths.contains(where: { Self.isCovered($0, by: [root]) }) { root = executable }
+            words += ["--ro-bind", root, root]
         }
         words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--chdir", "/tmp", "--", executable]
         return (helper, words + arguments)
+    }
+
+    /// What a command outside the system directories needs visible: for `<root>/bin/<command>`
+    /// the whole `<root>` (a Python venv's interpreter link, `lib/` and `pyvenv.cfg`, or an
+    /// `/opt/<tool>` tree), read-only; otherwise just the executable.
+    static func installationRoot(of executable: String) -> String {
+        let directory = (executable as NSString).deletingLastPathComponent
+        guard (directory as NSString).lastPathComponent == "bin" else { return executable }
+        let root = (directory as NSString).deletingLastPathComponent
+        return root.isEmpty || root == "/" ? executable : root
     }
 
     /// Directories of the shared libraries mapped into this process that lie outside the

@@ -13,6 +13,8 @@ public struct ChildLauncher: Sendable {
     /// The sandbox every child runs in, nil for none; a failure when `FJMCP_CHILD_SANDBOX=on`
     /// and the sandbox does not work here (then no child starts unconfined).
     public let sandbox: Result<ChildSandbox?, ChildError>
+    /// Kept out of every child's view (database, secret key, admin socket).
+    let dataDirectory: String
 
     public init(config: BrokerConfig, brokerEnvironment: [String: String] = ProcessInfo.processInfo.environment) {
         commandLine = config.child.command
@@ -22,6 +24,7 @@ public struct ChildLauncher: Sendable {
         extraEnvironment = config.child.extraEnv
         stopGrace = config.child.stopGrace
         self.brokerEnvironment = brokerEnvironment
+        dataDirectory = config.dataDirectory
         sandbox = Self.sandbox(mode: config.child.sandbox, helper: config.child.sandboxHelper)
     }
 
@@ -40,7 +43,11 @@ public struct ChildLauncher: Sendable {
             commandLine: commandLine, forgejoURL: forgejoURL, forgejoToken: token, tokenVariable: tokenVariable,
             urlVariable: urlVariable, extraEnvironment: extraEnvironment, brokerEnvironment: brokerEnvironment)
         spec.stopGrace = stopGrace
-        spec.sandbox = try sandbox.get()
+        spec.sandbox = try sandbox.get().map { sandbox in
+            var confined = sandbox
+            confined.hiddenPaths = [dataDirectory]
+            return confined
+        }
         return spec
     }
 }

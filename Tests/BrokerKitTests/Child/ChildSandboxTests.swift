@@ -152,6 +152,20 @@ final class ChildSandboxTests: XCTestCase {
         XCTAssertTrue(refused.contains("bwrap"), refused)
     }
 
+    /// A venv script (`<venv>/bin/tool`) needs its venv visible; a root that holds the data
+    /// directory never is, and a plain binary is bound alone.
+    func testACommandOutsideTheSystemSeesItsInstallationRootButNeverTheDataDirectory() {
+        var sandbox = ChildSandbox(helper: "/usr/bin/bwrap", libraryDirectories: [])
+        let venv = sandbox.commandLine(executable: "/srv/tools/venv/bin/gitea-mcp", arguments: []).1
+        XCTAssertTrue(venv.joined(separator: " ").contains("--ro-bind /srv/tools/venv /srv/tools/venv"), venv.joined(separator: " "))
+        sandbox.hiddenPaths = ["/srv/tools/venv/data"]
+        let guarded = sandbox.commandLine(executable: "/srv/tools/venv/bin/gitea-mcp", arguments: []).1.joined(separator: " ")
+        XCTAssertFalse(guarded.contains("--ro-bind /srv/tools/venv /srv/tools/venv"), guarded)
+        XCTAssertTrue(guarded.contains("--ro-bind /srv/tools/venv/bin/gitea-mcp /srv/tools/venv/bin/gitea-mcp"), guarded)
+        let plain = sandbox.commandLine(executable: "/opt/build/debug/demo-mcp-server", arguments: []).1.joined(separator: " ")
+        XCTAssertTrue(plain.contains("--ro-bind /opt/build/debug/demo-mcp-server /opt/build/debug/demo-mcp-server"), plain)
+    }
+
     func testExplainNamesTheMissingKernelFeature() {
         let userns = ChildSandbox.explain("bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces", helper: "/usr/bin/bwrap", status: 1)
         XCTAssertTrue(userns.contains("unprivileged user namespaces"), userns)

@@ -29,7 +29,7 @@ final class ChildHostUserChildTests: XCTestCase {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
-            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "300ms",
+            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "300ms", "FJMCP_CHILD_SANDBOX": "off",
         ]))
         var limits = SessionRegistryLimits(config.sessions)
         limits.idleTimeout = idleTimeout

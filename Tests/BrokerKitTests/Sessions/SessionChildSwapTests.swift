@@ -31,7 +31,7 @@ final class SessionChildSwapTests: XCTestCase {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
-            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check " + childOptions, "FJMCP_CHILD_STOP_GRACE": "200ms",
+            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check " + childOptions, "FJMCP_CHILD_STOP_GRACE": "200ms", "FJMCP_CHILD_SANDBOX": "off",
         ]))
         return ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                                tokens: tokens, logger: Logger(label: "session-child-swap-tests"))

@@ -44,6 +44,8 @@ final class ServedBroker: @unchecked Sendable {
             "FORGEJO_URL": forgejo.baseURL, "FORGEJO_CLIENT_ID": OAuthTestBroker.forgejoClientID,
             "FORGEJO_CLIENT_SECRET": OAuthTestBroker.forgejoClientSecret, "FJMCP_CHILD_COMMAND": MCPDemo.path,
             "FJMCP_CHILD_STOP_GRACE": "300ms",
+            // Tests read the demo child's own pid (in a sandbox it would be its namespace's).
+            "FJMCP_CHILD_SANDBOX": "off",
         ]
         settings.merge(environment) { _, new in new }
         let process = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: settings)

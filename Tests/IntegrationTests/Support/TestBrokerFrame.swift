@@ -42,6 +42,9 @@ struct TestBrokerFrame: Sendable {
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:\(server.port)", "FORGEJO_URL": forgejo.baseURL,
             "FORGEJO_CLIENT_ID": forgejoClientID, "FORGEJO_CLIENT_SECRET": forgejoClientSecret,
             "FJMCP_DATA_DIR": directory, "FJMCP_LOG_LEVEL": "warning",
+            // These suites are about sessions, OAuth and tokens, and read the demo child's own
+            // pid; the sandbox has its own tests, and the e2e suite runs everything inside it.
+            "FJMCP_CHILD_SANDBOX": "off",
         ]
         env.merge(environment) { _, new in new }
         let config = try BrokerConfig.load(from: ConfigSource(environment: env))
