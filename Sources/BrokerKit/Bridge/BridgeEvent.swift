@@ -29,12 +29,19 @@ public struct BridgeCall: Sendable {
     }
 }
 
-/// Caller mistakes the bridge rejects before touching the child; both are -32600 (Invalid Request).
+/// Why the bridge did not take a message: a caller mistake (-32600, Invalid Request), or a child
+/// that can no longer take anything (the request did not run there; a new child may take it).
 public enum BridgeError: Error, Equatable, Sendable {
     case notARequest
     case notANotification
+    case childGone
 
-    public var code: Int { -32600 }
+    public var code: Int {
+        switch self {
+        case .notARequest, .notANotification: -32600
+        case .childGone: -32603
+        }
+    }
 }
 
 /// Where the bridge puts one call's events. The bridge knows nothing of HTTP or SSE: a caller

@@ -50,16 +50,14 @@ public actor ChildBridge {
     }
 
     /// Sends a client request whose events go to `sink`; failures after this point arrive there
-    /// as a JSON-RPC error response with the client's id.
+    /// as a JSON-RPC error response with the client's id. Throws `.childGone` when the request
+    /// never reached the child (it exited, or its stdin is closed): the caller may send it again
+    /// to a new child, since the tool did not run.
     func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError) -> BridgeTicket {
         guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
             throw .notARequest
         }
-        if let exit {
-            sink.yield(.response(Self.exitedError(clientRawID, exit)))
-            sink.finish()
-            return BridgeTicket(childID: 0)
-        }
+        guard exit == nil else { throw .childGone }
         let token = request.progressToken
         let childID = table.register(
             .init(
@@ -71,10 +69,8 @@ public actor ChildBridge {
         do {
             try await child.send(Self.splice(request.bytes, splices))
         } catch {
-            if let call = table.remove(childID) {
-                call.events.yield(.response(Self.exitedError(clientRawID, exit)))
-                call.events.finish()
-            }
+            _ = table.remove(childID)
+            throw .childGone
         }
         return BridgeTicket(childID: childID)
     }

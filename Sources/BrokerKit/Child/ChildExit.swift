@@ -7,6 +7,8 @@ public struct ChildExit: Sendable, Equatable, CustomStringConvertible {
         case stoppedByBroker
         case lineTooLong
         case spawnFailed
+        /// Its stdin no longer takes writes: it is exiting, or closed its input.
+        case inputClosed
 
         /// Metric label value (`fjmcp_child_exits_total{reason=…}`).
         public var label: String {
@@ -16,6 +18,7 @@ public struct ChildExit: Sendable, Equatable, CustomStringConvertible {
             case .stoppedByBroker: "stopped_by_broker"
             case .lineTooLong: "stdout_line_too_long"
             case .spawnFailed: "spawn_failed"
+            case .inputClosed: "input_closed"
             }
         }
     }
@@ -41,6 +44,7 @@ public struct ChildExit: Sendable, Equatable, CustomStringConvertible {
         case .stoppedByBroker: "stopped by the broker"
         case .lineTooLong: "killed: stdout line too long"
         case .spawnFailed: "failed to start"
+        case .inputClosed: "stopped taking input"
         }
     }
 }

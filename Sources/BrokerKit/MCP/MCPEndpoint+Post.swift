@@ -5,7 +5,8 @@ import NIOCore
 /// requests are answered as JSON when the child answers quickly and without side messages,
 /// otherwise as an SSE stream that carries the side messages, keep-alives and the answer.
 extension MCPEndpoint {
-    func dispatch(_ message: JSONRPCMessage, lease: ChildLease, request: Request, context: BrokerRequestContext) async throws -> Response {
+    func dispatch(_ message: JSONRPCMessage, lease: ChildLease, owner: SessionOwner, request: Request,
+                  context: BrokerRequestContext) async throws -> Response {
         let session = lease.child
         switch message.kind {
         case .notification:
@@ -23,7 +24,7 @@ extension MCPEndpoint {
             if let method = message.method, SessionState.methods.contains(method), await session.note(message) {
                 await host.remember(message, on: session)
             }
-            return try await call(message, lease: lease, request: request)
+            return try await call(message, lease: lease, owner: owner, request: request)
         case .batch:
             guard MCPProtocolVersion.allowsBatches(session.protocolVersion) else {
                 throw MCPRequestError.batchNotAllowed(version: session.protocolVersion)
@@ -37,8 +38,10 @@ extension MCPEndpoint {
     /// Sends a request and answers it as JSON or SSE. `origin` tells apart the clients sharing a
     /// user child; `relay` decides about each server→client request the child sends during the
     /// call (nil: all go to the client); one it declines is refused to the child.
-    func call(_ message: JSONRPCMessage, lease: ChildLease, request: Request, origin: String = "",
-              relay: (@Sendable (JSONRPCMessage) async -> Bool)? = nil) async throws -> Response {
+    /// A request that never reached the child (it died between two requests) goes once to the
+    /// conversation's next child: the tool did not run, so nothing runs twice.
+    func call(_ message: JSONRPCMessage, lease: ChildLease, owner: SessionOwner, request: Request, origin: String = "",
+              relay: (@Sendable (JSONRPCMessage) async -> Bool)? = nil, resent: Bool = false) async throws -> Response {
         let started = ContinuousClock.now
         // The bridge writes the call's events straight into `signals`; the shared timer adds the
         // JSON-window tick (and later keep-alives). No task or timer of its own per request.
@@ -48,9 +51,22 @@ extension MCPEndpoint {
         let ticket: SessionTicket
         do {
             ticket = try await lease.child.send(message, origin: origin, into: SignalSink(continuation: continuation))
+        } catch .childGone where !resent {
+            continuation.finish()
+            await host.childGone(lease.child)
+            let renewed: ChildLease
+            do {
+                renewed = try await host.renew(lease, owner: owner)
+            } catch {
+                throw MCPRequestError.session(error, rawID: message.rawID, challenge: challenge(for: error))
+            }
+            return try await call(message, lease: renewed, owner: owner, request: request, origin: origin, relay: relay, resent: true)
         } catch {
             continuation.finish()
-            throw MCPRequestError.malformed(.invalidRequest("not a request"))
+            await lease.release()
+            throw error == .childGone ? MCPRequestError.session(.childStartFailed("the MCP server process exited"), rawID: message.rawID,
+                                                                challenge: nil)
+                : MCPRequestError.malformed(.invalidRequest("not a request"))
         }
         var iterator = signals.makeAsyncIterator()
         let child = lease.child

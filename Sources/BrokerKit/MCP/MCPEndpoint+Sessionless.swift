@@ -30,7 +30,7 @@ extension MCPEndpoint {
             // The child may ask this client for input only if the client declared the capability
             // in its most recent initialize; otherwise the child hears a refusal.
             let host = host
-            return try await call(message, lease: lease, request: request, origin: owner.clientID) { childRequest in
+            return try await call(message, lease: lease, owner: owner, request: request, origin: owner.clientID) { childRequest in
                 guard let method = childRequest.method, let needed = Self.capability(for: method) else { return true }
                 return await host.declaredCapabilities(of: owner).contains(needed)
             }

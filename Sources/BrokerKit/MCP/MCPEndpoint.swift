@@ -75,11 +75,11 @@ public struct MCPEndpoint: RouteProvider {
         let lease = try await acquire(sessionID, owner: owner, rawID: message.rawID)
         do {
             try policy.checkProtocolVersion(request, negotiated: lease.child.protocolVersion)
-            return try await dispatch(message, lease: lease, request: request, context: context)
         } catch {
             await lease.release()
             throw error
         }
+        return try await dispatch(message, lease: lease, owner: owner, request: request, context: context)
     }
 
     private func initialize(_ message: JSONRPCMessage, owner: SessionOwner, context: BrokerRequestContext) async throws -> Response {

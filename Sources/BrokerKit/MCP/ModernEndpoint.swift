@@ -56,7 +56,7 @@ struct ModernEndpoint: Sendable {
         }
     }
 
-    private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner) async throws -> Response {
+    private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner, resent: Bool = false) async throws -> Response {
         if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
         if let filter = modern.listenFilter { return try await listen(modern, filter: filter, request: request, owner: owner) }
         let lease: ChildLease
@@ -85,8 +85,14 @@ struct ModernEndpoint: Sendable {
         await call.run(takesInput: ModernRelay.mayTakeInput(modern))
         do {
             await call.attach(try await child.send(forwarded))
+        } catch .childGone where !resent {
+            // The child died since its last request; this one did not run, so its next child takes it.
+            await call.finish()
+            await host.childGone(child)
+            return try await serve(modern, request: request, owner: owner, resent: true)
         } catch {
             await call.finish()
+            if error == .childGone { throw MCPRequestError.session(.childStartFailed("the MCP server process exited"), rawID: modern.rawID, challenge: nil) }
             throw ModernRequestError(.invalidRequest("not a request"), rawID: modern.rawID)
         }
         return await answer(call, for: modern, owner: owner, results: results, request: request)

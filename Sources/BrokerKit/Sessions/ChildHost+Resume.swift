@@ -55,7 +55,7 @@ extension ChildHost {
         switch try await start(.session(id), owner: owner, handshake: handshake, createdAt: createdAt) {
         case .started:
             SessionMetrics.resumed(cause: cause.label)
-            logger.info("session resumed on a new child", metadata: [
+            logger.info(cause == .deferred ? "session's deferred child started" : "session resumed on a new child", metadata: [
                 "session_id": "\(id)", "user": "\(owner.login)", "cause": "\(cause.label)",
             ])
         case .rejected:
@@ -145,9 +145,12 @@ extension ChildHost {
 struct FreedSessions: Sendable {
     enum Cause: Sendable {
         case reaped, evicted, crashed, restart
+        /// Opened without a child (its `initialize` answer was known): this is its first child.
+        case deferred
 
         var label: String {
             switch self {
+            case .deferred: "deferred"
             case .reaped: "reaped"
             case .evicted: "evicted"
             case .crashed: "crashed"
@@ -170,6 +173,10 @@ struct FreedSessions: Sendable {
             case .childExited, .upstreamTokenExpired: .crashed
             default: .restart
             }
+        insert(id, cause: cause)
+    }
+
+    mutating func insert(_ id: String, cause: Cause) {
         if causes.updateValue(cause, forKey: id) == nil { order.append(id) }
         if order.count > capacity { causes[order.removeFirst()] = nil }
     }

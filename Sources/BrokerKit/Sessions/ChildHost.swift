@@ -110,6 +110,7 @@ public actor ChildHost: Service {
         {
             let version = known.protocolVersion
             SessionMetrics.initializeWithoutSpawn()
+            freed.insert(id, cause: .deferred)
             logger.info("session opened; its child starts at its first request", metadata: [
                 "session_id": "\(id)", "user": "\(owner.login)", "client_id": "\(owner.clientID)", "protocol_version": "\(version)",
             ])
@@ -469,6 +470,24 @@ public actor ChildHost: Service {
         // A callback, not a parked task: one fewer suspended task per idle session.
         process.onExit { [weak self] exit in
             await self?.childExited(child, process: process, exit: exit)
+        }
+    }
+
+    /// A request could not be written to `child`'s process: it is gone, even if its exit is not
+    /// reported yet. The entry ends now, so the next lease starts (or resumes) a new child.
+    public func childGone(_ child: HostedChild) async {
+        guard entries[child.key]?.child === child else { return }
+        let exit = await child.child.exit ?? ChildExit(reason: .inputClosed, status: nil)
+        end(child.key, reason: .childExited(exit))
+    }
+
+    /// A new lease on the same conversation after `childGone`: the session resumed on a new
+    /// child, or the user's new child.
+    public func renew(_ lease: ChildLease, owner: SessionOwner) async throws(SessionError) -> ChildLease {
+        await lease.release()
+        switch lease.key {
+        case .session(let id): return try await acquire(id: id, owner: owner)
+        case .user: return try await acquireUserChild(owner: owner)
         }
     }
 

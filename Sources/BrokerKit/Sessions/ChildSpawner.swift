@@ -171,8 +171,8 @@ struct ChildSpawner: Sendable {
         do {
             call = try await bridge.send(request)
         } catch {
-            await bridge.stop()
-            throw .childStartFailed("initialize is not a request")
+            let exit = await bridge.stop()
+            throw .childStartFailed(error == .childGone ? "the process \(exit) before initialize" : "initialize is not a request")
         }
         let answer = await call.response(within: initializeTimeout)
         // A child that died before answering shows up as the bridge's own error response.

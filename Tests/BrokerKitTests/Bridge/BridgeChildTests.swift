@@ -140,8 +140,14 @@ final class BridgeChildTests: XCTestCase {
             XCTAssertTrue(response.contains("exited"), response)
         }
         for await _ in bridge.serverStream {}
-        let late = await collect(try bridge.send(try message(toolCallLine(id: "11", tool: "echo", arguments: #"{"text":"x"}"#).string)))
-        XCTAssertTrue(late.response?.contains("-32603") ?? false)
+        // A request after the exit never reaches a child: the caller learns it can send it elsewhere.
+        let late = try message(toolCallLine(id: "11", tool: "echo", arguments: #"{"text":"x"}"#).string)
+        do throws(BridgeError) {
+            _ = try await bridge.send(late)
+            XCTFail("a request to an exited child must not look sent")
+        } catch {
+            XCTAssertEqual(error, .childGone)
+        }
     }
 
     func testRejectsWrongMessageKinds() async throws {
