@@ -166,7 +166,7 @@ final class OAuthAbuseBinaryTests: XCTestCase {
         let results = try await withThrowingTaskGroup(of: (Int, Int?, String?).self) { group in
             var results: [(Int, Int?, String?)] = []
             for index in 0..<10_000 {
-                if index >= 16, let result = try await group.next() { results.append(result) }
+                if index >= 48, let result = try await group.next() { results.append(result) }
                 let address = "2001:db8:77:1:\(String(index >> 16, radix: 16)):\(String(index & 0xFFFF, radix: 16)):\(String(UInt16.random(in: 0...UInt16.max), radix: 16)):1"
                 group.addTask { try await register(from: address) }
             }
