@@ -183,6 +183,8 @@ final class OAuthAbuseBinaryTests: XCTestCase {
         XCTAssertLessThanOrEqual(Double(accepted.count), 21 + elapsed.seconds * 0.5)
         XCTAssertTrue(refused.allSatisfy { ($0.1 ?? 0) >= 1 && ($0.1 ?? 0) <= 2 }, "Retry-After is the time to the next token")
 
+        XCTAssertLessThan(broker.stderr.components(separatedBy: "rate_limited").count, 10,
+                          "a flood answered 429 is counted, not logged line by line")
         let other = try await register(from: "2001:db8:77:2::1")
         XCTAssertEqual(other.status, 201, "another /64 has its own bucket")
 
