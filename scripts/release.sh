@@ -2,12 +2,26 @@
 # `make release`: a static-stdlib release build of the broker and the demo child, packed with their
 # SHA-256 sums into dist/fjmcp-broker-<version>-linux-<arch>.tar.gz (plus a .sha256 of the
 # tarball). The binaries link the Swift runtime statically (--static-swift-stdlib), so they run on
-# a Linux machine without the Swift toolchain; they still need glibc and libsqlite3 (the store).
+# a Linux machine without the Swift toolchain; they still need glibc, libstdc++ and zlib, and
+# libsqlite3 (fjmcp-broker's store) or libcurl (demo-mcp-server's FoundationNetworking).
 #
 # Builds in its own scratch path (.build-release, shared with bench/run.sh) so it never
 # invalidates the debug build in .build. Not part of `make test`: CI would build twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Static linking needs the link-time libraries of what the Swift runtime does not carry:
+# libsqlite3 (the store) and libcurl (FoundationNetworking, which the demo child uses).
+need_apt=()
+for package in libsqlite3-dev libcurl4-openssl-dev; do
+  dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "release: installing ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
 
 SCRATCH=${RELEASE_SCRATCH_PATH:-.build-release}
 DIST=${RELEASE_DIST:-dist}
@@ -35,10 +49,12 @@ cp LICENSE README.md "$stage/$name/"
 (cd "$stage/$name" && sha256sum "${PRODUCTS[@]}" LICENSE README.md >SHA256SUMS)
 
 # The binaries must not need the toolchain's Swift runtime libraries.
-if ldd "$stage/$name/fjmcp-broker" | grep -E 'libswift|libFoundation|lib_FoundationICU|libdispatch' >&2; then
-  echo "release: fjmcp-broker links Swift runtime libraries dynamically (above)" >&2
-  exit 1
-fi
+for product in "${PRODUCTS[@]}"; do
+  if ldd "$stage/$name/$product" | grep -E 'libswift|libFoundation|lib_FoundationICU|libdispatch|libBlocksRuntime' >&2; then
+    echo "release: $product links Swift runtime libraries dynamically (above)" >&2
+    exit 1
+  fi
+done
 "$stage/$name/fjmcp-broker" version
 
 mkdir -p "$DIST"

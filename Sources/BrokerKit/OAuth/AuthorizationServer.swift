@@ -85,7 +85,16 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     public func addRoutes(to router: Router<BrokerRequestContext>) {
         addMetadataRoutes(to: router)
         router.post("/oauth/register") { request, context in try await self.register(request, context: context) }
-        router.get("/oauth/authorize") { request, context in await self.authorize(request, context: context) }
+        router.get("/oauth/authorize") { request, context in
+            // A browser that goes away takes its request's work (a metadata document fetch) with
+            // it; the answer then has nobody to go to (and the failure is logged as cimd_abandoned).
+            var response = (try? await request.body.consumeWithCancellationOnInboundClose { _ in
+                await self.authorize(request, context: context)
+            }) ?? Response(status: .badRequest)
+            // Watching for the close ends the connection after the response; a client must not reuse it.
+            response.headers[.connection] = "close"
+            return response
+        }
         router.post("/oauth/consent") { request, context in try await self.consent(request, context: context) }
         router.get("/oauth/callback") { request, context in await self.callback(request, context: context) }
         router.post("/oauth/token") { request, context in try await self.token(request, context: context) }

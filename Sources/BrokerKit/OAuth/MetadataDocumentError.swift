@@ -20,6 +20,8 @@ public enum MetadataDocumentError: Error, Sendable, Equatable {
     case unsupportedAuthMethod
     /// Too many other documents are being fetched right now.
     case busy
+    /// The request asking for it went away (its browser disconnected) before it arrived.
+    case abandoned
 
     /// What the browser sees, whatever the reason.
     public static let browserMessage = "The client's metadata document could not be used."
@@ -44,6 +46,7 @@ public enum MetadataDocumentError: Error, Sendable, Equatable {
         case .invalidRedirectURI: "cimd_invalid_redirect_uri"
         case .unsupportedAuthMethod: "cimd_unsupported_auth_method"
         case .busy: "cimd_busy"
+        case .abandoned: "cimd_abandoned"
         }
     }
 }

@@ -8,7 +8,9 @@ import Foundation
 /// - at most `maxConcurrent` fetches at once, counting a fetch until its work has really ended
 ///   (a resolver thread that outlives the deadline still holds its slot); beyond that the
 ///   request fails at once with ``MetadataDocumentError/busy`` instead of queueing;
-/// - every waiter is answered by the fetch deadline, even if the work is still unwinding.
+/// - every waiter is answered by the fetch deadline, even if the work is still unwinding;
+/// - a waiter whose task is cancelled (its browser went away) leaves at once, and when the last
+///   one has left the fetch itself is cancelled.
 actor MetadataDocumentFlights {
     typealias Outcome = Result<ClientRecord, ClientDirectory.Failure>
 
@@ -20,8 +22,9 @@ actor MetadataDocumentFlights {
 
     private struct Flight {
         let serial: Int
-        var waiters: [CheckedContinuation<Outcome, Never>]
+        var waiters: [Int: CheckedContinuation<Outcome, Never>]
         let timer: Task<Void, Never>
+        var work: Task<Void, Never>?
     }
 
     private let limits: Limits
@@ -30,6 +33,7 @@ actor MetadataDocumentFlights {
     private var flights: [String: Flight] = [:]
     private var running = 0
     private var serial = 0
+    private var waiterSerial = 0
     private var failures: LRUCache<String, (MetadataDocumentError, ContinuousClock.Instant)>
 
     /// - Parameters:
@@ -50,32 +54,56 @@ actor MetadataDocumentFlights {
             if until > .now { return .failure(.document(error)) }
             failures.removeValue(forKey: url)
         }
-        return await withCheckedContinuation { continuation in
-            if flights[url] != nil {
-                flights[url]?.waiters.append(continuation)
-                return
+        waiterSerial += 1
+        let waiter = waiterSerial
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                join(url, waiter: waiter, continuation)
             }
-            guard running < limits.maxConcurrent else {
-                continuation.resume(returning: .failure(.document(.busy)))
-                return
-            }
-            running += 1
-            serial += 1
-            let serial = self.serial
-            let deadline = self.deadline
-            let timer = Task {
-                // A little after the fetch's own deadline, so its own timeout answer normally wins.
-                try? await Task.sleep(for: deadline + .milliseconds(250))
-                guard !Task.isCancelled else { return }
-                self.answer(url, serial: serial, with: .failure(.document(.timeout)))
-            }
-            flights[url] = Flight(serial: serial, waiters: [continuation], timer: timer)
-            let work = self.work
-            Task {
-                let outcome = await work(url)
-                self.workEnded(url, serial: serial, with: outcome)
-            }
+        } onCancel: {
+            Task { await self.leave(url, waiter: waiter) }
         }
+    }
+
+    private func join(_ url: String, waiter: Int, _ continuation: CheckedContinuation<Outcome, Never>) {
+        if Task.isCancelled {
+            continuation.resume(returning: .failure(.document(.abandoned)))
+            return
+        }
+        if flights[url] != nil {
+            flights[url]?.waiters[waiter] = continuation
+            return
+        }
+        guard running < limits.maxConcurrent else {
+            continuation.resume(returning: .failure(.document(.busy)))
+            return
+        }
+        running += 1
+        serial += 1
+        let serial = self.serial
+        let deadline = self.deadline
+        let timer = Task {
+            // A little after the fetch's own deadline, so its own timeout answer normally wins.
+            try? await Task.sleep(for: deadline + .milliseconds(250))
+            guard !Task.isCancelled else { return }
+            self.answer(url, serial: serial, with: .failure(.document(.timeout)))
+        }
+        flights[url] = Flight(serial: serial, waiters: [waiter: continuation], timer: timer)
+        let work = self.work
+        flights[url]?.work = Task {
+            let outcome = await work(url)
+            self.workEnded(url, serial: serial, with: outcome)
+        }
+    }
+
+    /// A waiter went away: it is answered now; the last one to leave cancels the fetch.
+    private func leave(_ url: String, waiter: Int) {
+        guard let continuation = flights[url]?.waiters.removeValue(forKey: waiter) else { return }
+        continuation.resume(returning: .failure(.document(.abandoned)))
+        guard let flight = flights[url], flight.waiters.isEmpty else { return }
+        flights[url] = nil
+        flight.timer.cancel()
+        flight.work?.cancel()
     }
 
     private func workEnded(_ url: String, serial: Int, with outcome: Outcome) {
@@ -91,6 +119,6 @@ actor MetadataDocumentFlights {
         if case .failure(.document(let error)) = outcome, error != .busy {
             failures.set((error, .now + limits.failureTTL), forKey: url)
         }
-        for waiter in flight.waiters { waiter.resume(returning: outcome) }
+        for waiter in flight.waiters.values { waiter.resume(returning: outcome) }
     }
 }

@@ -12,7 +12,10 @@ enum OAuthTelemetry {
         if let clientID { metadata["client_id"] = .string(String(clientID.prefix(200))) }
         if let login { metadata["user"] = .string(login) }
         if let reason { metadata["reason"] = .string(reason) }
-        logger.log(level: outcome == "ok" ? .info : .notice, "oauth_step", metadata: metadata)
+        // A flood answered 429 would otherwise write one notice line per request; the
+        // `fjmcp_oauth_failures_total{reason="rate_limited"}` counter still sees every one.
+        let level: Logger.Level = outcome == "ok" ? .info : reason == "rate_limited" ? .debug : .notice
+        logger.log(level: level, "oauth_step", metadata: metadata)
     }
 
     static func failure(_ logger: Logger, endpoint: String, clientID: String?, login: String? = nil, reason: String) {

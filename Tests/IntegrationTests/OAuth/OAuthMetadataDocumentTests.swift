@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import BrokerKit
 import Foundation
 import Hummingbird
@@ -21,6 +22,19 @@ final class OAuthMetadataDocumentTests: XCTestCase {
                        "\(label) leaks its reason: \(page.body)", file: file, line: line)
     }
 
+    /// Each URL is refused by `fetcher` with its reason.
+    func assertRefused(_ cases: [(String, MetadataDocumentError)], by fetcher: MetadataDocumentFetcher,
+                       file: StaticString = #filePath, line: UInt = #line) async {
+        for (url, expected) in cases {
+            do {
+                _ = try await fetcher.fetch(url, now: Date())
+                XCTFail("\(url) was accepted", file: file, line: line)
+            } catch {
+                XCTAssertEqual(error, expected, url, file: file, line: line)
+            }
+        }
+    }
+
     func testBadDocumentsAreRefusedWithTheirReasonInTheLogOnly() async throws {
         let host = try await DocumentHost.start()
         let valid = { (id: String) in #"{"client_id":"\#(id)","client_name":"Doc","redirect_uris":["http://127.0.0.1:7777/cb"]}"# }
@@ -36,15 +50,8 @@ final class OAuthMetadataDocumentTests: XCTestCase {
             ("/liar.json", .clientIDMismatch), ("/html.json", .invalidJSON), ("/noname.json", .missingField("client_name")),
             ("/missing.json", .httpStatus(404)), ("/secret.json", .unsupportedAuthMethod), ("/stall/body.json", .timeout),
         ]
-        let fetcher = MetadataDocumentFetcher(allowPrivate: true, allowedPorts: nil, timeout: .milliseconds(500))
-        for (path, expected) in cases {
-            do {
-                _ = try await fetcher.fetch(host.url(path), now: Date())
-                XCTFail("\(path) was accepted")
-            } catch {
-                XCTAssertEqual(error, expected, path)
-            }
-        }
+        await assertRefused(cases.map { (host.url($0.0), $0.1) },
+                            by: MetadataDocumentFetcher(allowPrivate: true, allowedPorts: nil, timeout: .milliseconds(500)))
 
         let broker = try await OAuthTestBroker.start(environment: ["FJMCP_CIMD_FETCH_TIMEOUT": "500ms"])
         let browser = ScriptedBrowser()
@@ -71,6 +78,32 @@ final class OAuthMetadataDocumentTests: XCTestCase {
         let active = await (try broker.components).authorizationServer.activeMetadataFetches
         XCTAssertEqual(active, 0)
         try await browser.shutdown()
+        await host.stop()
+        await broker.stop()
+    }
+
+    /// A browser that goes away ends the fetch it was waiting for, long before the deadline.
+    func testBrowserGoingAwayEndsTheFetch() async throws {
+        let host = try await DocumentHost.start()
+        let broker = try await OAuthTestBroker.start(environment: ["FJMCP_CIMD_FETCH_TIMEOUT": "10s"])
+        let impatient = HTTPClient(eventLoopGroupProvider: .singleton)
+        let client = OAuthTestClient(clientID: host.url("/stall/left.json"), secret: nil, redirectURI: "http://127.0.0.1:7777/cb",
+                                     authMethod: "none")
+        do {
+            _ = try await impatient.execute(HTTPClientRequest(url: broker.authorizeURL(client: client, pkce: .make())), timeout: .milliseconds(500))
+            XCTFail("the stalled fetch answered")
+        } catch {}
+        try await impatient.shutdown()
+        let server = try broker.components.authorizationServer
+        let deadline = ContinuousClock.now + .seconds(3)
+        var active = await server.activeMetadataFetches
+        while active > 0, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+            active = await server.activeMetadataFetches
+        }
+        XCTAssertEqual(active, 0, "the fetch ended with its only waiter, not at the 10 s deadline")
+        let reached = await host.stalledResponses
+        XCTAssertEqual(reached, 1)
         await host.stop()
         await broker.stop()
     }
@@ -110,15 +143,7 @@ final class OAuthMetadataDocumentTests: XCTestCase {
             ("https://localhost/client.json", .privateAddress), ("https://app.example", .malformedURL),
             ("https://app.example:8443/client.json", .portNotAllowed), ("https://app.example:22/client.json", .portNotAllowed),
         ]
-        let fetcher = MetadataDocumentFetcher(allowPrivate: false, timeout: .seconds(2))
-        for (clientID, expected) in cases {
-            do {
-                _ = try await fetcher.fetch(clientID, now: Date())
-                XCTFail("\(clientID) was accepted")
-            } catch {
-                XCTAssertEqual(error, expected, clientID)
-            }
-        }
+        await assertRefused(cases, by: MetadataDocumentFetcher(allowPrivate: false, timeout: .seconds(2)))
         let broker = try await OAuthTestBroker.start(environment: ["FJMCP_CIMD_ALLOW_PRIVATE": "false", "FJMCP_CIMD_PORTS": "443"])
         let browser = ScriptedBrowser()
         for (clientID, _) in cases {

@@ -5,36 +5,21 @@ import XCTest
 
 /// What anyone on the internet can make the store hold is bounded: pending authorizations per
 /// browser and in total, dynamically registered clients that never obtained a grant.
-final class SQLiteStoreBoundsTests: XCTestCase {
-    var dir: TemporaryDirectory!
-    var store: SQLiteStore!
-    let now = Date(timeIntervalSince1970: 1_800_000_000)
-
-    override func setUp() async throws {
-        dir = try TemporaryDirectory()
-        store = try SQLiteStore(path: dir.path + "/data/broker.sqlite")
-    }
-
-    override func tearDown() async throws {
-        try store.close()
-        store = nil
-        dir = nil
-    }
-
-    private func pending(_ id: String, binding: String, at offset: TimeInterval = 0, lifetime: TimeInterval = 600) -> PendingAuthorizationRecord {
+extension SQLiteStoreTests {
+    private func boundedPending(_ id: String, binding: String, at offset: TimeInterval = 0, lifetime: TimeInterval = 600) -> PendingAuthorizationRecord {
         PendingAuthorizationRecord(id: id, clientID: "c1", redirectURI: "https://c/cb", clientState: nil, codeChallenge: "ch",
                                    scope: "", resource: "r", browserBindingHash: binding,
                                    createdAt: now + offset, expiresAt: now + offset + lifetime)
     }
 
-    private func client(_ id: String, createdAt offset: TimeInterval) -> ClientRecord {
+    private func boundedClient(_ id: String, createdAt offset: TimeInterval) -> ClientRecord {
         ClientRecord(clientID: id, kind: .dynamic, secretHash: nil, name: "Client", redirectURIs: ["https://c/cb"],
                      tokenEndpointAuthMethod: "none", metadataJSON: "{}", createdAt: now + offset)
     }
 
     func testPendingAuthorizationsAreBoundedPerBrowserAndInTotal() async throws {
         for index in 0..<15 {
-            let inserted = try await store.insertPendingAuthorization(pending("a\(index)", binding: "A", at: Double(index)),
+            let inserted = try await store.insertPendingAuthorization(boundedPending("a\(index)", binding: "A", at: Double(index)),
                                                                       maxPerBrowser: 10, maxTotal: 25, now: now)
             XCTAssertTrue(inserted)
         }
@@ -46,16 +31,16 @@ final class SQLiteStoreBoundsTests: XCTestCase {
         XCTAssertNotNil(newest)
 
         for index in 0..<15 {
-            _ = try await store.insertPendingAuthorization(pending("b\(index)", binding: "B\(index)"), maxPerBrowser: 10, maxTotal: 25, now: now)
+            _ = try await store.insertPendingAuthorization(boundedPending("b\(index)", binding: "B\(index)"), maxPerBrowser: 10, maxTotal: 25, now: now)
         }
         count = try await store.pendingAuthorizationCount()
         XCTAssertEqual(count, 25, "the total bound refuses, it does not evict other browsers' requests")
-        let refused = try await store.insertPendingAuthorization(pending("late", binding: "C"), maxPerBrowser: 10, maxTotal: 25, now: now)
+        let refused = try await store.insertPendingAuthorization(boundedPending("late", binding: "C"), maxPerBrowser: 10, maxTotal: 25, now: now)
         XCTAssertFalse(refused)
 
         // Expired requests make room again.
         let later = now + 700
-        let accepted = try await store.insertPendingAuthorization(pending("after", binding: "C", at: 700), maxPerBrowser: 10,
+        let accepted = try await store.insertPendingAuthorization(boundedPending("after", binding: "C", at: 700), maxPerBrowser: 10,
                                                                   maxTotal: 25, now: later)
         XCTAssertTrue(accepted)
         count = try await store.pendingAuthorizationCount()
@@ -64,15 +49,15 @@ final class SQLiteStoreBoundsTests: XCTestCase {
 
     func testGrantlessClientsAreCappedOldestFirstAndPurgedAfterTheirLifetime() async throws {
         try await store.upsertUser(UserRecord(id: 1, login: "alice", createdAt: now, updatedAt: now))
-        try await store.insertClient(client("granted", createdAt: -100_000))
+        try await store.insertClient(boundedClient("granted", createdAt: -100_000))
         _ = try await store.upsertGrant(userID: 1, clientID: "granted", scope: "", resource: "r", newID: "g", now: now)
-        try await store.insertClient(client("signing-in", createdAt: -90_000))
+        try await store.insertClient(boundedClient("signing-in", createdAt: -90_000))
         try await store.insertPendingAuthorization(PendingAuthorizationRecord(
             id: "p", clientID: "signing-in", redirectURI: "u", clientState: nil, codeChallenge: "c", scope: "", resource: "r",
             browserBindingHash: "b", createdAt: now, expiresAt: now + 600))
         var evicted = 0
         for index in 0..<8 {
-            evicted += try await store.insertClient(client("d\(index)", createdAt: Double(index) - 88_000), maxGrantless: 5)
+            evicted += try await store.insertClient(boundedClient("d\(index)", createdAt: Double(index) - 88_000), maxGrantless: 5)
         }
         XCTAssertEqual(evicted, 4)
         for id in ["d0", "d1", "d2", "d3"] {
@@ -84,7 +69,7 @@ final class SQLiteStoreBoundsTests: XCTestCase {
             XCTAssertNotNil(kept, "\(id) is kept")
         }
 
-        try await store.insertClient(client("fresh", createdAt: -10))
+        try await store.insertClient(boundedClient("fresh", createdAt: -10))
         let purged = try await store.deleteGrantlessClients(createdBefore: now - 86_400 + 1)
         XCTAssertEqual(purged, 4, "d4…d7 are older than a day; the granted, signing-in and fresh clients stay")
         let remaining = try await store.clientCount()
