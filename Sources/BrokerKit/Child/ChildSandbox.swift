@@ -69,8 +69,12 @@ public struct ChildSandbox: Sendable, Equatable {
         for directory in libraryDirectories { words += ["--ro-bind-try", directory, directory] }
         if !Self.isCovered(executable, by: Self.systemPaths + libraryDirectories) {
             var root = Self.installationRoot(of: executable)
-            if hiddenPaths.contains(where: { Self.isCovered($0, by: [root]) }) { root = executable }
-            words += ["--ro-bind", root, root]
+            if hiddenPaths.contains(where: { Self.isCovered($0, by: [root, Self.resolved(root)]) }) { root = executable }
+            // A symlinked install (a venv reached through a link) is seen at both paths: scripts
+            // inside name their interpreter by the real one.
+            let real = Self.resolved(root)
+            words += ["--ro-bind", real, real]
+            if real != root { words += ["--ro-bind", real, root] }
         }
         words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--chdir", "/tmp", "--", executable]
         return (helper, words + arguments)
@@ -84,6 +88,10 @@ public struct ChildSandbox: Sendable, Equatable {
         guard (directory as NSString).lastPathComponent == "bin" else { return executable }
         let root = (directory as NSString).deletingLastPathComponent
         return root.isEmpty || root == "/" ? executable : root
+    }
+
+    static func resolved(_ path: String) -> String {
+        URL(fileURLWithPath: path).resolvingSymlinksInPath().path
     }
 
     /// Directories of the shared libraries mapped into this process that lie outside the
