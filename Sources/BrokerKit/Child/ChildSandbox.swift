@@ -67,17 +67,34 @@ public struct ChildSandbox: Sendable, Equatable {
         }
         for path in Self.etcPaths { words += ["--ro-bind-try", path, path] }
         for directory in libraryDirectories { words += ["--ro-bind-try", directory, directory] }
-        if !Self.isCovered(executable, by: Self.systemPaths + libraryDirectories) {
-            var root = Self.installationRoot(of: executable)
-            if hiddenPaths.contains(where: { Self.isCovered($0, by: [root, Self.resolved(root)]) }) { root = executable }
-            // A symlinked install (a venv reached through a link) is seen at both paths: scripts
-            // inside name their interpreter by the real one.
-            let real = Self.resolved(root)
-            words += ["--ro-bind", real, real]
-            if real != root { words += ["--ro-bind", real, root] }
+        for program in [executable] + (Self.interpreter(of: executable).map { [$0] } ?? []) {
+            guard !Self.isCovered(program, by: Self.systemPaths + libraryDirectories) else { continue }
+            words += bind(installationOf: program)
         }
         words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--chdir", "/tmp", "--", executable]
         return (helper, words + arguments)
+    }
+
+    /// Read-only binds that make `program` runnable inside: its installation root, seen at its
+    /// real path and, for a symlinked install (a venv reached through a link), at the linked one;
+    /// just the program when the root would reveal a hidden path.
+    private func bind(installationOf program: String) -> [String] {
+        var root = Self.installationRoot(of: program)
+        if hiddenPaths.contains(where: { Self.isCovered($0, by: [root, Self.resolved(root)]) }) { root = program }
+        let real = Self.resolved(root)
+        return ["--ro-bind", real, real] + (real == root ? [] : ["--ro-bind", real, root])
+    }
+
+    /// The interpreter a script names on its `#!` line, with symlinks resolved (a venv's
+    /// `bin/python` leads to the real installation, e.g. under pyenv); nil for a binary.
+    static func interpreter(of executable: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: executable) else { return nil }
+        defer { try? handle.close() }
+        let head = (try? handle.read(upToCount: 256)) ?? Data()
+        guard head.starts(with: Array("#!".utf8)), let line = String(data: head.dropFirst(2), encoding: .utf8)?.split(separator: "\n").first,
+            let path = line.split(separator: " ").first.map(String.init), path.hasPrefix("/")
+        else { return nil }
+        return resolved(path)
     }
 
     /// What a command outside the system directories needs visible: for `<root>/bin/<command>`

@@ -166,6 +166,23 @@ final class ChildSandboxTests: XCTestCase {
         XCTAssertTrue(plain.contains("--ro-bind /opt/build/debug/demo-mcp-server /opt/build/debug/demo-mcp-server"), plain)
     }
 
+    /// A script's interpreter outside the system directories (a venv on a pyenv Python) is
+    /// visible too, at its real path.
+    func testAScriptsInterpreterIsVisible() throws {
+        let directory = NSTemporaryDirectory() + "sandbox-interpreter-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory + "/python/bin", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/venv/bin", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        FileManager.default.createFile(atPath: directory + "/python/bin/python3", contents: Data())
+        try FileManager.default.createSymbolicLink(atPath: directory + "/venv/bin/python", withDestinationPath: directory + "/python/bin/python3")
+        FileManager.default.createFile(atPath: directory + "/venv/bin/tool", contents: Data("#!\(directory)/venv/bin/python\nprint()\n".utf8))
+        let words = ChildSandbox(helper: "/usr/bin/bwrap", libraryDirectories: []).commandLine(executable: directory + "/venv/bin/tool", arguments: [])
+            .1.joined(separator: " ")
+        let real = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+        XCTAssertTrue(words.contains("--ro-bind \(real)/python \(real)/python"), words)
+        XCTAssertTrue(words.contains("\(real)/venv"), words)
+    }
+
     func testExplainNamesTheMissingKernelFeature() {
         let userns = ChildSandbox.explain("bwrap: No permissions to creating new namespace, likely because the kernel does not allow non-privileged user namespaces", helper: "/usr/bin/bwrap", status: 1)
         XCTAssertTrue(userns.contains("unprivileged user namespaces"), userns)
