@@ -34,6 +34,8 @@ extension ChildHost {
             logger.error("session records cannot be read", metadata: ["session_id": "\(id)", "error": "\(error)"])
             throw .upstreamUnavailable(reason: "the session store cannot be read")
         }
+        // Ended here moments ago: the store write may still be on its way.
+        guard !freed.isEnded(id) else { throw notResumable(id, "ended") }
         guard let record else { throw notResumable(id, "no live record (unknown, deleted, revoked or ended)") }
         guard record.userID == owner.userID, record.clientID == owner.clientID else {
             logger.warning("session id presented by someone else; answering 404", metadata: [
@@ -44,7 +46,7 @@ extension ChildHost {
         }
         let age = Date().timeIntervalSince(record.createdAt)
         guard age < limits.maxLifetime.seconds else {
-            endRecord(id, reason: .maxLifetime)
+            await endRecord(id, reason: .maxLifetime)
             throw notResumable(id, "older than the maximum session lifetime")
         }
         try makeRoom(for: owner.userID)
@@ -75,10 +77,11 @@ extension ChildHost {
             end(.session(id), reason: .clientDeleted)
             return
         }
-        guard let records, let record = try? await records.liveSession(idHash: TokenHasher.hash(id)),
+        guard let records, !freed.isEnded(id), let record = try? await records.liveSession(idHash: TokenHasher.hash(id)),
             record.userID == owner.userID, record.clientID == owner.clientID
         else { throw .notFound }
-        endRecord(id, reason: .clientDeleted)
+        freed.insert(id, cause: .ended)
+        await endRecord(id, reason: .clientDeleted)
     }
 
     /// Notes session state a client request or notification sets on `lease`'s session, and
@@ -106,15 +109,12 @@ extension ChildHost {
         return Set(capabilities.keys)
     }
 
-    func endRecord(_ id: String, reason: SessionEndReason) {
+    func endRecord(_ id: String, reason: SessionEndReason) async {
         guard let records else { return }
-        let logger = logger
-        Task {
-            do {
-                try await records.endSession(idHash: TokenHasher.hash(id), reason: reason.label, now: Date())
-            } catch {
-                logger.error("session record not ended", metadata: ["session_id": "\(id)", "error": "\(error)"])
-            }
+        do {
+            try await records.endSession(idHash: TokenHasher.hash(id), reason: reason.label, now: Date())
+        } catch {
+            logger.error("session record not ended", metadata: ["session_id": "\(id)", "error": "\(error)"])
         }
     }
 
@@ -141,16 +141,21 @@ extension ChildHost {
     }
 }
 
-/// Why this process freed recent sessions' children, bounded: the oldest are forgotten first.
+/// Why this process freed recent sessions' children (or ended them for good), bounded: the
+/// oldest are forgotten first.
 struct FreedSessions: Sendable {
     enum Cause: Sendable {
         case reaped, evicted, crashed, restart
         /// Opened without a child (its `initialize` answer was known): this is its first child.
         case deferred
+        /// Ended for good by this process (DELETE, revocation, lifetime): never resumed, even
+        /// before its record's end reached the store.
+        case ended
 
         var label: String {
             switch self {
             case .deferred: "deferred"
+            case .ended: "ended"
             case .reaped: "reaped"
             case .evicted: "evicted"
             case .crashed: "crashed"
@@ -184,6 +189,10 @@ struct FreedSessions: Sendable {
     /// The cause for `id`, forgotten once taken; `.restart` when this process never had it.
     mutating func take(_ id: String) -> Cause {
         causes.removeValue(forKey: id) ?? .restart
+    }
+
+    func isEnded(_ id: String) -> Bool {
+        causes[id] == .ended
     }
 }
 

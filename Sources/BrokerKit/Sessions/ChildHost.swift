@@ -389,7 +389,8 @@ public actor ChildHost: Service {
         if case .session(let id) = key {
             SessionMetrics.sessionEnded(reason)
             if reason.endsSession {
-                endRecord(id, reason: reason)
+                freed.insert(id, cause: .ended)
+                Task { await endRecord(id, reason: reason) }
             } else {
                 freed.insert(id, reason: reason)
             }
