@@ -66,12 +66,15 @@ public struct ChildSandbox: Sendable, Equatable {
             }
         }
         for path in Self.etcPaths { words += ["--ro-bind-try", path, path] }
+        // The private file systems come before the binds below: bwrap applies its arguments in
+        // order, so a program that lives under /tmp (a checkout there) stays visible.
+        words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
         for directory in libraryDirectories { words += ["--ro-bind-try", directory, directory] }
         for program in [executable] + (Self.interpreter(of: executable).map { [$0] } ?? []) {
             guard !Self.isCovered(program, by: Self.systemPaths + libraryDirectories) else { continue }
             words += bind(installationOf: program)
         }
-        words += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp", "--chdir", "/tmp", "--", executable]
+        words += ["--chdir", "/tmp", "--", executable]
         return (helper, words + arguments)
     }
 

@@ -96,8 +96,11 @@ extension SQLiteStore {
                   AND ((kind = 'dynamic' AND created_at <= ?) OR (kind = 'cimd' AND expires_at <= ?))
                 """, arguments: [retentionEnd, nowSeconds])
             counts.clients = db.changesCount
-            // An ended session can never be resumed; it is kept as long as a revoked grant.
-            try db.execute(sql: "DELETE FROM mcp_sessions WHERE ended_at IS NOT NULL AND ended_at <= ?", arguments: [retentionEnd])
+            // An ended session can never be resumed; it is kept as long as a revoked grant. One
+            // never ended (opened, then abandoned) goes after the retention too: no session
+            // lifetime is longer than that in practice (the default is 24 h).
+            try db.execute(sql: "DELETE FROM mcp_sessions WHERE (ended_at IS NOT NULL AND ended_at <= ?) OR created_at <= ?",
+                           arguments: [retentionEnd, retentionEnd])
             counts.sessions = db.changesCount
             return counts
         }

@@ -154,7 +154,7 @@ final class ChildSandboxTests: XCTestCase {
 
     /// A venv script (`<venv>/bin/tool`) needs its venv visible; a root that holds the data
     /// directory never is, and a plain binary is bound alone.
-    func testACommandOutsideTheSystemSeesItsInstallationRootButNeverTheDataDirectory() {
+    func testACommandOutsideTheSystemSeesItsInstallationRootButNeverTheDataDirectory() throws {
         var sandbox = ChildSandbox(helper: "/usr/bin/bwrap", libraryDirectories: [])
         let venv = sandbox.commandLine(executable: "/srv/tools/venv/bin/gitea-mcp", arguments: []).1
         XCTAssertTrue(venv.joined(separator: " ").contains("--ro-bind /srv/tools/venv /srv/tools/venv"), venv.joined(separator: " "))
@@ -164,6 +164,11 @@ final class ChildSandboxTests: XCTestCase {
         XCTAssertTrue(guarded.contains("--ro-bind /srv/tools/venv/bin/gitea-mcp /srv/tools/venv/bin/gitea-mcp"), guarded)
         let plain = sandbox.commandLine(executable: "/opt/build/debug/demo-mcp-server", arguments: []).1.joined(separator: " ")
         XCTAssertTrue(plain.contains("--ro-bind /opt/build/debug/demo-mcp-server /opt/build/debug/demo-mcp-server"), plain)
+        // A checkout under /tmp: the program is bound after the private /tmp, not hidden by it.
+        let underTmp = sandbox.commandLine(executable: "/tmp/checkout/.build/debug/demo-mcp-server", arguments: []).1
+        let tmpfs = try XCTUnwrap(underTmp.indices.first { underTmp[$0] == "--tmpfs" && underTmp[$0 + 1] == "/tmp" })
+        let bind = try XCTUnwrap(underTmp.firstIndex(of: "/tmp/checkout/.build/debug/demo-mcp-server"))
+        XCTAssertLessThan(tmpfs, bind, underTmp.joined(separator: " "))
     }
 
     /// A script's interpreter outside the system directories (a venv on a pyenv Python) is
