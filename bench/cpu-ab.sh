@@ -36,7 +36,7 @@ measure() {
     local bin=$1 label=$2 dir="$WORK/$2"
     mkdir -p "$dir"
     FJMCP_LOG_LEVEL=info FJMCP_CHILD_SANDBOX=off FJMCP_CHILD_ENV="DEMO_MCP_OPTIONS=--no-forgejo-check" \
-        "$bin/fjmcp-broker" demo --listen "127.0.0.1:$PORT" --child "$PWD/$bin/demo-mcp-server --no-forgejo-check" \
+        "$bin/fjmcp-broker" demo --listen "127.0.0.1:$PORT" --child "$(cd "$bin" && pwd)/demo-mcp-server --no-forgejo-check" \
         >"$dir/out" 2>"$dir/err" &
     BROKER_PID=$!
     for _ in $(seq 1 300); do curl -s -o /dev/null --max-time 1 "http://127.0.0.1:$PORT/healthz" && break; sleep 0.1; done
