@@ -5,7 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-scripts/bootstrap.sh
-swift build --build-tests
-swift test --skip-build "$@"
-E2E_SKIP_BUILD=1 scripts/e2e.sh
+# stage NAME COMMAND…: runs one stage and prints how long it took (also when it fails).
+stage() {
+    local name=$1 start=$SECONDS status=0
+    shift
+    echo "=== stage: $name"
+    "$@" || status=$?
+    echo "=== stage: $name took $((SECONDS - start)) s (exit $status)"
+    return $status
+}
+
+stage bootstrap scripts/bootstrap.sh
+stage build swift build --build-tests
+stage "swift tests" swift test --skip-build "$@"
+stage e2e env E2E_SKIP_BUILD=1 scripts/e2e.sh

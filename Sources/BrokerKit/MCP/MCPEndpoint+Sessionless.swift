@@ -14,7 +14,7 @@ extension MCPEndpoint {
         case .notification:
             // Only a cancellation means anything without a session; it names this client's request.
             if message.method == "notifications/cancelled", let child = await host.userChild(of: owner.userID) {
-                try? await child.forward(message, origin: owner.clientID)
+                _ = try? await child.forward(message, origin: owner.clientID)
             }
             return Response(status: .accepted)
         case .response, .errorResponse:

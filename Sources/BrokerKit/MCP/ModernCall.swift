@@ -40,9 +40,10 @@ public actor ModernCall: UserChildCall {
     /// Takes over the events of the request sent to the child.
     func attach(_ call: SessionCall) {
         ticket = call.ticket
+        // Runs on this actor (the task inherits its isolation): no hop per event.
         Task {
-            for await event in call.events { await self.push(event) }
-            await self.finishEvents()
+            for await event in call.events { self.push(event) }
+            self.finishEvents()
         }
     }
 

@@ -178,9 +178,9 @@ final class ChildSandboxTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: directory + "/python/bin", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: directory + "/venv/bin", withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        FileManager.default.createFile(atPath: directory + "/python/bin/python3", contents: Data())
+        _ = FileManager.default.createFile(atPath: directory + "/python/bin/python3", contents: Data())
         try FileManager.default.createSymbolicLink(atPath: directory + "/venv/bin/python", withDestinationPath: directory + "/python/bin/python3")
-        FileManager.default.createFile(atPath: directory + "/venv/bin/tool", contents: Data("#!\(directory)/venv/bin/python\nprint()\n".utf8))
+        _ = FileManager.default.createFile(atPath: directory + "/venv/bin/tool", contents: Data("#!\(directory)/venv/bin/python\nprint()\n".utf8))
         let words = ChildSandbox(helper: "/usr/bin/bwrap", libraryDirectories: []).commandLine(executable: directory + "/venv/bin/tool", arguments: [])
             .1.joined(separator: " ")
         let real = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
