@@ -30,6 +30,7 @@ extension BrokerConfig {
         let lifetime = reader.duration(.sessionMaxLifetime, positive: true)
         let perUser = reader.integer(.maxSessionsPerUser, range: 1...100_000)
         let total = reader.integer(.maxSessions, range: 1...1_000_000)
+        let callsPerSession = reader.integer(.maxCallsPerSession, range: 1...100_000)
         let accessTTL = reader.duration(.accessTokenTTL, positive: true)
         let refreshTTL = reader.duration(.refreshTokenTTL, positive: true)
         let grace = reader.duration(.refreshGrace)
@@ -47,7 +48,7 @@ extension BrokerConfig {
         }
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
-              let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let accessTTL, let refreshTTL, let grace,
+              let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let callsPerSession, let accessTTL, let refreshTTL, let grace,
               let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
@@ -58,7 +59,8 @@ extension BrokerConfig {
             forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
             child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
                          sandbox: sandbox, sandboxHelper: bwrapPath),
-            sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total),
+            sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total,
+                            maxCallsPerSession: callsPerSession),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
             logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits

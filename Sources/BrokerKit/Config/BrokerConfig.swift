@@ -55,6 +55,7 @@ public struct BrokerConfig: Sendable {
         public var maxLifetime: Duration
         public var maxPerUser: Int
         public var maxTotal: Int
+        public var maxCallsPerSession: Int
     }
 
     public struct TokenLifetimes: Sendable {

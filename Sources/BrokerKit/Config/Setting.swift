@@ -50,6 +50,7 @@ extension Setting {
     public static let sessionMaxLifetime = Setting("FJMCP_SESSION_MAX_LIFETIME", default: "24h", help: "Sessions older than this are ended.")
     public static let maxSessionsPerUser = Setting("FJMCP_MAX_SESSIONS_PER_USER", default: "8", help: "Concurrent sessions per Forgejo user.")
     public static let maxSessions = Setting("FJMCP_MAX_SESSIONS", default: "256", help: "Concurrent sessions in total.")
+    public static let maxCallsPerSession = Setting("FJMCP_MAX_CALLS_PER_SESSION", default: "64", help: "Requests one session (or one user's shared child) may have in flight at once; more get a JSON-RPC error.")
     public static let accessTokenTTL = Setting("FJMCP_ACCESS_TOKEN_TTL", default: "1h", help: "Lifetime of broker access tokens.")
     public static let refreshTokenTTL = Setting("FJMCP_REFRESH_TOKEN_TTL", default: "30d", help: "Lifetime of broker refresh tokens.")
     public static let refreshGrace = Setting("FJMCP_REFRESH_GRACE", default: "60s", help: "How long a rotated refresh token still answers with its successor.")
@@ -74,7 +75,7 @@ extension Setting {
         publicURL, listen, dataDir, databaseURL, secretKey, secretKeyPrevious,
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
         childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
-        sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions,
+        sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions, maxCallsPerSession,
         accessTokenTTL, refreshTokenTTL, refreshGrace,
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
         rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,

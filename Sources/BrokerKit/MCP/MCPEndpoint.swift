@@ -72,7 +72,8 @@ public struct MCPEndpoint: RouteProvider {
             return try await sessionless(message, owner: owner, request: request)
         }
         guard !isInitialize else { throw MCPRequestError.initializeWithSession }
-        let lease = try await acquire(sessionID, owner: owner, rawID: message.rawID)
+        let lease = try await acquire(sessionID, owner: owner, rawID: message.rawID,
+                                      call: message.kind == .request || message.kind == .batch)
         do {
             try policy.checkProtocolVersion(request, negotiated: lease.child.protocolVersion)
         } catch {
@@ -98,9 +99,9 @@ public struct MCPEndpoint: RouteProvider {
         }
     }
 
-    private func acquire(_ id: String, owner: SessionOwner, rawID: [UInt8]?) async throws(MCPRequestError) -> ChildLease {
+    private func acquire(_ id: String, owner: SessionOwner, rawID: [UInt8]?, call: Bool) async throws(MCPRequestError) -> ChildLease {
         do {
-            return try await host.acquire(id: id, owner: owner)
+            return try await host.acquire(id: id, owner: owner, call: call)
         } catch {
             throw .session(error, rawID: rawID, challenge: nil)
         }

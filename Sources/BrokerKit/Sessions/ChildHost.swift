@@ -244,7 +244,9 @@ public actor ChildHost: Service {
             end(victim, reason: .evicted)
         }
         if total >= limits.maxTotal {
-            guard let victim = oldestIdleSession(where: { _ in true }) else {
+            // Fair: at the global cap a user can only give up a child of their own, never
+            // end (even resumably) another user's.
+            guard let victim = oldestIdleSession(where: { $0.owner.userID == userID }) else {
                 throw .limitReached("the broker already runs \(limits.maxTotal) sessions")
             }
             end(victim, reason: .evicted)
@@ -273,9 +275,9 @@ public actor ChildHost: Service {
 
     /// The session for a request of `owner`, busy until the lease is released. Another user's
     /// (or client's) id is answered exactly like an unknown one, and logged.
-    public func acquire(id: String, owner: SessionOwner) async throws(SessionError) -> ChildLease {
+    public func acquire(id: String, owner: SessionOwner, call: Bool = true) async throws(SessionError) -> ChildLease {
         let child = try await lookup(id: id, owner: owner)
-        return checkout(.session(id), child: child)
+        return try checkout(.session(id), child: child, call: call)
     }
 
     /// The session without marking it busy (GET streams do not keep a session alive). A session
@@ -309,7 +311,7 @@ public actor ChildHost: Service {
             }
             if let current = entries[key] {
                 entries[key]?.clients.insert(owner.clientID)
-                return checkout(key, child: current.child)
+                return try checkout(key, child: current.child)
             }
         }
         let task: Task<HostedChild, any Error>
@@ -331,13 +333,18 @@ public actor ChildHost: Service {
         case .success(let child):
             guard entries[key]?.child === child else { throw .childStartFailed("the MCP server process exited") }
             entries[key]?.clients.insert(owner.clientID)
-            return checkout(key, child: child)
+            return try checkout(key, child: child)
         case .failure(let error as SessionError): throw error
         case .failure(let error): throw .childStartFailed("\(error)")
         }
     }
 
-    private func checkout(_ key: ChildKey, child: HostedChild) -> ChildLease {
+    /// `call`: the lease carries a request, which counts against the per-child bound; a
+    /// notification or an answer (a cancellation above all) always gets through.
+    private func checkout(_ key: ChildKey, child: HostedChild, call: Bool = true) throws(SessionError) -> ChildLease {
+        guard !call || (entries[key]?.inFlight ?? 0) < limits.maxCallsPerChild else {
+            throw .limitReached("\(limits.maxCallsPerChild) requests are already in flight on this \(key.noun)")
+        }
         entries[key]?.inFlight += 1
         entries[key]?.lastActivity = .now
         return ChildLease(host: self, key: key, child: child, serial: entries[key]?.serial ?? 0)

@@ -9,6 +9,9 @@ public struct SessionRegistryLimits: Sendable {
     public var initializeTimeout: Duration
     /// How long a replaced child may keep answering the requests it took before the swap.
     public var drain: Duration = .seconds(30)
+    /// Requests one lease key (a session, a user's child) may have in flight: a client cannot
+    /// pile unbounded work (and buffered output) onto one child.
+    public var maxCallsPerChild = 64
 
     public init(idleTimeout: Duration, maxLifetime: Duration, maxPerUser: Int, maxTotal: Int,
                 initializeTimeout: Duration = .seconds(30)) {
@@ -22,6 +25,7 @@ public struct SessionRegistryLimits: Sendable {
     public init(_ settings: BrokerConfig.SessionLimits) {
         self.init(idleTimeout: settings.idleTimeout, maxLifetime: settings.maxLifetime,
                   maxPerUser: settings.maxPerUser, maxTotal: settings.maxTotal)
+        maxCallsPerChild = settings.maxCallsPerSession
     }
 
     /// Often enough that a session outlives its limit by at most a quarter of it.

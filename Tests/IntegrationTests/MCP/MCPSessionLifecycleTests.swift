@@ -68,6 +68,50 @@ final class MCPSessionLifecycleTests: XCTestCase {
         busy.close()
     }
 
+    /// Fair caps: at the global cap another user's idle session is not given up for a newcomer.
+    func testGlobalCapNeverEndsAnotherUsersIdleSession() async throws {
+        let broker = try await MCPTestBroker.start(environment: ["FJMCP_MAX_SESSIONS": "1", "FJMCP_MAX_SESSIONS_PER_USER": "1"])
+        defer { Task { await broker.stop() } }
+        var alice = try await broker.client(login: "alice")
+        _ = try await alice.initialize()
+        let alicePID = try await pid(of: alice)
+        var bob = try await broker.client(login: "bob")
+        _ = try await bob.initialize()
+        let refused = try await bob.call(id: 1, method: "tools/list")
+        XCTAssertEqual(refused.status, 503, refused.body)
+        XCTAssertTrue(processExists(alicePID), "bob's session must not end alice's idle child")
+        let still = try await pid(of: alice, id: 51)
+        XCTAssertEqual(still, alicePID)
+    }
+
+    /// A session takes at most FJMCP_MAX_CALLS_PER_SESSION requests at once; a cancellation still
+    /// gets through at the bound, and the session takes calls again once some ended.
+    func testASessionTakesABoundedNumberOfConcurrentCalls() async throws {
+        let broker = try await MCPTestBroker.start(environment: ["FJMCP_MAX_CALLS_PER_SESSION": "2"])
+        defer { Task { await broker.stop() } }
+        var client = try await broker.client()
+        _ = try await client.initialize()
+        let slow = try await [1, 2].asyncMap { id in
+            try await client.stream(client.request(body: MCPTestClient.body(
+                id: id, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        }
+        let third = try await client.tool(id: 3, "echo", ["text": "one too many"])
+        XCTAssertEqual(third.status, 503, third.body)
+        XCTAssertEqual(third.errorCode, -32603)
+        XCTAssertEqual(third.final["id"] as? Int, 3)
+        XCTAssertTrue((third.error?["message"] as? String)?.contains("2 requests are already in flight") ?? false, third.body)
+        let cancel = try await client.post(MCPTestClient.json([
+            "jsonrpc": "2.0", "method": "notifications/cancelled", "params": ["requestId": 1, "reason": "enough"],
+        ]))
+        XCTAssertEqual(cancel.status, 202, "a cancellation is not a call: \(cancel.body)")
+        slow[1].close()
+        let freed = await eventually { await broker.host.busyCount < 2 }
+        XCTAssertTrue(freed)
+        let echo = try await client.tool(id: 4, "echo", ["text": "room again"])
+        XCTAssertEqual(echo.structured?["text"] as? String, "room again", echo.body)
+        slow[0].close()
+    }
+
     func testChildCrashFailsItsCallAndTheSessionResumes() async throws {
         let broker = try await MCPTestBroker.start()
         defer { Task { await broker.stop() } }
@@ -172,5 +216,13 @@ final class MCPSessionLifecycleTests: XCTestCase {
         await broker.host.shutdown()
         for pid in pids { XCTAssertFalse(processExists(pid), "child \(pid) outlived shutdown") }
         await broker.stop()
+    }
+}
+
+extension Sequence {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        for element in self { result.append(try await transform(element)) }
+        return result
     }
 }
