@@ -32,7 +32,7 @@ extension ChildHost {
             record = try await records.liveSession(idHash: TokenHasher.hash(id))
         } catch {
             logger.error("session records cannot be read", metadata: ["session_id": "\(id)", "error": "\(error)"])
-            throw .upstreamUnavailable(reason: "the session store cannot be read")
+            throw .storeUnavailable
         }
         // Ended here moments ago: the store write may still be on its way.
         guard !freed.isEnded(id) else { throw notResumable(id, "ended") }

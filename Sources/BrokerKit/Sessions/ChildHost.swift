@@ -374,13 +374,6 @@ public actor ChildHost: Service {
         return pending
     }
 
-    public func sessionIDs(userID: Int64) -> [String] {
-        entries.keys.compactMap { key in
-            guard case .session(let id) = key, entries[key]?.child.owner.userID == userID else { return nil }
-            return id
-        }
-    }
-
     public func userChild(of userID: Int64) -> HostedChild? {
         entries[.user(userID)]?.child
     }

@@ -8,6 +8,8 @@ public enum SessionError: Error, Sendable, Equatable {
     case loginRequired(reason: String)
     /// Forgejo credentials cannot be read or refreshed right now.
     case upstreamUnavailable(reason: String)
+    /// Session records cannot be read right now: the session may well be resumable later.
+    case storeUnavailable
     /// The child could not be spawned, exited, or did not answer `initialize`.
     case childStartFailed(String)
     /// Unknown, ended, or another user's session (indistinguishable on purpose).
@@ -15,7 +17,7 @@ public enum SessionError: Error, Sendable, Equatable {
 
     public var httpStatus: Int {
         switch self {
-        case .limitReached, .shuttingDown, .upstreamUnavailable: 503
+        case .limitReached, .shuttingDown, .upstreamUnavailable, .storeUnavailable: 503
         case .loginRequired: 401
         case .childStartFailed: 502
         case .notFound: 404
@@ -25,7 +27,7 @@ public enum SessionError: Error, Sendable, Equatable {
     public var rpcCode: Int {
         switch self {
         case .notFound: -32600
-        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .childStartFailed: -32603
+        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed: -32603
         }
     }
 
@@ -35,6 +37,7 @@ public enum SessionError: Error, Sendable, Equatable {
         case .shuttingDown: "The broker is shutting down"
         case .loginRequired(let reason): "Forgejo authorization is no longer valid (\(reason)); sign in again"
         case .upstreamUnavailable(let reason): "Forgejo credentials are temporarily unavailable (\(reason))"
+        case .storeUnavailable: "The session store is temporarily unavailable; try again"
         case .childStartFailed(let detail): "The MCP server failed to start: \(detail)"
         case .notFound: "Session not found"
         }

@@ -16,7 +16,7 @@ final class ChildHostSessionTests: XCTestCase {
     }
 
     private func registry(tokens: FixedTokens = FixedTokens(failure: nil), childOptions: String = "",
-                          initializeTimeout: Duration = .seconds(30)) throws -> ChildHost {
+                          initializeTimeout: Duration = .seconds(30), records: (any BrokerStore)? = nil) throws -> ChildHost {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
@@ -25,7 +25,24 @@ final class ChildHostSessionTests: XCTestCase {
         var limits = SessionRegistryLimits(config.sessions)
         limits.initializeTimeout = initializeTimeout
         return ChildHost(limits: limits, launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
-                               tokens: tokens, logger: Logger(label: "session-registry-tests"))
+                               tokens: tokens, logger: Logger(label: "session-registry-tests"), records: records)
+    }
+
+    /// A session id nobody holds a child for while the records cannot be read: 503 "try again",
+    /// never 404 (which would make a client drop a session that may be resumable in a moment).
+    func testAnUnreadableSessionStoreIsTemporaryNotNotFound() async throws {
+        let directory = NSTemporaryDirectory() + "child-host-store-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: directory + "/broker.sqlite")
+        try store.close()
+        let host = try registry(records: store)
+        do {
+            _ = try await host.acquire(id: "some-session", owner: SessionOwner(userID: 1, login: "alice", clientID: "c1"))
+            XCTFail("an unreadable store must not look like a resumed session")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+            XCTAssertEqual(error.httpStatus, 503)
+        }
     }
 
     private var initialize: JSONRPCMessage {
@@ -59,7 +76,7 @@ final class ChildHostSessionTests: XCTestCase {
         }
 
         await registry.endUser(1, reason: .userSessionsEnded)
-        let remaining = await registry.sessionIDs(userID: 1)
+        let remaining = await registry.summaries().filter { $0.userID == 1 }
         XCTAssertEqual(remaining, [])
         let bobStillThere = try await registry.lookup(id: bob.sessionID ?? "", owner: SessionOwner(userID: 2, login: "bob", clientID: "c1"))
         XCTAssertEqual(bobStillThere.sessionID, bob.sessionID)

@@ -23,11 +23,13 @@ final class CleanupGuardTests: XCTestCase {
 
     func testRunsWhenFreedWithoutBeingRun() async {
         let counter = Counter()
-        var cleanup: CleanupGuard? = CleanupGuard { counter.bump() }
-        // What a response body closure that is never called does: it is dropped with the response.
-        let body: @Sendable () async -> Void = { [cleanup] in await cleanup?.run() }
-        _ = body
-        cleanup = nil
+        do {
+            // What a response body closure that is never called does: it is dropped with the
+            // response, and the guard it captured with it.
+            let cleanup = CleanupGuard { counter.bump() }
+            let body: @Sendable () async -> Void = { await cleanup.run() }
+            _ = body
+        }
         let ran = await eventually { counter.count == 1 }
         XCTAssertTrue(ran)
     }
