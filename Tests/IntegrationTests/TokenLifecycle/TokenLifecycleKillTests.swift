@@ -9,55 +9,11 @@ import XCTest
 /// the old set is intact and still works; killed after Forgejo rotated the refresh token but
 /// before the broker stored the answer, the old set is clearly dead (Forgejo rejects it, the
 /// broker forgets it and asks the user to sign in) — never a mixture.
-final class TokenLifecycleKillTests: XCTestCase {
-    private var forgejo: FakeForgejoServer!
-    private var proxy: StallingForgejoProxy!
-    private var httpClient: HTTPClient!
-    private var directory = ""
-    private var port = 0
-    private var baseURL: String { "http://127.0.0.1:\(port)" }
-    private let alice: Int64 = 101
-
+final class TokenLifecycleKillTests: ProxiedServeTestCase {
     override func setUp() async throws {
-        forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
+        try await super.setUp()
         // Short: the scheduler refreshes a tracked user 4 s after the login (80 % of the lifetime).
         await forgejo.state.setAccessTokenLifetime(seconds: 5)
-        // Forgejo with INVALIDATE_REFRESH_TOKENS: a rotated-away refresh token is dead.
-        await forgejo.state.setInvalidateRefreshTokens(true)
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        proxy = try await StallingForgejoProxy.start(upstream: forgejo.baseURL, client: httpClient)
-        directory = NSTemporaryDirectory() + "fjmcp-kill-refresh-" + UUID().uuidString
-        port = try FreePort.pick()
-        try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [baseURL + "/oauth/callback"],
-                                                        clientID: OAuthTestBroker.forgejoClientID,
-                                                        clientSecret: OAuthTestBroker.forgejoClientSecret))
-    }
-
-    override func tearDown() async throws {
-        await proxy.stop()
-        try? await httpClient.shutdown()
-        await forgejo.stop()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func startBroker() async throws -> ProductProcess {
-        let broker = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: [
-            "FJMCP_PUBLIC_URL": baseURL, "FJMCP_LISTEN": "127.0.0.1:\(port)", "FJMCP_DATA_DIR": directory,
-            "FORGEJO_URL": proxy.baseURL, "FORGEJO_CLIENT_ID": OAuthTestBroker.forgejoClientID,
-            "FORGEJO_CLIENT_SECRET": OAuthTestBroker.forgejoClientSecret, "FJMCP_CHILD_COMMAND": MCPDemo.path,
-            "FJMCP_CHILD_STOP_GRACE": "300ms",
-        ])
-        _ = try await broker.waitFor("the listening line") { ServeBinaryTests.listeningPort(in: $0.stderr) }
-        return broker
-    }
-
-    /// The stored set as the restarted broker will read it (the broker is not running).
-    private func storedTokens() async throws -> UpstreamTokenRecord? {
-        let store = try SQLiteStore(path: directory + "/broker.sqlite")
-        defer { try? store.close() }
-        return try await store.upstreamTokens(userID: alice)
     }
 
     /// Logs alice in, then starts a session (tracking her) whose scheduled refresh the proxy holds

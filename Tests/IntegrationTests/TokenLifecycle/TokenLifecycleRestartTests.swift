@@ -7,55 +7,7 @@ import XCTest
 /// `fjmcp-broker serve` restarted on the same data directory keeps every login: after a SIGTERM
 /// that arrives while Forgejo is still answering a refresh (the rotation is stored before the
 /// store closes), and after a secret key rotation with the previous key configured.
-final class TokenLifecycleRestartTests: XCTestCase {
-    private var forgejo: FakeForgejoServer!
-    private var proxy: StallingForgejoProxy!
-    private var httpClient: HTTPClient!
-    private var directory = ""
-    private var port = 0
-    private var baseURL: String { "http://127.0.0.1:\(port)" }
-    private let alice: Int64 = 101
-
-    override func setUp() async throws {
-        forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
-        await forgejo.state.setInvalidateRefreshTokens(true)
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        proxy = try await StallingForgejoProxy.start(upstream: forgejo.baseURL, client: httpClient)
-        directory = NSTemporaryDirectory() + "fjmcp-restart-" + UUID().uuidString
-        port = try FreePort.pick()
-        try await forgejo.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [baseURL + "/oauth/callback"],
-                                                        clientID: OAuthTestBroker.forgejoClientID,
-                                                        clientSecret: OAuthTestBroker.forgejoClientSecret))
-    }
-
-    override func tearDown() async throws {
-        await proxy.stop()
-        try? await httpClient.shutdown()
-        await forgejo.stop()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func startBroker(_ extra: [String: String] = [:]) async throws -> ProductProcess {
-        var environment = [
-            "FJMCP_PUBLIC_URL": baseURL, "FJMCP_LISTEN": "127.0.0.1:\(port)", "FJMCP_DATA_DIR": directory,
-            "FORGEJO_URL": proxy.baseURL, "FORGEJO_CLIENT_ID": OAuthTestBroker.forgejoClientID,
-            "FORGEJO_CLIENT_SECRET": OAuthTestBroker.forgejoClientSecret, "FJMCP_CHILD_COMMAND": MCPDemo.path,
-            "FJMCP_CHILD_STOP_GRACE": "300ms",
-        ]
-        environment.merge(extra) { _, new in new }
-        let broker = try ProductProcess("fjmcp-broker", arguments: ["serve"], environment: environment)
-        _ = try await broker.waitFor("the listening line") { ServeBinaryTests.listeningPort(in: $0.stderr) }
-        return broker
-    }
-
-    private func storedTokens() async throws -> UpstreamTokenRecord? {
-        let store = try SQLiteStore(path: directory + "/broker.sqlite")
-        defer { try? store.close() }
-        return try await store.upstreamTokens(userID: alice)
-    }
-
+final class TokenLifecycleRestartTests: ProxiedServeTestCase {
     private func stop(_ broker: ProductProcess) async -> Int32? {
         broker.signal(SIGTERM)
         return await broker.waitForExit(timeout: .seconds(15))
