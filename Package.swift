@@ -33,9 +33,17 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", .upToNextMinor(from: "0.2.0")),
     ],
     targets: [
+        // The pure parsers of untrusted input, with no NIO/Hummingbird/GRDB dependency so the
+        // libFuzzer targets in Fuzz/ build from them directly (scripts/fuzz.sh).
+        .target(
+            name: "BrokerWire",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BrokerKit",
             dependencies: [
+                "BrokerWire",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -98,6 +106,11 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BrokerWireTests",
+            dependencies: ["BrokerWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -17,7 +17,7 @@ public struct JSONRPCMessage: Sendable {
     /// Where the id value sits in `bytes`.
     public let idRange: Range<Int>?
     public let method: String?
-    let paramsRange: Range<Int>?
+    package let paramsRange: Range<Int>?
     private let elementRanges: [Range<Int>]
     private let memberNames: MemberNames
 
@@ -66,7 +66,7 @@ public struct JSONRPCMessage: Sendable {
         replacingID(withRaw: id.jsonBytes)
     }
 
-    func replacing(_ range: Range<Int>, with replacement: [UInt8]) -> [UInt8] {
+    package func replacing(_ range: Range<Int>, with replacement: [UInt8]) -> [UInt8] {
         var output: [UInt8] = []
         output.reserveCapacity(bytes.count - range.count + replacement.count)
         output += bytes[..<range.lowerBound]
@@ -109,7 +109,7 @@ public struct JSONRPCMessage: Sendable {
     }
 
     /// The value range of `key` in the (validated) object at `range`, if it is an object.
-    static func member(_ key: String, inObjectAt range: Range<Int>, of buffer: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+    package static func member(_ key: String, inObjectAt range: Range<Int>, of buffer: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
         guard buffer[range.lowerBound] == UInt8(ascii: "{") else { return nil }
         var scanner = JSONScanner(buffer, at: range.lowerBound)
         var found: Range<Int>?

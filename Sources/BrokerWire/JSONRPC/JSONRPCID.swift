@@ -22,7 +22,7 @@ public enum JSONRPCID: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Parses an id from a validated JSON value; nil for values that cannot be ids.
-    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> JSONRPCID? {
+    package static func parse(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> JSONRPCID? {
         guard let first = range.first.map({ bytes[$0] }) else { return nil }
         switch first {
         case UInt8(ascii: "\""):
@@ -37,7 +37,7 @@ public enum JSONRPCID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func encodeString(_ value: String) -> [UInt8] {
+    package static func encodeString(_ value: String) -> [UInt8] {
         var output: [UInt8] = [UInt8(ascii: "\"")]
         for byte in value.utf8 {
             switch byte {

@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import BrokerKit
+@testable import BrokerWire
 
 /// Client messages whose member names a child could read differently from the broker
 /// (duplicates at any depth, case variants Go's encoding/json would match) are -32600.

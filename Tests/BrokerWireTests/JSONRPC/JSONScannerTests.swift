@@ -1,6 +1,6 @@
 import XCTest
 
-@testable import BrokerKit
+@testable import BrokerWire
 
 final class JSONScannerTests: XCTestCase {
     private func parse(_ text: String) throws -> JSONRPCMessage {
