@@ -30,6 +30,8 @@ public struct BrokerAssembly: Sendable {
     public let host: ChildHost
     public let rotation: ChildRotation
     public let mcp: MCPEndpoint
+    /// Re-checks the sign-in policy at each Forgejo token refresh; nil when the policy is open.
+    public let signInEnforcer: SignInEnforcer?
 
     public init(config: BrokerConfig, store: SQLiteStore, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
                 options: Options = Options()) {
@@ -50,11 +52,12 @@ public struct BrokerAssembly: Sendable {
                                                   upstreamGrantState: tokenManager, revocationObserver: host,
                                                   options: options.authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
+        signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, host: host, logger: logger)
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    public var services: [any Service] { [tokenManager, rotation, host] }
+    public var services: [any Service] { [tokenManager, rotation, host] + (signInEnforcer.map { [$0] } ?? []) }
 }

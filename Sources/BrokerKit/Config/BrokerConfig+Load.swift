@@ -19,6 +19,7 @@ extension BrokerConfig {
         let clientID = reader.string(.forgejoClientID, nonEmpty: requireUpstream)
         let clientSecret = reader.string(.forgejoClientSecret, nonEmpty: requireUpstream)
         let scopes = reader.string(.forgejoScopes) ?? ""
+        let access = reader.access(forgejoScopes: scopes)
         let childCommand = reader.string(.childCommand, nonEmpty: true)
         let tokenEnv = reader.envName(.childTokenEnv)
         let urlEnv = reader.envName(.childURLEnv)
@@ -53,7 +54,7 @@ extension BrokerConfig {
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
-        return BrokerConfig(
+        var config = BrokerConfig(
             publicURL: publicURL, listen: listen, dataDirectory: dataDir, databasePath: databasePath,
             secretKey: secretKey, previousSecretKeys: previousSecretKey.map { [$0] } ?? [],
             forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
@@ -65,6 +66,8 @@ extension BrokerConfig {
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
             logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits
         )
+        config.access = access ?? AccessSettings()
+        return config
     }
 
     /// `check-config` output: every setting with its effective value, secrets redacted.
@@ -248,5 +251,43 @@ extension Reader {
         (limits.maxPendingAuthorizations, limits.maxGrantlessClients, limits.grantlessClientLifetime) = (pending, grantless, lifetime)
         (limits.cimdPorts, limits.cimdFetchTimeout) = (ports, timeout)
         return limits
+    }
+}
+
+extension Reader {
+    /// Who may connect; nil after recording a problem (which fails the load).
+    mutating func access(forgejoScopes: String) -> AccessSettings? {
+        var access = AccessSettings()
+        let before = problems.count
+        do {
+            access.signIn = try SignInPolicy(users: string(.allowedUsers) ?? "", organizations: string(.allowedOrgs) ?? "")
+            let missing = access.signIn.missingScopes(granted: forgejoScopes)
+            if !missing.isEmpty {
+                problems.append("\(Setting.allowedOrgs.env) needs the Forgejo scope \(missing.joined(separator: " and ")), "
+                                + "which \(Setting.forgejoScopes.env)=\(forgejoScopes) does not grant")
+            }
+        } catch {
+            problems.append("\(Setting.allowedUsers.env)/\(Setting.allowedOrgs.env): '\(error.entry)' is invalid: \(error.message)")
+        }
+        access.redirectHosts = allowlist(.allowedRedirectHosts, allowSchemes: true)
+        access.clientIDHosts = allowlist(.allowedClientIDHosts, allowSchemes: false)
+        if let path = string(.staticClientsFile), !path.isEmpty {
+            do { access.staticClients = try StaticClients.load(path: path) } catch {
+                problems.append("\(Setting.staticClientsFile.env)=\(path) is invalid: \(error.message)")
+            }
+        }
+        access.contact = string(.accessContact).flatMap { $0.isEmpty ? nil : $0 }
+        return problems.count == before ? access : nil
+    }
+
+    private mutating func allowlist(_ setting: Setting, allowSchemes: Bool) -> ClientHostAllowlist? {
+        guard let raw = string(setting), !raw.isEmpty else { return nil }
+        do {
+            let list = try ClientHostAllowlist(configValue: raw, allowSchemes: allowSchemes)
+            return list.isEmpty ? nil : list
+        } catch {
+            problems.append("\(setting.env): '\(error.entry)' is invalid: \(error.message)")
+            return nil
+        }
     }
 }

@@ -29,6 +29,8 @@ public struct BrokerConfig: Sendable {
     public var cimdAllowPrivate: Bool = false
     /// Rate limits and bounds of the OAuth endpoints (`FJMCP_RATE_LIMIT_*`, `FJMCP_CIMD_*`, …).
     public var oauth = OAuthLimits()
+    /// Who may sign in and which clients may connect.
+    public var access = AccessSettings()
 
     public struct ForgejoSettings: Sendable {
         /// Base URL without a trailing slash.

@@ -33,7 +33,8 @@ public struct ConfigSource: Sendable {
                 name = String(argument[..<equals])
                 inlineValue = String(argument[argument.index(after: equals)...])
             }
-            let isFileFlag = name.hasSuffix("-file")
+            // A setting whose own name ends in -file (--static-clients-file) is not a secret's file flag.
+            let isFileFlag = byFlag[name] == nil && name.hasSuffix("-file")
             let baseName = isFileFlag ? String(name.dropLast("-file".count)) : name
             guard let setting = byFlag[baseName], !isFileFlag || setting.isSecret else {
                 problems.append("unknown option \(name)")

@@ -68,6 +68,12 @@ extension Setting {
     public static let grantlessClientLifetime = Setting("FJMCP_GRANTLESS_CLIENT_LIFETIME", default: "24h", help: "Registered clients that obtained no grant within this are deleted.")
     public static let cimdPorts = Setting("FJMCP_CIMD_PORTS", default: "443", help: "Ports a client metadata document URL may use, comma-separated, or any.")
     public static let cimdFetchTimeout = Setting("FJMCP_CIMD_FETCH_TIMEOUT", default: "10s", help: "One deadline over a whole client metadata document fetch (name resolution, connection, headers and body).")
+    public static let allowedUsers = Setting("FJMCP_ALLOWED_USERS", default: "", help: "Forgejo logins allowed to sign in, comma-separated, case-insensitive; with FJMCP_ALLOWED_ORGS empty too, every Forgejo user may. Checked at login and at each Forgejo token refresh.")
+    public static let allowedOrgs = Setting("FJMCP_ALLOWED_ORGS", default: "", help: "Forgejo organisations (org) or teams (org/team) whose members may sign in, comma-separated, case-insensitive; org entries need the Forgejo scope read:organization.")
+    public static let accessContact = Setting("FJMCP_ACCESS_CONTACT", default: "", help: "Who a refused user should ask for access (an e-mail address, a team), shown on the refusal page; empty says 'the administrator of this server'.")
+    public static let allowedRedirectHosts = Setting("FJMCP_ALLOWED_REDIRECT_HOSTS", default: "", help: "Hosts clients may redirect to (e.g. claude.ai,claude.com,localhost; localhost covers every loopback address) and private-use schemes as scheme: (e.g. cursor:); empty allows any https or loopback redirect.")
+    public static let allowedClientIDHosts = Setting("FJMCP_ALLOWED_CLIENT_ID_HOSTS", default: "", help: "Hosts whose client ID metadata documents are accepted as clients, comma-separated; empty accepts any public https host.")
+    public static let staticClientsFile = Setting("FJMCP_STATIC_CLIENTS_FILE", default: "", help: "JSON file listing pre-registered confidential clients: [{client_id, client_secret_sha256, name, redirect_uris}] (hex SHA-256 of the secret).")
     public static let cimdAllowPrivate = Setting("FJMCP_CIMD_ALLOW_PRIVATE", default: "false", help: "Tests only: let client metadata documents live on private/loopback addresses (and plain http on 127.0.0.1).")
 
     /// Every setting, in the order `check-config` and the README list them.
@@ -80,5 +86,6 @@ extension Setting {
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
         rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,
         grantlessClientLifetime, cimdPorts, cimdFetchTimeout,
+        allowedUsers, allowedOrgs, accessContact, allowedRedirectHosts, allowedClientIDHosts, staticClientsFile,
     ]
 }

@@ -22,7 +22,10 @@ extension AuthorizationServer {
             guard let code = try? parameters.value("code", maxLength: 1_024) else {
                 throw AuthorizeFailure.page("upstream_code_missing", "Forgejo did not return an authorization code.")
             }
-            let user = try await completeUpstreamLogin(code: code, pending: pending)
+            let user: UserRecord
+            do { user = try await completeUpstreamLogin(code: code, pending: pending) } catch let refusal as SignInRefusal {
+                return await signInRefused(refusal, pending: pending, context: context)
+            }
             let brokerCode = try await issueCode(for: pending, userID: user.id)
             OAuthTelemetry.step(context.logger, "callback", clientID: pending.clientID, login: user.login)
             return clientRedirect(pending.redirectURI, [("code", brokerCode), ("state", pending.clientState), ("iss", config.issuer)])
@@ -72,6 +75,7 @@ extension AuthorizationServer {
             throw AuthorizeFailure.page(status: .badGateway, reason: error.reasonCode,
                                         message: "Signing in with Forgejo failed (\(error.reasonCode)). Try again later.")
         }
+        try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
         let now = clock.now()
         let existing = try await store.user(id: forgejoUser.id)
         let user = UserRecord(id: forgejoUser.id, login: forgejoUser.login, fullName: forgejoUser.fullName, email: forgejoUser.email,

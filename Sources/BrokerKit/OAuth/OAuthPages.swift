@@ -58,6 +58,17 @@ enum OAuthPages {
             """)
     }
 
+    /// A refused sign-in: what happened, whom to ask, and the way back to the application,
+    /// which learns `access_denied` there (a link, not a redirect, so the user reads the page first).
+    static func refusal(title: String, message: String, returnURL: String, requestID: String) -> String {
+        document(title: title, body: """
+            <h1>\(escape(title))</h1>
+            <p>\(escape(message))</p>
+            <p><a href="\(escape(returnURL))">Return to the application</a> (it is told that access was denied).</p>
+            <p class="hint">Request <code>\(escape(requestID))</code>.</p>
+            """)
+    }
+
     /// An HTML page. `formTargets` are the CSP sources the page's form may reach besides 'self'
     /// (see `formActionSource(for:)`); pages without a form need none.
     static func response(_ html: String, status: HTTPResponse.Status = .ok, formTargets: [String] = []) -> Response {

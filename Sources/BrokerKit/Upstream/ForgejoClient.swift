@@ -105,7 +105,7 @@ public struct ForgejoClient: Sendable {
         return try UpstreamResponseClassifier.decodeSuccess(UpstreamTokenResponse.self, body: data)
     }
 
-    private func apiGet<Value: Decodable>(
+    func apiGet<Value: Decodable>(
         _ path: String, accessToken: String?, as type: Value.Type
     ) async throws(UpstreamError) -> Value {
         var request = HTTPClientRequest(url: configuration.baseURL + path)
