@@ -133,3 +133,37 @@ struct CreateIssueBody: Decodable, Sendable {
     let title: String?
     let body: String?
 }
+
+/// `modules/structs.Organization` (the fields a client reads; `name` and `username` are the same).
+struct APIOrganization: Encodable, Sendable {
+    let id: Int
+    let name: String
+    let username: String
+    let fullName = ""
+    let visibility = "public"
+
+    init(_ organization: FakeOrganization) {
+        id = organization.id
+        name = organization.name
+        username = organization.name
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, username, visibility
+        case fullName = "full_name"
+    }
+}
+
+/// `modules/structs.Team` as `/user/teams` returns it, with its organisation.
+struct APITeam: Encodable, Sendable {
+    let id: Int
+    let name: String
+    let organization: APIOrganization
+    let permission = "read"
+
+    init(team: FakeTeam, organization: APIOrganization) {
+        id = team.id
+        name = team.name
+        self.organization = organization
+    }
+}

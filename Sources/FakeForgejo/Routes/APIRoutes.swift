@@ -24,6 +24,17 @@ struct APIRoutes {
             return FakeResponses.json(
                 await state.repositories(ownerID: user.id).map { APIRepository($0, owner: user, rootURL: root) })
         }
+        route(api, .get, "user/orgs") { request, _, user in
+            let user = try required(user)
+            try await requireRead(["user", "organization"], request)
+            return FakeResponses.json(page(await state.organizations(memberID: user.id).map(APIOrganization.init), request))
+        }
+        route(api, .get, "user/teams") { request, _, user in
+            let user = try required(user)
+            try await requireRead(["user"], request)
+            let teams = await state.teams(memberID: user.id).map { APITeam(team: $0.team, organization: APIOrganization($0.organization)) }
+            return FakeResponses.json(page(teams, request))
+        }
         route(api, .get, "repos/:owner/:repo") { _, context, _ in
             let (repository, owner) = try await lookUp(context)
             return FakeResponses.json(APIRepository(repository, owner: owner, rootURL: await state.rootURL))
@@ -54,6 +65,23 @@ struct APIRoutes {
             response.status = .created
             return response
         }
+    }
+
+    /// Forgejo's scope check (`tokenRequiresScopes`): 403 naming the scopes the grant lacks.
+    private func requireRead(_ categories: [String], _ request: Request) async throws {
+        let missing = await state.apiScope(authorization: request.headers[.authorization])?.missingRead(categories) ?? []
+        guard missing.isEmpty else {
+            throw APIError(status: .forbidden,
+                           message: "token does not have at least one of required scope(s): [\(missing.joined(separator: " "))]")
+        }
+    }
+
+    /// Forgejo's paging: `limit` (default 30, at most 50) and 1-based `page`.
+    private func page<Item>(_ items: [Item], _ request: Request) -> [Item] {
+        let query = request.uri.queryParameters
+        let limit = min(max(query.get("limit", as: Int.self) ?? 30, 1), 50)
+        let page = max(query.get("page", as: Int.self) ?? 1, 1)
+        return Array(items.dropFirst((page - 1) * limit).prefix(limit))
     }
 
     private var notFound: APIError { APIError(status: .notFound, message: "The target couldn't be found.") }

@@ -44,3 +44,12 @@ struct ControlUserResponse: Encodable, Sendable {
         case isAdmin = "is_admin"
     }
 }
+
+struct CreateOrganizationRequest: Decodable, Sendable {
+    let name: String
+}
+
+struct ControlOrganizationResponse: Encodable, Sendable {
+    let id: Int
+    let name: String
+}

@@ -10,6 +10,9 @@ import Hummingbird
 /// - `DELETE /_fake/grants/{login}/{client_id}`
 /// - `PUT /_fake/auto-approve` `{login}` (null clears)
 /// - `POST /_fake/clock/advance` `{seconds}`
+/// - `POST /_fake/orgs` `{name}` → `{id, name}`
+/// - `PUT`/`DELETE /_fake/orgs/{org}/members/{login}` (DELETE also leaves every team of the org)
+/// - `PUT`/`DELETE /_fake/orgs/{org}/teams/{team}/members/{login}` (PUT creates the team, makes an org member)
 /// - `GET /_fake/counters`
 /// - `POST /_fake/faults` `{target: token|api, kind, count?, milliseconds?}`; `DELETE /_fake/faults`
 /// Successful commands without a body answer 204; control errors answer `{"message"}` with their status.
@@ -67,6 +70,35 @@ struct ControlRoutes {
             try await perform {
                 let body = try await request.decode(as: AdvanceClockRequest.self, context: context)
                 await state.advanceClock(seconds: body.seconds)
+            }
+        }
+        control.post("orgs") { request, context in
+            try await respond {
+                let body = try await request.decode(as: CreateOrganizationRequest.self, context: context)
+                let id = try await state.createOrganization(name: body.name)
+                return FakeResponses.json(ControlOrganizationResponse(id: id, name: body.name), status: .created)
+            }
+        }
+        control.put("orgs/:org/members/:login") { _, context in
+            try await perform {
+                try await state.addMember(organization: context.parameters.require("org"), login: context.parameters.require("login"))
+            }
+        }
+        control.delete("orgs/:org/members/:login") { _, context in
+            try await perform {
+                try await state.removeMember(organization: context.parameters.require("org"), login: context.parameters.require("login"))
+            }
+        }
+        control.put("orgs/:org/teams/:team/members/:login") { _, context in
+            try await perform {
+                try await state.addMember(organization: context.parameters.require("org"), team: context.parameters.require("team"),
+                                          login: context.parameters.require("login"))
+            }
+        }
+        control.delete("orgs/:org/teams/:team/members/:login") { _, context in
+            try await perform {
+                try await state.removeMember(organization: context.parameters.require("org"), team: context.parameters.require("team"),
+                                             login: context.parameters.require("login"))
             }
         }
         control.get("counters") { _, _ in FakeResponses.json(await state.counters()) }

@@ -6,11 +6,14 @@ public enum FakeForgejoControlError: Error, Sendable, Equatable {
     case duplicateUser(String)
     case duplicateClientID(String)
     case invalidRequest(String)
+    case unknownOrganization(String)
+    case unknownTeam(organization: String, team: String)
+    case duplicateOrganization(String)
 
     public var httpStatus: Int {
         switch self {
-        case .unknownUser, .unknownApp, .unknownGrant: 404
-        case .duplicateUser, .duplicateClientID: 409
+        case .unknownUser, .unknownApp, .unknownGrant, .unknownOrganization, .unknownTeam: 404
+        case .duplicateUser, .duplicateClientID, .duplicateOrganization: 409
         case .invalidRequest: 400
         }
     }
@@ -23,6 +26,9 @@ public enum FakeForgejoControlError: Error, Sendable, Equatable {
         case .duplicateUser(let login): "user '\(login)' already exists"
         case .duplicateClientID(let clientID): "client id '\(clientID)' already registered"
         case .invalidRequest(let reason): reason
+        case .unknownOrganization(let name): "unknown organisation '\(name)'"
+        case .unknownTeam(let organization, let team): "unknown team '\(organization)/\(team)'"
+        case .duplicateOrganization(let name): "organisation or user '\(name)' already exists"
         }
     }
 }

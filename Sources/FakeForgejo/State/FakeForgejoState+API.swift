@@ -5,15 +5,29 @@ extension FakeForgejoState {
     /// Accepts `token X` and `Bearer X` (scheme case-insensitive); other schemes count as no token.
     func authenticateAPI(authorization: String?, path: String) -> APIAuthentication {
         statistics.apiCalls[path, default: 0] += 1
-        guard let authorization else { return .anonymous }
+        guard let token = Self.apiToken(authorization) else { return .anonymous }
+        guard let grant = grant(accessToken: token), let user = users[grant.userID] else { return .rejected }
+        return .user(user)
+    }
+
+    /// The scope of the grant behind a valid API token; nil without one.
+    func apiScope(authorization: String?) -> FakeTokenScope? {
+        Self.apiToken(authorization).flatMap(grant(accessToken:)).map { FakeTokenScope($0.scope) }
+    }
+
+    private static func apiToken(_ authorization: String?) -> String? {
+        guard let authorization else { return nil }
         let parts = authorization.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) else { return .anonymous }
-        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) else { return nil }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    private func grant(accessToken token: String) -> FakeGrant? {
         let current = now()
         guard let claims = signer.parse(token), claims.tt == .access, claims.exp > current, claims.iat <= current,
-            !expiredTokens.contains(token), let grant = grants[claims.gnt], let user = users[grant.userID]
-        else { return .rejected }
-        return .user(user)
+            !expiredTokens.contains(token)
+        else { return nil }
+        return grants[claims.gnt]
     }
 
     var swaggerURL: String { rootURL + "api/swagger" }

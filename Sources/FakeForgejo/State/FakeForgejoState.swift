@@ -6,7 +6,8 @@ import Foundation
 /// `createUser`, `registerApp`, `deleteApp`, `setAccessTokenLifetime(seconds:)`,
 /// `setRefreshTokenLifetime(hours:)`, `setInvalidateRefreshTokens`, `expireTokens(login:includeRefreshTokens:)`,
 /// `revokeGrant(login:clientID:)`, `setAutoApproveUser`, `advanceClock(seconds:)`, `counters()`,
-/// `injectFault(_:target:count:)`, `clearFaults()`. Names are stable: other suites depend on them.
+/// `injectFault(_:target:count:)`, `clearFaults()`, `createOrganization(name:)`,
+/// `addMember(organization:team:login:)`, `removeMember(organization:team:login:)`. Names are stable: other suites depend on them.
 public actor FakeForgejoState {
     var accessTokenLifetime: Int
     var refreshTokenLifetimeHours: Int
@@ -23,6 +24,8 @@ public actor FakeForgejoState {
     var codes: [String: FakeAuthorizationCode] = [:]
     var sessions: [String: FakeWebSession] = [:]
     var repositories: [FakeRepository] = []
+    /// Keyed by lower-cased name.
+    var organizations: [String: FakeOrganization] = [:]
     /// Tokens handed out per grant, so "expire now" can kill stateless tokens that are still signed-valid.
     var issuedTokens: [Int: [(token: String, kind: FakeTokenClaims.Kind)]] = [:]
     var expiredTokens: Set<String> = []
