@@ -43,6 +43,10 @@ extension AuthorizationServer {
     private func trustedClient(_ parameters: OAuthParameters) async throws -> (ClientRecord, String) {
         let clientID = try pageParameter(parameters, "client_id")
         let redirectURI = try pageParameter(parameters, "redirect_uri")
+        if MetadataDocumentFetcher.isDocumentURL(clientID), let allowed = config.access.clientIDHosts,
+           !allowed.permitsHost(URLComponents(string: clientID)?.host ?? "") {
+            throw AuthorizeFailure.page("client_id_host_not_allowed", "Applications from this address are not allowed on this server.")
+        }
         let client: ClientRecord
         do {
             client = try await clients.clientForAuthorization(clientID, now: clock.now())
@@ -55,6 +59,12 @@ extension AuthorizationServer {
         }
         guard RedirectURIPolicy.matches(requested: redirectURI, registered: client.redirectURIs) else {
             throw AuthorizeFailure.page("redirect_uri_mismatch", "The redirect URI is not registered for this application.")
+        }
+        // Also for clients registered (or documents cached) before the list was set; the
+        // operator's own static clients are trusted as configured.
+        if let allowed = config.access.redirectHosts, !clients.isStatic(client.clientID), !allowed.permits(redirectURI) {
+            throw AuthorizeFailure.page("redirect_uri_not_allowed",
+                                        "This application sends you back to \(ClientHostAllowlist.describe(redirectURI)), which this server does not allow.")
         }
         return (client, redirectURI)
     }
@@ -130,10 +140,14 @@ extension AuthorizationServer {
 
     private func consentPage(client: ClientRecord, pending: PendingAuthorizationRecord, binding: String) -> Response {
         let redirect = URLComponents(string: pending.redirectURI)
-        let host = (redirect?.host ?? "?") + (redirect?.port.map { ":\($0)" } ?? "")
+        // A native app's private-use scheme has no host to name: the scheme says which app.
+        let isWeb = ["http", "https"].contains(redirect?.scheme?.lowercased() ?? "")
+        let host = isWeb ? (redirect?.host ?? "?") + (redirect?.port.map { ":\($0)" } ?? "")
+                         : ClientHostAllowlist.describe(pending.redirectURI) + " (an application on your device)"
         let page = OAuthPages.Consent(
             clientName: client.name, clientID: client.clientID, isMetadataDocument: client.kind == .metadataDocument,
-            redirectHost: host, redirectIsLoopback: PublicURL.isLoopbackHost(redirect?.host ?? ""),
+            isPreconfigured: clients.isStatic(client.clientID),
+            redirectHost: host, redirectIsLoopback: !isWeb || PublicURL.isLoopbackHost(redirect?.host ?? ""),
             forgejoHost: URLComponents(string: forgejoOrigin)?.host ?? forgejoOrigin, forgejoScopes: config.forgejo.scopes,
             requestID: pending.id, csrf: csrfToken(pendingID: pending.id, bindingHash: pending.browserBindingHash))
         // Approve redirects to Forgejo, which may redirect at once to our callback ('self') and on to

@@ -12,7 +12,8 @@ extension AuthorizationServer {
                 throw OAuthError(.unsupportedMediaType, reason: "not_json", "the registration request must be application/json")
             }
             let body = try await request.body.collect(upTo: context.maxUploadSize)
-            let registration = try ClientRegistration.register(json: Array(body.readableBytesView), now: clock.now())
+            let registration = try ClientRegistration.register(json: Array(body.readableBytesView), now: clock.now(),
+                                                              redirectHosts: config.access.redirectHosts)
             let evicted = try await store.insertClient(registration.record, maxGrantless: config.oauth.maxGrantlessClients)
             if evicted > 0 { context.logger.notice("grantless clients evicted", metadata: ["count": "\(evicted)"]) }
             OAuthTelemetry.step(context.logger, "register", clientID: registration.record.clientID)

@@ -63,7 +63,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
             store: store,
             fetcher: MetadataDocumentFetcher(resolver: options.hostResolver, allowPrivate: config.cimdAllowPrivate,
                                              allowedPorts: config.oauth.cimdPorts, timeout: config.oauth.cimdFetchTimeout),
-            limits: options.metadataFetches, clock: clock)
+            limits: options.metadataFetches, clock: clock, staticClients: config.access.staticClients)
         self.cookies = BrowserCookies(publicURL: config.publicURL)
         // Keys of earlier rotations still open and verify; everything new uses `masterKey`.
         let previous = config.previousSecretKeys

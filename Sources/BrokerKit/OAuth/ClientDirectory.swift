@@ -1,7 +1,8 @@
 import Foundation
 
-/// Finds the client behind a `client_id`: a registered (DCR) client from the store, or a
-/// metadata-document client, fetched and cached with a bounded TTL. Token and revocation
+/// Finds the client behind a `client_id`: a static client from the operator's file, a
+/// registered (DCR) client from the store, or a metadata-document client, fetched and cached
+/// with a bounded TTL. Token and revocation
 /// requests use only the stored row, so refreshing an existing grant never depends on the
 /// document host being reachable.
 struct ClientDirectory: Sendable {
@@ -12,12 +13,17 @@ struct ClientDirectory: Sendable {
     }
 
     let store: any BrokerStore
+    /// `FJMCP_STATIC_CLIENTS_FILE`, by client id; looked up before the store.
+    private let staticClients: [String: ClientRecord]
     private let flights: MetadataDocumentFlights
     private let clock: OAuthClock
 
-    init(store: any BrokerStore, fetcher: MetadataDocumentFetcher, limits: MetadataDocumentFlights.Limits, clock: OAuthClock) {
+    init(store: any BrokerStore, fetcher: MetadataDocumentFetcher, limits: MetadataDocumentFlights.Limits, clock: OAuthClock,
+         staticClients: [StaticClient] = []) {
         self.store = store
         self.clock = clock
+        let loadedAt = clock.now()
+        self.staticClients = Dictionary(staticClients.map { ($0.clientID, $0.record(loadedAt: loadedAt)) }, uniquingKeysWith: { first, _ in first })
         flights = MetadataDocumentFlights(limits: limits, deadline: fetcher.timeout) { url in
             let fetched: ClientRecord
             do throws(MetadataDocumentError) { fetched = try await fetcher.fetch(url, now: clock.now()) } catch {
@@ -31,6 +37,7 @@ struct ClientDirectory: Sendable {
     /// For `/oauth/authorize`: a stale metadata document is fetched again first (one fetch per
     /// URL at a time, see ``MetadataDocumentFlights``).
     func clientForAuthorization(_ clientID: String, now: Date) async throws(Failure) -> ClientRecord {
+        if let preconfigured = staticClients[clientID] { return preconfigured }
         let stored: ClientRecord?
         do { stored = try await store.client(id: clientID) } catch { throw .store }
         if let stored, stored.kind == .dynamic || (stored.expiresAt ?? .distantPast) > now {
@@ -40,6 +47,11 @@ struct ClientDirectory: Sendable {
         return try await flights.load(clientID).get()
     }
 
+    /// Whether the operator configured this client (its redirect URIs are then trusted as listed).
+    func isStatic(_ clientID: String) -> Bool {
+        staticClients[clientID] != nil
+    }
+
     /// Fetches in progress, including ones whose waiters were already answered.
     var activeFetches: Int {
         get async { await flights.activeFetches }
@@ -47,6 +59,7 @@ struct ClientDirectory: Sendable {
 
     /// For the token and revocation endpoints.
     func storedClient(_ clientID: String) async throws(Failure) -> ClientRecord {
+        if let preconfigured = staticClients[clientID] { return preconfigured }
         let stored: ClientRecord?
         do { stored = try await store.client(id: clientID) } catch { throw .store }
         guard let stored else { throw .unknown }

@@ -21,12 +21,13 @@ struct ClientRegistration {
     let record: ClientRecord
     let response: [String: Any]
 
+    /// - Parameter redirectHosts: `FJMCP_ALLOWED_REDIRECT_HOSTS`; nil allows any acceptable URI.
     /// - Throws: `invalid_redirect_uri` or `invalid_client_metadata`.
-    static func register(json body: [UInt8], now: Date) throws(OAuthError) -> ClientRegistration {
+    static func register(json body: [UInt8], now: Date, redirectHosts: ClientHostAllowlist? = nil) throws(OAuthError) -> ClientRegistration {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
             throw metadata("body_not_json_object", "the body must be a JSON object")
         }
-        let redirectURIs = try redirectURIs(object["redirect_uris"])
+        let redirectURIs = try redirectURIs(object["redirect_uris"], allowed: redirectHosts)
         let name = try optionalString(object, "client_name", maxLength: maxNameLength) ?? "Unnamed client"
         let method = try optionalString(object, "token_endpoint_auth_method", maxLength: 64) ?? "client_secret_basic"
         guard authMethods.contains(method) else {
@@ -69,7 +70,7 @@ struct ClientRegistration {
         return ClientRegistration(record: record, response: response)
     }
 
-    private static func redirectURIs(_ value: Any?) throws(OAuthError) -> [String] {
+    private static func redirectURIs(_ value: Any?, allowed: ClientHostAllowlist?) throws(OAuthError) -> [String] {
         guard let list = value as? [Any], !list.isEmpty else {
             throw OAuthError(.invalidRedirectURI, reason: "redirect_uris_missing", "redirect_uris must be a non-empty array")
         }
@@ -83,6 +84,10 @@ struct ClientRegistration {
             }
             if let problem = RedirectURIPolicy.problem(with: uri) {
                 throw OAuthError(.invalidRedirectURI, reason: "redirect_uri_rejected", problem)
+            }
+            if let allowed, !allowed.permits(uri) {
+                throw OAuthError(.invalidRedirectURI, reason: "redirect_uri_not_allowed",
+                                 "redirect URIs on \(ClientHostAllowlist.describe(uri)) are not allowed by this server")
             }
             uris.append(uri)
         }

@@ -9,6 +9,8 @@ enum OAuthPages {
         let clientName: String
         let clientID: String
         let isMetadataDocument: Bool
+        /// Listed in `FJMCP_STATIC_CLIENTS_FILE` by the operator.
+        let isPreconfigured: Bool
         let redirectHost: String
         let redirectIsLoopback: Bool
         let forgejoHost: String
@@ -25,7 +27,9 @@ enum OAuthPages {
         """
 
     static func consent(_ page: Consent) -> String {
-        let identity = page.isMetadataDocument
+        let identity = page.isPreconfigured
+            ? "<p>This application was set up by the administrator of this server.</p>"
+            : page.isMetadataDocument
             ? "<p>Client identifier: <code>\(escape(page.clientID))</code></p>"
             : "<p>The name above was chosen by the application itself when it registered.</p>"
         let loopbackWarning = page.redirectIsLoopback
