@@ -10,6 +10,9 @@ Paths, in the order a user meets them, in ONE browser (one cookie jar):
 3. Deny: consent → Deny → the client's redirect URI with `error=access_denied` (a redirect after
    the form post, to the client's origin);
 4. remembered consent: no consent page at all;
+5. the connected-applications page (`/account`): sign in through Forgejo, see both connected
+   clients, disconnect one → its next request is 401 and its session's child is gone, while the
+   user's shared child and the other client keep working;
 and the error pages (unknown client, unregistered redirect URI), which must render sensibly.
 All of it directly and behind the shipped Caddyfile (https).
 
@@ -21,16 +24,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 
+from selenium.webdriver.common.by import By
+
+from e2e_support import broker_control
 from e2e_support import deployment as deployments
 from e2e_support.chromium import ClientRedirectServer, HeadlessChromium, discard_screenshots, screenshot_dir
 from e2e_support.deployment import FORGEJO_LOGIN, FORGEJO_PASSWORD
+from e2e_support.flow import MCP_HEADERS
+from e2e_support.plain_clients import MODERN, jsonrpc_messages
 
 
 @dataclass
@@ -38,6 +48,7 @@ class Client:
     name: str
     client_id: str
     redirect_uri: str
+    access_token: str = ""
 
     @property
     def path(self) -> str:
@@ -104,13 +115,15 @@ class Stack:
         return query
 
     def redeem(self, attempt: Attempt, query: dict[str, str]) -> None:
-        """The code the client received is good: the token endpoint exchanges it."""
+        """The code the client received is good: the token endpoint exchanges it (the client
+        keeps the access token)."""
         with self.http() as http:
             answer = http.post(self.deployment.public_url + "/oauth/token", data={
                 "grant_type": "authorization_code", "code": query.get("code", ""), "redirect_uri": attempt.client.redirect_uri,
                 "client_id": attempt.client.client_id, "code_verifier": attempt.verifier, "resource": self.deployment.mcp_url})
         assert answer.status_code == 200, f"the code exchange answered {answer.status_code}: {answer.text[:300]}"
         assert "access_token" in answer.json()
+        attempt.client.access_token = answer.json()["access_token"]
 
     def consent_page(self, client: Client, url: str) -> None:
         """Opens `url`, expects the broker's consent page for `client`, checks how it renders."""
@@ -175,7 +188,10 @@ def test_first_login(stack):
     first_login(stack)
 
 
-def test_second_client_while_signed_in_and_granted_at_forgejo(stack):
+def second_client(stack: Stack) -> Client:
+    """Path 2 (once per browser)."""
+    if "second" in stack.clients and stack.clients["second"].access_token:
+        return stack.clients["second"]
     first_login(stack)
     attempt = stack.attempt(stack.register("second", display_name="A second connector"))
     with stack.step("second client: the broker's consent page"):
@@ -183,6 +199,11 @@ def test_second_client_while_signed_in_and_granted_at_forgejo(stack):
     with stack.step("second client: Approve → Forgejo authorize → /oauth/callback → the client, all redirects"):
         stack.browser.click("button[value=approve]")
         stack.redeem(attempt, stack.callback(attempt))
+    return attempt.client
+
+
+def test_second_client_while_signed_in_and_granted_at_forgejo(stack):
+    second_client(stack)
 
 
 def test_deny(stack):
@@ -226,3 +247,101 @@ def test_error_pages_render(stack, case):
         assert expected in stack.browser.text(), stack.browser.text()
         assert stack.redirects.count("/elsewhere/callback") == 0, "an unregistered redirect URI was followed"
         assert not stack.browser.layout_problems(), stack.browser.layout_problems()
+
+
+class McpCaller:
+    """A client's MCP requests with its access token: one legacy session, and 2026-07-28 calls
+    (which run on the user's shared child)."""
+
+    def __init__(self, stack: Stack, client: Client):
+        self.stack, self.client, self.session_id, self.ids = stack, client, None, iter(range(1, 1_000))
+
+    def post(self, message: dict, headers: dict[str, str] | None = None) -> httpx.Response:
+        headers = {**MCP_HEADERS, "Authorization": f"Bearer {self.client.access_token}", **(headers or {})}
+        if self.session_id:
+            headers |= {"Mcp-Session-Id": self.session_id, "MCP-Protocol-Version": "2025-11-25"}
+        with self.stack.http() as http:
+            return http.post(self.stack.deployment.mcp_url, content=json.dumps(message), headers=headers)
+
+    def open_session(self) -> str:
+        response = self.post({"jsonrpc": "2.0", "id": next(self.ids), "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": self.client.name, "version": "0"}}})
+        assert response.status_code == 200 and response.headers.get("mcp-session-id"), response.text[:300]
+        self.session_id = response.headers["mcp-session-id"]
+        assert self.post({"jsonrpc": "2.0", "method": "notifications/initialized"}).status_code == 202
+        return self.session_id
+
+    def whoami(self, modern: bool = False) -> httpx.Response:
+        message = {"jsonrpc": "2.0", "id": next(self.ids), "method": "tools/call", "params": {"name": "whoami", "arguments": {}}}
+        if not modern:
+            return self.post(message)
+        message["params"]["_meta"] = {
+            "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {},
+            "io.modelcontextprotocol/clientInfo": {"name": self.client.name, "version": "0"}}
+        session, self.session_id = self.session_id, None
+        try:
+            return self.post(message, {"MCP-Protocol-Version": MODERN, "Mcp-Method": "tools/call", "Mcp-Name": "whoami"})
+        finally:
+            self.session_id = session
+
+    def assert_works(self, modern: bool = False) -> None:
+        response = self.whoami(modern)
+        answer = next((m for m in jsonrpc_messages(response) if "result" in m or "error" in m), None)
+        assert response.status_code == 200 and answer and "result" in answer and not answer["result"].get("isError"), (
+            f"{'modern' if modern else 'legacy'} call of {self.client.name} → {response.status_code}: {response.text[:300]}")
+
+
+def wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_account_page_disconnects_one_of_two_connected_apps(stack):
+    first, second = first_login(stack), second_client(stack)
+    callers = {client.name: McpCaller(stack, client) for client in (first, second)}
+    sessions = {name: caller.open_session() for name, caller in callers.items()}
+    for caller in callers.values():
+        caller.assert_works()
+        caller.assert_works(modern=True)
+    session_pids = {name: broker_control.child_pid(stack.deployment, session_id) for name, session_id in sessions.items()}
+    user_child = broker_control.child_pid(stack.deployment)
+    assert all(session_pids.values()) and user_child, (session_pids, user_child)
+
+    with stack.step("account page: /account → Forgejo (signed in, app granted) → /oauth/callback → the page"):
+        stack.browser.open(stack.deployment.public_url + "/account")
+        stack.browser.wait_for_title("Connected applications")
+        stack.browser.screenshot("account-two-apps")
+        assert stack.browser.text("#login") == FORGEJO_LOGIN
+        names = [e.text for e in stack.browser.driver.find_elements(By.CSS_SELECTOR, ".app-name")]
+        assert sorted(names) == sorted(["Browser test first", "A second connector"]), names
+        assert not stack.browser.layout_problems(), stack.browser.layout_problems()
+
+    with stack.step("account page: Disconnect the first client"):
+        stack.browser.click(f'.app[data-client-id="{first.client_id}"] button.revoke')
+        stack.browser.wait_for_title("Connected applications")
+        stack.browser.screenshot("account-after-disconnect")
+        assert "Disconnected Browser test first" in stack.browser.text("#revoked"), stack.browser.text()
+        names = [e.text for e in stack.browser.driver.find_elements(By.CSS_SELECTOR, ".app-name")]
+        assert names == ["A second connector"], names
+
+    revoked = callers[first.name].whoami()
+    assert revoked.status_code == 401 and "Bearer" in revoked.headers.get("www-authenticate", ""), revoked.text[:300]
+    assert wait_until(lambda: not broker_control.pid_alive(session_pids[first.name])), "the disconnected client's session child lives on"
+    assert broker_control.pid_alive(user_child), "the user's shared child ended although another client's grant is live"
+    assert broker_control.child_pid(stack.deployment) == user_child
+    callers[second.name].assert_works()
+    callers[second.name].assert_works(modern=True)
+    assert broker_control.pid_alive(session_pids[second.name])
+
+
+def test_account_page_forms_need_the_pages_token(stack):
+    """A form posted from elsewhere (no CSRF token, or no account session) changes nothing."""
+    second = second_client(stack)
+    with stack.http() as http:
+        answer = http.post(stack.deployment.public_url + "/account/revoke", data={"grant": "x", "csrf": "x"})
+    assert answer.status_code == 403, answer.status_code
+    McpCaller(stack, second).assert_works(modern=True)

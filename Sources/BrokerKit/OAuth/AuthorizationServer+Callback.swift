@@ -10,6 +10,9 @@ extension AuthorizationServer {
         var clientID: String?
         do {
             try await limitBrowser("callback", context: context)
+            if let state = try? parameters.value("state", maxLength: 256), AccountSignIn.isAccountState(state) {
+                return await accountCallback(parameters, state: state, request: request, context: context)
+            }
             let pending = try await pendingForCallback(parameters, request: request)
             clientID = pending.clientID
             if let upstreamError = try? parameters.value("error", maxLength: 256) {
@@ -66,6 +69,13 @@ extension AuthorizationServer {
               let verifier = try? verifierBox.openString(sealed, context: "pending:" + pending.id) else {
             throw AuthorizeFailure.page(status: .serverError, reason: "verifier_unreadable", message: "The login could not be completed.")
         }
+        return try await completeUpstreamLogin(code: code, verifier: verifier)
+    }
+
+    /// Exchanges the Forgejo code and stores the user and their new token set. Every sign-in
+    /// (a client's or the account page's) must keep the new set: Forgejo bumps the grant's
+    /// counter on each code exchange, which retires the refresh token stored before.
+    func completeUpstreamLogin(code: String, verifier: String) async throws -> UserRecord {
         let tokens: UpstreamTokenResponse
         let forgejoUser: ForgejoUser
         do {

@@ -34,6 +34,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     let clients: ClientDirectory
     let cookies: BrowserCookies
     let consentMemory: ConsentMemory
+    let account: AccountSignIn
     let csrfSigner: Signer
     let upstreamTokenBox: SecretBox
     let verifierBox: SecretBox
@@ -68,6 +69,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         // Keys of earlier rotations still open and verify; everything new uses `masterKey`.
         let previous = config.previousSecretKeys
         self.consentMemory = ConsentMemory(masterKey: masterKey, previousMasterKeys: previous)
+        self.account = AccountSignIn(masterKey: masterKey, previousMasterKeys: previous)
         self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf", previousMasterKeys: previous)
         self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previous)
         self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier", previousMasterKeys: previous)
@@ -99,6 +101,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         router.get("/oauth/callback") { request, context in await self.callback(request, context: context) }
         router.post("/oauth/token") { request, context in try await self.token(request, context: context) }
         router.post("/oauth/revoke") { request, context in try await self.revoke(request, context: context) }
+        addAccountRoutes(to: router)
     }
 
     /// Metadata document fetches whose work has not ended (including ones already answered at their deadline).

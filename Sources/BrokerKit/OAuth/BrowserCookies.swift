@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 
-/// Names and attributes of the two cookies the authorization flow sets.
+/// Names and attributes of the cookies the authorization flow and the account page set.
 ///
 /// With an https public URL they carry the `__Host-` prefix (host-only, `Secure`, `Path=/`),
 /// as the MCP security guidance requires. On a plain-http loopback URL (development only)
@@ -9,6 +9,9 @@ import Hummingbird
 struct BrowserCookies: Sendable {
     let binding: String
     let consent: String
+    /// The account page's signed session, and its sign-in in progress (see ``AccountSignIn``).
+    let account: String
+    let accountLogin: String
     private let secure: Bool
 
     init(publicURL: PublicURL) {
@@ -16,6 +19,8 @@ struct BrowserCookies: Sendable {
         let prefix = secure ? "__Host-" : ""
         binding = prefix + "fjmcp-authz"
         consent = prefix + "fjmcp-consent"
+        account = prefix + "fjmcp-account"
+        accountLogin = prefix + "fjmcp-account-login"
     }
 
     /// A `Set-Cookie` value; `HttpOnly` and `SameSite=Lax` always (Lax so the cookie survives the

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 
-/// The broker's only HTML: the consent page and error pages. Self-contained (inline style, no
+/// The broker's only HTML: the consent page, the account page (AccountPages.swift) and error pages. Self-contained (inline style, no
 /// scripts, no external assets) so the CSP can forbid everything else.
 enum OAuthPages {
     struct Consent {
@@ -117,7 +117,7 @@ enum OAuthPages {
             .replacingOccurrences(of: "'", with: "&#39;")
     }
 
-    private static func document(title: String, body: String) -> String {
+    static func document(title: String, body: String) -> String {
         """
         <!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
         <title>\(escape(title))</title><style>\(style)</style></head><body>
