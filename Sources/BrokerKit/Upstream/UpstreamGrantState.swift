@@ -3,6 +3,14 @@
 /// that owns upstream refresh; the authorization server only maps the answer.
 public protocol UpstreamGrantState: Sendable {
     func check(userID: Int64) async -> UpstreamGrantStatus
+    /// A broker refresh token of the user was redeemed: a reason to check the Forgejo token
+    /// itself (a client that refreshes is alive, and so should its grant be). Never waits.
+    func refreshRedeemed(userID: Int64)
+}
+
+extension UpstreamGrantState {
+    /// Without upstream truth checks a refresh is no news.
+    public func refreshRedeemed(userID: Int64) {}
 }
 
 public enum UpstreamGrantStatus: Sendable, Equatable {

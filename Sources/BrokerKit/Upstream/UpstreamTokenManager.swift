@@ -15,7 +15,7 @@ public actor UpstreamTokenManager {
     let policy: UpstreamRefreshPolicy
     let logger: Logger
 
-    private var inFlight: [Int64: Task<UpstreamRefreshOutcome, Never>] = [:]
+    private(set) var inFlight: [Int64: Task<UpstreamRefreshOutcome, Never>] = [:]
     /// Consecutive refreshes per user that ended transiently or misconfigured; cleared on success.
     var transientFailures: [Int64: Int] = [:]
     /// The generation last announced per user, so adopting the same set twice is announced once.
