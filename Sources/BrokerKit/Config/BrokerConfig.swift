@@ -29,6 +29,10 @@ public struct BrokerConfig: Sendable {
     public var cimdAllowPrivate: Bool = false
     /// Rate limits and bounds of the OAuth endpoints (`FJMCP_RATE_LIMIT_*`, `FJMCP_CIMD_*`, …).
     public var oauth = OAuthLimits()
+    /// Which tools clients may see and call (`FJMCP_TOOLS_*`, `FJMCP_READ_ONLY`).
+    public var tools = ToolPolicy()
+    /// Where the audit trail goes (`FJMCP_AUDIT_*`).
+    public var audit = AuditSettings()
     /// Who may sign in and which clients may connect.
     public var access = AccessSettings()
 

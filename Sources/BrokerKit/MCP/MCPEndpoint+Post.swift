@@ -70,7 +70,8 @@ extension MCPEndpoint {
         }
         var iterator = signals.makeAsyncIterator()
         let child = lease.child
-        let first = await Self.next(&iterator, relaying: relay, child: child)
+        let answer = tools.answerFilter(for: message.method)
+        let first = await Self.next(&iterator, relaying: relay, child: child).map(answer)
         if case .item(.response(let bytes))? = first {
             SessionMetrics.bridged(method: message.method, duration: .now - started)
             await lease.release()
@@ -89,7 +90,7 @@ extension MCPEndpoint {
             var iterator = signals.makeAsyncIterator()
             do {
                 try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, first]) {
-                    await Self.next(&iterator, relaying: relay, child: child).map(Self.frame) ?? .end
+                    await Self.next(&iterator, relaying: relay, child: child).map(answer).map(Self.frame) ?? .end
                 }
             } catch {
                 await abandon.run()
@@ -128,7 +129,7 @@ extension MCPEndpoint {
     /// 2025-03-26 batches: every request is sent at once, the answers come back as one array
     /// (side messages such as progress have no stream to go to in a batch and are dropped).
     private func batch(_ message: JSONRPCMessage, session: HostedChild) async -> Response {
-        var calls: [SessionCall] = []
+        var calls: [(call: SessionCall, method: String?)] = []
         var replies: [[UInt8]] = []
         for element in message.batchElements() {
             guard case .success(let inner) = element else {
@@ -140,7 +141,11 @@ extension MCPEndpoint {
                 replies.append(JSONRPCEnvelope.error(
                     rawID: inner.rawID ?? Array("null".utf8), code: -32600, message: MCPRequestError.initializeInBatch.message))
             case .request:
-                if let call = try? await session.send(inner) { calls.append(call) }
+                if let refused = tools.refusalAnswer(to: inner) {
+                    replies.append(refused)
+                } else if let call = try? await session.send(inner) {
+                    calls.append((call, inner.method))
+                }
             case .notification:
                 if (try? await session.forward(inner)) == true { await host.remember(inner, on: session) }
             case .response, .errorResponse:
@@ -149,9 +154,9 @@ extension MCPEndpoint {
                 replies.append(JSONRPCParseError.invalidRequest("nested batch").response)
             }
         }
-        for call in calls {
+        for (call, method) in calls {
             for await event in call.events {
-                if case .response(let bytes) = event { replies.append(bytes) }
+                if case .response(let bytes) = event { replies.append(tools.filterAnswer(bytes, for: method)) }
             }
         }
         guard !replies.isEmpty else { return Response(status: .accepted) }

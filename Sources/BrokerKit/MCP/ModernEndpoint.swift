@@ -13,9 +13,12 @@ struct ModernEndpoint: Sendable {
     let cacheTTLMilliseconds: Int
     /// `WWW-Authenticate` for a 401 when the user's Forgejo login is gone.
     let loginChallenge: String
+    let tools: ToolGate
 
-    init(host: ChildHost, jsonWindow: Duration, keepAliveInterval: Duration, cacheTTLMilliseconds: Int, loginChallenge: String) {
+    init(host: ChildHost, jsonWindow: Duration, keepAliveInterval: Duration, cacheTTLMilliseconds: Int, loginChallenge: String,
+         tools: ToolGate) {
         self.host = host
+        self.tools = tools
         self.jsonWindow = jsonWindow
         self.keepAliveInterval = keepAliveInterval
         self.cacheTTLMilliseconds = cacheTTLMilliseconds
@@ -59,6 +62,7 @@ struct ModernEndpoint: Sendable {
     private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner, resent: Bool = false) async throws -> Response {
         if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
         if let filter = modern.listenFilter { return try await listen(modern, filter: filter, request: request, owner: owner) }
+        if let refused = tools.refusalAnswer(to: modern) { return MCPEndpoint.json(refused) }
         let lease: ChildLease
         do {
             lease = try await host.acquireUserChild(owner: owner)
@@ -250,8 +254,9 @@ struct ModernEndpoint: Sendable {
                 return .ended
             case .event(let event):
                 switch ModernRelay.disposition(of: event, for: modern, results: results) {
-                case .send(.response(let bytes)):
+                case .send(.response(let answer)):
                     await call.finish()
+                    let bytes = tools.filterAnswer(answer, for: modern.method)
                     let notFound = ModernResult.isMethodNotFound(bytes)
                     ModernMetrics.request(method: modern.method, outcome: ModernResult.isError(bytes) ? "error" : "complete")
                     return .final(bytes, notFound ? .notFound : .ok)

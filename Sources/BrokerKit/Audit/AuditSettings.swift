@@ -1,0 +1,54 @@
+import Foundation
+
+/// Where the audit trail goes (`FJMCP_AUDIT_LOG`, `FJMCP_AUDIT_RETENTION`).
+public struct AuditSettings: Sendable, Equatable {
+    /// The JSON-lines file; nil: none.
+    public var logPath: String?
+    /// How long the store keeps records; zero: records are not stored.
+    public var retention: Duration = .seconds(90 * 86_400)
+
+    public init(logPath: String? = nil, retention: Duration = .seconds(90 * 86_400)) {
+        self.logPath = logPath
+        self.retention = retention
+    }
+
+    /// Whether the store keeps records at all.
+    public var storesRecords: Bool { retention > .zero }
+
+    /// Reads both settings; the file's directory must exist and be writable (and the file, if
+    /// it exists, a writable regular file), so a typo fails at start, not at the first record.
+    static func load(from source: ConfigSource, problems: inout [String]) -> AuditSettings? {
+        var settings = AuditSettings()
+        var valid = true
+        let retention = (source.value(.auditRetention) ?? Setting.auditRetention.defaultValue ?? "").trimmingCharacters(in: .whitespaces)
+        if let duration = Duration(configValue: retention) {
+            settings.retention = duration
+        } else {
+            problems.append("\(Setting.auditRetention.env)=\(retention) is invalid: expected a duration such as 90d, or 0s for no stored records")
+            valid = false
+        }
+        let path = (source.value(.auditLog) ?? "").trimmingCharacters(in: .whitespaces)
+        if !path.isEmpty {
+            if let problem = Self.problem(withLogPath: path) {
+                problems.append("\(Setting.auditLog.env)=\(path): \(problem)")
+                valid = false
+            }
+            settings.logPath = path
+        }
+        return valid ? settings : nil
+    }
+
+    static func problem(withLogPath path: String) -> String? {
+        let directory = (path as NSString).deletingLastPathComponent
+        let folder = directory.isEmpty ? "." : directory
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            if isDirectory.boolValue { return "is a directory" }
+            return access(path, W_OK) == 0 ? nil : "the file is not writable by this user"
+        }
+        guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+            return "the directory \(folder) does not exist"
+        }
+        return access(folder, W_OK) == 0 ? nil : "the directory \(folder) is not writable by this user"
+    }
+}
