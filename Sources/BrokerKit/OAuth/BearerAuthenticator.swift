@@ -25,15 +25,13 @@ public final class BearerAuthenticator: Sendable {
     public var missingTokenChallenge: String { error(.missing).challenge }
 
     public func authenticate(_ request: Request, context: BrokerRequestContext) async throws -> AuthenticatedPrincipal {
-        let headers = request.headers[values: .authorization]
-        guard headers.count == 1, let header = headers.first else {
-            throw error(headers.isEmpty ? .missing : .malformed)
+        let token: String
+        do {
+            token = try AuthorizationHeader.bearerToken(request.headers[values: .authorization])
+        } catch {
+            throw self.error(error == .missing ? .missing : .malformed)
         }
-        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw error(parts.first?.lowercased() == "bearer" ? .malformed : .missing)
-        }
-        return try await authenticate(token: String(parts[1]).trimmingCharacters(in: .whitespaces))
+        return try await authenticate(token: token)
     }
 
     public func authenticate(token: String) async throws(BearerError) -> AuthenticatedPrincipal {

@@ -44,22 +44,13 @@ extension AuthorizationServer {
 
     /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`.
     private func basicCredentials(_ request: Request) throws -> (id: String, secret: String)? {
-        let headers = request.headers[values: .authorization]
-        guard !headers.isEmpty else { return nil }
-        var failure = OAuthError.invalidClient("basic_auth_malformed", "malformed HTTP Basic credentials")
-        failure.usedBasicAuth = true
-        guard headers.count == 1, headers[0].utf8.count <= 4_096 else { throw failure }
-        let parts = headers[0].split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "basic",
-              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"),
-              let id = Self.formDecode(text[..<colon]), let secret = Self.formDecode(text[text.index(after: colon)...]), !id.isEmpty
-        else { throw failure }
-        return (id, secret)
-    }
-
-    private static func formDecode(_ text: Substring) -> String? {
-        text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding
+        do {
+            return try AuthorizationHeader.basicCredentials(request.headers[values: .authorization])
+        } catch {
+            var failure = OAuthError.invalidClient("basic_auth_malformed", "malformed HTTP Basic credentials")
+            failure.usedBasicAuth = true
+            throw failure
+        }
     }
 }
 

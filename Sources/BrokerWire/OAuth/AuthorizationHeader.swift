@@ -1,0 +1,39 @@
+import Foundation
+
+/// The two `Authorization` schemes the broker reads, parsed from the header's raw values (every
+/// occurrence, so a repeated header is seen and refused rather than one copy picked).
+package enum AuthorizationHeader {
+    package enum Failure: Error, Equatable {
+        /// No credentials of the scheme: the caller answers with a challenge.
+        case missing
+        /// Credentials of the scheme that cannot be read (repeated header, bad encoding).
+        case malformed
+    }
+
+    /// The token of `Bearer <token>` (scheme case-insensitive, surrounding spaces dropped).
+    /// Another scheme counts as missing, so a client sending e.g. Basic gets the bearer challenge.
+    package static func bearerToken(_ values: [String]) throws(Failure) -> String {
+        guard values.count == 1, let header = values.first else { throw values.isEmpty ? .missing : .malformed }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw parts.first?.lowercased() == "bearer" ? .malformed : .missing
+        }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+    }
+
+    /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. Nil without an
+    /// `Authorization` header; `.malformed` for anything else that is not exactly that (a header
+    /// over 4 KiB, another scheme, bad base64, no colon, an empty id).
+    package static func basicCredentials(_ values: [String]) throws(Failure) -> (id: String, secret: String)? {
+        guard !values.isEmpty else { return nil }
+        guard values.count == 1, values[0].utf8.count <= 4_096 else { throw .malformed }
+        let parts = values[0].split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "basic",
+              let decoded = Data(base64Encoded: String(parts[1]).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":"),
+              let id = OAuthParameters.formDecode(text[..<colon]),
+              let secret = OAuthParameters.formDecode(text[text.index(after: colon)...]), !id.isEmpty
+        else { throw .malformed }
+        return (id, secret)
+    }
+}
