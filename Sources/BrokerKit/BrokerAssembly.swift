@@ -30,6 +30,9 @@ public struct BrokerAssembly: Sendable {
     public let host: ChildHost
     public let rotation: ChildRotation
     public let mcp: MCPEndpoint
+    /// Checks users' Forgejo tokens against Forgejo when a call fails, a broker token is
+    /// refreshed, or periodically while they have children (upstream truth).
+    public let truthProbe: UpstreamTruthProbe
     /// Re-checks the sign-in policy at each Forgejo token refresh; nil when the policy is open.
     public let signInEnforcer: SignInEnforcer?
 
@@ -40,6 +43,8 @@ public struct BrokerAssembly: Sendable {
         tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey,
                                             previousMasterKeys: config.previousSecretKeys, clock: options.upstreamClock,
                                             policy: options.refreshPolicy, logger: logger)
+        truthProbe = UpstreamTruthProbe(manager: tokenManager, settings: UpstreamTruthSchedule.Settings(
+            periodicInterval: config.upstreamProbeInterval), logger: logger)
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         var limits = SessionRegistryLimits(config.sessions)
         limits.drain = options.drain
@@ -47,18 +52,17 @@ public struct BrokerAssembly: Sendable {
                          hasLiveGrant: { userID in
                              // A store that cannot answer keeps the child: ending it is the irreversible choice.
                              (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true
-                         })
+                         }, doubts: truthProbe)
         authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
-                                                  upstreamGrantState: tokenManager, revocationObserver: host,
+                                                  upstreamGrantState: truthProbe, revocationObserver: host,
                                                   options: options.authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
         signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, host: host, logger: logger)
-        mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
-                          tools: ToolGate(policy: config.tools))
+        mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    public var services: [any Service] { [tokenManager, rotation, host] + (signInEnforcer.map { [$0] } ?? []) }
+    public var services: [any Service] { [tokenManager, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) }
 }

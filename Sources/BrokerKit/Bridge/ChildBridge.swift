@@ -22,6 +22,8 @@ public actor ChildBridge {
     private let tag = String(UInt32.random(in: .min ... .max), radix: 16)
     private var nextServerRequest = 0
     private var malformedLog = LogRateLimiter(LogRateLimit(burst: 10, perSecond: 1))
+    /// Sees every answer the child gives, after it was routed (the host's failed-call signal).
+    private var answerObserver: (@Sendable (JSONRPCMessage) -> Void)?
 
     public init(child: ChildProcess, logger: Logger) {
         self.child = child
@@ -37,6 +39,12 @@ public actor ChildBridge {
         return try await child.start { [weak self] line in
             await self?.childSent(line)
         }
+    }
+
+    /// Hands every answer of the child to `observer` once it was routed; it runs on the child's
+    /// stdout path, so it must only look at bytes and hand work off.
+    func observeAnswers(_ observer: @escaping @Sendable (JSONRPCMessage) -> Void) {
+        answerObserver = observer
     }
 
     public var pendingCount: Int { table.pending.count }
@@ -134,6 +142,7 @@ public actor ChildBridge {
             return
         }
         route(message)
+        if message.isResponse { answerObserver?(message) }
     }
 
     private func route(_ message: JSONRPCMessage) {

@@ -29,10 +29,9 @@ public struct BrokerConfig: Sendable {
     public var cimdAllowPrivate: Bool = false
     /// Rate limits and bounds of the OAuth endpoints (`FJMCP_RATE_LIMIT_*`, `FJMCP_CIMD_*`, …).
     public var oauth = OAuthLimits()
-    /// Which tools clients may see and call (`FJMCP_TOOLS_*`, `FJMCP_READ_ONLY`).
-    public var tools = ToolPolicy()
-    /// Where the audit trail goes (`FJMCP_AUDIT_*`).
-    public var audit = AuditSettings()
+    /// `FJMCP_UPSTREAM_PROBE_INTERVAL`: how often a user with live children has their Forgejo
+    /// token checked against Forgejo (`UpstreamTruthProbe`).
+    public var upstreamProbeInterval: Duration = .seconds(300)
     /// Who may sign in and which clients may connect.
     public var access = AccessSettings()
 

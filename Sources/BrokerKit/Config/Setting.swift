@@ -82,11 +82,10 @@ extension Setting {
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
         childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions, maxCallsPerSession,
-        accessTokenTTL, refreshTokenTTL, refreshGrace,
+        accessTokenTTL, refreshTokenTTL, refreshGrace, upstreamProbeInterval,
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
         rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,
         grantlessClientLifetime, cimdPorts, cimdFetchTimeout,
-        toolsAllow, toolsDeny, readOnly, auditLog, auditRetention,
         allowedUsers, allowedOrgs, accessContact, allowedRedirectHosts, allowedClientIDHosts, staticClientsFile,
     ]
 }

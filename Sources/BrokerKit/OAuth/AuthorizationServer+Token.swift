@@ -111,6 +111,7 @@ extension AuthorizationServer {
         try await store.insertAccessToken(issued.accessRecord)
         try await store.touchGrant(id: grant.id, now: now)
         OAuthTelemetry.issued(grantType: "refresh_token")
+        upstreamGrantState.refreshRedeemed(userID: grant.userID)
         return (issued.responseData, try await store.user(id: grant.userID)?.login)
     }
 

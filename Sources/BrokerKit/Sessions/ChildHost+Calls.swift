@@ -59,3 +59,15 @@ extension ChildHost {
         await child.refuse(message)
     }
 }
+
+/// The failed-call signal of upstream truth: a call that ends in an error may be Forgejo
+/// rejecting the child's token, so the user's token is doubted (and checked by the probe).
+extension ChildHost {
+    /// Watches a child's answers for `userID`. Runs on the child's stdout path for every answer,
+    /// so a successful one costs only a search of bytes already in cache.
+    nonisolated static func failureObserver(userID: Int64, doubts: any UpstreamDoubts) -> @Sendable (JSONRPCMessage) -> Void {
+        { answer in
+            if ChildAnswer.endedInError(answer) { doubts.callFailed(userID: userID) }
+        }
+    }
+}

@@ -66,9 +66,11 @@ public actor ChildHost: Service {
     var initializeResults: [String: ChildServerInfo] = [:]
 
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger,
-                records: (any BrokerStore)? = nil, hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true }) {
+                records: (any BrokerStore)? = nil, hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true },
+                doubts: (any UpstreamDoubts)? = nil) {
         self.limits = limits
-        self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger)
+        self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger,
+                                    doubts: doubts)
         self.tokens = tokens
         self.logger = logger
         self.records = records

@@ -108,6 +108,8 @@ struct ChildSpawner: Sendable {
     /// Only this first call is bounded: tool calls may legitimately run for a long time.
     let initializeTimeout: Duration
     let logger: Logger
+    /// Told when a call on a child ends in an error (see `ChildHost.failureObserver`).
+    var doubts: (any UpstreamDoubts)?
 
     /// A started child that answered `initialize`, or the child's own error answer to it.
     enum Outcome: Sendable {
@@ -156,6 +158,7 @@ struct ChildSpawner: Sendable {
             throw .childStartFailed("\(error)")
         }
         let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: label, logger: logger), logger: logger)
+        if let doubts { await bridge.observeAnswers(ChildHost.failureObserver(userID: userID, doubts: doubts)) }
         do {
             try await bridge.start()
         } catch {
