@@ -89,6 +89,14 @@ let package = Package(
             dependencies: [],
             swiftSettings: swiftSettings
         ),
+        // The benchmark's floor: the broker's HTTP stack answering a fixed result (bench/README.md).
+        .executableTarget(
+            name: "fjmcp-floor",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "fjmcp-bench",
             dependencies: [
