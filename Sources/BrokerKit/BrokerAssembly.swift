@@ -58,7 +58,8 @@ public struct BrokerAssembly: Sendable {
                                                   options: options.authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
         signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, host: host, logger: logger)
-        mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint)
+        mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
+                          tools: ToolGate(policy: config.tools))
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }

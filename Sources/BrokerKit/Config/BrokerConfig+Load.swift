@@ -44,6 +44,8 @@ extension BrokerConfig {
         let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
         let cimdAllowPrivate = reader.parse(.cimdAllowPrivate) { Bool($0.lowercased()) } hint: { "expected true or false" }
         let oauthLimits = reader.oauthLimits()
+        let tools = ToolPolicy.load(from: source, problems: &reader.problems)
+        let audit = AuditSettings.load(from: source, problems: &reader.problems)
 
         if let perUser, let total, perUser > total {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
@@ -51,7 +53,8 @@ extension BrokerConfig {
         guard reader.problems.isEmpty,
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let callsPerSession, let accessTTL, let refreshTTL, let grace,
-              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits
+              let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits,
+              let tools, let audit
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
@@ -65,7 +68,8 @@ extension BrokerConfig {
                             maxCallsPerSession: callsPerSession),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
-            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits
+            logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits,
+            tools: tools, audit: audit
         )
         config.access = access ?? AccessSettings()
         if let probeInterval { config.upstreamProbeInterval = probeInterval }

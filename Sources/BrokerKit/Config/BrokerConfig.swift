@@ -32,6 +32,10 @@ public struct BrokerConfig: Sendable {
     /// `FJMCP_UPSTREAM_PROBE_INTERVAL`: how often a user with live children has their Forgejo
     /// token checked against Forgejo (`UpstreamTruthProbe`).
     public var upstreamProbeInterval: Duration = .seconds(300)
+    /// Which tools clients may see and call (`FJMCP_TOOLS_*`, `FJMCP_READ_ONLY`).
+    public var tools = ToolPolicy()
+    /// Where the audit trail goes (`FJMCP_AUDIT_*`).
+    public var audit = AuditSettings()
     /// Who may sign in and which clients may connect.
     public var access = AccessSettings()
 

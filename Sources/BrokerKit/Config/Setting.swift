@@ -86,6 +86,7 @@ extension Setting {
         trustedProxies, metricsAllow, maxBodySize, shutdownTimeout, logLevel, logFormat, cimdAllowPrivate,
         rateLimitAuthorize, rateLimitRegister, rateLimitToken, maxPendingAuthorizations, maxGrantlessClients,
         grantlessClientLifetime, cimdPorts, cimdFetchTimeout,
+        toolsAllow, toolsDeny, readOnly, auditLog, auditRetention,
         allowedUsers, allowedOrgs, accessContact, allowedRedirectHosts, allowedClientIDHosts, staticClientsFile,
     ]
 }
