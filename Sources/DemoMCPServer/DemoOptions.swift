@@ -25,6 +25,9 @@ struct DemoOptions: Sendable {
     var probeTargets: [String] = []
     /// Tests only: writes its Forgejo token to stderr at start, as a careless child might.
     var leakTokenToStderr = false
+    /// Tests only: lists `flood`, which writes notifications as fast as the pipe takes them (the
+    /// broker's bounds on what it buffers for a slow client).
+    var floodTool = false
 
     /// Whether `tool` is listed and callable: the test-only ones only with their flag.
     func offers(_ tool: DemoTools.Name) -> Bool {
@@ -32,6 +35,7 @@ struct DemoOptions: Sendable {
         case .notify: notifyTool
         case .stats: statsTool
         case .sandboxProbe: sandboxProbe
+        case .flood: floodTool
         case .whoami, .echo, .sleep, .progress, .ask, .crash: true
         }
     }
@@ -81,6 +85,7 @@ struct DemoOptions: Sendable {
             case "--sandbox-probe": sandboxProbe = true
             case "--probe-target": probeTargets.append(try value(for: flag))
             case "--leak-token-to-stderr": leakTokenToStderr = true
+            case "--flood": floodTool = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

@@ -4,7 +4,7 @@ import Foundation
 /// server→client requests, crashes). Tool failures are `isError` results, as MCP requires.
 enum DemoTools {
     enum Name: String, CaseIterable {
-        case whoami, echo, sleep, progress, ask, crash, notify, stats
+        case whoami, echo, sleep, progress, ask, crash, notify, stats, flood
         case sandboxProbe = "sandbox_probe"
     }
 
@@ -40,9 +40,14 @@ enum DemoTools {
     static let sandboxProbeDefinition: JSONValue = tool(
         "sandbox_probe", "Report which processes, secrets, files and sockets this process can reach", [:])
 
+    /// Listed only with `--flood` (tests): see `DemoFlood`.
+    static let floodDefinition: JSONValue = tool(
+        "flood", "Write about bytes of progress (or log) notifications as fast as possible",
+        ["bytes": ["type": "integer"], "lineBytes": ["type": "integer"], "ignoreCancel": ["type": "boolean"]], required: ["bytes"])
+
     /// The tools a flag turns on, for the options given.
     static func optionalDefinitions(for options: DemoOptions) -> [JSONValue] {
-        [(Name.notify, notifyDefinition), (.stats, statsDefinition), (.sandboxProbe, sandboxProbeDefinition)]
+        [(Name.notify, notifyDefinition), (.stats, statsDefinition), (.sandboxProbe, sandboxProbeDefinition), (.flood, floodDefinition)]
             .filter { options.offers($0.0) }.map(\.1)
     }
 
@@ -77,6 +82,13 @@ enum DemoTools {
             return text_("received \(received), finished \(finished), cancelled \(cancelled)", structured: [
                 "received": .int(Int64(received)), "finished": .int(Int64(finished)), "cancelled": .int(Int64(cancelled)),
             ])
+        case .flood:
+            guard let bytes = arguments["bytes"]?.intValue, bytes >= 0 else { return failure("flood needs a non-negative 'bytes'") }
+            let flood = DemoFlood(
+                total: bytes, lineBytes: arguments["lineBytes"]?.intValue ?? DemoFlood.defaultLineBytes,
+                ignoresCancel: arguments["ignoreCancel"] == .bool(true), progressToken: context.progressToken)
+            guard let written = await flood.run(into: context.server.out) else { return nil }
+            return text_("flooded \(written) bytes", structured: ["bytes": .int(Int64(written))])
         case .sandboxProbe:
             let report = SandboxProbe.run(targets: context.server.options.probeTargets, ownToken: context.server.options.token)
             return text_(report.serializedString, structured: report)

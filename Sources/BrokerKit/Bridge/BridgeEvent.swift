@@ -48,15 +48,26 @@ public enum BridgeError: Error, Equatable, Sendable {
 /// that wants the events somewhere else than a plain stream (e.g. straight into the stream an
 /// SSE writer reads, which spares the POST path a relay task per request) brings its own sink.
 public protocol BridgeEventSink: Sendable {
-    func yield(_ event: BridgeEvent)
+    /// False when the sink's byte bound is reached and it did not take the message: the bridge
+    /// then ends the call with an error (`BufferBound`). A response is always taken.
+    func yield(_ event: BridgeEvent) -> Bool
+    /// The byte bound `yield` enforces (named in the error that ends the call).
+    var limit: Int { get }
     /// No event follows; called exactly once per call.
     func finish()
 }
 
-/// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`).
+/// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`). Unbounded: its
+/// readers drain it at once (a 2026-07-28 call's pump, which bounds its own buffer; the
+/// broker's own requests).
 struct EventStreamSink: BridgeEventSink {
     let continuation: AsyncStream<BridgeEvent>.Continuation
 
-    func yield(_ event: BridgeEvent) { continuation.yield(event) }
+    var limit: Int { .max }
+
+    func yield(_ event: BridgeEvent) -> Bool {
+        continuation.yield(event)
+        return true
+    }
     func finish() { continuation.finish() }
 }

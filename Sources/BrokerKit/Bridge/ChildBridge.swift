@@ -111,6 +111,12 @@ public actor ChildBridge {
         try? await child.send(notification.replacing(requested.range, with: JSONRPCID.int(childID).jsonBytes))
     }
 
+    /// Ends a call whose reader fell more than `limit` bytes behind (a 2026-07-28 call's own
+    /// buffer): its caller gets the overflow error as the answer, the child a cancellation.
+    func endSlowCall(_ ticket: BridgeTicket, limit: Int) {
+        overflowed(ticket.childID, limit: limit)
+    }
+
     /// Routes a client's response to a server→client request back to the child under the
     /// child's original id. Returns false if this bridge never issued that id.
     public func deliverClientResponse(_ response: JSONRPCMessage) async -> Bool {
@@ -152,7 +158,7 @@ public actor ChildBridge {
                 logger.debug("dropped a response for no pending request (cancelled or late)")
                 return
             }
-            call.events.yield(.response(message.replacingID(withRaw: call.clientRawID)))
+            _ = call.events.yield(.response(message.replacingID(withRaw: call.clientRawID)))
             call.events.finish()
         case .notification:
             routeNotification(message)
@@ -179,21 +185,41 @@ public actor ChildBridge {
             logger.debug("dropped progress for no pending request")
             return
         }
-        call.events.yield(.message(message.replacing(token.range, with: clientToken)))
+        relay(message.replacing(token.range, with: clientToken), to: childID, call)
     }
 
     private func deliver(_ bytes: [UInt8], to childID: Int64?) {
         if let childID, let call = table.pending[childID] {
-            call.events.yield(.message(bytes))
+            relay(bytes, to: childID, call)
         } else {
             serverContinuation.yield(bytes)
         }
     }
 
+    /// A side message for a call; a call whose reader is too far behind to take it ends here.
+    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) {
+        guard !call.events.yield(.message(bytes)) else { return }
+        BridgeMetrics.overflowed(.call)
+        overflowed(childID, limit: call.events.limit)
+    }
+
+    /// The call's reader fell behind by more than its bound: the call ends with an error answer
+    /// (the rest of the session goes on) and the child is told to stop working on it. The
+    /// cancellation is written from a task of its own: this runs on the child's stdout path, and
+    /// waiting here for a child that does not read its stdin would stall both pipes.
+    private func overflowed(_ childID: Int64, limit: Int) {
+        guard let call = table.remove(childID) else { return }
+        logger.warning("ended a call whose client read its messages too slowly", metadata: ["limit_bytes": "\(limit)"])
+        _ = call.events.yield(.response(BufferBound.overflowError(rawID: call.clientRawID, limit: limit)))
+        call.events.finish()
+        let cancel = JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(childID).jsonBytes, reason: "client too slow")
+        Task { [child] in try? await child.send(cancel) }
+    }
+
     private func childExited(_ exit: ChildExit) {
         self.exit = exit
         for call in table.removeAll() {
-            call.events.yield(.response(Self.exitedError(call.clientRawID, exit)))
+            _ = call.events.yield(.response(Self.exitedError(call.clientRawID, exit)))
             call.events.finish()
         }
         serverContinuation.finish()

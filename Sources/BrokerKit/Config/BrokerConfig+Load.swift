@@ -32,6 +32,8 @@ extension BrokerConfig {
         let perUser = reader.integer(.maxSessionsPerUser, range: 1...100_000)
         let total = reader.integer(.maxSessions, range: 1...1_000_000)
         let callsPerSession = reader.integer(.maxCallsPerSession, range: 1...100_000)
+        let bufferedBytes = reader.integer(.maxBufferedEventBytes, range: (64 << 10)...(1 << 30))
+        let spawnRate = reader.parse(.rateLimitSpawn, OAuthLimits.rate(configValue:)) { "expected BURST/PERIOD (e.g. 20/20s) or off" }
         let accessTTL = reader.duration(.accessTokenTTL, positive: true)
         let refreshTTL = reader.duration(.refreshTokenTTL, positive: true)
         let grace = reader.duration(.refreshGrace)
@@ -65,7 +67,8 @@ extension BrokerConfig {
             child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
                          sandbox: sandbox, sandboxHelper: bwrapPath),
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total,
-                            maxCallsPerSession: callsPerSession),
+                            maxCallsPerSession: callsPerSession, maxBufferedEventBytes: bufferedBytes ?? BufferBound.defaultLimit,
+                            spawnRate: spawnRate ?? nil),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
             logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits,

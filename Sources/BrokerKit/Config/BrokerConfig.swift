@@ -65,6 +65,10 @@ public struct BrokerConfig: Sendable {
         public var maxPerUser: Int
         public var maxTotal: Int
         public var maxCallsPerSession: Int
+        /// `FJMCP_MAX_BUFFERED_EVENT_BYTES`: what one call or stream may hold for a slow reader.
+        public var maxBufferedEventBytes = BufferBound.defaultLimit
+        /// `FJMCP_RATE_LIMIT_SPAWN`: child starts per user; nil: off.
+        public var spawnRate: RateLimiter.Policy? = RateLimiter.Policy(configValue: Setting.rateLimitSpawn.defaultValue!)
     }
 
     public struct TokenLifetimes: Sendable {

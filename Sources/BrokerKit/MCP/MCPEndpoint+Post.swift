@@ -48,9 +48,10 @@ extension MCPEndpoint {
         let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
         let ticks = MCPEventStream.armKeepAlive(continuation, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
         continuation.onTermination = { _ in ticks.cancel() }
+        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: host.limits.maxBufferedEventBytes))
         let ticket: SessionTicket
         do {
-            ticket = try await lease.child.send(message, origin: origin, into: SignalSink(continuation: continuation))
+            ticket = try await lease.child.send(message, origin: origin, into: sink)
         } catch .childGone where !resent {
             continuation.finish()
             await host.childGone(lease.child)
@@ -71,7 +72,7 @@ extension MCPEndpoint {
         var iterator = signals.makeAsyncIterator()
         let child = lease.child
         let answer = tools.answerFilter(for: message.method)
-        let first = await Self.next(&iterator, relaying: relay, child: child).map(answer)
+        let first = await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer)
         if case .item(.response(let bytes))? = first {
             SessionMetrics.bridged(method: message.method, duration: .now - started)
             await lease.release()
@@ -90,7 +91,7 @@ extension MCPEndpoint {
             var iterator = signals.makeAsyncIterator()
             do {
                 try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, first]) {
-                    await Self.next(&iterator, relaying: relay, child: child).map(answer).map(Self.frame) ?? .end
+                    await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer).map(Self.frame) ?? .end
                 }
             } catch {
                 await abandon.run()
@@ -103,12 +104,14 @@ extension MCPEndpoint {
     }
 
     /// The call's next signal, minus the server→client requests `relay` declines (refused to
-    /// the child at once, so a tool never waits for an answer nobody will send).
-    private static func next(_ iterator: inout AsyncStream<StreamSignal<BridgeEvent>>.Iterator,
+    /// the child at once, so a tool never waits for an answer nobody will send). Each signal
+    /// taken frees its share of the call's buffer bound.
+    private static func next(_ iterator: inout AsyncStream<StreamSignal<BridgeEvent>>.Iterator, sink: SignalSink,
                              relaying relay: (@Sendable (JSONRPCMessage) async -> Bool)?, child: HostedChild) async
         -> StreamSignal<BridgeEvent>?
     {
         while let signal = await iterator.next() {
+            sink.taken(signal)
             guard let relay, case .item(.message(let bytes)) = signal, let message = try? JSONRPCMessage(bytes), message.kind == .request,
                 await !relay(message)
             else { return signal }

@@ -15,19 +15,23 @@ extension MCPEndpoint {
             throw MCPRequestError.session(error, rawID: nil, challenge: nil)
         }
         try policy.checkProtocolVersion(request, negotiated: session.protocolVersion)
-        guard let (streamID, messages) = await session.serverStream.attach() else {
+        guard let subscription = await session.serverStream.attach(byteLimit: host.limits.maxBufferedEventBytes) else {
             throw MCPRequestError.session(.notFound, rawID: nil, challenge: nil)
         }
         // Detaches even when the body is never run (the client went away before the headers).
-        let detach = CleanupGuard { await session.serverStream.detach(streamID) }
-        let signals = MCPEventStream.signals(messages, firstTick: options.keepAliveInterval, interval: options.keepAliveInterval)
+        let detach = CleanupGuard { await session.serverStream.detach(subscription.id) }
+        let budget = subscription.budget
+        let signals = MCPEventStream.signals(subscription.messages, firstTick: options.keepAliveInterval,
+                                             interval: options.keepAliveInterval)
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             var iterator = signals.makeAsyncIterator()
             try? await MCPEventStream.write(request, to: &writer, opening: [.keepAlive]) {
                 switch await iterator.next() {
-                case .item(let bytes): .event(bytes)
-                case .tick: .keepAlive
-                case .ended, nil: .end
+                case .item(let bytes):
+                    budget.taken(bytes.count)
+                    return .event(bytes)
+                case .tick: return .keepAlive
+                case .ended, nil: return .end
                 }
             }
             await detach.run()

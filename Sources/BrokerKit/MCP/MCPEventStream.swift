@@ -20,11 +20,24 @@ enum SSEFrame: Sendable {
 }
 
 /// Puts a call's events straight into the stream its SSE writer reads, which spares the POST
-/// path a relay task and a stream per request.
+/// path a relay task and a stream per request. The side messages waiting for the writer are
+/// bounded by `budget`; the writer reports each one it takes (`taken`).
 struct SignalSink: BridgeEventSink {
     let continuation: AsyncStream<StreamSignal<BridgeEvent>>.Continuation
+    let budget: BufferBudget
 
-    func yield(_ event: BridgeEvent) { continuation.yield(.item(event)) }
+    var limit: Int { budget.limit }
+
+    func yield(_ event: BridgeEvent) -> Bool {
+        if case .message(let bytes) = event, budget.offer(bytes.count) != .accept { return false }
+        continuation.yield(.item(event))
+        return true
+    }
+
+    /// The writer took `signal` off the stream.
+    func taken(_ signal: StreamSignal<BridgeEvent>?) {
+        if case .item(.message(let bytes))? = signal { budget.taken(bytes.count) }
+    }
 
     /// The `.ended` marker first, as `MCPEventStream.signals` gives it.
     func finish() {

@@ -22,6 +22,8 @@ public actor ModernCall: UserChildCall {
     /// Set once the request is on the child (`attach`).
     private var ticket: SessionTicket?
     private var buffer: [BridgeEvent] = []
+    /// Bounds the side messages buffered for a reader that is slow, gone or parked.
+    private var bound: BufferBound
     private var ended = false
     private var waiter: (id: Int, continuation: CheckedContinuation<Next, Never>, timer: KeepAliveTimer.Handle)?
     private var nextWaiterID = 0
@@ -33,6 +35,7 @@ public actor ModernCall: UserChildCall {
     init(on lease: ChildLease, clientID: String) {
         self.lease = lease
         self.clientID = clientID
+        bound = BufferBound(limit: lease.host.limits.maxBufferedEventBytes)
     }
 
     nonisolated var child: HostedChild { lease.child }
@@ -49,7 +52,7 @@ public actor ModernCall: UserChildCall {
 
     /// The next event, or `.tick` once `deadline` passes (or the reading task is cancelled).
     func next(until deadline: ContinuousClock.Instant) async -> Next {
-        if !buffer.isEmpty { return .event(buffer.removeFirst()) }
+        if let event = takeFirst() { return .event(event) }
         if ended { return .ended }
         nextWaiterID += 1
         let id = nextWaiterID
@@ -106,9 +109,35 @@ public actor ModernCall: UserChildCall {
             self.waiter = nil
             waiter.timer.cancel()
             waiter.continuation.resume(returning: .event(event))
-        } else {
-            buffer.append(event)
+            return
         }
+        if case .message(let bytes) = event {
+            switch bound.offer(bytes.count) {
+            case .accept: break
+            case .overflow:
+                overflowed()
+                return
+            case .drop: return
+            }
+        }
+        buffer.append(event)
+    }
+
+    private func takeFirst() -> BridgeEvent? {
+        guard !buffer.isEmpty else { return nil }
+        let event = buffer.removeFirst()
+        if case .message(let bytes) = event { bound.taken(bytes.count) }
+        return event
+    }
+
+    /// The reader fell more than the bound behind: what is buffered is dropped and the bridge
+    /// ends the call, whose answer (the overflow error) is then the next thing the reader sees.
+    private func overflowed() {
+        BridgeMetrics.overflowed(.modernCall)
+        buffer.removeAll()
+        guard let ticket else { return }
+        let limit = bound.limit
+        Task { await ticket.bridge.endSlowCall(ticket.ticket, limit: limit) }
     }
 
     private func finishEvents() {
@@ -116,7 +145,7 @@ public actor ModernCall: UserChildCall {
         if let waiter {
             self.waiter = nil
             waiter.timer.cancel()
-            waiter.continuation.resume(returning: buffer.isEmpty ? .ended : .event(buffer.removeFirst()))
+            waiter.continuation.resume(returning: takeFirst().map(Next.event) ?? .ended)
         }
     }
 

@@ -185,8 +185,9 @@ struct ModernEndpoint: Sendable {
     private func listen(_ modern: ModernRequest, filter: ListenFilter, request: Request, owner: SessionOwner) async throws -> Response {
         let honored: ListenFilter
         let notifications: AsyncStream<[UInt8]>
+        let budget: BufferBudget
         do {
-            (honored, notifications) = try await host.listen(owner: owner, filter: filter)
+            (honored, notifications, budget) = try await host.listen(owner: owner, filter: filter)
         } catch {
             let challenge: String? = if case .loginRequired = error { loginChallenge } else { nil }
             throw MCPRequestError.session(error, rawID: modern.rawID, challenge: challenge)
@@ -205,10 +206,12 @@ struct ModernEndpoint: Sendable {
             // When the client closes the stream, `signals` ends, which unregisters the listener.
             try? await MCPEventStream.write(request, to: &writer, opening: [.event(acknowledgement)]) {
                 switch await iterator.next() {
-                case .item(let bytes): .event(Self.tagged(bytes, subscription: modern.rawID))
-                case .tick: .keepAlive
-                case .ended: .last(ended)
-                case nil: .end
+                case .item(let bytes):
+                    budget.taken(bytes.count)
+                    return .event(Self.tagged(bytes, subscription: modern.rawID))
+                case .tick: return .keepAlive
+                case .ended: return .last(ended)
+                case nil: return .end
                 }
             }
         })

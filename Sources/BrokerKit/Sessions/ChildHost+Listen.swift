@@ -38,6 +38,8 @@ struct Listener: Sendable {
     let clientID: String
     let filter: ListenFilter
     let continuation: AsyncStream<[UInt8]>.Continuation
+    /// What waits for the stream's writer; a listener too far behind has its stream ended.
+    let budget: BufferBudget
 }
 
 /// Change notifications of a user's child fan out to that user's listeners that opted in, and
@@ -52,10 +54,12 @@ extension ChildHost {
     ]
 
     /// Registers a listener for `owner` and returns what is honoured and the child's matching
-    /// notifications (raw, untagged). The stream ends when the listener's access is revoked or
-    /// the broker shuts down; ending it from the reader's side unregisters the listener.
-    public func listen(owner: SessionOwner, filter: ListenFilter) async throws(SessionError)
-        -> (honored: ListenFilter, notifications: AsyncStream<[UInt8]>)
+    /// notifications (raw, untagged), with the budget the reader frees as it takes each. The
+    /// stream ends when the listener's access is revoked, the broker shuts down, or the reader
+    /// falls more than `limits.maxBufferedEventBytes` behind; ending it from the reader's side
+    /// unregisters the listener.
+    func listen(owner: SessionOwner, filter: ListenFilter) async throws(SessionError)
+        -> (honored: ListenFilter, notifications: AsyncStream<[UInt8]>, budget: BufferBudget)
     {
         // Each listener is an open stream and a share of the child's subscriptions.
         guard listeners.values.count(where: { $0.userID == owner.userID }) < Self.maxListenersPerUser else {
@@ -89,11 +93,13 @@ extension ChildHost {
         let (notifications, continuation) = AsyncStream<[UInt8]>.makeStream()
         nextListenerID += 1
         let id = nextListenerID
-        listeners[id] = Listener(userID: owner.userID, clientID: owner.clientID, filter: honored, continuation: continuation)
+        let budget = BufferBudget(limit: limits.maxBufferedEventBytes)
+        listeners[id] = Listener(userID: owner.userID, clientID: owner.clientID, filter: honored, continuation: continuation,
+                                 budget: budget)
         continuation.onTermination = { [weak self] _ in
             Task { await self?.removeListener(id) }
         }
-        return (honored, notifications)
+        return (honored, notifications, budget)
     }
 
     public func listenerCount(userID: Int64) -> Int {
@@ -140,7 +146,14 @@ extension ChildHost {
                     as? String
             } else { nil }
         for listener in listeners.values where listener.userID == userID && listener.filter.wants(method, uri: uri) {
-            listener.continuation.yield(notification.bytes)
+            switch listener.budget.offer(notification.bytes.count) {
+            case .accept: listener.continuation.yield(notification.bytes)
+            case .overflow:
+                // Finishing unregisters it (onTermination), like a reader that closed the stream.
+                BridgeMetrics.overflowed(.listen)
+                listener.continuation.finish()
+            case .drop: break
+            }
         }
     }
 

@@ -1,0 +1,72 @@
+import Foundation
+import XCTest
+
+@testable import BrokerKit
+
+/// A call whose reader falls behind a flooding child ends on its own; the bridge goes on.
+final class BridgeOverflowTests: XCTestCase {
+    private var bridge: ChildBridge?
+
+    override func tearDown() async throws {
+        await bridge?.stop()
+    }
+
+    private func start() async throws -> ChildBridge {
+        let child = ChildProcess(spec: DemoBinary.spec(["--no-forgejo-check", "--flood"]), sessionID: "s-flood", logger: LogCapture().logger)
+        let bridge = ChildBridge(child: child, logger: LogCapture().logger)
+        self.bridge = bridge
+        try await bridge.start()
+        for await _ in try await bridge.send(try JSONRPCMessage(initializeLine(id: 0))).events {}
+        return bridge
+    }
+
+    private func request(_ id: Int, _ tool: String, _ arguments: String, token: Bool = true) throws -> JSONRPCMessage {
+        let meta = token ? #","_meta":{"progressToken":"p\#(id)"}"# : ""
+        return try JSONRPCMessage(Array(
+            #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)\#(meta)}}"#.utf8))
+    }
+
+    func testACallNobodyReadsEndsWithTheOverflowErrorAndTheChildStopsWorkingOnIt() async throws {
+        let bridge = try await start()
+        let limit = 256 << 10
+        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
+        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: limit))
+        // 64 MiB asked for; a polite flood stops at the cancellation the overflow sends.
+        _ = try await bridge.send(try request(1, "flood", #"{"bytes":67108864}"#), into: sink)
+        var messageBytes = 0
+        var answer: String?
+        for await signal in signals {
+            switch signal {
+            case .item(.message(let bytes)): messageBytes += bytes.count
+            case .item(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
+            case .tick, .ended: break
+            }
+        }
+        XCTAssertLessThanOrEqual(messageBytes, limit, "nothing beyond the bound was queued for the reader")
+        let text = try XCTUnwrap(answer)
+        XCTAssertTrue(text.contains(#""id":1"#) && text.contains("-32603") && text.contains("\(limit) bytes"), text)
+        let pending = await bridge.pendingCount
+        XCTAssertEqual(pending, 0)
+
+        let next = try await bridge.send(try request(2, "echo", #"{"text":"still here"}"#, token: false))
+        let response = await next.response(within: .seconds(10))
+        XCTAssertTrue(String(decoding: try XCTUnwrap(response), as: UTF8.self).contains("still here"),
+                      "the child took the cancellation and answers the next call")
+    }
+
+    func testAReaderThatKeepsUpGetsTheWholeFlood() async throws {
+        let bridge = try await start()
+        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
+        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: 256 << 10))
+        _ = try await bridge.send(try request(3, "flood", #"{"bytes":4194304,"lineBytes":16384}"#), into: sink)
+        var received = 0
+        var answer = ""
+        for await signal in signals {
+            sink.taken(signal)
+            if case .item(.message(let bytes)) = signal { received += bytes.count }
+            if case .item(.response(let bytes)) = signal { answer = String(decoding: bytes, as: UTF8.self) }
+        }
+        XCTAssertGreaterThanOrEqual(received, 4_000_000, "16 times the bound went through a reader that kept up")
+        XCTAssertTrue(answer.contains("flooded"), answer)
+    }
+}
