@@ -21,8 +21,10 @@ public actor ChildRotation: Service {
     private let bearer: BearerAuthenticator
     private let options: Options
     private let logger: Logger
-    /// The running swap (with its retries) per hosted child; a newer token replaces it.
-    private var swaps: [ChildKey: (generation: Int64, task: Task<Void, Never>)] = [:]
+    /// Which swap runs per hosted child and which follows it.
+    private var schedule = SwapSchedule()
+    /// The running swap (with its retries) per hosted child. Only shutdown cancels one.
+    private var swaps: [ChildKey: Task<Void, Never>] = [:]
 
     public init(manager: UpstreamTokenManager, host: ChildHost, bearer: BearerAuthenticator, options: Options = Options(),
                 logger: Logger) {
@@ -42,8 +44,9 @@ public actor ChildRotation: Service {
                 group.addTask { for await child in stale { await self.startSwap(child.key, generation: child.generation) } }
             }
         }
-        for swap in swaps.values { swap.task.cancel() }
+        for swap in swaps.values { swap.cancel() }
         swaps.removeAll()
+        schedule = SwapSchedule()
     }
 
     private func handle(_ event: UpstreamTokenEvent) async {
@@ -64,24 +67,31 @@ public actor ChildRotation: Service {
         }
     }
 
+    /// Starts a swap to `generation`, unless one is running: a newer generation never cancels a
+    /// swap already starting (cancelling it mid-spawn wasted the child, and with short token
+    /// lifetimes every swap was cancelled by the next refresh, so none ever completed); it is
+    /// queued as the one follow-up, run when the current swap ends.
     private func startSwap(_ id: ChildKey, generation: Int64) {
-        if let running = swaps[id] {
-            guard running.generation < generation else { return }
-            running.task.cancel()
-        }
-        let task = Task { [host, options, logger, clock = manager.clock] in
+        guard schedule.request(id, generation: generation) else { return }
+        run(id, generation: generation)
+    }
+
+    private func run(_ id: ChildKey, generation: Int64) {
+        swaps[id] = Task { [host, options, logger, clock = manager.clock] in
             await Self.swapWithRetries(id, generation: generation, host: host, options: options, clock: clock, logger: logger)
-            self.finished(id, generation: generation)
+            self.finished(id)
         }
-        swaps[id] = (generation, task)
     }
 
-    private func finished(_ id: ChildKey, generation: Int64) {
-        if swaps[id]?.generation == generation { swaps[id] = nil }
+    /// The running swap ended: the follow-up, if one was asked for meanwhile, starts now. It is
+    /// cheap when the finished swap's child already got that generation (`notNeeded`).
+    private func finished(_ id: ChildKey) {
+        swaps[id] = nil
+        if let next = schedule.finish(id) { run(id, generation: next) }
     }
 
-    /// Tries to give the session its new child until that works, the session ends, or a newer
-    /// token takes over (cancellation). While the old child's token is valid a failure only
+    /// Tries to give the session its new child until that works, the session ends, or the
+    /// broker shuts down (cancellation). While the old child's token is valid a failure only
     /// means "try again later": the old child keeps serving. Once that token has expired the old
     /// child can no longer reach Forgejo, so a session that still cannot get a new child is
     /// ended: the client's next request gets 404 and it re-initializes, which either starts a
@@ -119,5 +129,49 @@ public actor ChildRotation: Service {
     static func retryDelay(afterFailures failures: Int, options: Options) -> Duration {
         let factor = 1 << min(failures - 1, 16)
         return min(options.retryBaseDelay * factor, options.maximumRetryDelay)
+    }
+}
+
+/// Per hosted child, at most one swap runs and at most one follows it: a token generation
+/// announced while a swap is under way waits for that swap to end (the swap completes, then one
+/// more runs if the child still needs it), and several announced meanwhile coalesce into the
+/// newest. Kept apart from `ChildRotation`'s tasks so the rule is tested on its own.
+struct SwapSchedule: Sendable {
+    private struct Slot {
+        var running: Int64
+        var followUp: Int64?
+    }
+
+    private var slots: [ChildKey: Slot] = [:]
+
+    /// True when a swap to `generation` should start now (none is running). Otherwise a newer
+    /// generation becomes the follow-up (replacing an older one); an older or equal one is
+    /// dropped, as the running swap covers it.
+    mutating func request(_ key: ChildKey, generation: Int64) -> Bool {
+        guard var slot = slots[key] else {
+            slots[key] = Slot(running: generation)
+            return true
+        }
+        if generation > max(slot.running, slot.followUp ?? slot.running) {
+            slot.followUp = generation
+            slots[key] = slot
+        }
+        return false
+    }
+
+    /// The running swap of `key` ended; returns the follow-up generation to start now, which
+    /// becomes the running one, or nil when there is none.
+    mutating func finish(_ key: ChildKey) -> Int64? {
+        guard let next = slots[key]?.followUp else {
+            slots[key] = nil
+            return nil
+        }
+        slots[key] = Slot(running: next)
+        return next
+    }
+
+    /// The generation being swapped to for `key`, and the one queued after it.
+    func state(of key: ChildKey) -> (running: Int64, followUp: Int64?)? {
+        slots[key].map { ($0.running, $0.followUp) }
     }
 }
