@@ -2,7 +2,9 @@
 (the steps of Tests/e2e): discovery, dynamic client registration, PKCE authorization, the
 broker's consent form, the fake Forgejo (auto-approve switched on through /_fake/), the broker
 callback, then the code exchange. Prints JSON: client_id, resource, token_endpoint,
-access_token, and one refresh token per login (--logins N, one rotation chain each)."""
+access_token, and one refresh token per login (--logins N, one rotation chain each); with
+--users N also one access token for each of N more users (created at the fake Forgejo), as
+`user_access_tokens`."""
 
 from __future__ import annotations
 
@@ -67,6 +69,7 @@ def main() -> None:
     parser.add_argument("--forgejo", required=True, help="fake Forgejo base URL (its /_fake/ controls)")
     parser.add_argument("--user", default="demo")
     parser.add_argument("--logins", type=int, default=1)
+    parser.add_argument("--users", type=int, default=0, help="also log in N more users (bench-1 … bench-N)")
     args = parser.parse_args()
 
     with httpx.Client(timeout=15.0, trust_env=False, follow_redirects=False) as client:
@@ -81,8 +84,8 @@ def main() -> None:
         if r.status_code >= 300:
             sys.exit(f"registration: {r.status_code} {r.text}")
         client_id = r.json()["client_id"]
-        tokens = []
-        for _ in range(args.logins):
+
+        def login() -> dict:
             verifier = secrets.token_urlsafe(48)
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             state = secrets.token_urlsafe(16)
@@ -97,10 +100,22 @@ def main() -> None:
                 "code_verifier": verifier, "client_id": client_id, "resource": resource})
             if r.status_code != 200:
                 sys.exit(f"token exchange: {r.status_code} {r.text}")
-            tokens.append(r.json())
+            return r.json()
+
+        tokens = [login() for _ in range(args.logins)]
+        user_tokens = []
+        for index in range(1, args.users + 1):
+            name = f"bench-{index}"
+            r = client.post(f"{args.forgejo}/_fake/users", json={"login": name, "password": name + "-password"})
+            if r.status_code not in (201, 409):
+                sys.exit(f"creating {name} at the fake Forgejo: {r.status_code} {r.text}")
+            client.put(f"{args.forgejo}/_fake/auto-approve", json={"login": name}).raise_for_status()
+            client.cookies.clear()
+            user_tokens.append(login()["access_token"])
         json.dump({"client_id": client_id, "resource": resource, "token_endpoint": meta["token_endpoint"],
                    "access_token": tokens[0]["access_token"],
-                   "refresh_tokens": [t["refresh_token"] for t in tokens]}, sys.stdout)
+                   "refresh_tokens": [t["refresh_token"] for t in tokens],
+                   "user_access_tokens": user_tokens}, sys.stdout)
         print()
 
 

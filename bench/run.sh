@@ -3,7 +3,8 @@
 #   (a) fjmcp-bench stdio: the demo child spawned directly (the physical limit)
 #   (b) the broker (`fjmcp-broker demo`, demo child in its lightest mode) with a token from the real OAuth flow
 #   (c) mcp-proxy 0.13.x (Streamable HTTP) over the same child
-# then session scale (creation time, broker RSS at 0/100/500/1000 idle sessions) and the auth path.
+# then session scale (creation time, broker RSS at 0/100/500/1000 idle sessions), the auth path, and
+# the hot path above the floor per era with the C echo child (bench/hotpath.sh, its verdict lines).
 # Every run is bounded in calls and seconds and targets 127.0.0.1 only. Knobs (environment):
 #   BENCH_CALLS (20000) BENCH_SECONDS (15) BENCH_SESSION_COUNTS (0,100,500,1000) BENCH_PORT (18480)
 #   BENCH_PROXY_PORT (18481) BENCH_LOG_LEVEL (info, the broker's default) BENCH_SKIP_BUILD=1
@@ -23,7 +24,7 @@ mkdir -p bench/results
 
 if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
     echo "== building release binaries into .build-release"
-    for product in fjmcp-broker demo-mcp-server fjmcp-bench; do
+    for product in fjmcp-broker demo-mcp-server fjmcp-bench fjmcp-floor; do
         swift build -c release --scratch-path .build-release --product "$product" >"$OUT/build-$product.log" 2>&1 \
             || { tail -30 "$OUT/build-$product.log"; exit 1; }
     done
@@ -99,4 +100,7 @@ $BENCH auth --url "$MCP" --token "$TOKEN" --token-url "$(field token_endpoint)" 
 
 cleanup; BROKER_PID=""
 $PY bench/report.py "$OUT" "bench/results/bench-$STAMP.json" | tee "$OUT/table.txt"
+
+echo "== hot path: floor, broker per era, C echo child (bench/hotpath.sh)"
+HOTPATH_BIN=$BIN HOTPATH_JSON="bench/results/hotpath-$STAMP.json" bench/hotpath.sh | tee "$OUT/hotpath.txt"
 echo "per-run files and logs: $OUT/   combined JSON: bench/results/bench-$STAMP.json"

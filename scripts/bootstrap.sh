@@ -7,6 +7,8 @@ dpkg -s libsqlite3-dev >/dev/null 2>&1 || need_apt+=(libsqlite3-dev)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
 # bubblewrap: the child sandbox (FJMCP_CHILD_SANDBOX); the tests run children sandboxed.
 command -v bwrap >/dev/null 2>&1 || need_apt+=(bubblewrap)
+# wrk: the hot-path benchmark's load generator (bench/hotpath.sh; its smoke runs in scripts/test.sh).
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
