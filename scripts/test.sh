@@ -18,6 +18,7 @@ stage() {
 stage bootstrap scripts/bootstrap.sh
 stage build swift build --build-tests
 stage "swift tests" swift test --skip-build "$@"
+stage fuzz scripts/fuzz.sh --short
 stage e2e env E2E_SKIP_BUILD=1 scripts/e2e.sh
 # The hot path's benchmark, briefly, on the debug build: figures only, no thresholds (bench/README.md).
 stage "bench smoke" bench/hotpath.sh --smoke
