@@ -55,6 +55,8 @@ public struct PublicURL: Sendable, Equatable {
             return .failure(Problem(message: "must not have a path; serve the broker at the root of its host"))
         }
         let host = rawHost.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        // `https://[]` has a host part but no host (found by Fuzz/redirect-uri).
+        guard !host.isEmpty else { return .failure(Problem(message: "missing host")) }
         if requireTLSOffLoopback, scheme == "http", !isLoopbackHost(host) {
             return .failure(Problem(message: "https is required unless the host is loopback"))
         }

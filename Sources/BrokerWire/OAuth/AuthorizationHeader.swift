@@ -10,7 +10,8 @@ package enum AuthorizationHeader {
         case malformed
     }
 
-    /// The token of `Bearer <token>` (scheme case-insensitive, surrounding spaces dropped).
+    /// The token of `Bearer <token>` (scheme case-insensitive, surrounding spaces dropped), never
+    /// empty: `Bearer` followed by spaces only is malformed (found by Fuzz/authorization).
     /// Another scheme counts as missing, so a client sending e.g. Basic gets the bearer challenge.
     package static func bearerToken(_ values: [String]) throws(Failure) -> String {
         guard values.count == 1, let header = values.first else { throw values.isEmpty ? .missing : .malformed }
@@ -18,7 +19,9 @@ package enum AuthorizationHeader {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw parts.first?.lowercased() == "bearer" ? .malformed : .missing
         }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        guard !token.isEmpty else { throw .malformed }
+        return token
     }
 
     /// RFC 6749 §2.3.1: `Basic base64(urlencode(id) ":" urlencode(secret))`. Nil without an

@@ -22,6 +22,9 @@ final class AuthorizationHeaderTests: XCTestCase {
         XCTAssertEqual(failure(["Basic Zm9vOmJhcg=="]), .missing)
         XCTAssertEqual(failure([""]), .missing)
         XCTAssertEqual(failure(["Bearer"]), .malformed)
+        // Two spaces after the scheme once read as an empty token (Fuzz/authorization).
+        XCTAssertEqual(failure(["Bearer  "]), .malformed)
+        XCTAssertEqual(failure(["Bearer \t "]), .malformed)
         XCTAssertEqual(failure(["Bearer a", "Bearer b"]), .malformed)
     }
 
