@@ -14,10 +14,12 @@ enum DemoTools {
     }
 
     static let definitions: [JSONValue] = [
-        tool("whoami", "Report the Forgejo login, the process id and a fingerprint of the token", [:]),
+        // Annotations (readOnlyHint) for the broker's FJMCP_READ_ONLY preset; the other tools
+        // have none, like forgejo-mcp's.
+        tool("whoami", "Report the Forgejo login, the process id and a fingerprint of the token", [:], annotations: readOnly),
         // `x-mcp-header` (2026-07-28): HTTP clients mirror these arguments into `Mcp-Param-*`
         // headers, which lets the broker's header/body validation be exercised end to end.
-        tool("echo", "Return the text", ["text": ["type": "string", "x-mcp-header": "Text"]], required: ["text"]),
+        tool("echo", "Return the text", ["text": ["type": "string", "x-mcp-header": "Text"]], required: ["text"], annotations: readOnly),
         tool("sleep", "Wait ms milliseconds", ["ms": ["type": "integer", "x-mcp-header": "Ms"]], required: ["ms"]),
         tool(
             "progress", "Send steps progress notifications, intervalMs apart",
@@ -25,7 +27,8 @@ enum DemoTools {
         tool(
             "ask", "Send a server-to-client request and return the answer",
             ["kind": ["type": "string", "enum": ["elicitation", "roots", "sampling"]]], required: ["kind"]),
-        tool("crash", "Exit at once with the code", ["code": ["type": "integer"]]),
+        tool("crash", "Exit at once with the code", ["code": ["type": "integer"]],
+             annotations: ["readOnlyHint": false, "destructiveHint": true, "title": "Crash"]),
     ]
 
     /// Listed only with `--notify`: sends a change notification now or after `delayMs` (then
@@ -51,13 +54,17 @@ enum DemoTools {
             .filter { options.offers($0.0) }.map(\.1)
     }
 
+    private static let readOnly: JSONValue = ["readOnlyHint": true]
+
     private static func tool(
-        _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = []
+        _ name: String, _ description: String, _ properties: JSONValue, required: [JSONValue] = [], annotations: JSONValue? = nil
     ) -> JSONValue {
-        [
+        var definition: [String: JSONValue] = [
             "name": .string(name), "description": .string(description),
             "inputSchema": ["type": "object", "properties": properties, "required": .array(required)],
         ]
+        if let annotations { definition["annotations"] = annotations }
+        return .object(definition)
     }
 
     /// Returns nil when the call was cancelled: a cancelled request gets no response.

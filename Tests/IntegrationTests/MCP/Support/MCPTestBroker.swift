@@ -36,7 +36,8 @@ final class MCPTestBroker: Sendable {
                              hasLiveGrant: { userID in (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true })
         let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
                                          revocationObserver: host)
-        let endpoint = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options)
+        let endpoint = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options,
+                                   tools: ToolGate(policy: config.tools))
         frame.responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: [server, endpoint]))
         let hostTask = Task { try await host.run() }
         return MCPTestBroker(frame: frame, baseURL: config.issuer, config: config, host: host, parking: endpoint.parking!, store: store,
