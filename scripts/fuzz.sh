@@ -44,14 +44,17 @@ FLAGS=(-O -g -sanitize="$SAN" -parse-as-library -swift-version 6 -enable-upcomin
        -package-name forgejo_mcp_broker)
 mkdir -p "$OUT/bin" "$OUT/crashes"
 
-# The module is rebuilt when a source is newer than it, each target when it or the module is.
+# The module is rebuilt when its file list changed or a source is newer than it, each target
+# when it or the module is.
 mapfile -t wire_sources < <(find Sources/BrokerWire -name '*.swift' | sort)
 newer() { [[ ! -e $1 ]] || [[ -n $(find "${@:2}" -newer "$1" -print -quit) ]]; }
 start=$SECONDS
-if newer "$OUT/BrokerWire.o" "${wire_sources[@]}" scripts/fuzz.sh; then
+if newer "$OUT/BrokerWire.o" "${wire_sources[@]}" scripts/fuzz.sh \
+    || [[ $(printf '%s\n' "${wire_sources[@]}") != $(cat "$OUT/BrokerWire.sources" 2>/dev/null) ]]; then
     echo "fuzz: building BrokerWire ($SAN)"
     swiftc "${FLAGS[@]}" -module-name BrokerWire -enable-testing -wmo -emit-module \
         -emit-module-path "$OUT/BrokerWire.swiftmodule" -c -o "$OUT/BrokerWire.o" "${wire_sources[@]}"
+    printf '%s\n' "${wire_sources[@]}" >"$OUT/BrokerWire.sources"
 fi
 for target in "${targets[@]}"; do
     [[ -f Fuzz/$target/main.swift ]] || { echo "fuzz: no target Fuzz/$target/main.swift" >&2; exit 2; }
