@@ -14,6 +14,7 @@ struct CheckConfig: AsyncParsableCommand {
         let source = settings.source()
         let config = try loadConfig(source)
         for line in BrokerConfig.describe(source) { print(line) }
+        for line in config.access.summary { print(line) }
         // What `serve` would do with the children, probed the same way (runs bwrap once).
         switch (config.child.sandbox, ChildSandbox.availability(helperPath: config.child.sandboxHelper)) {
         case (.off, _):

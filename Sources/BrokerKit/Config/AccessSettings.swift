@@ -12,3 +12,21 @@ public struct AccessSettings: Sendable {
 
     public init() {}
 }
+
+extension AccessSettings {
+    /// `check-config`'s account of who may connect, one line each, so an operator sees the
+    /// effect of the lists (an empty list means "no restriction", easy to misread).
+    public var summary: [String] {
+        let signInLine = signIn.isOpen
+            ? "sign-in: every Forgejo user"
+            : "sign-in: \(signIn.users.count) user(s), \(signIn.organizations.count) organisation(s), \(signIn.teams.count) team(s)"
+        func hosts(_ list: ClientHostAllowlist?) -> String {
+            guard let list else { return "any" }
+            return (list.hosts.sorted() + list.schemes.sorted().map { $0 + ":" }).joined(separator: ",")
+        }
+        return [
+            signInLine,
+            "redirect hosts: \(hosts(redirectHosts)); client id hosts: \(hosts(clientIDHosts)); static clients: \(staticClients.count)",
+        ]
+    }
+}

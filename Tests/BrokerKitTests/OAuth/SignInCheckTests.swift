@@ -94,7 +94,10 @@ final class SignInCheckTests: XCTestCase {
         let (client, token) = try await login(scopes: [])
         await server.stop()
         server = nil
-        let check = SignInCheck(policy: try SignInPolicy(users: "", organizations: "acme"), forgejo: client)
+        var configuration = client.configuration
+        configuration.requestTimeout = .milliseconds(500)
+        let check = SignInCheck(policy: try SignInPolicy(users: "", organizations: "acme"),
+                                forgejo: ForgejoClient(httpClient: http, configuration: configuration))
         let decision = await check.decide(login: "alice", accessToken: token)
         guard case .unavailable = decision else { return XCTFail("\(decision)") }
     }
