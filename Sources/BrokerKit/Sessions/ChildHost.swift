@@ -18,12 +18,11 @@ public actor ChildHost: Service {
         var inFlight: Int
         /// The clients that used it (a session has exactly one; a user child any of the user's).
         var clients: Set<String>
-        /// When the current process's Forgejo token expires; nil if Forgejo did not say.
-        var expiresAt: Date?
     }
 
     /// A user child whose token has less left than this is replaced before it takes a request
-    /// (the request could outlast the token). Rotation normally replaces it long before.
+    /// (the request could outlast the token), unless the token's lifetime gives a margin of its
+    /// own (`HostedChild.isNearExpiry`). Rotation normally replaces it long before.
     static let credentialMargin: TimeInterval = 60
 
     public nonisolated let limits: SessionRegistryLimits
@@ -192,8 +191,7 @@ public actor ChildHost: Service {
         if case .user = key { await child.refreshTools(timeout: limits.initializeTimeout) }
         await child.startForwarding { [weak self] child, message in await self?.unattributed(message, from: child) }
         nextSerial += 1
-        entries[key] = Entry(child: child, serial: nextSerial, lastActivity: .now, inFlight: 0, clients: [owner.clientID],
-                             expiresAt: credential.expiresAt)
+        entries[key] = Entry(child: child, serial: nextSerial, lastActivity: .now, inFlight: 0, clients: [owner.clientID])
         watchExit(of: child, process: bridge.child)
         if let newest = newestGeneration[owner.userID], let generation = credential.generation, generation < newest {
             staleContinuation.yield(StaleChild(key: key, generation: newest))
@@ -308,7 +306,7 @@ public actor ChildHost: Service {
         guard !shuttingDown else { throw .shuttingDown }
         let key = ChildKey.user(owner.userID)
         if let entry = entries[key] {
-            if let expiry = entry.expiresAt, expiry.timeIntervalSinceNow < Self.credentialMargin {
+            if await entry.child.isNearExpiry(fallbackMargin: Self.credentialMargin) {
                 _ = await replaceChild(key, generation: nil, drain: limits.drain)
             }
             if let current = entries[key] {
@@ -549,7 +547,6 @@ public actor ChildHost: Service {
             await bridge.stop()
             return entries[key] == nil ? .sessionGone : .notNeeded
         }
-        entries[key]?.expiresAt = credential.expiresAt
         watchExit(of: child, process: bridge.child)
         if case .user(let userID) = key { resubscribe(userID: userID, on: child) }
         let duration = ContinuousClock.now - started

@@ -215,6 +215,15 @@ public actor HostedChild {
         return true
     }
 
+    /// Whether the current child's token is too close to its expiry to take another request (the
+    /// request could outlast it): less left than the token's lifetime-derived retirement margin
+    /// (`UpstreamTokenThresholds`), or than `fallbackMargin` when the provider derived none. A
+    /// fixed margin at or above a short token's lifetime replaced the child on every request.
+    func isNearExpiry(fallbackMargin: TimeInterval, now: Date = Date()) -> Bool {
+        guard let expiry = credential.expiresAt else { return false }
+        return expiry.timeIntervalSince(now) < credential.thresholds?.retirementMargin ?? fallbackMargin
+    }
+
     /// Whether a child with `candidate` would run a newer token than one with `current`.
     nonisolated static func isNewer(_ candidate: UpstreamCredential, than current: UpstreamCredential) -> Bool {
         guard let new = candidate.generation else { return false }
