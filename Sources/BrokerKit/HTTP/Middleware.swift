@@ -57,6 +57,10 @@ enum RequestIDs {
 /// One access-log line per request. Only the path is logged, never the query: OAuth callbacks
 /// carry codes and states there. Runs outside ``SecurityHeadersMiddleware``, which turns every
 /// error into a response, so it always sees the final status.
+///
+/// A successful `/mcp` request logs at debug: that is every tool call, where a line at info
+/// would cost more than the broker's own forwarding (and `fjmcp_http_*` metrics count them
+/// anyway). Every error status, and every other path, logs at info.
 public struct AccessLogMiddleware: RouterMiddleware {
     public typealias Context = BrokerRequestContext
 
@@ -70,11 +74,16 @@ public struct AccessLogMiddleware: RouterMiddleware {
     }
 
     private func log(_ request: Request, _ context: Context, status: Int, start: ContinuousClock.Instant) {
-        // Runs on every request: plain integer formatting, no Foundation `String(format:)`.
-        context.logger.info("http request", metadata: [
+        // Runs on every request: plain integer formatting, no Foundation `String(format:)`; the
+        // metadata is built only when the level is logged (the arguments are autoclosures).
+        context.logger.log(level: Self.level(path: request.uri.path, status: status), "http request", metadata: [
             "method": .string(request.method.rawValue), "path": .string(request.uri.path), "status": .string(String(status)),
             "duration_ms": .string(Self.milliseconds(ContinuousClock.now - start)), "client": .string(context.clientAddress),
         ])
+    }
+
+    static func level(path: String, status: Int) -> Logger.Level {
+        status < 400 && path == "/mcp" ? .debug : .info
     }
 
     /// `duration` in milliseconds with two decimals ("12.05").

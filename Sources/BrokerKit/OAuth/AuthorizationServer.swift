@@ -119,7 +119,7 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     /// Revokes a grant and drops its cached access tokens at once, whatever path revoked it.
     func revokeGrant(_ grantID: String) async throws {
         let revoked = try await store.revokeGrant(id: grantID, now: clock.now())
-        await bearer.invalidate(grantID: grantID)
+        bearer.invalidate(grantID: grantID)
         guard revoked else { return }
         OAuthTelemetry.revoked()
         if let revocationObserver, let grant = try await store.grant(id: grantID) {

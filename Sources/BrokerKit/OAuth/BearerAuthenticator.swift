@@ -38,7 +38,7 @@ public final class BearerAuthenticator: Sendable {
         guard token.hasPrefix(OpaqueToken.Kind.accessToken.rawValue), token.utf8.count <= 256 else { throw error(.malformed) }
         let hash = TokenHasher.hash(token)
         let started = clock.now()
-        if let cached = await cache.principal(hash: hash, now: started) { return cached }
+        if let cached = cache.principal(hash: hash, now: started) { return cached }
         let record: AccessTokenRecord?
         let user: UserRecord?
         do {
@@ -53,13 +53,13 @@ public final class BearerAuthenticator: Sendable {
         guard ResourceIndicator.matches(record.resource, resource: resource) else { throw error(.wrongAudience) }
         let principal = AuthenticatedPrincipal(userID: record.userID, login: user.login, clientID: record.clientID,
                                                grantID: record.grantID, scope: record.scope, expiresAt: record.expiresAt)
-        await cache.insert(hash: hash, principal: principal, lookupStarted: started, now: clock.now())
+        cache.insert(hash: hash, principal: principal, lookupStarted: started, now: clock.now())
         return principal
     }
 
     /// Drops cached tokens of a grant that was revoked elsewhere (admin command, reaper).
-    public func invalidate(grantID: String) async {
-        await cache.invalidate(grantID: grantID, now: clock.now())
+    public func invalidate(grantID: String) {
+        cache.invalidate(grantID: grantID, now: clock.now())
     }
 
     /// Revokes every grant of the user (e.g. their Forgejo grant is gone) and drops their
@@ -68,7 +68,7 @@ public final class BearerAuthenticator: Sendable {
     public func revokeUser(userID: Int64) async throws -> [String] {
         let now = clock.now()
         let revoked = try await store.revokeGrants(userID: userID, now: now)
-        await cache.invalidate(userID: userID, now: now)
+        cache.invalidate(userID: userID, now: now)
         return revoked
     }
 

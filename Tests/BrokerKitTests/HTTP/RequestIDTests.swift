@@ -22,6 +22,14 @@ final class RequestIDTests: XCTestCase {
         XCTAssertEqual(AccessLogMiddleware.milliseconds(.zero), "0.00")
     }
 
+    func testSuccessfulMCPRequestsLogAtDebugAndEverythingElseAtInfo() {
+        XCTAssertEqual(AccessLogMiddleware.level(path: "/mcp", status: 200), .debug)
+        XCTAssertEqual(AccessLogMiddleware.level(path: "/mcp", status: 202), .debug)
+        XCTAssertEqual(AccessLogMiddleware.level(path: "/mcp", status: 401), .info)
+        XCTAssertEqual(AccessLogMiddleware.level(path: "/mcp", status: 503), .info)
+        XCTAssertEqual(AccessLogMiddleware.level(path: "/oauth/token", status: 200), .info)
+    }
+
     func testHeaderTrimmingTakesSpacesAndTabsOnly() {
         XCTAssertEqual(MCPRequestPolicy.trimmed(" \tapplication/json \t"), "application/json")
         XCTAssertEqual(MCPRequestPolicy.trimmed("   "), "")
