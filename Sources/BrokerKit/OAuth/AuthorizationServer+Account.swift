@@ -144,6 +144,8 @@ extension AuthorizationServer {
             return try await body()
         } catch let failure as AuthorizeFailure {
             return render(failure, endpoint: endpoint, clientID: nil, context: context, status: .seeOther)
+        } catch let refusal as SignInRefusal {
+            return await accountSignInRefused(refusal, context: context)
         } catch {
             return render(.page(status: .serverError, reason: "store_error", message: "The page could not be loaded."),
                           endpoint: endpoint, clientID: nil, context: context)

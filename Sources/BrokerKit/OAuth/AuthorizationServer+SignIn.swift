@@ -24,11 +24,25 @@ extension AuthorizationServer {
         guard decision == .admitted else { throw SignInRefusal(login: user.login, userID: user.id, decision: decision) }
     }
 
-    /// The refused user's page: who to ask, and a link that hands the client `access_denied`
-    /// at its redirect URI. A user the policy no longer admits also loses what they still hold.
+    /// The refused user's page after a client's sign-in: who to ask, and a link that hands the
+    /// client `access_denied` at its redirect URI.
     func signInRefused(_ refusal: SignInRefusal, pending: PendingAuthorizationRecord, context: BrokerRequestContext) async -> Response {
+        let error = OAuthError(.accessDenied, reason: refusal.reason, "the user may not sign in to this server")
+        let back = errorRedirect(pending.redirectURI, state: pending.clientState, error: error).headers[.location] ?? pending.redirectURI
+        return await refusalPage(refusal, returnURL: back, endpoint: "callback", clientID: pending.clientID, context: context)
+    }
+
+    /// The same page after a sign-in to the account page, which has no application to return to.
+    func accountSignInRefused(_ refusal: SignInRefusal, context: BrokerRequestContext) async -> Response {
+        await refusalPage(refusal, returnURL: nil, endpoint: "account_callback", clientID: nil, context: context)
+    }
+
+    /// Logs the refusal, revokes what a user the policy no longer admits still holds, and says
+    /// why in words the user can act on.
+    private func refusalPage(_ refusal: SignInRefusal, returnURL: String?, endpoint: String, clientID: String?,
+                             context: BrokerRequestContext) async -> Response {
         SignInCheck.log(refusal.decision, logger: context.logger, userID: refusal.userID, login: refusal.login, when: "login")
-        OAuthTelemetry.failure(context.logger, endpoint: "callback", clientID: pending.clientID, reason: refusal.reason)
+        OAuthTelemetry.failure(context.logger, endpoint: endpoint, clientID: clientID, reason: refusal.reason)
         switch refusal.decision {
         case .refused, .missingScope: await revokeAll(userID: refusal.userID, logger: context.logger)
         case .admitted, .unavailable: break
@@ -45,9 +59,7 @@ extension AuthorizationServer {
             (.forbidden, "Access not allowed",
              "Your Forgejo account \(refusal.login) is not among the users and organisations allowed to use this server. \(ask)")
         }
-        let error = OAuthError(.accessDenied, reason: refusal.reason, "the user may not sign in to this server")
-        let back = errorRedirect(pending.redirectURI, state: pending.clientState, error: error).headers[.location] ?? pending.redirectURI
-        let html = OAuthPages.refusal(title: title, message: message, returnURL: back, requestID: context.requestID)
+        let html = OAuthPages.refusal(title: title, message: message, returnURL: returnURL, requestID: context.requestID)
         return OAuthPages.response(html, status: status)
     }
 

@@ -64,11 +64,12 @@ enum OAuthPages {
 
     /// A refused sign-in: what happened, whom to ask, and the way back to the application,
     /// which learns `access_denied` there (a link, not a redirect, so the user reads the page first).
-    static func refusal(title: String, message: String, returnURL: String, requestID: String) -> String {
-        document(title: title, body: """
+    static func refusal(title: String, message: String, returnURL: String?, requestID: String) -> String {
+        let back = returnURL.map { "<p><a href=\"\(escape($0))\">Return to the application</a> (it is told that access was denied).</p>" } ?? ""
+        return document(title: title, body: """
             <h1>\(escape(title))</h1>
             <p>\(escape(message))</p>
-            <p><a href="\(escape(returnURL))">Return to the application</a> (it is told that access was denied).</p>
+            \(back)
             <p class="hint">Request <code>\(escape(requestID))</code>.</p>
             """)
     }

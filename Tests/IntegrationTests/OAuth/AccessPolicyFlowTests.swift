@@ -77,6 +77,21 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertEqual(status, 401, "the earlier client's grant ended with the refusal")
     }
 
+    func testRefusedUserCannotSignInToTheAccountPageEither() async throws {
+        let broker = try await start(["FJMCP_ALLOWED_USERS": "bob"])
+        var page = try await browser.get(broker.baseURL + "/account")
+        var url = broker.baseURL + "/account"
+        for _ in 0..<6 {
+            guard (300..<400).contains(page.status), let location = page.location else { break }
+            url = location.hasPrefix("/") ? OAuthTestBroker.origin(of: url) + location : location
+            page = try await browser.get(url)
+        }
+        XCTAssertTrue(url.contains("/oauth/callback"), url)
+        XCTAssertEqual(page.status, 403)
+        XCTAssertTrue(page.body.contains("Your Forgejo account alice is not among"), page.body)
+        XCTAssertNil(Self.link(in: page.body), "no application to return to")
+    }
+
     /// Drives the login until the broker answers with a page instead of a redirect.
     private func refusedPage(_ broker: OAuthTestBroker, client: OAuthTestClient) async throws -> ScriptedBrowser.Page {
         do {
