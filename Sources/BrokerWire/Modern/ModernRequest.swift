@@ -1,72 +1,51 @@
-import Crypto
 import Foundation
-import HTTPTypes
-
-/// Which protocol era a POST to `/mcp` belongs to (dual-era selection, spec 2026-07-28
-/// versioning §Backward Compatibility).
-enum MCPEra: Equatable {
-    case legacy
-    /// Legacy-shaped (no 2026-07-28 `_meta` or header) but without a session: served on the
-    /// user's child as a 2025-11-25 server (`MCPEndpoint.sessionless`), a compatibility choice.
-    case sessionless
-    case modern
-    /// `server/discover`, or the 2026-07-28 header, without the `_meta` that era requires: the
-    /// broker answers like a modern server so dual-era clients can tell what it is.
-    case unclassified
-
-    static func of(_ message: JSONRPCMessage, headers: HTTPFields) -> MCPEra {
-        if message.kind == .batch || (message.kind == .request && message.method == "initialize") { return .legacy }
-        if message.hasModernMeta { return .modern }
-        if headers[.mcpSessionID] != nil { return .legacy }
-        if message.method == "server/discover" || headers[.mcpProtocolVersion] == ModernProtocol.version { return .unclassified }
-        return .sessionless
-    }
-}
-
-extension JSONRPCMessage {
-    /// `params._meta["io.modelcontextprotocol/protocolVersion"]` is present; found with the
-    /// byte scanner so legacy traffic never pays for a JSON parse.
-    var hasModernMeta: Bool {
-        guard let paramsRange else { return false }
-        return bytes.withUnsafeBufferPointer { buffer in
-            guard let meta = Self.member("_meta", inObjectAt: paramsRange, of: buffer) else { return false }
-            return Self.member(ModernProtocol.protocolVersionKey, inObjectAt: meta, of: buffer) != nil
-        }
-    }
-}
 
 /// A validated 2026-07-28 request, reduced to what answering it needs (all `Sendable`, so it can
 /// travel into the SSE writer).
-struct ModernRequest: Sendable {
-    let rawID: [UInt8]
-    let method: String
+package struct ModernRequest: Sendable {
+    package let rawID: [UInt8]
+    package let method: String
     /// The request as the legacy child gets it: protocol `_meta` keys removed. Nil for
     /// `server/discover` and `subscriptions/listen`, which the broker answers itself.
-    let forwarded: JSONRPCMessage?
+    package let forwarded: JSONRPCMessage?
     /// Progress is only relayed when the client asked for it with a token.
-    let wantsProgress: Bool
+    package let wantsProgress: Bool
     /// Index into `ModernProtocol.logLevels`; nil means `notifications/message` must be dropped.
-    let logThreshold: Int?
+    package let logThreshold: Int?
     /// This request's `_meta.progressToken` as JSON: a retry's progress carries the retry's token.
-    let progressToken: [UInt8]?
+    package let progressToken: [UInt8]?
     /// What the client declared for THIS request (the spec forbids inferring it from others).
-    let capabilities: ModernClientCapabilities
+    package let capabilities: ModernClientCapabilities
     /// `params.name` of a `tools/call`, and its `arguments` as JSON, for `Mcp-Param-*` checks.
-    let toolName: String?
-    let arguments: Data?
+    package let toolName: String?
+    package let arguments: Data?
     /// MRTR retry fields: the sealed state the broker handed out and the client's answers by key.
-    let requestState: String?
-    let inputResponses: [String: Data]
+    package let requestState: String?
+    package let inputResponses: [String: Data]
     /// `params.notifications` of a `subscriptions/listen`.
-    let listenFilter: ListenFilter?
+    package let listenFilter: ListenFilter?
     /// SHA-256 of the params that identify the call (sorted-key JSON without `_meta`,
     /// `inputResponses` and `requestState`): a retry must repeat the original request.
-    let paramsDigest: [UInt8]
+    package let paramsDigest: [UInt8]
+
+    /// The request headers validation compares with the body, as the HTTP layer reads them.
+    package struct Headers: Sendable {
+        package var protocolVersion: String?
+        package var method: String?
+        package var name: String?
+
+        package init(protocolVersion: String?, method: String?, name: String?) {
+            self.protocolVersion = protocolVersion
+            self.method = method
+            self.name = name
+        }
+    }
 
     /// Applies the transport's server-validation rules in the order a client can act on:
     /// headers against the body (`-32020`), then the version (`-32022`), then `_meta` (`-32602`),
-    /// then the method (`404`).
-    init(validating message: JSONRPCMessage, headers: HTTPFields) throws(ModernRequestError) {
+    /// then the method (`404`). `digest` hashes the identifying params into `paramsDigest`
+    /// (SHA-256 in the broker; passed in so this module needs no crypto library).
+    package init(validating message: JSONRPCMessage, headers: Headers, digest: ([UInt8]) -> [UInt8]) throws(ModernRequestError) {
         let rawID = message.rawID
         func fail(_ kind: ModernRequestError.Kind) -> ModernRequestError { ModernRequestError(kind, rawID: rawID) }
         guard message.kind == .request, let rawID, let method = message.method else {
@@ -78,7 +57,7 @@ struct ModernRequest: Sendable {
         guard let version = meta[ModernProtocol.protocolVersionKey] as? String else {
             throw fail(.invalidParams("_meta[\"\(ModernProtocol.protocolVersionKey)\"] must be a string"))
         }
-        guard let headerVersion = headers[.mcpProtocolVersion] else {
+        guard let headerVersion = headers.protocolVersion else {
             throw fail(.headerMismatch("MCP-Protocol-Version header is required"))
         }
         guard headerVersion == version else {
@@ -95,13 +74,13 @@ struct ModernRequest: Sendable {
             }
             logThreshold = index
         }
-        guard let headerMethod = headers[.mcpMethod] else { throw fail(.headerMismatch("Mcp-Method header is required")) }
+        guard let headerMethod = headers.method else { throw fail(.headerMismatch("Mcp-Method header is required")) }
         guard headerMethod == method else {
             throw fail(.headerMismatch("Mcp-Method does not match the body method"))
         }
         if let field = ModernProtocol.nameField[method] {
             guard let name = params[field] as? String else { throw fail(.invalidParams("params.\(field) must be a string")) }
-            guard let header = headers[.mcpName] else { throw fail(.headerMismatch("Mcp-Name header is required for \(method)")) }
+            guard let header = headers.name else { throw fail(.headerMismatch("Mcp-Name header is required for \(method)")) }
             guard let decoded = Self.decodeHeaderValue(header) else {
                 throw fail(.headerMismatch("Mcp-Name contains invalid characters or invalid base64"))
             }
@@ -159,7 +138,7 @@ struct ModernRequest: Sendable {
         self.arguments = params["arguments"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .fragmentsAllowed) }
         self.requestState = params["requestState"] as? String
         self.inputResponses = inputResponses
-        self.paramsDigest = Self.digest(method: method, params: params)
+        self.paramsDigest = digest(Self.digestInput(method: method, params: params))
         if method == "server/discover" || method == "subscriptions/listen" {
             forwarded = nil
         } else {
@@ -172,7 +151,7 @@ struct ModernRequest: Sendable {
 
     /// Header-safe values are visible ASCII (space allowed inside); anything else must arrive as
     /// `=?base64?…?=` (exact lowercase markers). Nil when the value is neither.
-    static func decodeHeaderValue(_ value: String) -> String? {
+    package static func decodeHeaderValue(_ value: String) -> String? {
         let prefix = "=?base64?", suffix = "?="
         if value.hasPrefix(prefix), value.hasSuffix(suffix), value.count >= prefix.count + suffix.count {
             let encoded = value.dropFirst(prefix.count).dropLast(suffix.count)
@@ -195,39 +174,25 @@ struct ModernRequest: Sendable {
         return try? JSONRPCMessage(JSONRPCEnvelope.request(rawID: rawID, method: method, params: Array(encoded)))
     }
 
-    /// Checks the `Mcp-Param-*` headers of a `tools/call` against the tool's `x-mcp-header`
-    /// arguments (needs the child's catalog, so it runs once the child is known).
-    func validateParamHeaders(_ headers: HTTPFields, catalog: ChildTools) throws(ModernRequestError) {
-        guard let toolName else { return }
-        let declared = catalog.headers(forTool: toolName)
-        guard !declared.isEmpty else { return }
-        let arguments = self.arguments.flatMap { try? JSONSerialization.jsonObject(with: $0, options: .fragmentsAllowed) }
-        do {
-            try ModernParamValidation.validate(arguments: arguments, headers: headers, declared: declared)
-        } catch {
-            throw ModernRequestError(error, rawID: rawID)
-        }
-    }
-
-    private static func digest(method: String, params: [String: Any]) -> [UInt8] {
+    private static func digestInput(method: String, params: [String: Any]) -> [UInt8] {
         var salient = params
         for key in ["_meta", "inputResponses", "requestState"] { salient[key] = nil }
         let encoded = (try? JSONSerialization.data(withJSONObject: salient, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return Array(SHA256.hash(data: Array(method.utf8) + [0] + Array(encoded)))
+        return Array(method.utf8) + [0] + Array(encoded)
     }
 }
 
 /// The client capabilities of one modern request, reduced to what decides whether a child's
 /// server→client request may be passed on as an MRTR input request.
-struct ModernClientCapabilities: Sendable, Equatable {
-    var elicitationForm = false
-    var elicitationURL = false
-    var sampling = false
-    var samplingTools = false
-    var samplingContext = false
-    var roots = false
+package struct ModernClientCapabilities: Sendable, Equatable {
+    package var elicitationForm = false
+    package var elicitationURL = false
+    package var sampling = false
+    package var samplingTools = false
+    package var samplingContext = false
+    package var roots = false
 
-    init(_ declared: [String: Any]) {
+    package init(_ declared: [String: Any]) {
         if let elicitation = declared["elicitation"] as? [String: Any] {
             // An empty object means form mode only (schema: ElicitationCapability).
             elicitationForm = elicitation.isEmpty || elicitation["form"] != nil
@@ -243,7 +208,7 @@ struct ModernClientCapabilities: Sendable, Equatable {
 
     /// The capabilities a server→client request needs, as the `ClientCapabilities` object that
     /// `-32021` names; nil for a method MRTR cannot carry.
-    static func required(for method: String, params: [String: Any]) -> [String: Any]? {
+    package static func required(for method: String, params: [String: Any]) -> [String: Any]? {
         switch method {
         case "elicitation/create":
             return ["elicitation": [(params["mode"] as? String) == "url" ? "url" : "form": [String: Any]()]]
@@ -260,7 +225,7 @@ struct ModernClientCapabilities: Sendable, Equatable {
     }
 
     /// Whether this request declared everything `required` names.
-    func satisfies(_ required: [String: Any]) -> Bool {
+    package func satisfies(_ required: [String: Any]) -> Bool {
         if let elicitation = required["elicitation"] as? [String: Any] {
             if elicitation["url"] != nil, !elicitationURL { return false }
             if elicitation["form"] != nil, !elicitationForm { return false }

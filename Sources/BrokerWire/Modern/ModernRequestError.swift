@@ -1,12 +1,8 @@
-import Foundation
-import Hummingbird
-import NIOCore
-
 /// Every rejection of a 2026-07-28 request. Each is a well-formed JSON-RPC error with a code
 /// from the modern spec, because a dual-era client decides between eras by whether a `400`
 /// carries a recognised modern error (an unrecognised body makes it fall back to `initialize`).
-struct ModernRequestError: Error, Sendable, HTTPResponseError {
-    enum Kind: Error, Sendable, Equatable {
+package struct ModernRequestError: Error, Sendable {
+    package enum Kind: Error, Sendable, Equatable {
         /// A required header is missing, invalid or differs from the body (`-32020`).
         case headerMismatch(String)
         /// `-32022`; `data` names what the broker speaks so the client can retry.
@@ -22,21 +18,22 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         case missingCapability([UInt8])
     }
 
-    let kind: Kind
+    package let kind: Kind
     /// The request's id as written; nil when there is none to echo.
-    let rawID: [UInt8]?
+    package let rawID: [UInt8]?
 
-    init(_ kind: Kind, rawID: [UInt8]?) {
+    package init(_ kind: Kind, rawID: [UInt8]?) {
         self.kind = kind
         self.rawID = rawID
     }
 
-    var status: HTTPResponse.Status {
-        if case .methodNotFound = kind { return .notFound }
-        return .badRequest
+    /// `404` for an unknown method (the body tells it apart from a legacy HTTP+SSE 404), else `400`.
+    package var isNotFound: Bool {
+        if case .methodNotFound = kind { return true }
+        return false
     }
 
-    var code: Int {
+    package var code: Int {
         switch kind {
         case .headerMismatch: -32020
         case .unsupportedVersion: -32022
@@ -47,7 +44,7 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         }
     }
 
-    var message: String {
+    package var message: String {
         switch kind {
         case .headerMismatch(let detail): "Header mismatch: \(detail)"
         case .unsupportedVersion: "Unsupported protocol version"
@@ -58,7 +55,7 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         }
     }
 
-    var body: [UInt8] {
+    package var body: [UInt8] {
         JSONRPCEnvelope.error(rawID: rawID ?? Array("null".utf8), code: code, message: message, data: data)
     }
 
@@ -75,9 +72,5 @@ struct ModernRequestError: Error, Sendable, HTTPResponseError {
         default:
             return nil
         }
-    }
-
-    func response(from request: Request, context: some RequestContext) throws -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }
