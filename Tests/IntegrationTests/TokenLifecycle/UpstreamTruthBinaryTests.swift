@@ -1,0 +1,118 @@
+import BrokerKit
+import FakeForgejo
+import Foundation
+import XCTest
+
+/// Upstream truth against the built `fjmcp-broker serve` and the fake Forgejo (issue 16): the
+/// broker notices within seconds that Forgejo stopped accepting a user's token, from the one
+/// tool call that failed because of it, in both protocol eras. A revoked grant ends the user's
+/// access (401 with the login challenge, the broker refresh answers `invalid_grant`, no child
+/// keeps the dead token); a token Forgejo invalidated early is refreshed and the children get
+/// the new one. The failed call itself is never retried by the broker.
+final class UpstreamTruthBinaryTests: XCTestCase {
+    private var broker: ServedBroker!
+
+    override func tearDown() async throws {
+        await broker?.shutdown()
+    }
+
+    func testRevokedForgejoGrantEndsTheLegacySession() async throws {
+        try await revokedGrantEndsAccess(.legacy)
+    }
+
+    func testRevokedForgejoGrantEndsTheUserChild() async throws {
+        try await revokedGrantEndsAccess(.modern)
+    }
+
+    func testEarlyExpiryGivesTheLegacySessionANewToken() async throws {
+        try await earlyExpiryReplacesTheToken(.legacy)
+    }
+
+    func testEarlyExpiryGivesTheUserChildANewToken() async throws {
+        try await earlyExpiryReplacesTheToken(.modern)
+    }
+
+    /// The client's whoami before anything happens: the child's pid and token fingerprint.
+    private func start(_ era: TestEra) async throws -> (client: MCPTestClient, tokens: MCPLogin.Tokens, pid: Int32, fingerprint: String) {
+        broker = try await ServedBroker.start()
+        let (plain, tokens) = try await broker.client()
+        let client = try await era.ready(plain)
+        let whoami = try await era.tool(client, id: 1, "whoami")
+        XCTAssertEqual(whoami.structured?["login"] as? String, "alice", whoami.body)
+        let pid = try XCTUnwrap((whoami.structured?["pid"] as? Int).map(Int32.init), whoami.body)
+        let fingerprint = try XCTUnwrap(whoami.structured?["tokenFingerprint"] as? String, whoami.body)
+        return (client, tokens, pid, fingerprint)
+    }
+
+    private func revokedGrantEndsAccess(_ era: TestEra) async throws {
+        let (client, tokens, pid, _) = try await start(era)
+        try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
+        let revokedAt = ContinuousClock.now
+
+        // Calls go on as a client would send them; the first one fails inside the child (Forgejo's 401).
+        var failed = 0
+        var challenge: MCPReply?
+        for id in 2...100 where ContinuousClock.now < revokedAt + .seconds(5) {
+            let reply = try await era.tool(client, id: id, "whoami")
+            if reply.status == 401 {
+                challenge = reply
+                break
+            }
+            XCTAssertEqual(reply.result?["isError"] as? Bool, true, "a call with the revoked token cannot succeed: \(reply.body)")
+            failed += 1
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        let answer = try XCTUnwrap(challenge, "no 401 within 5 s of the revocation (\(failed) calls failed)")
+        XCTAssertLessThanOrEqual(failed, 1, "only the call that revealed the dead token may fail")
+        XCTAssertTrue(answer.headers["www-authenticate"].first?.contains("resource_metadata") ?? false, "\(answer.headers)")
+
+        let refresh = try await MCPLogin.send(broker.baseURL + "/oauth/token", httpClient: broker.httpClient, form: [
+            ("grant_type", "refresh_token"), ("refresh_token", tokens.refreshToken ?? ""), ("client_id", tokens.clientID),
+            ("resource", broker.baseURL + "/mcp"),
+        ])
+        XCTAssertEqual(refresh.status, 400, refresh.body)
+        XCTAssertEqual(refresh.error, "invalid_grant", refresh.body)
+
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) still holds the dead token")
+        let log = broker.process?.stderr ?? ""
+        XCTAssertTrue(log.contains("upstream_probe"), log)
+        XCTAssertTrue(log.contains("cause=failed_call") || log.contains("\"cause\":\"failed_call\""), log)
+    }
+
+    /// The broker's log lines about Forgejo tokens and children, for failure messages.
+    private func upstreamLog() -> String {
+        (broker.process?.stderr ?? "").split(separator: "\n").filter { line in
+            !line.contains("access_log") && !line.contains("http_request")
+        }.joined(separator: "\n")
+    }
+
+    private func earlyExpiryReplacesTheToken(_ era: TestEra) async throws {
+        let (client, _, pid, fingerprint) = try await start(era)
+        // Forgejo forgets the access token early; the refresh token stays good. (The fake's
+        // access tokens are its claims signed, so one issued in the same second as the login's
+        // would be the same string, expired too: its clock moves on by a second first.)
+        await broker.forgejo.state.advanceClock(seconds: 1)
+        try await broker.forgejo.state.expireTokens(login: "alice", includeRefreshTokens: false)
+
+        let failed = try await era.tool(client, id: 2, "whoami")
+        XCTAssertEqual(failed.result?["isError"] as? Bool, true, failed.body)
+        // The broker refreshes and gives the conversation a child with the new token.
+        let swapped = await eventually(timeout: .seconds(5)) {
+            guard let listing = try? await self.broker.admin(["sessions"]).stdout else { return false }
+            let words = listing.split(whereSeparator: \.isWhitespace)
+            return words.contains("alice") && !words.contains(Substring("\(pid)"))
+        }
+        XCTAssertTrue(swapped, "the child \(pid) was not replaced: \(upstreamLog())")
+
+        let next = try await era.tool(client, id: 3, "whoami")
+        XCTAssertEqual(next.result?["isError"] as? Bool, false, next.body)
+        XCTAssertEqual(next.structured?["login"] as? String, "alice", next.body)
+        XCTAssertNotEqual(next.structured?["tokenFingerprint"] as? String, fingerprint, "the new child runs the old token")
+        XCTAssertNotEqual((next.structured?["pid"] as? Int).map(Int32.init), pid)
+        let refreshes = await broker.forgejo.state.counters().refreshesByUser["alice"] ?? 0
+        XCTAssertEqual(refreshes, 1)
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) still holds the expired token")
+    }
+}
