@@ -85,7 +85,10 @@ public final class Broker: Sendable {
     }
 
     /// Runs until a shutdown signal; `onListening` receives the bound port (useful with port 0).
-    public func run(providers: [any RouteProvider] = [], extraChecks: [ReadinessCheck] = [], services: [any Service] = [],
+    /// `leading` services start before the HTTP server and stop after it (the audit trail's
+    /// writer must outlive the last request that records).
+    public func run(providers: [any RouteProvider] = [], extraChecks: [ReadinessCheck] = [], leading: [any Service] = [],
+                    services: [any Service] = [],
                     onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let store = self.store
         let checks = [ReadinessCheck(name: "store", required: true) { try await store.ping() }] + extraChecks
@@ -98,9 +101,10 @@ public final class Broker: Sendable {
             await onListening(port)
         }
         let maintenance = StoreMaintenanceService(store: store, refreshGrace: config.tokens.refreshGrace,
-                                                  grantlessClientLifetime: config.oauth.grantlessClientLifetime, logger: logger)
+                                                  grantlessClientLifetime: config.oauth.grantlessClientLifetime,
+                                                  audit: config.audit.storesRecords ? (store, config.audit.retention) : nil, logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
+            services: leading.map { .init(service: $0) } + [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )
@@ -123,11 +127,11 @@ public final class Broker: Sendable {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let assembly = BrokerAssembly(config: config, store: store, masterKey: masterKey, httpClient: httpClient, logger: logger)
         do {
-            let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger)
+            let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger, audit: assembly.audit)
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
             // The sentinel last: told of a graceful shutdown first, it stops new Forgejo refreshes
             // at the signal; running ones finish before the store closes (after the group).
-            try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck],
+            try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck], leading: [assembly.audit],
                           services: assembly.services + [admin, assembly.tokenManager.shutdownSentinel], onListening: onListening)
         } catch {
             try? await httpClient.shutdown()

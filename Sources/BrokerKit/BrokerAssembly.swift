@@ -30,6 +30,11 @@ public struct BrokerAssembly: Sendable {
     public let host: ChildHost
     public let rotation: ChildRotation
     public let mcp: MCPEndpoint
+    /// The audit trail (tool calls, sign-ins, consents, revocations, dead Forgejo grants). Not
+    /// in `services`: the broker runs it so that it stops after the HTTP server (see `Broker`).
+    public let audit: AuditTrail
+    /// Records users whose Forgejo authorization died.
+    let auditUpstream: AuditUpstreamEvents
     /// Checks users' Forgejo tokens against Forgejo when a call fails, a broker token is
     /// refreshed, or periodically while they have children (upstream truth).
     public let truthProbe: UpstreamTruthProbe
@@ -53,17 +58,21 @@ public struct BrokerAssembly: Sendable {
                              // A store that cannot answer keeps the child: ending it is the irreversible choice.
                              (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true
                          }, doubts: truthProbe)
+        audit = AuditTrail(settings: config.audit, store: store, logger: logger)
+        auditUpstream = AuditUpstreamEvents(manager: tokenManager, trail: audit, store: store)
+        var authorization = options.authorization
+        authorization.audit = audit
         authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
-                                                  upstreamGrantState: truthProbe, revocationObserver: host,
-                                                  options: options.authorization)
+                                                  upstreamGrantState: truthProbe, revocationObserver: AuditedRevocations(next: host, trail: audit, store: store),
+                                                  options: authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
         signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, host: host, logger: logger)
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
-                          tools: ToolGate(policy: config.tools))
+                          tools: ToolGate(policy: config.tools), audit: audit)
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    public var services: [any Service] { [tokenManager, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) }
+    public var services: [any Service] { [tokenManager, auditUpstream, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) }
 }

@@ -8,7 +8,7 @@ struct FJMCPBroker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fjmcp-broker",
         abstract: "OAuth 2.1 authorization server and MCP session broker in front of Forgejo.",
-        subcommands: [Serve.self, Demo.self, CheckConfig.self, Sessions.self, Revoke.self, Version.self],
+        subcommands: [Serve.self, Demo.self, CheckConfig.self, Sessions.self, Revoke.self, Audit.self, Version.self],
         defaultSubcommand: nil
     )
 

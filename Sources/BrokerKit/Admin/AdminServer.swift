@@ -17,9 +17,11 @@ public struct AdminServer: Sendable {
     let bearer: BearerAuthenticator
     let store: any BrokerStore
     let logger: Logger
+    let audit: AuditTrail?
 
-    public init(host: ChildHost, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger) {
+    public init(host: ChildHost, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger, audit: AuditTrail? = nil) {
         self.host = host
+        self.audit = audit
         self.bearer = bearer
         self.store = store
         self.logger = logger
@@ -55,6 +57,7 @@ public struct AdminServer: Sendable {
         let ended = await host.endUser(user.id, reason: .adminRevoked)
         let grants = try await bearer.revokeUser(userID: user.id)
         try await store.deleteUpstreamTokens(userID: user.id)
+        audit?.record(AuditRecord(event: .revocation, user: user.login, client: nil, outcome: "ok", detail: "operator"))
         logger.notice("user revoked by operator", metadata: [
             "user": "\(login)", "user_id": "\(user.id)", "sessions_ended": "\(ended.sessions)",
             "user_children_ended": "\(ended.userChildren)", "grants_revoked": "\(grants.count)",

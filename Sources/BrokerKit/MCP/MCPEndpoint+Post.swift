@@ -71,7 +71,8 @@ extension MCPEndpoint {
         }
         var iterator = signals.makeAsyncIterator()
         let child = lease.child
-        let answer = tools.answerFilter(for: message.method)
+        let audited = ToolCallAudit.start(audit, message, owner: owner)
+        let answer = finalAnswer(for: message, audit: audited)
         let first = await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer)
         if case .item(.response(let bytes))? = first {
             SessionMetrics.bridged(method: message.method, duration: .now - started)
@@ -81,6 +82,7 @@ extension MCPEndpoint {
         // The body below is not run at all when the client reset the connection before the
         // headers went out; the guard then cancels the call and frees the session on its own.
         let abandon = CleanupGuard {
+            audited?.cancelled()
             await ticket.cancel(reason: "client disconnected")
             await lease.release()
         }
@@ -132,7 +134,7 @@ extension MCPEndpoint {
     /// 2025-03-26 batches: every request is sent at once, the answers come back as one array
     /// (side messages such as progress have no stream to go to in a batch and are dropped).
     private func batch(_ message: JSONRPCMessage, session: HostedChild) async -> Response {
-        var calls: [(call: SessionCall, method: String?)] = []
+        var calls: [(call: SessionCall, method: String?, audit: ToolCallAudit?)] = []
         var replies: [[UInt8]] = []
         for element in message.batchElements() {
             guard case .success(let inner) = element else {
@@ -144,10 +146,10 @@ extension MCPEndpoint {
                 replies.append(JSONRPCEnvelope.error(
                     rawID: inner.rawID ?? Array("null".utf8), code: -32600, message: MCPRequestError.initializeInBatch.message))
             case .request:
-                if let refused = tools.refusalAnswer(to: inner) {
+                if let refused = refusal(of: inner, owner: session.owner) {
                     replies.append(refused)
                 } else if let call = try? await session.send(inner) {
-                    calls.append((call, inner.method))
+                    calls.append((call, inner.method, ToolCallAudit.start(audit, inner, owner: session.owner)))
                 }
             case .notification:
                 if (try? await session.forward(inner)) == true { await host.remember(inner, on: session) }
@@ -157,9 +159,11 @@ extension MCPEndpoint {
                 replies.append(JSONRPCParseError.invalidRequest("nested batch").response)
             }
         }
-        for (call, method) in calls {
+        for (call, method, audited) in calls {
             for await event in call.events {
-                if case .response(let bytes) = event { replies.append(tools.filterAnswer(bytes, for: method)) }
+                guard case .response(let bytes) = event else { continue }
+                audited?.answered(bytes)
+                replies.append(tools.filterAnswer(bytes, for: method))
             }
         }
         guard !replies.isEmpty else { return Response(status: .accepted) }

@@ -27,21 +27,24 @@ public struct MCPEndpoint: RouteProvider {
     let options: Options
     /// The tool policy (both eras): refused calls are answered here, lists are filtered.
     let tools: ToolGate
+    /// Where tool calls are recorded; nil: nowhere.
+    let audit: AuditTrail?
     /// The stateless 2026-07-28 era on the same endpoint; nil serves the legacy eras only.
     let modern: ModernEndpoint?
 
     /// `modern` turns on the 2026-07-28 era (its requests run on the host's user children).
     public init(host: ChildHost, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options(), modern: Bool = true,
-                tools: ToolGate = ToolGate(policy: ToolPolicy())) {
+                tools: ToolGate = ToolGate(policy: ToolPolicy()), audit: AuditTrail? = nil) {
         self.host = host
         self.tools = tools
+        self.audit = audit
         self.bearer = bearer
         self.policy = MCPRequestPolicy(publicURL: publicURL)
         self.options = options
         self.modern = modern
             ? ModernEndpoint(host: host, jsonWindow: options.jsonWindow, keepAliveInterval: options.keepAliveInterval,
                              cacheTTLMilliseconds: options.modernCacheTTLMilliseconds, loginChallenge: bearer.missingTokenChallenge,
-                             tools: tools)
+                             tools: tools, audit: audit)
             : nil
     }
 
@@ -70,7 +73,7 @@ public struct MCPEndpoint: RouteProvider {
             throw MCPRequestError.malformed(error)
         }
         if let modern, let response = try await modern.respond(to: message, request: request, owner: owner) { return response }
-        if let refused = tools.refusalAnswer(to: message) { return Self.json(refused) }
+        if let refused = refusal(of: message, owner: owner) { return Self.json(refused) }
         let isInitialize = message.kind == .request && message.method == "initialize"
         guard let sessionID = request.headers[.mcpSessionID] else {
             if isInitialize { return try await initialize(message, owner: owner, context: context) }

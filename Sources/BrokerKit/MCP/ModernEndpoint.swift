@@ -14,11 +14,13 @@ struct ModernEndpoint: Sendable {
     /// `WWW-Authenticate` for a 401 when the user's Forgejo login is gone.
     let loginChallenge: String
     let tools: ToolGate
+    let audit: AuditTrail?
 
     init(host: ChildHost, jsonWindow: Duration, keepAliveInterval: Duration, cacheTTLMilliseconds: Int, loginChallenge: String,
-         tools: ToolGate) {
+         tools: ToolGate, audit: AuditTrail?) {
         self.host = host
         self.tools = tools
+        self.audit = audit
         self.jsonWindow = jsonWindow
         self.keepAliveInterval = keepAliveInterval
         self.cacheTTLMilliseconds = cacheTTLMilliseconds
@@ -62,7 +64,7 @@ struct ModernEndpoint: Sendable {
     private func serve(_ modern: ModernRequest, request: Request, owner: SessionOwner, resent: Bool = false) async throws -> Response {
         if let state = modern.requestState { return try await resume(modern, state: state, request: request, owner: owner) }
         if let filter = modern.listenFilter { return try await listen(modern, filter: filter, request: request, owner: owner) }
-        if let refused = tools.refusalAnswer(to: modern) { return MCPEndpoint.json(refused) }
+        if let refused = refusal(of: modern, owner: owner) { return MCPEndpoint.json(refused) }
         let lease: ChildLease
         do {
             lease = try await host.acquireUserChild(owner: owner)
@@ -135,8 +137,11 @@ struct ModernEndpoint: Sendable {
                         request: Request) async -> Response
     {
         let started = ContinuousClock.now
+        // Recorded at this request's final answer; an answer that is `input_required` is not
+        // final, and its retry (a new request) records the call.
+        let audited = ToolCallAudit.start(audit, modern, owner: owner)
         await call.run(takesInput: ModernRelay.mayTakeInput(modern))
-        let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow)
+        let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow, audit: audited)
         switch first {
         case .final(let bytes, let status):
             var response = MCPEndpoint.json(bytes)
@@ -157,10 +162,12 @@ struct ModernEndpoint: Sendable {
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
             do {
                 try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, Self.frame(first)]) {
-                    Self.frame(await step(call, for: modern, owner: owner, results: results, until: .now + keepAliveInterval))
+                    Self.frame(await step(call, for: modern, owner: owner, results: results, until: .now + keepAliveInterval,
+                                          audit: audited))
                 }
             } catch {
                 await abandon.run()
+                audited?.cancelled()
                 ModernMetrics.request(method: modern.method, outcome: "cancelled")
                 return
             }
@@ -247,7 +254,7 @@ struct ModernEndpoint: Sendable {
     /// request the client can take (MRTR method, declared capability) parks the call and
     /// becomes `input_required`; any other is answered to the child at once.
     private func step(_ call: ModernCall, for modern: ModernRequest, owner: SessionOwner, results: ModernResult,
-                      until deadline: ContinuousClock.Instant) async -> Step
+                      until deadline: ContinuousClock.Instant, audit audited: ToolCallAudit?) async -> Step
     {
         while true {
             switch await call.next(until: deadline) {
@@ -260,6 +267,7 @@ struct ModernEndpoint: Sendable {
                 case .send(.response(let answer)):
                     await call.finish()
                     let bytes = tools.filterAnswer(answer, for: modern.method)
+                    audited?.answered(bytes)
                     let notFound = ModernResult.isMethodNotFound(bytes)
                     ModernMetrics.request(method: modern.method, outcome: ModernResult.isError(bytes) ? "error" : "complete")
                     return .final(bytes, notFound ? .notFound : .ok)

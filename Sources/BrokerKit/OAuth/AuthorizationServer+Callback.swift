@@ -31,6 +31,7 @@ extension AuthorizationServer {
             }
             let brokerCode = try await issueCode(for: pending, userID: user.id)
             OAuthTelemetry.step(context.logger, "callback", clientID: pending.clientID, login: user.login)
+            options.audit?.record(AuditRecord(event: .login, user: user.login, client: pending.clientID, outcome: "ok"))
             return clientRedirect(pending.redirectURI, [("code", brokerCode), ("state", pending.clientState), ("iss", config.issuer)])
         } catch let failure as AuthorizeFailure {
             return render(failure, endpoint: "callback", clientID: clientID, context: context)

@@ -41,10 +41,12 @@ extension AuthorizationServer {
                 response.headers.append(HTTPField(name: .setCookie, value: cookies.setCookie(
                     name: cookies.consent, value: remembered, maxAge: Int(ConsentMemory.approvalLifetime))))
                 OAuthTelemetry.step(context.logger, "consent", clientID: pending.clientID, reason: "approved")
+                options.audit?.record(AuditRecord(event: .consent, user: nil, client: pending.clientID, outcome: "approved"))
                 return response
             case "deny":
                 _ = try? await store.takePendingAuthorization(id: pending.id)
                 OAuthTelemetry.step(context.logger, "consent", clientID: pending.clientID, outcome: "denied", reason: "user_denied")
+                options.audit?.record(AuditRecord(event: .consent, user: nil, client: pending.clientID, outcome: "denied"))
                 return errorRedirect(pending.redirectURI, state: pending.clientState,
                                      error: OAuthError(.accessDenied, reason: "user_denied", "the user denied the request"), status: .seeOther)
             default:

@@ -19,6 +19,8 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         /// Bound on each call to Forgejo during login, so a hung Forgejo yields an error page, not a hung browser.
         public var upstreamTimeout: Duration = .seconds(10)
         public var hostResolver: any HostResolver = SystemHostResolver()
+        /// Where sign-ins and consents are recorded; nil: nowhere.
+        public var audit: AuditTrail?
 
         public init() {}
     }

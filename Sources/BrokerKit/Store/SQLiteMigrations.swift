@@ -145,6 +145,28 @@ enum SQLiteMigrations {
                 CREATE INDEX mcp_sessions_grant ON mcp_sessions(grant_id);
                 """)
         }
+        migrator.registerMigration("v6-audit") { db in
+            // The audit trail (fjmcp-broker audit): append-only, read newest first by user,
+            // client or time, purged after FJMCP_AUDIT_RETENTION. Logins are kept as text, not
+            // as user ids: a record must still name the user after the user row is gone.
+            try db.execute(sql: """
+                CREATE TABLE audit_records (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time_ms INTEGER NOT NULL,
+                    event TEXT NOT NULL,
+                    user TEXT,
+                    client TEXT,
+                    tool TEXT,
+                    duration_ms INTEGER,
+                    outcome TEXT NOT NULL,
+                    request_id TEXT,
+                    detail TEXT
+                );
+                CREATE INDEX audit_records_time ON audit_records(time_ms);
+                CREATE INDEX audit_records_user ON audit_records(user COLLATE NOCASE, time_ms);
+                CREATE INDEX audit_records_client ON audit_records(client, time_ms);
+                """)
+        }
         return migrator
     }
 }

@@ -11,6 +11,8 @@ public struct StoreMaintenanceService: Service {
     let refreshGrace: Duration
     let retention: Duration
     let grantlessClientLifetime: Duration
+    /// The audit table and how long its records are kept; nil: not purged here.
+    let audit: (store: any AuditStore, retention: Duration)?
     let now: @Sendable () -> Date
     let logger: Logger
 
@@ -22,7 +24,9 @@ public struct StoreMaintenanceService: Service {
     ///   within this are deleted (anyone can register, so they must not pile up).
     public init(store: any BrokerStore, interval: Duration = .seconds(300), refreshGrace: Duration,
                 retention: Duration = defaultRetention, grantlessClientLifetime: Duration = .seconds(24 * 3600),
+                audit: (store: any AuditStore, retention: Duration)? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
+        self.audit = audit
         self.store = store
         self.interval = interval
         self.refreshGrace = refreshGrace
@@ -53,11 +57,16 @@ public struct StoreMaintenanceService: Service {
                 retention: TimeInterval(retention.components.seconds))
             counts.clients += try await store.deleteGrantlessClients(
                 createdBefore: now.addingTimeInterval(-TimeInterval(grantlessClientLifetime.components.seconds)))
-            if counts.total > 0 {
+            var auditPurged = 0
+            if let audit {
+                auditPurged = try await audit.store.deleteAuditRecords(
+                    before: now.addingTimeInterval(-TimeInterval(audit.retention.components.seconds)))
+            }
+            if counts.total > 0 || auditPurged > 0 {
                 logger.info("store cleanup", metadata: [
                     "pending": "\(counts.pendingAuthorizations)", "codes": "\(counts.authorizationCodes)",
                     "access_tokens": "\(counts.accessTokens)", "refresh_tokens": "\(counts.refreshTokens)",
-                    "revoked_grants": "\(counts.grants)", "clients": "\(counts.clients)",
+                    "revoked_grants": "\(counts.grants)", "clients": "\(counts.clients)", "audit_records": "\(auditPurged)",
                 ])
             }
             return counts

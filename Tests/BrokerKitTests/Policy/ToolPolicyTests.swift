@@ -106,8 +106,9 @@ final class ToolPolicyTests: XCTestCase {
     func testRefusedCallGetsAnErrorNamingThePolicy() throws {
         let gate = ToolGate(policy: ToolPolicy(deny: [try pattern("delete_*")]))
         let call = try JSONRPCMessage(Array(#"{"jsonrpc":"2.0","id":"a1","method":"tools/call","params":{"name":"delete_repo"}}"#.utf8))
-        let answer = try XCTUnwrap(gate.refusalAnswer(to: call))
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any])
+        let refused = try XCTUnwrap(gate.refusalAnswer(to: call))
+        XCTAssertEqual(refused.setting, "FJMCP_TOOLS_DENY")
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(refused.answer)) as? [String: Any])
         XCTAssertEqual(object["id"] as? String, "a1")
         let error = try XCTUnwrap(object["error"] as? [String: Any])
         XCTAssertEqual(error["code"] as? Int, -32602)
