@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Splits a byte stream into newline-terminated lines without decoding it: decoding stdout as
 /// text is ~75x slower for large lines (swift-stack-notes §1). Memory is bounded by `maxLine`.
 struct LineSplitter {
@@ -22,20 +28,25 @@ struct LineSplitter {
 
     /// Appends complete lines (without `\n` or a trailing `\r`) to `lines`. A line that lies
     /// wholly in `bytes` is copied once, into an array of exactly its size; only a line spread
-    /// over several chunks goes through `pending`.
+    /// over several chunks goes through `pending`. The newline search is `memchr` and every copy
+    /// goes through an `UnsafeRawBufferPointer` (a bulk copy): a flooding child's megabytes pass
+    /// here, and byte-wise slices cost ~10x in debug builds.
     mutating func feed(_ bytes: UnsafeRawBufferPointer, into lines: inout [[UInt8]]) throws(LineTooLong) {
+        guard let base = bytes.baseAddress else { return }
         var start = 0
-        while let newline = bytes[start...].firstIndex(of: 0x0A) {
-            let segment = bytes[start..<newline]
+        while start < bytes.count, let hit = memchr(base + start, 0x0A, bytes.count - start) {
+            let newline = base.distance(to: UnsafeRawPointer(hit))
+            let segment = UnsafeRawBufferPointer(rebasing: bytes[start..<newline])
             if pending.isEmpty, !discarding, segment.count <= maxLine {
-                lines.append(Array(segment.last == 0x0D ? segment.dropLast() : segment))
+                let length = segment.last == 0x0D ? segment.count - 1 : segment.count
+                lines.append(Array(UnsafeRawBufferPointer(rebasing: segment[0..<length])))
             } else {
                 try append(segment)
                 lines.append(takeLine())
             }
             start = newline + 1
         }
-        try append(bytes[start...])
+        try append(UnsafeRawBufferPointer(rebasing: bytes[start...]))
     }
 
     /// The unterminated remainder at end of stream, if any.
@@ -43,11 +54,11 @@ struct LineSplitter {
         pending.isEmpty && !discarding ? nil : takeLine()
     }
 
-    private mutating func append(_ slice: Slice<UnsafeRawBufferPointer>) throws(LineTooLong) {
-        if discarding { return }
+    private mutating func append(_ slice: UnsafeRawBufferPointer) throws(LineTooLong) {
+        if discarding || slice.isEmpty { return }
         if pending.count + slice.count > maxLine {
             guard overflow == .truncate else { throw LineTooLong() }
-            pending.append(contentsOf: slice.prefix(maxLine - pending.count))
+            pending.append(contentsOf: UnsafeRawBufferPointer(rebasing: slice[0..<(maxLine - pending.count)]))
             discarding = true
             return
         }

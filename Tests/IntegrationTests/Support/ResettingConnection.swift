@@ -56,14 +56,22 @@ struct ResettingConnection {
 
     /// Waits until the server sent anything (the response head), or `timeout`; what arrived.
     func awaitResponseStart(timeout: Duration) async -> String {
+        await receive(until: "keep-alive", timeout: timeout)
+    }
+
+    /// Reads until what arrived contains `marker`, the server closes, or `timeout` passes; what
+    /// arrived. Only the last 64 KiB are searched and returned, so a large stream can be drained.
+    func receive(until marker: String, timeout: Duration) async -> String {
         let deadline = ContinuousClock.now + timeout
         var received: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
         while ContinuousClock.now < deadline {
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
             if count > 0 {
                 received += buffer[0..<count]
-                if String(decoding: received, as: UTF8.self).contains("keep-alive") { break }
+                if received.count > 128 << 10 { received.removeFirst(received.count - (64 << 10)) }
+                if String(decoding: received, as: UTF8.self).contains(marker) { break }
+                continue
             } else if count == 0 {
                 break
             }
