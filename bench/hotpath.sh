@@ -16,6 +16,7 @@
 # Knobs: HOTPATH_BIN (binaries), HOTPATH_SECONDS (10), HOTPATH_PORT (18500), HOTPATH_JSON (file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 SMOKE=0
 [[ "${1:-}" == --smoke ]] && SMOKE=1
@@ -42,22 +43,9 @@ cc -O2 -o "$OUT/echo-child" bench/echo-child/echo_child.c
 
 PIDS=()
 cleanup() {
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$pid" 2>/dev/null || true
-    done
+    for pid in "${PIDS[@]}"; do stop_process "$pid"; done
 }
 trap cleanup EXIT
-
-wait_for() { # url seconds
-    for _ in $(seq 1 $(( $2 * 10 ))); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "nothing answers at $1" >&2
-    return 1
-}
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 

@@ -10,6 +10,7 @@
 #   BENCH_PROXY_PORT (18481) BENCH_LOG_LEVEL (info, the broker's default) BENCH_SKIP_BUILD=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 
 CALLS=${BENCH_CALLS:-20000}
 MAX_SECONDS=${BENCH_SECONDS:-15}
@@ -42,22 +43,9 @@ BROKER_PID=""
 PROXY_PID=""
 cleanup() {
     [[ -n "$PROXY_PID" ]] && kill "$PROXY_PID" 2>/dev/null || true
-    if [[ -n "$BROKER_PID" ]]; then
-        kill "$BROKER_PID" 2>/dev/null || true
-        for _ in $(seq 1 100); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -9 "$BROKER_PID" 2>/dev/null || true
-    fi
+    if [[ -n "$BROKER_PID" ]]; then stop_process "$BROKER_PID"; fi
 }
 trap cleanup EXIT
-
-wait_for() { # url seconds
-    for _ in $(seq 1 $(( $2 * 10 ))); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.1
-    done
-    echo "nothing answers at $1" >&2
-    return 1
-}
 
 CHILD="$PWD/$BIN/demo-mcp-server --no-forgejo-check"
 BENCH=$BIN/fjmcp-bench

@@ -1,0 +1,18 @@
+# Shell helpers shared by the benchmark scripts (sourced, not run).
+
+# wait_for URL SECONDS: until something answers at URL, or fail after SECONDS.
+wait_for() {
+    for _ in $(seq 1 $(( $2 * 10 ))); do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.1
+    done
+    echo "nothing answers at $1" >&2
+    return 1
+}
+
+# stop_process PID: SIGTERM, up to 10 s to exit, then SIGKILL.
+stop_process() {
+    kill "$1" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$1" 2>/dev/null || true
+}
