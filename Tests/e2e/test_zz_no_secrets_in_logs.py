@@ -1,7 +1,9 @@
 """Runs last in each deployment (file order): after every other test has logged in, refreshed,
 opened sessions and called tools, the broker's own log (at debug level, child stderr included)
 must hold no secret: no broker token, code, client secret or state, no Forgejo token, no
-Forgejo client secret or password, and no cookie value this test's browser was given."""
+Forgejo client secret or password, and no cookie value this test's browser was given. The demo
+child of the e2e deployments writes its own Forgejo token to stderr at every start
+(`--leak-token-to-stderr`, deployment.py): each such line is in the log, redacted."""
 
 from __future__ import annotations
 
@@ -30,6 +32,11 @@ async def test_broker_log_holds_no_secret(deployment):
 
     log = deployment.processes["broker"].stderr_path.read_text(errors="replace")
     assert "level=debug" in log or " debug " in log, "the e2e broker runs at debug level, so everything it would log is here"
+    if deployment.child == "demo":
+        leaked = [line for line in log.splitlines() if "using Authorization: token" in line]
+        assert leaked, "the demo child's token line (--leak-token-to-stderr) never reached the broker's log"
+        unredacted = [line for line in leaked if "using Authorization: token [redacted]" not in line]
+        assert not unredacted, f"{len(unredacted)} of {len(leaked)} child token lines were logged unredacted"
     found = SECRET_SHAPES.findall(log)
     assert not found, f"secret-shaped strings in the broker log: {[s[:12] + '…' for s in found[:5]]}"
     for name, secret in [("access token", tokens.access_token), ("refresh token", tokens.refresh_token),

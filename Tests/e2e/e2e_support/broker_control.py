@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from .deployment import BIN, FORGEJO_LOGIN, Deployment
+from .unprivileged import run_as
 
 
 def broker_pid(d: Deployment) -> int:
@@ -19,8 +20,9 @@ def broker_pid(d: Deployment) -> int:
 
 def broker_command(d: Deployment, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess:
     """`fjmcp-broker <args>` (an operator command such as `sessions`) with the broker's
-    environment, so it finds the running broker's data directory and admin socket."""
-    return subprocess.run([str(BIN / "fjmcp-broker"), *args], env=d.broker_env, cwd=d.workdir, capture_output=True,
+    environment and user, so it finds the running broker's data directory and admin socket and
+    leaves no file there that the broker could not use."""
+    return subprocess.run([*run_as(), str(BIN / "fjmcp-broker"), *args], env=d.broker_env, cwd=d.workdir, capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from .processes import ManagedProcess, free_port
+from .unprivileged import broker_owned_directory, run_as
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("E2E_BIN_DIR", REPO / ".build" / "debug"))
@@ -28,7 +29,10 @@ FORGEJO_CLIENT_SECRET = "e2e-not-a-secret"
 
 CHILDREN = {
     # name: (environment for the broker, tool that reports the login, field holding it)
-    "demo": ({"FJMCP_CHILD_COMMAND": str(BIN / "demo-mcp-server")}, "whoami", "login"),
+    # The demo child prints its own Forgejo token to stderr at start, as a careless MCP server's
+    # debug output would: the broker logs child stderr (at debug) and must redact it
+    # (test_zz_no_secrets_in_logs.py checks the whole log).
+    "demo": ({"FJMCP_CHILD_COMMAND": f"{BIN / 'demo-mcp-server'} --leak-token-to-stderr"}, "whoami", "login"),
     "gitea-mcp": ({
         "FJMCP_CHILD_COMMAND": str(GITEA_MCP),
         "FJMCP_CHILD_TOKEN_ENV": "GITEA_TOKEN",
@@ -141,17 +145,20 @@ def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None
         "HOME": str(d.workdir),
         "FJMCP_PUBLIC_URL": d.public_url,
         "FJMCP_LISTEN": f"127.0.0.1:{d.broker_port}",
-        "FJMCP_DATA_DIR": str(d.workdir / "broker-data"),
+        "FJMCP_DATA_DIR": str(broker_owned_directory(d.workdir / "broker-data")),
         "FORGEJO_URL": d.forgejo_url,
         "FORGEJO_CLIENT_ID": FORGEJO_CLIENT_ID,
         "FORGEJO_CLIENT_SECRET": FORGEJO_CLIENT_SECRET,
         "FJMCP_LOG_LEVEL": "debug",
+        # The suite's only mode: a broker that cannot confine its children refuses to start.
+        "FJMCP_CHILD_SANDBOX": "on",
         **child_env,
         **extra_env,
     }
     if d.proxied:
         env["FJMCP_TRUSTED_PROXIES"] = "loopback"
-    d.broker_argv = [str(BIN / "fjmcp-broker"), "serve"]
+    # As an unprivileged user (e2e_support/unprivileged.py), with the child sandbox on (the default).
+    d.broker_argv = [*run_as(), str(BIN / "fjmcp-broker"), "serve"]
     d.broker_env = env
     broker = ManagedProcess("broker", d.broker_argv, d.workdir, env=env)
     d.processes["broker"] = broker
