@@ -2,7 +2,10 @@
 # End-to-end tests: the built binaries (fjmcp-broker, fake-forgejo, demo-mcp-server) as separate
 # processes, directly and behind Caddy, driven by the official Python MCP SDK clients of both
 # lines (mcp 1.30.0 and mcp 2.3.0), with the demo child and with gitea-mcp as the child; and the
-# browser leg in headless Chromium (Debian chromium + chromium-driver via Selenium), once.
+# browser leg in headless Chromium (Debian chromium + chromium-driver via Selenium), once. Every
+# broker runs as an unprivileged user (as root: the system user fjmcp-e2e that e2e-setup.sh
+# creates, via setpriv) with FJMCP_CHILD_SANDBOX=on, so the unprivileged sandbox path is the one
+# tested even where CI runs as root (Tests/e2e/e2e_support/unprivileged.py).
 #
 #   scripts/e2e.sh                 set up, build, run the suite with both SDK lines
 #   scripts/e2e.sh -k demo-direct  extra arguments go to pytest
