@@ -112,7 +112,7 @@ extension AuthorizationServer {
     private func accountListing(_ user: UserRecord, session: String, revokedGrant: String?) async throws -> OAuthPages.Account {
         var apps: [OAuthPages.ConnectedApp] = []
         for grant in try await store.activeGrants(userID: user.id) {
-            let client = try await store.client(id: grant.clientID)
+            let client = try await clients.known(grant.clientID)
             apps.append(OAuthPages.ConnectedApp(
                 grantID: grant.id, clientName: client?.name ?? grant.clientID, clientID: grant.clientID,
                 redirectHosts: Self.redirectHosts(client?.redirectURIs ?? []), firstUse: grant.createdAt, lastUse: grant.lastUsedAt))
@@ -120,7 +120,7 @@ extension AuthorizationServer {
         apps.sort { $0.lastUse > $1.lastUse }
         var revokedName: String?
         if let revokedGrant, let grant = try await store.grant(id: revokedGrant), grant.userID == user.id, grant.revokedAt != nil {
-            revokedName = try await store.client(id: grant.clientID)?.name ?? grant.clientID
+            revokedName = try await clients.known(grant.clientID)?.name ?? grant.clientID
         }
         return OAuthPages.Account(login: user.login, apps: apps, csrf: account.csrfToken(session: session), revokedName: revokedName)
     }

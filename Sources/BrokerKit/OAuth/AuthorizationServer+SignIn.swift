@@ -27,7 +27,11 @@ extension AuthorizationServer {
     /// The refused user's page after a client's sign-in: who to ask, and a link that hands the
     /// client `access_denied` at its redirect URI.
     func signInRefused(_ refusal: SignInRefusal, pending: PendingAuthorizationRecord, context: BrokerRequestContext) async -> Response {
-        let error = OAuthError(.accessDenied, reason: refusal.reason, "the user may not sign in to this server")
+        let error = if case .unavailable = refusal.decision {
+            OAuthError(.temporarilyUnavailable, reason: refusal.reason, "Forgejo could not be asked whether the user may sign in")
+        } else {
+            OAuthError(.accessDenied, reason: refusal.reason, "the user may not sign in to this server")
+        }
         let back = errorRedirect(pending.redirectURI, state: pending.clientState, error: error).headers[.location] ?? pending.redirectURI
         return await refusalPage(refusal, returnURL: back, endpoint: "callback", clientID: pending.clientID, context: context)
     }

@@ -47,6 +47,13 @@ struct ClientDirectory: Sendable {
         return try await flights.load(clientID).get()
     }
 
+    /// What the broker knows of a client without fetching anything (for listings): a static
+    /// client or the stored row; nil when neither exists any more.
+    func known(_ clientID: String) async throws -> ClientRecord? {
+        if let preconfigured = staticClients[clientID] { return preconfigured }
+        return try await store.client(id: clientID)
+    }
+
     /// Whether the operator configured this client (its redirect URIs are then trusted as listed).
     func isStatic(_ clientID: String) -> Bool {
         staticClients[clientID] != nil

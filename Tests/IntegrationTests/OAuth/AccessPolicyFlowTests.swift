@@ -79,13 +79,7 @@ final class AccessPolicyFlowTests: XCTestCase {
 
     func testRefusedUserCannotSignInToTheAccountPageEither() async throws {
         let broker = try await start(["FJMCP_ALLOWED_USERS": "bob"])
-        var page = try await browser.get(broker.baseURL + "/account")
-        var url = broker.baseURL + "/account"
-        for _ in 0..<6 {
-            guard (300..<400).contains(page.status), let location = page.location else { break }
-            url = location.hasPrefix("/") ? OAuthTestBroker.origin(of: url) + location : location
-            page = try await browser.get(url)
-        }
+        let (url, page) = try await followRedirects(from: broker.baseURL + "/account")
         XCTAssertTrue(url.contains("/oauth/callback"), url)
         XCTAssertEqual(page.status, 403)
         XCTAssertTrue(page.body.contains("Your Forgejo account alice is not among"), page.body)
@@ -194,5 +188,19 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertEqual(missing.error, "invalid_client")
         let registered = try await broker.store.client(id: "paste-me")
         XCTAssertNil(registered, "static clients never enter the store")
+        let account = try await followRedirects(from: broker.baseURL + "/account")
+        XCTAssertTrue(account.page.body.contains("Pasted App") && account.page.body.contains("pasted.example"), account.page.body)
+    }
+
+    /// GETs `url` and follows redirects (Forgejo's auto-approval, the callback) to the first page.
+    private func followRedirects(from start: String) async throws -> (url: String, page: ScriptedBrowser.Page) {
+        var url = start
+        var page = try await browser.get(url)
+        for _ in 0..<6 {
+            guard (300..<400).contains(page.status), let location = page.location else { break }
+            url = location.hasPrefix("/") ? OAuthTestBroker.origin(of: url) + location : location
+            page = try await browser.get(url)
+        }
+        return (url, page)
     }
 }
