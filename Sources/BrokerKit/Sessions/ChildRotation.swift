@@ -73,10 +73,10 @@ public actor ChildRotation: Service {
     /// queued as the one follow-up, run when the current swap ends.
     private func startSwap(_ id: ChildKey, generation: Int64) {
         guard schedule.request(id, generation: generation) else { return }
-        run(id, generation: generation)
+        launch(id, generation: generation)
     }
 
-    private func run(_ id: ChildKey, generation: Int64) {
+    private func launch(_ id: ChildKey, generation: Int64) {
         swaps[id] = Task { [host, options, logger, clock = manager.clock] in
             await Self.swapWithRetries(id, generation: generation, host: host, options: options, clock: clock, logger: logger)
             self.finished(id)
@@ -87,7 +87,7 @@ public actor ChildRotation: Service {
     /// cheap when the finished swap's child already got that generation (`notNeeded`).
     private func finished(_ id: ChildKey) {
         swaps[id] = nil
-        if let next = schedule.finish(id) { run(id, generation: next) }
+        if let next = schedule.finish(id) { launch(id, generation: next) }
     }
 
     /// Tries to give the session its new child until that works, the session ends, or the
