@@ -20,8 +20,12 @@ final class PolicyAuditBinaryTests: XCTestCase {
         text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
-    private func names(_ reply: MCPReply) -> [String] {
-        ((reply.result?["tools"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }.sorted()
+    private func names(_ reply: MCPReply) -> [String] { reply.toolNames }
+
+    /// The audit file's records once at least `count` are there (the writer flushes each second).
+    private func auditRecords(_ path: String, atLeast count: Int) async -> [[String: Any]] {
+        _ = await eventually { self.records((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").count >= count }
+        return records((try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
     }
 
     func testPolicyOnBothErasAndTheAuditTrailOfOneFlow() async throws {
@@ -54,12 +58,9 @@ final class PolicyAuditBinaryTests: XCTestCase {
         ])
         XCTAssertEqual(revoked.status, 200, revoked.body)
 
-        // The writer flushes each second.
-        let expected = 7
-        let complete = await eventually { self.records((try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? "").count >= expected }
+        let lines = await auditRecords(auditLog, atLeast: 7)
         let text = (try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? ""
-        XCTAssertTrue(complete, text)
-        let lines = records(text)
+        XCTAssertGreaterThanOrEqual(lines.count, 7, text)
         func find(_ event: String, _ outcome: String, tool: String? = nil) -> [String: Any]? {
             lines.first { $0["event"] as? String == event && $0["outcome"] as? String == outcome && (tool == nil || $0["tool"] as? String == tool) }
         }
@@ -93,6 +94,42 @@ final class PolicyAuditBinaryTests: XCTestCase {
         let bad = try await served.admin(["audit", "--since", "yesterday"])
         XCTAssertEqual(bad.status, 2)
         XCTAssertTrue(bad.stderr.contains("--since yesterday is invalid"), bad.stderr)
+    }
+
+    func testCancelledCallsOnBothErasASessionlessCallAndAnOperatorRevocationAreRecorded() async throws {
+        try FileManager.default.createDirectory(atPath: auditDirectory, withIntermediateDirectories: true)
+        let auditLog = auditDirectory + "/audit.jsonl"
+        let served = try await ServedBroker.start(environment: ["FJMCP_AUDIT_LOG": auditLog, "FJMCP_AUDIT_RETENTION": "0s"])
+        broker = served
+        var (client, tokens) = try await served.client()
+        _ = try await client.initialize()
+        let legacy = try await client.stream(client.request(body: MCPTestClient.body(
+            id: 1, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])))
+        XCTAssertEqual(legacy.status, 200)
+        legacy.close()
+        var anonymous = client
+        anonymous.sessionID = nil
+        let sessionless = try await anonymous.tool(id: 2, "echo", ["text": "x"])
+        XCTAssertEqual(sessionless.structured?["text"] as? String, "x", sessionless.body)
+        let (body, fields) = ModernEraTests.request(id: 3, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 60_000]])
+        let modern = try await client.stream(client.request(body: body, headers: fields))
+        XCTAssertEqual(modern.status, 200)
+        modern.close()
+        let revoked = try await served.admin(["revoke", "--user", "alice"])
+        XCTAssertEqual(revoked.status, 0, revoked.stderr)
+
+        let lines = await auditRecords(auditLog, atLeast: 6)
+        func call(_ id: String) -> [String: Any]? { lines.first { $0["event"] as? String == "tool_call" && $0["request_id"] as? String == id } }
+        XCTAssertEqual(call("1")?["outcome"] as? String, "cancelled", "\(lines)")
+        XCTAssertEqual(call("2")?["outcome"] as? String, "ok", "\(lines)")
+        XCTAssertEqual(call("3")?["outcome"] as? String, "cancelled", "\(lines)")
+        XCTAssertEqual(call("3")?["client"] as? String, tokens.clientID)
+        let operatorRevocation = lines.first { $0["event"] as? String == "revocation" }
+        XCTAssertEqual(operatorRevocation?["detail"] as? String, "operator", "\(lines)")
+        XCTAssertEqual(operatorRevocation?["user"] as? String, "alice")
+        // FJMCP_AUDIT_RETENTION=0s: the file alone is the trail.
+        let stored = try await served.admin(["audit", "--json"])
+        XCTAssertEqual(stored.stdout, "", stored.stdout)
     }
 
     func testCheckConfigNamesBadPatternsAndAnUnusableAuditLog() async throws {

@@ -6,9 +6,7 @@ import XCTest
 /// a legacy session (also a 2025-03-26 batch), a session-less request and the 2026-07-28 era.
 /// The demo annotates `whoami` and `echo` read-only and `crash` not; the others have none.
 final class ToolPolicyEraTests: XCTestCase {
-    private func names(_ reply: MCPReply) -> [String] {
-        ((reply.result?["tools"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }.sorted()
-    }
+    private func names(_ reply: MCPReply) -> [String] { reply.toolNames }
 
     private func assertRefused(_ reply: MCPReply, by setting: String, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(reply.status, 200, reply.body, file: file, line: line)
@@ -91,5 +89,12 @@ final class ToolPolicyEraTests: XCTestCase {
         XCTAssertTrue(reply.messages.contains { $0["method"] as? String == "notifications/tools/list_changed" }, reply.body)
         let list = try await client.call(id: 2, method: "tools/list")
         XCTAssertEqual(names(list), ["ask", "echo", "notify", "progress", "sleep", "whoami"], list.body)
+    }
+}
+
+extension MCPReply {
+    /// The tool names of a `tools/list` answer, sorted.
+    var toolNames: [String] {
+        ((result?["tools"] as? [[String: Any]]) ?? []).compactMap { $0["name"] as? String }.sorted()
     }
 }
