@@ -66,6 +66,7 @@ public enum MCPRequestError: Error, Sendable, HTTPResponseError {
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if case .session(_, _, let challenge?) = self { headers[.wwwAuthenticate] = challenge }
+        if case .session(.rateLimited(let seconds), _, _) = self { headers[.retryAfter] = "\(seconds)" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -27,6 +27,8 @@ public actor ChildHost: Service {
 
     public nonisolated let limits: SessionRegistryLimits
     let spawner: ChildSpawner
+    /// Child starts per user (`limits.spawnRate`), checked in `start`.
+    let spawnLimiter: RateLimiter
     let tokens: any UpstreamTokenProvider
     let logger: Logger
     var entries: [ChildKey: Entry] = [:]
@@ -68,6 +70,7 @@ public actor ChildHost: Service {
                 records: (any BrokerStore)? = nil, hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true },
                 doubts: (any UpstreamDoubts)? = nil) {
         self.limits = limits
+        spawnLimiter = RateLimiter(policy: limits.spawnRate)
         self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger,
                                     doubts: doubts)
         self.tokens = tokens
@@ -161,6 +164,7 @@ public actor ChildHost: Service {
     func start(_ key: ChildKey, owner: SessionOwner, handshake: ChildHandshake,
                        createdAt: ContinuousClock.Instant = .now) async throws(SessionError) -> StartOutcome {
         guard !shuttingDown else { throw .shuttingDown }
+        try await admitStart(userID: owner.userID)
         starting[owner.userID, default: 0] += 1
         publishCounts()
         defer {

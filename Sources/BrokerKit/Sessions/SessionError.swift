@@ -14,6 +14,9 @@ public enum SessionError: Error, Sendable, Equatable {
     case childStartFailed(String)
     /// Unknown, ended, or another user's session (indistinguishable on purpose).
     case notFound
+    /// The user started too many children lately (`FJMCP_RATE_LIMIT_SPAWN`): 429, try again
+    /// after `retryAfter` seconds.
+    case rateLimited(retryAfter: Int)
 
     public var httpStatus: Int {
         switch self {
@@ -21,13 +24,14 @@ public enum SessionError: Error, Sendable, Equatable {
         case .loginRequired: 401
         case .childStartFailed: 502
         case .notFound: 404
+        case .rateLimited: 429
         }
     }
 
     public var rpcCode: Int {
         switch self {
         case .notFound: -32600
-        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed: -32603
+        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed, .rateLimited: -32603
         }
     }
 
@@ -40,6 +44,7 @@ public enum SessionError: Error, Sendable, Equatable {
         case .storeUnavailable: "The session store is temporarily unavailable; try again"
         case .childStartFailed(let detail): "The MCP server failed to start: \(detail)"
         case .notFound: "Session not found"
+        case .rateLimited(let seconds): "Too many MCP server starts for this user; try again in \(seconds) s"
         }
     }
 }
