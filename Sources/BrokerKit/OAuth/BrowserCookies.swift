@@ -31,12 +31,7 @@ struct BrowserCookies: Sendable {
 
     /// The value of the browser-binding cookie if it looks like one the broker made.
     func bindingValue(in request: Request) -> String? {
-        guard let value = request.cookies[binding]?.value, value.utf8.count == 43,
-              value.utf8.allSatisfy(Self.isBase64URL) else { return nil }
+        guard let value = request.cookies[binding]?.value, BrowserBinding.isWellFormed(value) else { return nil }
         return value
-    }
-
-    private static func isBase64URL(_ byte: UInt8) -> Bool {
-        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || byte == 0x2D || byte == 0x5F
     }
 }

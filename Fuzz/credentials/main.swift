@@ -1,13 +1,16 @@
-// libFuzzer target: the `Authorization` header parsers (Bearer for /mcp, Basic for client
-// authentication). Invariants: any header value, alone or repeated, yields a token, a
-// credential pair or a typed failure; a token never has surrounding spaces and is part of the
-// header; credentials encoded as RFC 6749 §2.3.1 says read back exactly.
+// libFuzzer target: the credentials a request carries — the `Authorization` header parsers
+// (Bearer for /mcp, Basic for client authentication) and the browser-binding cookie check, with
+// the base64url/hex codecs behind tokens and cookies. Invariants: any header value, alone or
+// repeated, yields a token, a credential pair or a typed failure; a token is non-empty, without
+// surrounding spaces and part of the header; credentials encoded as RFC 6749 §2.3.1 says read
+// back exactly; a well-formed binding is 32 bytes of base64url and every 32 bytes encode to
+// one; base64url and hex round-trip any bytes.
 import Foundation
 
 @testable import BrokerWire
 
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzAuthorization(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+public func fuzzCredentials(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = text(data, size)
     for values in [[input], [input, input], ["Bearer " + input], ["Basic " + input]] {
         if let token = try? AuthorizationHeader.bearerToken(values) {
@@ -36,5 +39,19 @@ public func fuzzAuthorization(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt
     if !token.isEmpty {
         require((try? AuthorizationHeader.bearerToken(["Bearer " + token])) == token, "a bearer token did not read back")
     }
+    checkCookieAndCodecs(Array(UnsafeBufferPointer(start: data, count: size)), input)
     return 0
+}
+
+private func checkCookieAndCodecs(_ bytes: [UInt8], _ input: String) {
+    if BrowserBinding.isWellFormed(input) {
+        require(Base64URL.decode(input)?.count == 32, "a well-formed binding that is not 32 bytes")
+    }
+    if bytes.count >= 32 {
+        require(BrowserBinding.isWellFormed(Base64URL.encode(bytes.prefix(32))), "32 bytes did not encode to a binding")
+    }
+    require(Base64URL.decode(Base64URL.encode(bytes)) == bytes, "base64url did not round-trip")
+    require(Hex.decode(Hex.encode(bytes)) == bytes, "hex did not round-trip")
+    _ = Base64URL.decode(input)
+    _ = Hex.decode(input)
 }
