@@ -33,8 +33,40 @@ final class UpstreamTruthBinaryTests: XCTestCase {
     }
 
     /// The client's whoami before anything happens: the child's pid and token fingerprint.
-    private func start(_ era: TestEra) async throws -> (client: MCPTestClient, tokens: MCPLogin.Tokens, pid: Int32, fingerprint: String) {
-        broker = try await ServedBroker.start()
+    /// No call has to fail: a user with live children is checked every `FJMCP_UPSTREAM_PROBE_INTERVAL`.
+    func testThePeriodicCheckNoticesARevokedGrantWithoutAnyCall() async throws {
+        let (client, _, pid, _) = try await start(.modern, environment: ["FJMCP_UPSTREAM_PROBE_INTERVAL": "1s"])
+        try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) still holds the dead token: \(upstreamLog())")
+        let after = try await TestEra.modern.tool(client, id: 2, "whoami")
+        XCTAssertEqual(after.status, 401, after.body)
+    }
+
+    /// A client refreshing its broker token makes the broker check the Forgejo token: that
+    /// refresh is answered at once, the next one finds the grant dead.
+    func testABrokerRefreshNoticesARevokedGrant() async throws {
+        let (_, tokens, pid, _) = try await start(.legacy)
+        try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
+        let refreshed = try await refresh(tokens.refreshToken ?? "", clientID: tokens.clientID)
+        XCTAssertEqual(refreshed.status, 200, refreshed.body)
+        let gone = await eventually(timeout: .seconds(5)) { !processExists(pid) }
+        XCTAssertTrue(gone, "child \(pid) still holds the dead token: \(upstreamLog())")
+        let again = try await refresh(refreshed.json["refresh_token"] as? String ?? "", clientID: tokens.clientID)
+        XCTAssertEqual(again.error, "invalid_grant", again.body)
+    }
+
+    private func refresh(_ refreshToken: String, clientID: String) async throws -> JSONAnswer {
+        try await MCPLogin.send(broker.baseURL + "/oauth/token", httpClient: broker.httpClient, form: [
+            ("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", clientID),
+            ("resource", broker.baseURL + "/mcp"),
+        ])
+    }
+
+    private func start(_ era: TestEra, environment: [String: String] = [:])
+        async throws -> (client: MCPTestClient, tokens: MCPLogin.Tokens, pid: Int32, fingerprint: String)
+    {
+        broker = try await ServedBroker.start(environment: environment)
         let (plain, tokens) = try await broker.client()
         let client = try await era.ready(plain)
         let whoami = try await era.tool(client, id: 1, "whoami")
@@ -66,12 +98,9 @@ final class UpstreamTruthBinaryTests: XCTestCase {
         XCTAssertLessThanOrEqual(failed, 1, "only the call that revealed the dead token may fail")
         XCTAssertTrue(answer.headers["www-authenticate"].first?.contains("resource_metadata") ?? false, "\(answer.headers)")
 
-        let refresh = try await MCPLogin.send(broker.baseURL + "/oauth/token", httpClient: broker.httpClient, form: [
-            ("grant_type", "refresh_token"), ("refresh_token", tokens.refreshToken ?? ""), ("client_id", tokens.clientID),
-            ("resource", broker.baseURL + "/mcp"),
-        ])
-        XCTAssertEqual(refresh.status, 400, refresh.body)
-        XCTAssertEqual(refresh.error, "invalid_grant", refresh.body)
+        let refused = try await refresh(tokens.refreshToken ?? "", clientID: tokens.clientID)
+        XCTAssertEqual(refused.status, 400, refused.body)
+        XCTAssertEqual(refused.error, "invalid_grant", refused.body)
 
         let gone = await eventually(timeout: .seconds(5)) { !processExists(pid) }
         XCTAssertTrue(gone, "child \(pid) still holds the dead token")
