@@ -46,12 +46,15 @@ public struct AuditUpstreamEvents: Service {
 
     public func run() async throws {
         guard trail.isEnabled else { return }
-        try? await cancelWhenGracefulShutdown { [events, trail, store] in
-            for await event in await events() {
-                guard case .dead(let userID, let reason) = event else { continue }
-                trail.record(AuditRecord(event: .refreshFailure, user: await AuditTrail.login(of: userID, in: store), client: nil,
-                                         outcome: "dead", detail: reason))
-            }
+        try? await cancelWhenGracefulShutdown { [self] in
+            for await event in await events() { await record(event) }
         }
+    }
+
+    /// A death becomes a `refresh_failure` record; refreshed tokens are no security event.
+    func record(_ event: UpstreamTokenEvent) async {
+        guard case .dead(let userID, let reason) = event else { return }
+        trail.record(AuditRecord(event: .refreshFailure, user: await AuditTrail.login(of: userID, in: store), client: nil,
+                                 outcome: "dead", detail: reason))
     }
 }

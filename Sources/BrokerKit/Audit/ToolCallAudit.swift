@@ -41,6 +41,11 @@ final class ToolCallAudit: Sendable {
         finish(outcome: "cancelled", detail: nil)
     }
 
+    /// The request could not be handed to the child (it exited and no new one could be started).
+    func failed() {
+        finish(outcome: "error", detail: "not_delivered")
+    }
+
     /// The tool policy answered instead of the child; `detail` names the refusing setting.
     func refused(by setting: String) {
         finish(outcome: "policy_refused", detail: setting)

@@ -43,6 +43,8 @@ extension MCPEndpoint {
     func call(_ message: JSONRPCMessage, lease: ChildLease, owner: SessionOwner, request: Request, origin: String = "",
               relay: (@Sendable (JSONRPCMessage) async -> Bool)? = nil, resent: Bool = false) async throws -> Response {
         let started = ContinuousClock.now
+        // Its record is written by the answer, a cancellation or a failure, whichever is first.
+        let audited = ToolCallAudit.start(audit, message, owner: owner)
         // The bridge writes the call's events straight into `signals`; the shared timer adds the
         // JSON-window tick (and later keep-alives). No task or timer of its own per request.
         let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
@@ -65,13 +67,13 @@ extension MCPEndpoint {
         } catch {
             continuation.finish()
             await lease.release()
+            audited?.failed()
             throw error == .childGone ? MCPRequestError.session(.childStartFailed("the MCP server process exited"), rawID: message.rawID,
                                                                 challenge: nil)
                 : MCPRequestError.malformed(.invalidRequest("not a request"))
         }
         var iterator = signals.makeAsyncIterator()
         let child = lease.child
-        let audited = ToolCallAudit.start(audit, message, owner: owner)
         let answer = finalAnswer(for: message, audit: audited)
         let first = await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer)
         if case .item(.response(let bytes))? = first {
