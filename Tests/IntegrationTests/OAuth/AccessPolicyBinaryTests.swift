@@ -40,7 +40,8 @@ final class AccessPolicyBinaryTests: XCTestCase {
         XCTAssertEqual(status, 401, "the refresh after leaving acme revoked alice's grant")
         let log = try XCTUnwrap(broker.process).stderr
         XCTAssertTrue(log.contains("sign-in refused") && log.contains("checked_at=refresh"), log)
-        XCTAssertTrue(log.contains("sessions ended: the sign-in policy no longer admits the user"), log)
+        let ended = log.split(separator: "\n").first { $0.contains("sessions ended: the sign-in policy no longer admits the user") }
+        XCTAssertTrue(ended?.contains("sessions=1") ?? false, log)
     }
 
     func testRedirectHostsAndAStaticClientAgainstTheBinary() async throws {
@@ -66,6 +67,24 @@ final class AccessPolicyBinaryTests: XCTestCase {
         let guessed = try await Self.staticLogin(broker, clientID: "pasted", secret: "guess", redirectURI: "com.example.pasted:/cb")
         XCTAssertEqual(guessed.status, 401)
         XCTAssertEqual(guessed.error, "invalid_client")
+    }
+
+    func testClientIDHostsAgainstTheBinary() async throws {
+        let host = try await DocumentHost.start()
+        defer { Task { await host.stop() } }
+        let broker = try await ServedBroker.start(environment: [
+            "FJMCP_ALLOWED_CLIENT_ID_HOSTS": "127.0.0.1", "FJMCP_CIMD_ALLOW_PRIVATE": "true", "FJMCP_CIMD_PORTS": "any",
+        ])
+        defer { Task { await broker.shutdown() } }
+        let clientID = host.url("/client.json")
+        await host.serve("/client.json", body: #"{"client_id":"\#(clientID)","client_name":"Doc","redirect_uris":["http://127.0.0.1:7777/cb"]}"#)
+        let allowed = try await Self.authorizePage(broker, clientID: clientID)
+        XCTAssertEqual(allowed.status, 200, allowed.body)
+        XCTAssertTrue(allowed.body.contains("action=\"/oauth/consent\""), allowed.body)
+        let elsewhere = clientID.replacingOccurrences(of: "127.0.0.1", with: "localhost")
+        let refused = try await Self.authorizePage(broker, clientID: elsewhere)
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertTrue(refused.body.contains("client_id_host_not_allowed"), refused.body)
     }
 
     func testCheckConfigValidatesAndSummarisesTheAccessSettings() async throws {
@@ -97,6 +116,15 @@ final class AccessPolicyBinaryTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    static func authorizePage(_ broker: ServedBroker, clientID: String) async throws -> ScriptedBrowser.Page {
+        let browser = ScriptedBrowser()
+        defer { Task { try? await browser.shutdown() } }
+        return try await browser.get(broker.baseURL + "/oauth/authorize?" + FormEncoding.encode([
+            ("response_type", "code"), ("client_id", clientID), ("redirect_uri", "http://127.0.0.1:7777/cb"),
+            ("code_challenge", PKCEPair.make().challenge), ("code_challenge_method", "S256"), ("state", "s"),
+        ]))
+    }
 
     static func postJSON(_ broker: ServedBroker, _ path: String, _ object: Any) async throws -> JSONAnswer {
         var request = HTTPClientRequest(url: broker.baseURL + path)
