@@ -33,6 +33,7 @@ extension AuthorizationServer {
             OAuthError(.accessDenied, reason: refusal.reason, "the user may not sign in to this server")
         }
         let back = errorRedirect(pending.redirectURI, state: pending.clientState, error: error).headers[.location] ?? pending.redirectURI
+        options.audit?.record(AuditRecord(event: .login, user: refusal.login, client: pending.clientID, outcome: "refused", detail: refusal.reason))
         return await refusalPage(refusal, returnURL: back, endpoint: "callback", clientID: pending.clientID, context: context)
     }
 

@@ -132,6 +132,22 @@ final class PolicyAuditBinaryTests: XCTestCase {
         XCTAssertEqual(stored.stdout, "", stored.stdout)
     }
 
+    func testASignInTheSignInPolicyRefusesIsRecorded() async throws {
+        try FileManager.default.createDirectory(atPath: auditDirectory, withIntermediateDirectories: true)
+        let auditLog = auditDirectory + "/audit.jsonl"
+        let served = try await ServedBroker.start(environment: ["FJMCP_AUDIT_LOG": auditLog, "FJMCP_ALLOWED_USERS": "bob"])
+        broker = served
+        do {
+            _ = try await served.client(login: "alice")
+            XCTFail("alice signed in although only bob may")
+        } catch {}
+        let lines = await auditRecords(auditLog, atLeast: 2)
+        let login = lines.first { $0["event"] as? String == "login" }
+        XCTAssertEqual(login?["outcome"] as? String, "refused", "\(lines)")
+        XCTAssertEqual(login?["user"] as? String, "alice")
+        XCTAssertNotNil(login?["detail"] as? String)
+    }
+
     func testCheckConfigNamesBadPatternsAndAnUnusableAuditLog() async throws {
         let env = [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:8080", "FJMCP_DATA_DIR": NSTemporaryDirectory() + "unused",
