@@ -66,7 +66,11 @@ public struct BrokerAssembly: Sendable {
                                                   upstreamGrantState: truthProbe, revocationObserver: AuditedRevocations(next: host, trail: audit, store: store),
                                                   options: authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
-        signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, host: host, logger: logger)
+        signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, logger: logger) {
+            [host] userID in
+            let ended = await host.endUser(userID, reason: .grantRevoked)
+            return (ended.sessions, ended.userChildren)
+        }
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
                           tools: ToolGate(policy: config.tools), audit: audit)
     }

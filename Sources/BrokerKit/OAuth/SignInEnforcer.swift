@@ -8,6 +8,9 @@ import ServiceLifecycle
 /// login. It listens to the token manager's events instead of sitting inside the refresh, so a
 /// slow membership check never holds up a token other sessions wait for.
 ///
+/// Sessions are ended through `endUser` (wired to `ChildHost.endUser` by the assembly), so this
+/// folder does not depend on Sessions, which depends on it.
+///
 /// Forgejo being unreachable keeps the user (the refresh itself just worked, and the next one
 /// checks again); a 403 on the membership lists means the grant lacks the scope, and the check
 /// fails closed.
@@ -15,19 +18,20 @@ public actor SignInEnforcer: Service {
     private let check: SignInCheck
     private let manager: UpstreamTokenManager
     private let bearer: BearerAuthenticator
-    private let host: ChildHost
+    /// Ends the user's sessions and children; returns how many of each ended.
+    private let endUser: @Sendable (Int64) async -> (sessions: Int, userChildren: Int)
     private let logger: Logger
     /// The check running per user; a newer token's check replaces it.
     private var running: [Int64: Task<Void, Never>] = [:]
 
     /// Nil when the policy is open: nothing to enforce, no task listening.
     public init?(config: BrokerConfig, forgejo: ForgejoClient, manager: UpstreamTokenManager, bearer: BearerAuthenticator,
-                 host: ChildHost, logger: Logger) {
+                 logger: Logger, endUser: @escaping @Sendable (Int64) async -> (sessions: Int, userChildren: Int)) {
         guard !config.access.signIn.isOpen else { return nil }
         check = SignInCheck(policy: config.access.signIn, forgejo: forgejo)
         self.manager = manager
         self.bearer = bearer
-        self.host = host
+        self.endUser = endUser
         self.logger = logger
     }
 
@@ -76,7 +80,7 @@ public actor SignInEnforcer: Service {
             } catch {
                 logger.error("revoking a refused user's grants failed", metadata: ["user_id": "\(userID)"])
             }
-            let ended = await host.endUser(userID, reason: .grantRevoked)
+            let ended = await endUser(userID)
             logger.notice("sessions ended: the sign-in policy no longer admits the user", metadata: [
                 "user_id": "\(userID)", "sessions": "\(ended.sessions)", "user_children": "\(ended.userChildren)",
             ])
