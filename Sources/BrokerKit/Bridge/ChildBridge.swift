@@ -163,15 +163,36 @@ public actor ChildBridge {
         case .notification:
             routeNotification(message)
         case .request:
-            nextServerRequest += 1
-            let brokerID = "fjmcp-\(tag)-\(nextServerRequest)"
-            table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
-            deliver(message.replacingID(with: .string(brokerID)), to: table.soleChildID)
+            routeRequest(message)
         case .batch:
             for element in message.batchElements() {
                 if case .success(let inner) = element { route(inner) }
             }
         }
+    }
+
+    /// A server→client request goes to the call it belongs to (`ChildIDTable.attribution`), under
+    /// an id of the bridge's own; one that could belong to several clients is refused at once.
+    private func routeRequest(_ message: JSONRPCMessage) {
+        let attribution = table.attribution(progressToken: message.progressToken?.id)
+        guard attribution != .ambiguous else {
+            logger.debug("refused a server-to-client request that calls of several clients could own",
+                         metadata: ["method": "\(message.method ?? "")"])
+            let refusal = JSONRPCEnvelope.error(
+                rawID: message.rawID ?? Array("null".utf8), code: -32601,
+                message: "\(message.method ?? "request") is not available: the broker cannot tell which client it is for")
+            Task { [child] in try? await child.send(refusal) }
+            return
+        }
+        nextServerRequest += 1
+        let brokerID = "fjmcp-\(tag)-\(nextServerRequest)"
+        table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
+        let relayed = message.replacingID(with: .string(brokerID))
+        guard case .call(let childID) = attribution, let call = table.pending[childID] else {
+            serverContinuation.yield(relayed)
+            return
+        }
+        relay(relayed, to: childID, call)
     }
 
     private func routeNotification(_ message: JSONRPCMessage) {

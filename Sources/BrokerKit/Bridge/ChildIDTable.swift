@@ -45,6 +45,28 @@ struct ChildIDTable {
         pending.count == 1 ? pending.keys.first : nil
     }
 
+    /// Where a server→client request of the child goes.
+    enum Attribution: Equatable {
+        /// The call it belongs to.
+        case call(Int64)
+        /// No call in particular: the session's GET stream, or the host picks one of the calls
+        /// of the only client with calls pending.
+        case unattributed
+        /// Calls of several clients are pending and nothing says whose this is: refused to the
+        /// child, never guessed (it might ask one client for another client's input).
+        case ambiguous
+    }
+
+    /// The call a child's request names by the child-side progress token the bridge gave it
+    /// (`progressToken`), or the only pending call; ambiguous when calls of more than one origin
+    /// (client) are pending and the request names none of them.
+    func attribution(progressToken: JSONRPCID?) -> Attribution {
+        if case .int(let childID)? = progressToken, pending[childID] != nil { return .call(childID) }
+        if let sole = soleChildID { return .call(sole) }
+        guard let origin = pending.values.first?.origin else { return .unattributed }
+        return pending.values.allSatisfy { $0.origin == origin } ? .unattributed : .ambiguous
+    }
+
     mutating func recordServerRequest(brokerID: String, childRawID: [UInt8]) {
         serverRequests[brokerID] = childRawID
     }

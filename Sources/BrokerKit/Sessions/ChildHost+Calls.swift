@@ -42,7 +42,10 @@ extension ChildHost {
     /// A session's unsolicited messages go to its GET stream. A user child's change
     /// notifications go to the user's listeners; its server→client request goes to the only
     /// call able to take input, or is refused (the bridge attributes a request to a call when
-    /// exactly one is pending; this is the case of several).
+    /// exactly one is pending, and refuses one that calls of several clients could own; this is
+    /// the case of several calls of one client, or none). A call of another client running on
+    /// the child (e.g. on a replaced process still draining) makes it ambiguous too: one
+    /// client is never asked for input another client's tool wants.
     func unattributed(_ bytes: [UInt8], from child: HostedChild) async {
         guard case .user(let userID) = child.key, let entry = entries[child.key], entry.child === child else {
             if case .session = child.key { await child.serverStream.publish(bytes) }
@@ -53,9 +56,14 @@ extension ChildHost {
             publishChange(message, userID: userID)
             return
         }
-        let candidates = (calls[entry.serial] ?? [:]).values.filter(\.takesInput)
+        let running = (calls[entry.serial] ?? [:]).values
+        let candidates = running.filter(\.takesInput)
         // The candidate may stop reading between the lookup and the injection.
-        if candidates.count == 1, let candidate = candidates.first, await candidate.call.inject(bytes) { return }
+        if candidates.count == 1, let candidate = candidates.first,
+            running.allSatisfy({ $0.call.clientID == candidate.call.clientID }), await candidate.call.inject(bytes)
+        {
+            return
+        }
         await child.refuse(message)
     }
 }

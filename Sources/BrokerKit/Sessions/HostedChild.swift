@@ -156,9 +156,10 @@ public actor HostedChild {
         }
     }
 
-    public func send(_ request: JSONRPCMessage) async throws(BridgeError) -> SessionCall {
+    /// `origin` tells clients sharing a child apart (see `ChildIDTable.attribution`).
+    public func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> SessionCall {
         let bridge = self.bridge
-        let call = try await bridge.send(request)
+        let call = try await bridge.send(request, origin: origin)
         return SessionCall(ticket: SessionTicket(bridge: bridge, ticket: call.ticket), events: call.events)
     }
 
