@@ -25,7 +25,7 @@ public struct AuditedRevocations: GrantRevocationObserver {
     public func grantRevoked(userID: Int64, clientID: String) async {
         if trail.isEnabled {
             trail.record(AuditRecord(event: .revocation, user: await AuditTrail.login(of: userID, in: store), client: clientID,
-                                     outcome: "ok", detail: "client"))
+                                     outcome: "ok", detail: "grant"))
         }
         await next.grantRevoked(userID: userID, clientID: clientID)
     }

@@ -72,6 +72,8 @@ final class PolicyAuditBinaryTests: XCTestCase {
         XCTAssertEqual(find("tool_call", "policy_refused", tool: "crash")?["detail"] as? String, "FJMCP_READ_ONLY", text)
         XCTAssertEqual(find("tool_call", "policy_refused", tool: "echo")?["request_id"] as? String, "\"m-5\"", text)
         XCTAssertEqual(find("revocation", "ok")?["user"] as? String, "alice", text)
+        XCTAssertEqual(find("revocation", "ok")?["detail"] as? String, "grant", text)
+        XCTAssertEqual(find("revocation", "ok")?["client"] as? String, tokens.clientID, text)
         XCTAssertEqual(lines.filter { $0["event"] as? String == "tool_call" }.count, 4, "tools/list is no tool call: \(text)")
         for secret in [tokens.accessToken, tokens.refreshToken ?? "-", "secret-argument", "arguments"] {
             XCTAssertFalse(text.contains(secret), "the audit log holds \(secret)")
