@@ -36,6 +36,14 @@ public actor ChildProcess {
     private var started = false
     private var stopRequested = false
     private var killedForLongLine = false
+    /// Bytes handed to the stdin pipe whose write has not completed yet (see `send`).
+    private var stdinPending = 0
+    private var stdinStallLogged = false
+
+    /// What may wait for a child that does not read its stdin. Each sender waits for its own
+    /// write, so without a bound every concurrent request, notification and answer for a stalled
+    /// child would stay in memory; past it a write is refused as if the child were gone.
+    static let maxPendingStdinBytes = 4 << 20
 
     /// Writing to the stdin of a child that just died raises SIGPIPE, whose default action
     /// would kill the whole broker; with it ignored the write fails with EPIPE instead.
@@ -99,10 +107,23 @@ public actor ChildProcess {
     /// Writes one message line; returns once the child's stdin pipe took it, which gives senders
     /// backpressure from a child that stops reading. The write goes straight to the pipe channel
     /// (in call order: the actor issues writes one after the other, NIO keeps their order).
+    /// A child that has more than `maxPendingStdinBytes` waiting is not reading: the write is
+    /// refused with `.notRunning` (one message always gets through to a child with none waiting).
     public func send(_ line: [UInt8]) async throws(ChildError) {
         guard let stdin, !stopRequested else { throw .notRunning }
+        let framed = Self.framed(line)
+        guard stdinPending == 0 || stdinPending + framed.count <= Self.maxPendingStdinBytes else {
+            if !stdinStallLogged {
+                stdinStallLogged = true
+                logger.warning("child does not read its stdin; refusing writes while it is behind",
+                               metadata: ["pending_bytes": "\(stdinPending)"])
+            }
+            throw .notRunning
+        }
+        stdinPending += framed.count
+        defer { stdinPending -= framed.count }
         do {
-            try await stdin.writeAndFlush(ByteBuffer(bytes: Self.framed(line))).get()
+            try await stdin.writeAndFlush(ByteBuffer(bytes: framed)).get()
         } catch {
             throw .notRunning
         }
