@@ -73,7 +73,7 @@ public final class AuditTrail: Service, Sendable {
     }
 
     /// Writes everything queued now; tests call it to make records visible.
-    public func flush() async {
+    func flush() async {
         await flush(to: settings.logPath.map(AuditFileSink.init(path:)))
     }
 

@@ -32,7 +32,7 @@ final class SQLiteStoreTests: XCTestCase {
 
     func testMigrationsAreIdempotent() async throws {
         let first = try store.appliedMigrations()
-        XCTAssertEqual(first, ["v1-initial", "v2-login-nocase", "v3-refresh-successor-hash", "v4-abuse-bounds", "v5-mcp-sessions"])
+        XCTAssertEqual(first, ["v1-initial", "v2-login-nocase", "v3-refresh-successor-hash", "v4-abuse-bounds", "v5-mcp-sessions", "v6-audit"])
         try await store.upsertUser(user(1))
         try store.close()
         store = try SQLiteStore(path: dir.path + "/data/broker.sqlite")
