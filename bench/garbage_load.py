@@ -563,7 +563,8 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--max-seconds", type=float, default=600.0, help="the load stops after this, sent or not")
     parser.add_argument("--settle-seconds", type=float, default=30.0)
-    parser.add_argument("--rss-slack-mib", type=float, default=64.0)
+    parser.add_argument("--rss-slack-mib", type=float, default=32.0,
+                        help="how far above the baseline RSS may end (MiB)")
     parser.add_argument("--seed", type=int, default=15)
     parser.add_argument("--progress", type=float, default=0.0, help="print progress every N seconds")
     args = parser.parse_args()
