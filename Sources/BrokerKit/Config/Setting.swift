@@ -52,7 +52,7 @@ extension Setting {
     public static let maxSessions = Setting("FJMCP_MAX_SESSIONS", default: "256", help: "Concurrent sessions in total.")
     public static let maxCallsPerSession = Setting("FJMCP_MAX_CALLS_PER_SESSION", default: "64", help: "Requests one session (or one user's shared child) may have in flight at once; more get a JSON-RPC error.")
     public static let maxBufferedEventBytes = Setting("FJMCP_MAX_BUFFERED_EVENT_BYTES", default: "4194304", help: "Bytes of child messages one call or stream may hold for a client that reads slower than the child writes; beyond it the call ends with a JSON-RPC error (a GET or listen stream is closed), the session goes on.")
-    public static let rateLimitSpawn = Setting("FJMCP_RATE_LIMIT_SPAWN", default: "20/20s", help: "Per Forgejo user, for initialize and for a request that starts the user's shared child: BURST/PERIOD or off; beyond it HTTP 429 with Retry-After.")
+    public static let rateLimitSpawn = Setting("FJMCP_RATE_LIMIT_SPAWN", default: "20/20s", help: "Per Forgejo user, every child process started for a client (an initialize that needs one, a user child's or a deferred session's first request): BURST/PERIOD or off; beyond it HTTP 429 with Retry-After.")
     public static let accessTokenTTL = Setting("FJMCP_ACCESS_TOKEN_TTL", default: "1h", help: "Lifetime of broker access tokens.")
     public static let refreshTokenTTL = Setting("FJMCP_REFRESH_TOKEN_TTL", default: "30d", help: "Lifetime of broker refresh tokens.")
     public static let refreshGrace = Setting("FJMCP_REFRESH_GRACE", default: "60s", help: "How long a rotated refresh token still answers with its successor.")

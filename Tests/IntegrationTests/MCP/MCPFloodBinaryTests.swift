@@ -40,13 +40,7 @@ final class MCPFloodBinaryTests: XCTestCase {
                        "_meta": ["progressToken": "flood"]] as [String: Any],
         ])
         let watch = try await flood(body, headers: Self.headers(client), brokerPID: brokerPID, childPID: Int32(childPID))
-        print("flood (2025-11-25): broker VmRSS \(watch.baseline >> 10) KiB before, at most +\(watch.growth >> 10) KiB "
-              + "while the child wrote \(watch.childWrote >> 20) MiB in \(watch.elapsed)")
-        XCTAssertGreaterThanOrEqual(watch.childWrote, Self.provenAfter, "the child did not flood (\(watch.childWrote) bytes)")
-        XCTAssertLessThan(watch.growth, Self.rssBound, "broker RSS grew by \(watch.growth >> 20) MiB")
-        let ending = await watch.connection.receive(until: Self.overflowWords, timeout: .seconds(30))
-        XCTAssertTrue(ending.contains("-32603") && ending.contains(Self.overflowWords), String(ending.suffix(400)))
-        watch.connection.reset()
+        await Self.assertBoundedAndEnded(watch, era: "2025-11-25")
 
         let echo = try await client.tool(id: 8, "echo", ["text": "after the flood"])
         XCTAssertEqual(echo.structured?["text"] as? String, "after the flood", echo.body)
@@ -65,13 +59,7 @@ final class MCPFloodBinaryTests: XCTestCase {
             id: 7, method: "tools/call", params: ["name": "flood", "arguments": ["bytes": Self.floodBytes, "ignoreCancel": true]],
             meta: ModernEraTests.meta(extra: ["progressToken": "flood"]))
         let watch = try await flood(body, headers: Self.headers(client) + fields, brokerPID: brokerPID, childPID: Int32(childPID))
-        print("flood (2026-07-28): broker VmRSS \(watch.baseline >> 10) KiB before, at most +\(watch.growth >> 10) KiB "
-              + "while the child wrote \(watch.childWrote >> 20) MiB in \(watch.elapsed)")
-        XCTAssertGreaterThanOrEqual(watch.childWrote, Self.provenAfter, "the child did not flood (\(watch.childWrote) bytes)")
-        XCTAssertLessThan(watch.growth, Self.rssBound, "broker RSS grew by \(watch.growth >> 20) MiB")
-        let ending = await watch.connection.receive(until: Self.overflowWords, timeout: .seconds(30))
-        XCTAssertTrue(ending.contains("-32603") && ending.contains(Self.overflowWords), String(ending.suffix(400)))
-        watch.connection.reset()
+        await Self.assertBoundedAndEnded(watch, era: "2026-07-28")
 
         let echo = try await client.modern(id: 8, method: "tools/call", params: ["name": "echo", "arguments": ["text": "after"]])
         XCTAssertEqual(echo.structured?["text"] as? String, "after", echo.body)
@@ -86,6 +74,18 @@ final class MCPFloodBinaryTests: XCTestCase {
         let growth: Int
         let childWrote: Int
         let elapsed: Duration
+    }
+
+    /// The broker stayed within `rssBound` while enough flowed to prove it, and the unread stream
+    /// ends with the overflow error once it is read.
+    private static func assertBoundedAndEnded(_ watch: Watch, era: String, file: StaticString = #filePath, line: UInt = #line) async {
+        print("flood (\(era)): broker VmRSS \(watch.baseline >> 10) KiB before, at most +\(watch.growth >> 10) KiB "
+              + "while the child wrote \(watch.childWrote >> 20) MiB in \(watch.elapsed)")
+        XCTAssertGreaterThanOrEqual(watch.childWrote, provenAfter, "the child did not flood (\(watch.childWrote) bytes)", file: file, line: line)
+        XCTAssertLessThan(watch.growth, rssBound, "broker RSS grew by \(watch.growth >> 20) MiB", file: file, line: line)
+        let ending = await watch.connection.receive(until: overflowWords, timeout: .seconds(30))
+        XCTAssertTrue(ending.contains("-32603") && ending.contains(overflowWords), String(ending.suffix(400)), file: file, line: line)
+        watch.connection.reset()
     }
 
     /// The headers `MCPTestClient` sends with a POST.
