@@ -71,3 +71,19 @@ struct EventStreamSink: BridgeEventSink {
     }
     func finish() { continuation.finish() }
 }
+
+/// Keeps only the answer, for a caller with nowhere to put side messages (a 2025-03-26 batch):
+/// they are dropped as they come instead of piling up unread while the caller waits for
+/// another request's answer.
+struct AnswerOnlySink: BridgeEventSink {
+    let continuation: AsyncStream<BridgeEvent>.Continuation
+
+    var limit: Int { .max }
+
+    func yield(_ event: BridgeEvent) -> Bool {
+        if case .response = event { continuation.yield(event) }
+        return true
+    }
+
+    func finish() { continuation.finish() }
+}

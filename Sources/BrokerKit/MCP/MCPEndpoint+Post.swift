@@ -150,7 +150,7 @@ extension MCPEndpoint {
             case .request:
                 if let refused = refusal(of: inner, owner: session.owner) {
                     replies.append(refused)
-                } else if let call = try? await session.send(inner) {
+                } else if let call = try? await session.sendForAnswer(inner) {
                     calls.append((call, inner.method, ToolCallAudit.start(audit, inner, owner: session.owner)))
                 }
             case .notification:
