@@ -2,19 +2,14 @@
 import XCTest
 
 /// `FJMCP_MAX_BUFFERED_EVENT_BYTES` and `FJMCP_RATE_LIMIT_SPAWN`: defaults, values, `off`, and
-/// what is refused.
-final class StreamBoundsConfigTests: XCTestCase {
-    private let minimal = [
-        "FJMCP_PUBLIC_URL": "https://mcp.example.org", "FORGEJO_URL": "https://forgejo.example.org/",
-        "FORGEJO_CLIENT_ID": "id", "FORGEJO_CLIENT_SECRET": "secret",
-    ]
-
-    private func load(_ extra: [String: String]) throws(ConfigError) -> BrokerConfig {
-        try BrokerConfig.load(from: ConfigSource(environment: minimal.merging(extra) { _, new in new }))
+/// what is refused (on `ConfigTests`' minimal settings).
+extension ConfigTests {
+    private func loadBounds(_ extra: [String: String]) throws(ConfigError) -> BrokerConfig {
+        try load(minimal.merging(extra) { _, new in new })
     }
 
-    func testDefaultsAreAFewMiBPerStreamAndTwentyStartsThenOnePerSecond() throws {
-        let sessions = try load([:]).sessions
+    func testStreamBoundsDefaultsAreAFewMiBPerStreamAndTwentyStartsThenOnePerSecond() throws {
+        let sessions = try loadBounds([:]).sessions
         XCTAssertEqual(sessions.maxBufferedEventBytes, 4 << 20)
         XCTAssertEqual(sessions.spawnRate, RateLimiter.Policy(burst: 20, perSecond: 1))
         let limits = SessionRegistryLimits(sessions)
@@ -22,18 +17,18 @@ final class StreamBoundsConfigTests: XCTestCase {
         XCTAssertEqual(limits.spawnRate, RateLimiter.Policy(burst: 20, perSecond: 1))
     }
 
-    func testValuesAndOff() throws {
-        let sessions = try load(["FJMCP_MAX_BUFFERED_EVENT_BYTES": "65536", "FJMCP_RATE_LIMIT_SPAWN": "off"]).sessions
+    func testStreamBoundsValuesAndOff() throws {
+        let sessions = try loadBounds(["FJMCP_MAX_BUFFERED_EVENT_BYTES": "65536", "FJMCP_RATE_LIMIT_SPAWN": "off"]).sessions
         XCTAssertEqual(sessions.maxBufferedEventBytes, 65536)
         XCTAssertNil(sessions.spawnRate, "off switches the spawn limit off (benchmarks)")
-        XCTAssertEqual(try load(["FJMCP_RATE_LIMIT_SPAWN": "5/1m"]).sessions.spawnRate?.burst, 5)
+        XCTAssertEqual(try loadBounds(["FJMCP_RATE_LIMIT_SPAWN": "5/1m"]).sessions.spawnRate?.burst, 5)
     }
 
-    func testOutOfRangeOrMalformedValuesAreRefusedByName() {
+    func testStreamBoundsOutOfRangeOrMalformedValuesAreRefusedByName() {
         for (name, value) in [("FJMCP_MAX_BUFFERED_EVENT_BYTES", "1024"), ("FJMCP_MAX_BUFFERED_EVENT_BYTES", "4MiB"),
                               ("FJMCP_MAX_BUFFERED_EVENT_BYTES", "\(2 << 30)"), ("FJMCP_RATE_LIMIT_SPAWN", "20"),
                               ("FJMCP_RATE_LIMIT_SPAWN", "0/1s")] {
-            XCTAssertThrowsError(try load([name: value]), "\(name)=\(value)") { error in
+            XCTAssertThrowsError(try loadBounds([name: value]), "\(name)=\(value)") { error in
                 XCTAssertTrue("\(error)".contains(name), "\(error)")
             }
         }
