@@ -174,7 +174,7 @@ public actor ChildBridge {
     /// A server→client request goes to the call it belongs to (`ChildIDTable.attribution`), under
     /// an id of the bridge's own; one that could belong to several clients is refused at once.
     private func routeRequest(_ message: JSONRPCMessage) {
-        let attribution = table.attribution(progressToken: message.progressToken?.id)
+        let attribution = table.attribution()
         guard attribution != .ambiguous else {
             logger.debug("refused a server-to-client request that calls of several clients could own",
                          metadata: ["method": "\(message.method ?? "")"])

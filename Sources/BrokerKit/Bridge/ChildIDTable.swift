@@ -57,11 +57,10 @@ struct ChildIDTable {
         case ambiguous
     }
 
-    /// The call a child's request names by the child-side progress token the bridge gave it
-    /// (`progressToken`), or the only pending call; ambiguous when calls of more than one origin
-    /// (client) are pending and the request names none of them.
-    func attribution(progressToken: JSONRPCID?) -> Attribution {
-        if case .int(let childID)? = progressToken, pending[childID] != nil { return .call(childID) }
+    /// The only pending call, or nothing in particular; ambiguous when calls of more than one
+    /// origin (client) are pending. A request's own `_meta.progressToken` is no evidence: the
+    /// child-side tokens are small integers a child may well choose for itself.
+    func attribution() -> Attribution {
         if let sole = soleChildID { return .call(sole) }
         guard let origin = pending.values.first?.origin else { return .unattributed }
         return pending.values.allSatisfy { $0.origin == origin } ? .unattributed : .ambiguous
