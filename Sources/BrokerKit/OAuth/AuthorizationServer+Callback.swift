@@ -73,9 +73,14 @@ extension AuthorizationServer {
         return try await completeUpstreamLogin(code: code, verifier: verifier)
     }
 
-    /// Exchanges the Forgejo code and stores the user and their new token set. Every sign-in
-    /// (a client's or the account page's) must keep the new set: Forgejo bumps the grant's
-    /// counter on each code exchange, which retires the refresh token stored before.
+    /// Exchanges the Forgejo code, stores the user and their new token set, and applies the
+    /// sign-in policy. A user seen before must keep the new set, and at once: Forgejo bumps the
+    /// grant's counter on each code exchange, which retires the refresh token stored before, so
+    /// until the new set is stored a refresh of the user fails (the token manager re-reads the
+    /// store before it gives a user up, and finds this set). So for them the policy is applied
+    /// after the store write; the set stays when the policy could not be checked (they keep
+    /// their other clients; the check runs again at the next refresh) and goes with a refusal,
+    /// which also ends their grants. A new user has nothing to lose and is stored only once admitted.
     func completeUpstreamLogin(code: String, verifier: String) async throws -> UserRecord {
         let tokens: UpstreamTokenResponse
         let forgejoUser: ForgejoUser
@@ -86,9 +91,25 @@ extension AuthorizationServer {
             throw AuthorizeFailure.page(status: .badGateway, reason: error.reasonCode,
                                         message: "Signing in with Forgejo failed (\(error.reasonCode)). Try again later.")
         }
-        try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
-        let now = clock.now()
         let existing = try await store.user(id: forgejoUser.id)
+        guard existing != nil else {
+            try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
+            return try await storeLogin(forgejoUser, tokens: tokens, existing: nil)
+        }
+        let user = try await storeLogin(forgejoUser, tokens: tokens, existing: existing)
+        do {
+            try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
+        } catch let refusal as SignInRefusal {
+            if case .unavailable = refusal.decision { throw refusal }
+            try await store.deleteUpstreamTokens(userID: user.id)
+            throw refusal
+        }
+        return user
+    }
+
+    /// Writes the user and their new token set, and moves whatever ran on the set before to it.
+    private func storeLogin(_ forgejoUser: ForgejoUser, tokens: UpstreamTokenResponse, existing: UserRecord?) async throws -> UserRecord {
+        let now = clock.now()
         let user = UserRecord(id: forgejoUser.id, login: forgejoUser.login, fullName: forgejoUser.fullName, email: forgejoUser.email,
                               avatarURL: forgejoUser.avatarURL, isAdmin: forgejoUser.isAdmin, createdAt: existing?.createdAt ?? now, updatedAt: now)
         try await store.upsertUser(user)
@@ -96,6 +117,7 @@ extension AuthorizationServer {
         let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, accessExpiresAt: expiresAt)
         try await store.replaceUpstreamTokens(userID: user.id, sealed: set.seal(with: upstreamTokenBox, userID: user.id),
                                               accessExpiresAt: expiresAt, now: now)
+        await upstreamGrantState.loggedIn(userID: user.id)
         return user
     }
 

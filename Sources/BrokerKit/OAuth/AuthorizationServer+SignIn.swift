@@ -2,8 +2,9 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// A login the sign-in policy turned away, thrown after the Forgejo code exchange and before
-/// anything of the user is stored.
+/// A login the sign-in policy turned away, thrown after the Forgejo code exchange: nothing of a
+/// new user is stored; a returning user's new token set is forgotten again, unless the policy
+/// could not be checked (see `completeUpstreamLogin(code:verifier:)`).
 struct SignInRefusal: Error {
     let login: String
     let userID: Int64

@@ -148,7 +148,7 @@ public actor UpstreamTokenManager {
 
     /// Bookkeeping shared by every refresh, run once per refresh before any waiter resumes. A
     /// final verdict overtaken by a newer set (a login during the refresh) becomes an adoption.
-    private func conclude(_ outcome: UpstreamRefreshOutcome, userID: Int64) async -> UpstreamRefreshOutcome {
+    func conclude(_ outcome: UpstreamRefreshOutcome, userID: Int64) async -> UpstreamRefreshOutcome {
         switch outcome {
         case .refreshed(let stored), .adopted(let stored):
             transientFailures[userID] = nil

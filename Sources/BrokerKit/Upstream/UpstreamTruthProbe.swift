@@ -46,6 +46,10 @@ public actor UpstreamTruthProbe: Service, UpstreamDoubts, UpstreamGrantState {
         await manager.check(userID: userID)
     }
 
+    public func loggedIn(userID: Int64) async {
+        await manager.loggedIn(userID: userID)
+    }
+
     /// Records a doubt; the probe it causes (now, or at the end of the spacing) runs in the background.
     public func doubt(userID: Int64, cause: UpstreamTruthSchedule.Cause) {
         perform(schedule.doubt(userID: userID, cause: cause, now: .now))
@@ -96,7 +100,7 @@ public actor UpstreamTruthProbe: Service, UpstreamDoubts, UpstreamGrantState {
         // The task cannot finish before it is recorded: `finished` needs this actor.
         tasks[id] = Task {
             await work()
-            await self.finished(id)
+            self.finished(id)
         }
     }
 

@@ -77,6 +77,28 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertEqual(status, 401, "the earlier client's grant ended with the refusal")
     }
 
+    /// A returning user's login retired their stored refresh token at Forgejo (each code
+    /// exchange does): when the policy cannot be checked the new set must still be kept, or
+    /// the user's other clients would be logged out at the next refresh.
+    func testALoginWhosePolicyCheckCannotReachForgejoKeepsTheNewTokenSet() async throws {
+        let broker = try await start(["FJMCP_ALLOWED_ORGS": "acme"])
+        try await broker.forgejo.state.createOrganization(name: "acme")
+        try await broker.forgejo.state.addMember(organization: "acme", login: "alice")
+        let tokens = try await broker.logInAndGetTokens(client: try await broker.register(), browser: browser)
+        let stored = try await broker.store.upstreamTokens(userID: 101)
+        let before = try XCTUnwrap(stored)
+        await broker.forgejo.state.injectFault(.hang(milliseconds: 0), target: .api)  // the login's GET /user answers
+        await broker.forgejo.state.injectFault(.serverError, target: .api, count: 4)  // its membership lists do not
+        let page = try await refusedPage(broker, client: try await broker.register(name: "Second"))
+        XCTAssertEqual(page.status, 502, page.body)
+        let kept = try await broker.store.upstreamTokens(userID: 101)
+        let after = try XCTUnwrap(kept)
+        XCTAssertGreaterThan(after.version, before.version, "the set Forgejo honours now was not kept")
+        await broker.forgejo.state.clearFaults()
+        let status = try await broker.mcp(tokens.accessToken).status
+        XCTAssertEqual(status, 200, "the earlier client keeps working")
+    }
+
     func testRefusedUserCannotSignInToTheAccountPageEither() async throws {
         let broker = try await start(["FJMCP_ALLOWED_USERS": "bob"])
         let (url, page) = try await followRedirects(from: broker.baseURL + "/account")

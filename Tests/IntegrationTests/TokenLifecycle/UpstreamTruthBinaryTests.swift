@@ -56,6 +56,32 @@ final class UpstreamTruthBinaryTests: XCTestCase {
         XCTAssertEqual(again.error, "invalid_grant", again.body)
     }
 
+    /// A new login of the user (another client, or the account page) retires the stored
+    /// refresh token at Forgejo and stores a new set: the user's running children move to it at
+    /// once, as after a refresh, instead of keeping the old token until its own expiry (after
+    /// the user re-created the grant at Forgejo, the old one fails every call).
+    func testANewLoginMovesTheLegacySessionToTheNewToken() async throws {
+        try await newLoginMovesChildren(.legacy)
+    }
+
+    func testANewLoginMovesTheUserChildToTheNewToken() async throws {
+        try await newLoginMovesChildren(.modern)
+    }
+
+    private func newLoginMovesChildren(_ era: TestEra) async throws {
+        let (client, _, pid, fingerprint) = try await start(era)
+        // The fake's tokens are its signed claims: a login in the same second would get the same string.
+        await broker.forgejo.state.advanceClock(seconds: 1)
+        _ = try await broker.client()
+        let moved = await eventually(timeout: .seconds(5)) { !processExists(pid) }
+        XCTAssertTrue(moved, "child \(pid) still runs the token of the login before: \(upstreamLog())")
+        let next = try await era.tool(client, id: 2, "whoami")
+        XCTAssertEqual(next.result?["isError"] as? Bool, false, next.body)
+        XCTAssertNotEqual(next.structured?["tokenFingerprint"] as? String, fingerprint, "the child runs the old token")
+        let refreshes = await broker.forgejo.state.counters().refreshesByUser["alice"] ?? 0
+        XCTAssertEqual(refreshes, 0, "moving to the login's set needs no refresh")
+    }
+
     private func refresh(_ refreshToken: String, clientID: String) async throws -> JSONAnswer {
         try await MCPLogin.send(broker.baseURL + "/oauth/token", httpClient: broker.httpClient, form: [
             ("grant_type", "refresh_token"), ("refresh_token", refreshToken), ("client_id", clientID),
