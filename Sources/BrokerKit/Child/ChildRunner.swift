@@ -60,9 +60,8 @@ struct ChildRunner: Sendable {
                 await launched.resolve(.success(pid))
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await drainStderr(pipes.stderr) }
-                    if await readStdout(pipes.stdout) == .lineTooLong {
+                    if await readStdout(pipes.stdout, pid: pid) == .lineTooLong {
                         await owner.noteLongLine()
-                        kill(-pid, SIGKILL)
                     }
                     pipes.stdin.close(promise: nil)
                     await group.waitForAll()
@@ -107,7 +106,10 @@ struct ChildRunner: Sendable {
 
     enum StdoutEnd { case endOfStream, lineTooLong }
 
-    private func readStdout(_ output: NIOAsyncChannel<ByteBuffer, Never>) async -> StdoutEnd {
+    /// Reads the child's stdout until it ends. A line over the limit kills the child's group
+    /// before the pipe closes: closed first, a child still writing would die of SIGPIPE instead,
+    /// and its exit would not say why.
+    private func readStdout(_ output: NIOAsyncChannel<ByteBuffer, Never>, pid: pid_t) async -> StdoutEnd {
         var splitter = LineSplitter(maxLine: spec.maxLineBytes, overflow: .fail)
         var garbageLog = LogRateLimiter(spec.stderrRateLimit)
         var lines: [[UInt8]] = []
@@ -124,7 +126,10 @@ struct ChildRunner: Sendable {
                     }
                     for line in lines { await deliver(line, garbageLog: &garbageLog) }
                     lines.removeAll(keepingCapacity: true)
-                    if end == .lineTooLong { return }
+                    if end == .lineTooLong {
+                        kill(-pid, SIGKILL)
+                        return
+                    }
                 }
             }
             if end == .lineTooLong { return end }
