@@ -51,18 +51,35 @@ public struct AuditRecord: Sendable, Equatable, Codable {
         case requestID = "request_id"
     }
 
-    /// Client-chosen strings (client ids, tool names, request ids) are cut to this many
-    /// characters, so one client cannot make records arbitrarily large.
-    static let maxFieldLength = 256
+    /// Client-chosen strings (client ids, tool names, request ids) and the rest of the free
+    /// strings are cut to this many UTF-8 bytes, so one client cannot make records arbitrarily
+    /// large. Bytes, not Characters: one grapheme cluster can hold any number of combining
+    /// scalars, so a Character count bounds nothing.
+    static let maxFieldBytes = 256
 
     /// The record with every client-chosen field bounded.
     var bounded: AuditRecord {
         var copy = self
-        copy.client = client.map { String($0.prefix(Self.maxFieldLength)) }
-        copy.tool = tool.map { String($0.prefix(Self.maxFieldLength)) }
-        copy.requestID = requestID.map { String($0.prefix(Self.maxFieldLength)) }
-        copy.detail = detail.map { String($0.prefix(Self.maxFieldLength)) }
+        copy.user = user.map(Self.bounded)
+        copy.client = client.map(Self.bounded)
+        copy.tool = tool.map(Self.bounded)
+        copy.requestID = requestID.map(Self.bounded)
+        copy.detail = detail.map(Self.bounded)
         return copy
+    }
+
+    /// The longest prefix of `text` within ``maxFieldBytes`` UTF-8 bytes, cut between Unicode
+    /// scalars (a cut inside a grapheme cluster is fine: the record only has to stay valid UTF-8).
+    static func bounded(_ text: String) -> String {
+        guard text.utf8.count > maxFieldBytes else { return text }
+        var kept = String.UnicodeScalarView()
+        var bytes = 0
+        for scalar in text.unicodeScalars {
+            bytes += UTF8.width(scalar)
+            guard bytes <= maxFieldBytes else { break }
+            kept.append(scalar)
+        }
+        return String(kept)
     }
 
     /// One JSON line (keys sorted, time in UTC with milliseconds).

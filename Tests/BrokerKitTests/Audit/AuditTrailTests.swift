@@ -78,8 +78,8 @@ final class AuditTrailTests: XCTestCase {
         long.client = String(repeating: "c", count: 5_000)
         trail.record(long)
         await trail.flush()
-        XCTAssertEqual((lines(logPath).first?["tool"] as? String)?.count, AuditRecord.maxFieldLength)
-        XCTAssertEqual((lines(logPath).first?["client"] as? String)?.count, AuditRecord.maxFieldLength)
+        XCTAssertEqual((lines(logPath).first?["tool"] as? String)?.utf8.count, AuditRecord.maxFieldBytes)
+        XCTAssertEqual((lines(logPath).first?["client"] as? String)?.utf8.count, AuditRecord.maxFieldBytes)
     }
 
     func testTheWriterFlushesOnItsIntervalAndReopensTheFileOnSIGHUP() async throws {
