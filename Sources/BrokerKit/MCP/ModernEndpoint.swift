@@ -266,7 +266,7 @@ struct ModernEndpoint: Sendable {
                 switch ModernRelay.disposition(of: event, for: modern, results: results) {
                 case .send(.response(let answer)):
                     await call.finish()
-                    let bytes = tools.filterAnswer(answer, for: modern.method)
+                    let bytes = tools.filterAnswer(answer, for: modern.method, requestID: modern.rawID)
                     audited?.answered(bytes)
                     let notFound = ModernResult.isMethodNotFound(bytes)
                     ModernMetrics.request(method: modern.method, outcome: ModernResult.isError(bytes) ? "error" : "complete")

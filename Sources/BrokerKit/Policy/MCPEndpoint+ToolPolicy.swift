@@ -16,9 +16,10 @@ extension ToolGate {
         return (Self.refusalResponse(rawID: modern.rawID, tool: modern.toolName, refusal: refusal), refusal.setting)
     }
 
-    /// A final answer's bytes for `method` (batch replies, modern results).
-    func filterAnswer(_ bytes: [UInt8], for method: String?) -> [UInt8] {
-        isActive && method == "tools/list" ? filterToolsList(bytes) : bytes
+    /// A final answer's bytes for `method` (batch replies, modern results); `requestID` is the
+    /// request's raw id, for the error that replaces an unreadable list.
+    func filterAnswer(_ bytes: [UInt8], for method: String?, requestID: [UInt8]? = nil) -> [UInt8] {
+        isActive && method == "tools/list" ? filterToolsList(bytes, requestID: requestID) : bytes
     }
 }
 
@@ -41,7 +42,7 @@ extension MCPEndpoint {
         return { [tools] signal in
             guard case .item(.response(let bytes)) = signal else { return signal }
             audited?.answered(bytes)
-            return filters ? .item(.response(tools.filterToolsList(bytes))) : signal
+            return filters ? .item(.response(tools.filterToolsList(bytes, requestID: message.rawID))) : signal
         }
     }
 }

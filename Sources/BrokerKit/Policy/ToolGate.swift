@@ -48,14 +48,17 @@ public final class ToolGate: Sendable {
     /// path (a client lists once per conversation and after `list_changed`) and its tools need
     /// their annotations read anyway, so the result is decoded and, only when a tool was
     /// removed, re-encoded; the id is spliced back byte for byte. An error answer passes as it
-    /// is; an answer that cannot be read is replaced by an error, never passed unfiltered.
-    func filterToolsList(_ response: [UInt8]) -> [UInt8] {
-        guard isActive, let message = try? JSONRPCMessage(response), message.kind != .errorResponse else { return response }
-        guard let rawID = message.rawID,
+    /// is; an answer that cannot be read, even as JSON-RPC, is replaced by an error (fail
+    /// closed: it might hold refused tools), for the answer's id, else `requestID`, else null.
+    func filterToolsList(_ response: [UInt8], requestID: [UInt8]? = nil) -> [UInt8] {
+        guard isActive else { return response }
+        let message = try? JSONRPCMessage(response)
+        if message?.kind == .errorResponse { return response }
+        guard let message, let rawID = message.rawID,
               let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any],
               var result = object["result"] as? [String: Any], let tools = result["tools"] as? [[String: Any]]
         else {
-            return JSONRPCEnvelope.error(rawID: message.rawID ?? Array("null".utf8), code: -32603,
+            return JSONRPCEnvelope.error(rawID: message?.rawID ?? requestID ?? Array("null".utf8), code: -32603,
                                          message: "the MCP server's tool list could not be read, so it cannot be filtered")
         }
         var learned: [String: ToolSafety] = [:]

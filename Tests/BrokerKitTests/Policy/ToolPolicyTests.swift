@@ -143,6 +143,21 @@ final class ToolPolicyTests: XCTestCase {
         XCTAssertEqual(ToolGate(policy: ToolPolicy()).filterToolsList(list), list, "no policy: untouched")
     }
 
+    func testAListAnswerThatDoesNotParseIsReplacedByAnErrorWithAPolicy() throws {
+        let gate = ToolGate(policy: ToolPolicy(readOnly: true))
+        for garbage in [#"{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"delete_repo"}]}"#, "not json", ""] {
+            let answer = gate.filterToolsList(Array(garbage.utf8))
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(answer)) as? [String: Any], garbage)
+            XCTAssertEqual((object["error"] as? [String: Any])?["code"] as? Int, -32603, garbage)
+            XCTAssertTrue(object["id"] is NSNull, "no id could be read: null, as JSON-RPC says")
+            XCTAssertFalse(String(decoding: answer, as: UTF8.self).contains("delete_repo"), "nothing of the list passes")
+        }
+        let forRequest = try XCTUnwrap(try JSONSerialization.jsonObject(
+            with: Data(gate.filterToolsList(Array("not json".utf8), requestID: Array(#""r7""#.utf8)))) as? [String: Any])
+        XCTAssertEqual(forRequest["id"] as? String, "r7", "the request's id when the answer's cannot be read")
+        XCTAssertEqual(ToolGate(policy: ToolPolicy()).filterToolsList(Array("not json".utf8)), Array("not json".utf8), "no policy: untouched")
+    }
+
     private func json(_ text: String) -> Any? {
         try? JSONSerialization.jsonObject(with: Data(text.utf8))
     }
