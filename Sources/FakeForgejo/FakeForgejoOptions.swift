@@ -17,6 +17,9 @@ public struct FakeForgejoOptions: Sendable {
     public var apps: [FakeAppSeed]
     /// Value of `GET /api/v1/version`.
     public var version: String
+    /// `[api] MAX_RESPONSE_ITEMS` (Forgejo default 50): the most items one page of a list holds,
+    /// whatever `limit` the caller asked for.
+    public var maxResponseItems: Int
 
     public init(
         accessTokenLifetime: Int = 3600,
@@ -25,7 +28,8 @@ public struct FakeForgejoOptions: Sendable {
         autoApproveUser: String? = nil,
         users: [FakeUserSeed] = [],
         apps: [FakeAppSeed] = [],
-        version: String = "12.0.0+gitea-1.22.0"
+        version: String = "12.0.0+gitea-1.22.0",
+        maxResponseItems: Int = 50
     ) {
         self.accessTokenLifetime = accessTokenLifetime
         self.refreshTokenLifetimeHours = refreshTokenLifetimeHours
@@ -34,5 +38,6 @@ public struct FakeForgejoOptions: Sendable {
         self.users = users
         self.apps = apps
         self.version = version
+        self.maxResponseItems = maxResponseItems
     }
 }

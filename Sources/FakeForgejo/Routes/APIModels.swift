@@ -116,7 +116,7 @@ struct APIErrorBody: Encodable, Sendable {
 }
 
 struct APISettings: Encodable, Sendable {
-    let maxResponseItems = 50
+    let maxResponseItems: Int
     let defaultPagingNum = 30
     let defaultGitTreesPerPage = 1000
     let defaultMaxBlobSize = 10_485_760

@@ -14,7 +14,7 @@ struct APIRoutes {
     func register(on router: Router<FakeRequestContext>) {
         let api = router.group("api/v1")
         route(api, .get, "version", needsUser: false) { _, _, _ in FakeResponses.json(["version": state.version]) }
-        route(api, .get, "settings/api", needsUser: false) { _, _, _ in FakeResponses.json(APISettings()) }
+        route(api, .get, "settings/api", needsUser: false) { _, _, _ in FakeResponses.json(APISettings(maxResponseItems: state.maxResponseItems)) }
         route(api, .get, "user") { _, _, user in
             FakeResponses.json(APIUser(try required(user), rootURL: await state.rootURL))
         }
@@ -76,10 +76,10 @@ struct APIRoutes {
         }
     }
 
-    /// Forgejo's paging: `limit` (default 30, at most 50) and 1-based `page`.
+    /// Forgejo's paging: `limit` (default 30, at most `MAX_RESPONSE_ITEMS`) and 1-based `page`.
     private func page<Item>(_ items: [Item], _ request: Request) -> [Item] {
         let query = request.uri.queryParameters
-        let limit = min(max(query.get("limit", as: Int.self) ?? 30, 1), 50)
+        let limit = min(max(query.get("limit", as: Int.self) ?? min(30, state.maxResponseItems), 1), state.maxResponseItems)
         let page = max(query.get("page", as: Int.self) ?? 1, 1)
         return Array(items.dropFirst((page - 1) * limit).prefix(limit))
     }

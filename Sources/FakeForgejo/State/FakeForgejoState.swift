@@ -14,6 +14,8 @@ public actor FakeForgejoState {
     var invalidateRefreshTokens: Bool
     var autoApproveUser: String?
     let version: String
+    /// `[api] MAX_RESPONSE_ITEMS`: the page size lists never exceed.
+    let maxResponseItems: Int
     /// ROOT_URL with a trailing slash, like Forgejo's setting; known once the server is bound.
     var rootURL = "http://127.0.0.1/"
     var clockOffset = 0
@@ -40,6 +42,7 @@ public actor FakeForgejoState {
         self.invalidateRefreshTokens = options.invalidateRefreshTokens
         self.autoApproveUser = options.autoApproveUser
         self.version = options.version
+        self.maxResponseItems = max(options.maxResponseItems, 1)
         for user in options.users { try createUser(user) }
         for app in options.apps { try registerApp(app) }
     }
