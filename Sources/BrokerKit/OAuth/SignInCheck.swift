@@ -4,9 +4,12 @@ import Logging
 /// Applies the ``SignInPolicy`` to a Forgejo user through the Forgejo API with that user's own
 /// token: at login (before anything is stored) and after every refresh of their token set.
 struct SignInCheck: Sendable {
-    /// Pages of 50 read at most per list (2,500 organisations or teams); a user beyond that is
-    /// judged on what was read, which can only refuse, never admit wrongly.
+    /// Pages read at most per list (2,500 organisations or teams at Forgejo's default page
+    /// size); a user beyond that is judged on what was read, which can only refuse, never admit
+    /// wrongly.
     static let maxPages = 50
+    /// The page size asked for; Forgejo hands out at most `[api] MAX_RESPONSE_ITEMS` (default
+    /// 50, may be set lower), so a shorter page does not by itself mean the list ended.
     static let pageSize = 50
 
     enum Decision: Sendable, Equatable {
@@ -70,6 +73,9 @@ struct SignInCheck: Sendable {
         path: String, scope: String, accessToken: String, as type: Item.Type, name: (Item) -> String
     ) async throws -> Set<String> {
         var result = Set<String>()
+        // The page size the server really uses is learnt from the first page; only an empty
+        // page, or one shorter than the pages before it, ends the list.
+        var fullPage = Self.pageSize
         for page in 1...Self.maxPages {
             let items: [Item]
             do {
@@ -80,7 +86,8 @@ struct SignInCheck: Sendable {
                 throw Failure(decision: .unavailable(error))
             }
             result.formUnion(items.map { name($0).lowercased() })
-            if items.count < Self.pageSize { break }
+            if page == 1 { fullPage = min(fullPage, items.count) }
+            if items.isEmpty || items.count < fullPage { break }
         }
         return result
     }

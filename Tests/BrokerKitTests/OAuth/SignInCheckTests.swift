@@ -16,12 +16,18 @@ final class SignInCheckTests: XCTestCase {
     var credentials: FakeAppCredentials!
 
     override func setUp() async throws {
-        server = try await FakeForgejoServer.start(options: FakeForgejoOptions(
-            autoApproveUser: "alice", users: [FakeUserSeed(login: "alice", password: "pw", id: 42)]))
-        credentials = try await server.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [Self.callback]))
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        try await startForgejo()
+    }
+
+    /// A fresh fake Forgejo (replacing a running one) whose pages hold at most `maxResponseItems`.
+    func startForgejo(maxResponseItems: Int = 50) async throws {
+        await server?.stop()
+        server = try await FakeForgejoServer.start(options: FakeForgejoOptions(
+            autoApproveUser: "alice", users: [FakeUserSeed(login: "alice", password: "pw", id: 42)], maxResponseItems: maxResponseItems))
+        credentials = try await server.state.registerApp(FakeAppSeed(name: "broker", redirectURIs: [Self.callback]))
         try await server.state.createOrganization(name: "Acme")
     }
 
@@ -82,6 +88,24 @@ final class SignInCheckTests: XCTestCase {
         XCTAssertEqual(decision, .admitted, "org7 sorts onto page 2 of 50")
         let calls = await server.state.counters().apiCalls
         XCTAssertEqual(calls["/api/v1/user/orgs"], 2)
+    }
+
+    func testMembershipIsFoundWhenForgejoPagesHoldFewerThanAsked() async throws {
+        try await startForgejo(maxResponseItems: 10)
+        for index in 0..<25 { try await server.state.createOrganization(name: "org\(index)") }
+        for index in 0..<25 { try await server.state.addMember(organization: "org\(index)", login: "alice") }
+        let decision = try await decide("", "org7")
+        XCTAssertEqual(decision, .admitted, "org7 sorts onto page 3 of 10 (MAX_RESPONSE_ITEMS=10)")
+        let calls = await server.state.counters().apiCalls
+        XCTAssertEqual(calls["/api/v1/user/orgs"], 3, "a page shorter than the ones before is the last")
+    }
+
+    func testAFewMembershipsCostOneMorePageThatComesBackEmpty() async throws {
+        try await server.state.addMember(organization: "acme", login: "alice")
+        let decision = try await decide("", "other")
+        XCTAssertEqual(decision, .refused)
+        let calls = await server.state.counters().apiCalls
+        XCTAssertEqual(calls["/api/v1/user/orgs"], 2, "one item may be the server's page size: page 2 confirms the end")
     }
 
     func testGrantWithoutTheScopeFailsClosedNamingIt() async throws {
