@@ -11,7 +11,9 @@
 ///   have asked Forgejo before whatever caused the doubt).
 /// - A broker refresh is a doubt at most once per `refreshGrantSpacing` per user.
 /// - Users with live children are probed when `periodicInterval` passed since their last probe
-///   (or since they were first seen), whatever caused it.
+///   (or since they were first seen, plus a per-user offset within `periodicSpread` of the
+///   interval, so that users first seen together, as after a restart, do not all probe in the
+///   same tick, every interval), whatever caused it.
 public struct UpstreamTruthSchedule: Sendable {
     public struct Settings: Sendable, Equatable {
         /// Least time between two probes of one user caused by doubts.
@@ -20,12 +22,16 @@ public struct UpstreamTruthSchedule: Sendable {
         public var refreshGrantSpacing: Duration
         /// A user with live children is probed when this passed since their last probe.
         public var periodicInterval: Duration
+        /// The fraction of `periodicInterval` (0 to 1) over which users' first periodic probes
+        /// are spread by a hash of their id; 0 probes everyone one interval after first seen.
+        public var periodicSpread: Double
 
         public init(doubtSpacing: Duration = .seconds(2), refreshGrantSpacing: Duration = .seconds(180),
-                    periodicInterval: Duration = .seconds(300)) {
+                    periodicInterval: Duration = .seconds(300), periodicSpread: Double = 0.5) {
             self.doubtSpacing = doubtSpacing
             self.refreshGrantSpacing = refreshGrantSpacing
             self.periodicInterval = periodicInterval
+            self.periodicSpread = min(max(periodicSpread, 0), 1)
         }
     }
 
@@ -54,7 +60,7 @@ public struct UpstreamTruthSchedule: Sendable {
         /// The wake-up armed for `pending`, if any.
         var wakeAt: ContinuousClock.Instant?
         var lastRefreshDoubt: ContinuousClock.Instant?
-        /// When the periodic rule first saw the user with live children.
+        /// When the periodic rule first saw the user with live children, plus their periodic offset.
         var trackedSince: ContinuousClock.Instant?
     }
 
@@ -103,7 +109,7 @@ public struct UpstreamTruthSchedule: Sendable {
                 users[userID] = isSettled(state, now: now) ? nil : state
                 continue
             }
-            let since = state.trackedSince ?? now
+            let since = state.trackedSince ?? now + periodicOffset(userID: userID)
             state.trackedSince = since
             if !state.probing, state.wakeAt == nil, state.pending == nil,
                 now >= max(state.lastProbe ?? since, since) + settings.periodicInterval
@@ -115,6 +121,20 @@ public struct UpstreamTruthSchedule: Sendable {
             users[userID] = state
         }
         return actions.sorted { $0.userID < $1.userID }
+    }
+
+    /// How much later than one interval after first seen the user's first periodic probe is:
+    /// a fixed point within `periodicSpread` of the interval, from a mix of the user id (the
+    /// same in every run, unlike `Hasher`, so tests and restarts see the same offsets). Later
+    /// probes keep the offset, as each interval counts from the user's previous probe.
+    func periodicOffset(userID: Int64) -> Duration {
+        let buckets: UInt64 = 1024
+        // SplitMix64's finaliser: neighbouring ids land far apart.
+        var mixed = UInt64(bitPattern: userID) &+ 0x9E37_79B9_7F4A_7C15
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        mixed ^= mixed >> 31
+        return settings.periodicInterval * settings.periodicSpread / Int(buckets) * Int(mixed % buckets)
     }
 
     /// The user's grant turned out dead: nothing is left to check until they sign in again.

@@ -10,8 +10,10 @@ final class UpstreamTruthScheduleTests: XCTestCase {
 
     private func at(_ seconds: Double) -> ContinuousClock.Instant { t0 + .milliseconds(Int(seconds * 1000)) }
 
+    /// Without the periodic spread, so the tests of the other rules see exact instants.
     private func schedule(periodic: Duration = .seconds(300)) -> UpstreamTruthSchedule {
-        UpstreamTruthSchedule(settings: .init(doubtSpacing: .seconds(2), refreshGrantSpacing: .seconds(180), periodicInterval: periodic))
+        UpstreamTruthSchedule(settings: .init(doubtSpacing: .seconds(2), refreshGrantSpacing: .seconds(180), periodicInterval: periodic,
+                                              periodicSpread: 0))
     }
 
     func testFirstDoubtProbesAtOnce() {
@@ -101,6 +103,34 @@ final class UpstreamTruthScheduleTests: XCTestCase {
         XCTAssertEqual(schedule.periodic(tracked: [], now: at(20)), [])
         XCTAssertEqual(schedule.periodic(tracked: [bob], now: at(40)), [])
         XCTAssertEqual(schedule.periodic(tracked: [bob], now: at(50)), [.probe(userID: bob, cause: .periodic)])
+    }
+
+    /// Users first seen in one tick (a restart) probe at their own instants within half an
+    /// interval after the first one, keep that phase, and get the same instants in every run.
+    func testUsersFirstSeenTogetherAreSpreadAndKeepTheirPhase() {
+        func probeTimes(_ users: Set<Int64>) -> [Int64: [Int]] {
+            var schedule = UpstreamTruthSchedule(settings: .init(periodicInterval: .seconds(100)))
+            var times: [Int64: [Int]] = [:]
+            for second in 0...260 {
+                for case .probe(let userID, .periodic) in schedule.periodic(tracked: users, now: at(Double(second))) {
+                    times[userID, default: []].append(second)
+                    _ = schedule.probeEnded(userID: userID, now: at(Double(second)))
+                }
+            }
+            return times
+        }
+        let users = Set(Int64(1)...Int64(40))
+        let times = probeTimes(users)
+        XCTAssertEqual(Set(times.keys), users)
+        let first = times.values.compactMap(\.first)
+        XCTAssertTrue(first.allSatisfy { (100...150).contains($0) }, "\(first.sorted())")
+        XCTAssertGreaterThan(Set(first).count, 20, "spread over many ticks: \(first.sorted())")
+        XCTAssertLessThan(first.reduce(0) { $0 + ($1 == first.min() ? 1 : 0) }, 5, "not everyone in the first tick")
+        for (userID, probes) in times {
+            XCTAssertEqual(probes.count, 2, "user \(userID): \(probes)")
+            XCTAssertEqual(probes.last.map { $0 - probes[0] }, 100, "one interval later, same phase")
+        }
+        XCTAssertEqual(probeTimes(users), times, "deterministic")
     }
 
     func testForgettingAUserEndsItsLimits() {
