@@ -27,9 +27,10 @@ struct Sessions: AsyncParsableCommand {
         for line in Self.table(header: header, rows: rows) { print(line) }
     }
 
-    /// Left-aligned columns as wide as their widest cell.
+    /// Left-aligned columns as wide as their widest cell. Cells hold client-chosen text, so
+    /// control and bidi characters are shown escaped, never sent to the terminal.
     static func table(header: [String], rows: [[String]]) -> [String] {
-        let all = [header] + rows
+        let all = ([header] + rows).map { $0.map(TerminalText.escaped) }
         let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
         return all.map { row in
             row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
