@@ -42,6 +42,9 @@ public struct AuditSettings: Sendable, Equatable {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = directory.isEmpty ? "." : directory
         var isDirectory: ObjCBool = false
+        if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil {
+            return "is a symbolic link (the audit log is never opened through one)"
+        }
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
             if isDirectory.boolValue { return "is a directory" }
             return access(path, W_OK) == 0 ? nil : "the file is not writable by this user"

@@ -151,6 +151,11 @@ final class AuditTrailTests: XCTestCase {
         XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": directory.path]), problems: &problems))
         XCTAssertTrue(problems.first?.contains("is a directory") ?? false, "\(problems)")
         problems = []
+        let link = directory.appendingPathComponent("link.jsonl").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: logPath)
+        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": link]), problems: &problems))
+        XCTAssertTrue(problems.first?.contains("is a symbolic link") ?? false, "the broker could not open it: \(problems)")
+        problems = []
         XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_RETENTION": "90"]), problems: &problems))
         XCTAssertTrue(problems.first?.hasPrefix("FJMCP_AUDIT_RETENTION=90 is invalid") ?? false, "\(problems)")
         problems = []
