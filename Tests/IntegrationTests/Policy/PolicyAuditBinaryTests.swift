@@ -150,6 +150,29 @@ final class PolicyAuditBinaryTests: XCTestCase {
         XCTAssertNotNil(login?["detail"] as? String)
     }
 
+    /// A tool name a client chose reaches the operator's terminal escaped in the table, and
+    /// JSON-escaped with `--json`: never as a raw escape sequence, newline or bidi override.
+    func testTheAuditTableShowsAClientsControlCharactersEscaped() async throws {
+        let served = try await ServedBroker.start()
+        broker = served
+        var (client, _) = try await served.client()
+        _ = try await client.initialize()
+        let name = "x\u{1B}]0;owned\u{7}\u{1B}[2J\nfake row\u{202E}"
+        _ = try await client.tool(id: 1, name)
+        var table = ""
+        _ = await eventually {
+            table = (try? await served.admin(["audit", "--limit", "5"]))?.stdout ?? ""
+            return table.contains("tool_call")
+        }
+        XCTAssertTrue(table.contains(#"x\u{1B}]0;owned\u{7}\u{1B}[2J\u{A}fake row\u{202E}"#), table)
+        for raw in ["\u{1B}", "\u{7}", "\u{202E}", "\nfake row"] {
+            XCTAssertFalse(table.contains(raw), "raw \(raw.unicodeScalars.map { $0.value }) in the table")
+        }
+        let json = try await served.admin(["audit", "--limit", "5", "--json"])
+        XCTAssertFalse(json.stdout.contains("\u{1B}"), "JSON escapes controls itself")
+        XCTAssertEqual(records(json.stdout).first { $0["event"] as? String == "tool_call" }?["tool"] as? String, name, json.stdout)
+    }
+
     func testCheckConfigNamesBadPatternsAndAnUnusableAuditLog() async throws {
         let env = [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:8080", "FJMCP_DATA_DIR": NSTemporaryDirectory() + "unused",
