@@ -66,7 +66,8 @@ public struct BrokerAssembly: Sendable {
                                                   upstreamGrantState: truthProbe, revocationObserver: AuditedRevocations(next: host, trail: audit, store: store),
                                                   options: authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
-        signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, logger: logger) {
+        signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, audit: audit,
+                                        logger: logger) {
             [host] userID in
             let ended = await host.endUser(userID, reason: .grantRevoked)
             return (ended.sessions, ended.userChildren)

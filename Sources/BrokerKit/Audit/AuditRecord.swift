@@ -11,8 +11,8 @@ public struct AuditRecord: Sendable, Equatable, Codable {
         case login
         /// The user approved or denied a client on the consent page (who is not known yet).
         case consent
-        /// A grant was revoked (`/oauth/revoke`, refresh token replay, dead Forgejo grant) or
-        /// an operator revoked a user.
+        /// A grant was revoked (`/oauth/revoke`, refresh token replay, dead Forgejo grant), an
+        /// operator revoked a user, or the sign-in policy refused a user at a Forgejo refresh.
         case revocation
         /// Forgejo refused to refresh the user's token for good: their sessions end.
         case refreshFailure = "refresh_failure"

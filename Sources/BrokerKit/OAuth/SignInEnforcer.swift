@@ -20,18 +20,24 @@ public actor SignInEnforcer: Service {
     private let bearer: BearerAuthenticator
     /// Ends the user's sessions and children; returns how many of each ended.
     private let endUser: @Sendable (Int64) async -> (sessions: Int, userChildren: Int)
+    /// Where the revocation is recorded (`sign_in_policy`, one record for all of the user's
+    /// grants). The grants are revoked together here, not one by one through the revocation
+    /// observer, which would end each client's sessions before `endUser` counts them.
+    private let audit: AuditTrail?
     private let logger: Logger
     /// The check running per user; a newer token's check replaces it.
     private var running: [Int64: Task<Void, Never>] = [:]
 
     /// Nil when the policy is open: nothing to enforce, no task listening.
     public init?(config: BrokerConfig, forgejo: ForgejoClient, manager: UpstreamTokenManager, bearer: BearerAuthenticator,
-                 logger: Logger, endUser: @escaping @Sendable (Int64) async -> (sessions: Int, userChildren: Int)) {
+                 audit: AuditTrail? = nil, logger: Logger,
+                 endUser: @escaping @Sendable (Int64) async -> (sessions: Int, userChildren: Int)) {
         guard !config.access.signIn.isOpen else { return nil }
         check = SignInCheck(policy: config.access.signIn, forgejo: forgejo)
         self.manager = manager
         self.bearer = bearer
         self.endUser = endUser
+        self.audit = audit
         self.logger = logger
     }
 
@@ -76,7 +82,10 @@ public actor SignInEnforcer: Service {
             break
         case .refused, .missingScope:
             do {
-                try await bearer.revokeUser(userID: userID)
+                let revoked = try await bearer.revokeUser(userID: userID)
+                if !revoked.isEmpty {
+                    audit?.record(AuditRecord(event: .revocation, user: login, client: nil, outcome: "ok", detail: "sign_in_policy"))
+                }
             } catch {
                 logger.error("revoking a refused user's grants failed", metadata: ["user_id": "\(userID)"])
             }

@@ -10,7 +10,11 @@ import XCTest
 /// allowlist, a static client's whole flow, and `check-config` on the new settings.
 final class AccessPolicyBinaryTests: XCTestCase {
     func testLeavingTheAllowedOrganisationEndsTheSessionsAtTheNextRefresh() async throws {
-        let broker = try await ServedBroker.start(environment: ["FJMCP_ALLOWED_ORGS": "acme", "FJMCP_ACCESS_CONTACT": "the Forgejo admins"])
+        let auditLog = NSTemporaryDirectory() + "fjmcp-sign-in-audit-\(UUID().uuidString).jsonl"
+        defer { try? FileManager.default.removeItem(atPath: auditLog) }
+        let broker = try await ServedBroker.start(environment: [
+            "FJMCP_ALLOWED_ORGS": "acme", "FJMCP_ACCESS_CONTACT": "the Forgejo admins", "FJMCP_AUDIT_LOG": auditLog,
+        ])
         defer { Task { await broker.shutdown() } }
         try await broker.forgejo.state.createOrganization(name: "acme")
         try await broker.forgejo.state.addMember(organization: "acme", login: "alice")
@@ -42,6 +46,16 @@ final class AccessPolicyBinaryTests: XCTestCase {
         XCTAssertTrue(log.contains("sign-in refused") && log.contains("checked_at=refresh"), log)
         let ended = log.split(separator: "\n").first { $0.contains("sessions ended: the sign-in policy no longer admits the user") }
         XCTAssertTrue(ended?.contains("sessions=1") ?? false, log)
+        func revocations() -> [[String: Any]] {
+            ((try? String(contentsOfFile: auditLog, encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { $0["event"] as? String == "revocation" }
+        }
+        _ = await eventually { !revocations().isEmpty }
+        let revocation = try XCTUnwrap(revocations().first, "the revocation at the refresh is not in the audit log")
+        XCTAssertEqual(revocation["user"] as? String, "alice")
+        XCTAssertEqual(revocation["detail"] as? String, "sign_in_policy")
+        XCTAssertNil(revocation["client"], "all of the user's grants")
     }
 
     func testRedirectHostsAndAStaticClientAgainstTheBinary() async throws {
