@@ -7,7 +7,8 @@ public struct AuditRecord: Sendable, Equatable, Codable {
     public enum Event: String, Sendable, Codable, CaseIterable {
         /// A `tools/call` on either era (outcome ok, error, policy_refused or cancelled).
         case toolCall = "tool_call"
-        /// A user signed in through Forgejo and the client got a code.
+        /// A user signed in through Forgejo and the client got a code, or signed in to the
+        /// account page (no client).
         case login
         /// The user approved or denied a client on the consent page (who is not known yet).
         case consent

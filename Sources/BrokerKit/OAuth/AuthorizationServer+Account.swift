@@ -67,6 +67,7 @@ extension AuthorizationServer {
             }
             let user = try await completeUpstreamLogin(code: code, verifier: verifier)
             OAuthTelemetry.step(context.logger, "account_callback", clientID: nil, login: user.login)
+            options.audit?.record(AuditRecord(event: .login, user: user.login, client: nil, outcome: "ok", detail: "account_page"))
             var response = Response(status: .seeOther, headers: [.location: "/account", .cacheControl: "no-store"])
             response.headers.append(HTTPField(name: .setCookie, value: cookies.setCookie(
                 name: cookies.account, value: account.session(userID: user.id, now: clock.now()), maxAge: Int(AccountSignIn.sessionLifetime))))

@@ -1,6 +1,7 @@
 import BrokerKit
 import FakeForgejo
 import Foundation
+import Logging
 import XCTest
 
 /// "Who may connect" through real loopback HTTP: the sign-in policy at the Forgejo callback,
@@ -106,6 +107,38 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertEqual(page.status, 403)
         XCTAssertTrue(page.body.contains("Your Forgejo account alice is not among"), page.body)
         XCTAssertNil(Self.link(in: page.body), "no application to return to")
+    }
+
+    func testAnAccountPageSignInIsAuditedAsALoginWithoutAClient() async throws {
+        let directory = NSTemporaryDirectory() + "account-audit-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let logPath = directory + "/audit.jsonl"
+        var trailOptions = AuditTrail.Options()
+        trailOptions.flushInterval = .milliseconds(50)
+        let trail = AuditTrail(settings: AuditSettings(logPath: logPath, retention: .zero), store: nil, options: trailOptions,
+                               logger: Logger(label: "audit"))
+        let writer = Task { try await trail.run() }
+        defer { writer.cancel() }
+        var options = AuthorizationServer.Options()
+        options.audit = trail
+        let started = try await OAuthTestBroker.start(options: options)
+        broker = started
+
+        let (url, page) = try await followRedirects(from: started.baseURL + "/account")
+        XCTAssertEqual(page.status, 200, page.body)
+        XCTAssertTrue(url.hasSuffix("/account"), url)
+        func logins() -> [[String: Any]] {
+            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n")
+                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { $0["event"] as? String == "login" }
+        }
+        _ = await eventually { !logins().isEmpty }
+        let login = try XCTUnwrap(logins().first, "no login record")
+        XCTAssertEqual(login["user"] as? String, "alice")
+        XCTAssertEqual(login["outcome"] as? String, "ok")
+        XCTAssertEqual(login["detail"] as? String, "account_page")
+        XCTAssertNil(login["client"], "no client signed in")
     }
 
     /// Drives the login until the broker answers with a page instead of a redirect.
