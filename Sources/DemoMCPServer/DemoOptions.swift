@@ -28,6 +28,10 @@ struct DemoOptions: Sendable {
     /// Tests only: lists `flood`, which writes notifications as fast as the pipe takes them (the
     /// broker's bounds on what it buffers for a slow client).
     var floodTool = false
+    /// Tests only: one message at a time, the next line read only once the last one is answered,
+    /// as a single-threaded server does; its stdin is not read while e.g. `sleep` runs (the
+    /// broker's bound on input waiting for a busy child). A tool that asks the client hangs.
+    var serial = false
 
     /// Whether `tool` is listed and callable: the test-only ones only with their flag.
     func offers(_ tool: DemoTools.Name) -> Bool {
@@ -86,6 +90,7 @@ struct DemoOptions: Sendable {
             case "--probe-target": probeTargets.append(try value(for: flag))
             case "--leak-token-to-stderr": leakTokenToStderr = true
             case "--flood": floodTool = true
+            case "--serial": serial = true
             default: throw UsageError(description: "unknown option '\(flag)'")
             }
             index += 1

@@ -42,16 +42,24 @@ if options.slowStartMilliseconds > 0 {
 
 let server = DemoServer(options: options, forgejo: forgejo)
 let (lines, linesContinuation) = AsyncStream<String>.makeStream()
+/// `--serial`: the reader waits for each message to be handled before it reads the next line.
+let handled = DispatchSemaphore(value: 0)
 /// stdin is read on a dedicated thread because blocking reads must not occupy the cooperative pool.
 let reader = Thread {
     while let line = readLine(strippingNewline: true) {
-        if !line.isEmpty { linesContinuation.yield(line) }
+        guard !line.isEmpty else { continue }
+        linesContinuation.yield(line)
+        if options.serial { handled.wait() }
     }
     linesContinuation.finish()
 }
 reader.start()
 for await line in lines {
     await server.receive(line)
+    if options.serial {
+        await server.drain()
+        handled.signal()
+    }
 }
 await server.drain()
 exit(0)

@@ -29,17 +29,21 @@ public struct BridgeCall: Sendable {
     }
 }
 
-/// Why the bridge did not take a message: a caller mistake (-32600, Invalid Request), or a child
-/// that can no longer take anything (the request did not run there; a new child may take it).
+/// Why the bridge did not take a message: a caller mistake (-32600, Invalid Request), a child
+/// that can no longer take anything (the request did not run there; a new child may take it),
+/// or a live child that is not reading its input (the request did not run; the child stays).
 public enum BridgeError: Error, Equatable, Sendable {
     case notARequest
     case notANotification
     case childGone
+    /// The child has too much input waiting (`ChildError.stdinFull`): only this request is
+    /// refused; the child and its other calls go on.
+    case childBusy
 
     public var code: Int {
         switch self {
         case .notARequest, .notANotification: -32600
-        case .childGone: -32603
+        case .childGone, .childBusy: -32603
         }
     }
 }

@@ -60,7 +60,8 @@ public actor ChildBridge {
     /// Sends a client request whose events go to `sink`; failures after this point arrive there
     /// as a JSON-RPC error response with the client's id. Throws `.childGone` when the request
     /// never reached the child (it exited, or its stdin is closed): the caller may send it again
-    /// to a new child, since the tool did not run.
+    /// to a new child, since the tool did not run. Throws `.childBusy` when the child runs but
+    /// does not read its stdin: the request did not run, and the child must be left alone.
     func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError) -> BridgeTicket {
         guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
             throw .notARequest
@@ -78,7 +79,7 @@ public actor ChildBridge {
             try await child.send(Self.splice(request.bytes, splices))
         } catch {
             _ = table.remove(childID)
-            throw .childGone
+            throw error == .stdinFull ? .childBusy : .childGone
         }
         return BridgeTicket(childID: childID)
     }

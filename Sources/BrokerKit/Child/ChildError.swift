@@ -13,6 +13,10 @@ public enum ChildError: Error, Equatable, Sendable, CustomStringConvertible {
     case alreadyStarted
     /// The child is gone (or stopping), so it can take no more input.
     case notRunning
+    /// The child runs but has `ChildProcess.maxPendingStdinBytes` of writes waiting: it is not
+    /// reading its stdin (e.g. busy in a long call), so this write was refused. The child is
+    /// alive; a later write may get through.
+    case stdinFull
 
     public var description: String {
         switch self {
@@ -22,6 +26,7 @@ public enum ChildError: Error, Equatable, Sendable, CustomStringConvertible {
         case .spawnFailed(let reason): "child could not be started: \(reason)"
         case .alreadyStarted: "child process was already started"
         case .notRunning: "child process is not running"
+        case .stdinFull: "child process is not reading its stdin"
         }
     }
 }

@@ -108,7 +108,8 @@ public actor ChildProcess {
     /// backpressure from a child that stops reading. The write goes straight to the pipe channel
     /// (in call order: the actor issues writes one after the other, NIO keeps their order).
     /// A child that has more than `maxPendingStdinBytes` waiting is not reading: the write is
-    /// refused with `.notRunning` (one message always gets through to a child with none waiting).
+    /// refused with `.stdinFull` (one message always gets through to a child with none waiting):
+    /// the child is alive, only this message did not reach it.
     public func send(_ line: [UInt8]) async throws(ChildError) {
         guard let stdin, !stopRequested else { throw .notRunning }
         let framed = Self.framed(line)
@@ -118,7 +119,7 @@ public actor ChildProcess {
                 logger.warning("child does not read its stdin; refusing writes while it is behind",
                                metadata: ["pending_bytes": "\(stdinPending)"])
             }
-            throw .notRunning
+            throw .stdinFull
         }
         stdinPending += framed.count
         defer { stdinPending -= framed.count }

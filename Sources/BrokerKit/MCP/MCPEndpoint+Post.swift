@@ -68,9 +68,8 @@ extension MCPEndpoint {
             continuation.finish()
             await lease.release()
             audited?.failed()
-            throw error == .childGone ? MCPRequestError.session(.childStartFailed("the MCP server process exited"), rawID: message.rawID,
-                                                                challenge: nil)
-                : MCPRequestError.malformed(.invalidRequest("not a request"))
+            // A busy child (`.childBusy`) stays: only this request is answered, never `childGone`.
+            throw MCPRequestError.unsent(error, rawID: message.rawID) ?? MCPRequestError.malformed(.invalidRequest("not a request"))
         }
         var iterator = signals.makeAsyncIterator()
         let child = lease.child

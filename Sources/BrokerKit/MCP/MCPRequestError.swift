@@ -57,6 +57,16 @@ public enum MCPRequestError: Error, Sendable, HTTPResponseError {
         }
     }
 
+    /// The answer to a request the bridge did not send (`BridgeError`): a child gone for good
+    /// (502), a live child not reading its input (503, try again), or a caller mistake (nil).
+    static func unsent(_ error: BridgeError, rawID: [UInt8]?) -> MCPRequestError? {
+        switch error {
+        case .childGone: .session(.childStartFailed("the MCP server process exited"), rawID: rawID, challenge: nil)
+        case .childBusy: .session(.childBusy, rawID: rawID, challenge: nil)
+        case .notARequest, .notANotification: nil
+        }
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let body: [UInt8]
         switch self {
@@ -66,7 +76,7 @@ public enum MCPRequestError: Error, Sendable, HTTPResponseError {
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if case .session(_, _, let challenge?) = self { headers[.wwwAuthenticate] = challenge }
-        if case .session(.rateLimited(let seconds), _, _) = self { headers[.retryAfter] = "\(seconds)" }
+        if case .session(let error, _, _) = self, let seconds = error.retryAfter { headers[.retryAfter] = "\(seconds)" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

@@ -98,7 +98,8 @@ struct ModernEndpoint: Sendable {
             return try await serve(modern, request: request, owner: owner, resent: true)
         } catch {
             await call.finish()
-            if error == .childGone { throw MCPRequestError.session(.childStartFailed("the MCP server process exited"), rawID: modern.rawID, challenge: nil) }
+            // A busy child (`.childBusy`) stays: only this request is answered, never `childGone`.
+            if let unsent = MCPRequestError.unsent(error, rawID: modern.rawID) { throw unsent }
             throw ModernRequestError(.invalidRequest("not a request"), rawID: modern.rawID)
         }
         return await answer(call, for: modern, owner: owner, results: results, request: request)

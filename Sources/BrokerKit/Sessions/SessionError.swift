@@ -17,10 +17,13 @@ public enum SessionError: Error, Sendable, Equatable {
     /// The user started too many children lately (`FJMCP_RATE_LIMIT_SPAWN`): 429, try again
     /// after `retryAfter` seconds.
     case rateLimited(retryAfter: Int)
+    /// The MCP server runs but is not reading its input (a long call keeps it from it): this
+    /// request was not sent; 503 with `Retry-After`, the server and its other calls go on.
+    case childBusy
 
     public var httpStatus: Int {
         switch self {
-        case .limitReached, .shuttingDown, .upstreamUnavailable, .storeUnavailable: 503
+        case .limitReached, .shuttingDown, .upstreamUnavailable, .storeUnavailable, .childBusy: 503
         case .loginRequired: 401
         case .childStartFailed: 502
         case .notFound: 404
@@ -31,7 +34,9 @@ public enum SessionError: Error, Sendable, Equatable {
     public var rpcCode: Int {
         switch self {
         case .notFound: -32600
-        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed, .rateLimited: -32603
+        case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed, .rateLimited,
+            .childBusy:
+            -32603
         }
     }
 
@@ -45,6 +50,16 @@ public enum SessionError: Error, Sendable, Equatable {
         case .childStartFailed(let detail): "The MCP server failed to start: \(detail)"
         case .notFound: "Session not found"
         case .rateLimited(let seconds): "Too many MCP server starts for this user; try again in \(seconds) s"
+        case .childBusy: "The MCP server is not reading its input; try again"
+        }
+    }
+
+    /// Seconds for the `Retry-After` header of an answer the client should simply repeat later.
+    public var retryAfter: Int? {
+        switch self {
+        case .rateLimited(let seconds): seconds
+        case .childBusy: 1
+        default: nil
         }
     }
 }

@@ -10,21 +10,36 @@ final class ChildStdinBoundTests: XCTestCase {
         _ = try await child.start { _ in }
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
         let writers = Task {
-            await withTaskGroup(of: (Bool, ContinuousClock.Instant).self) { group in
-                for _ in 0..<10 { group.addTask { ((try? await child.send(line)) != nil, .now) } }
-                return await group.reduce(into: [(Bool, ContinuousClock.Instant)]()) { $0.append($1) }
+            await withTaskGroup(of: (ChildError?, ContinuousClock.Instant).self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        do throws(ChildError) {
+                            try await child.send(line)
+                            return (nil, .now)
+                        } catch {
+                            return (error, .now)
+                        }
+                    }
+                }
+                return await group.reduce(into: [(ChildError?, ContinuousClock.Instant)]()) { $0.append($1) }
             }
         }
         // Three 1 MiB lines fit the 4 MiB bound (the pipe itself takes 64 KiB); the rest are
         // refused at once instead of waiting with their bytes.
         try await Task.sleep(for: .milliseconds(500))
+        let running = await child.exit
+        XCTAssertNil(running, "a child that does not read is alive")
         let stoppedAt = ContinuousClock.now
         await child.stop()
         let outcomes = await writers.value
         XCTAssertEqual(outcomes.count, 10)
-        XCTAssertFalse(outcomes.contains { $0.0 }, "nothing completed: the child never read")
-        XCTAssertEqual(outcomes.filter { $0.1 < stoppedAt }.count, 7, "refused at once, past the bound")
-        XCTAssertEqual(outcomes.filter { $0.1 >= stoppedAt }.count, 3, "waited for the pipe until the child was stopped")
+        XCTAssertFalse(outcomes.contains { $0.0 == nil }, "nothing completed: the child never read")
+        let refused = outcomes.filter { $0.1 < stoppedAt }
+        XCTAssertEqual(refused.count, 7, "refused at once, past the bound")
+        XCTAssertTrue(refused.allSatisfy { $0.0 == .stdinFull }, "refused as full, not as gone: \(refused.map { $0.0 })")
+        let waited = outcomes.filter { $0.1 >= stoppedAt }
+        XCTAssertEqual(waited.count, 3, "waited for the pipe until the child was stopped")
+        XCTAssertTrue(waited.allSatisfy { $0.0 == .notRunning }, "\(waited.map { $0.0 })")
         let started = ContinuousClock.now
         do {
             try await child.send(line)
@@ -33,5 +48,41 @@ final class ChildStdinBoundTests: XCTestCase {
             XCTAssertEqual(error, .notRunning)
         }
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
+    }
+
+    /// The bridge tells a busy child from a gone one: the request past the bound is refused as
+    /// `.childBusy` (the caller answers it alone) while the child keeps running.
+    func testTheBridgeRefusesARequestPastTheBoundAsBusyNotGone() async throws {
+        let logs = LogCapture()
+        let child = ChildProcess(spec: ChildSpec(executable: "/bin/sleep", arguments: ["30"], stopGrace: .milliseconds(100)),
+                                 sessionID: "s-busy", logger: logs.logger)
+        let bridge = ChildBridge(child: child, logger: logs.logger)
+        try await bridge.start()
+        addTeardownBlock { await bridge.stop() }
+        let pad = String(repeating: "x", count: 1 << 20)
+        let (outcomes, reported) = AsyncStream<BridgeError?>.makeStream()
+        for id in 0..<5 {
+            let request = try JSONRPCMessage(Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"pad":"\#(pad)"}}"#.utf8))
+            Task {
+                do throws(BridgeError) {
+                    _ = try await bridge.send(request)
+                    reported.yield(nil)
+                } catch {
+                    reported.yield(error)
+                }
+            }
+        }
+        // Three ~1 MiB requests fit the bound and wait for the pipe (until teardown stops the
+        // child); the other two are refused at once.
+        var refused: [BridgeError?] = []
+        for await outcome in outcomes {
+            refused.append(outcome)
+            if refused.count == 2 { break }
+        }
+        XCTAssertEqual(refused, [.childBusy, .childBusy])
+        let exit = await child.exit
+        XCTAssertNil(exit, "the busy child still runs")
+        let pending = await bridge.pendingCount
+        XCTAssertEqual(pending, 3, "the refused requests are not pending")
     }
 }
