@@ -15,7 +15,7 @@ extension MCPEndpoint {
             throw MCPRequestError.session(error, rawID: nil, challenge: nil)
         }
         try policy.checkProtocolVersion(request, negotiated: session.protocolVersion)
-        guard let subscription = await session.serverStream.attach(byteLimit: host.limits.maxBufferedEventBytes) else {
+        guard let subscription = await session.serverStream.attach() else {
             throw MCPRequestError.session(.notFound, rawID: nil, challenge: nil)
         }
         // Detaches even when the body is never run (the client went away before the headers).

@@ -184,7 +184,7 @@ public actor ChildHost: Service {
         }
         rememberInitializeResult(server, for: handshake)
         let child = HostedChild(key: key, owner: owner, handshake: handshake, server: server, bridge: bridge, credential: credential,
-                                createdAt: createdAt)
+                                streamByteLimit: limits.maxBufferedEventBytes, createdAt: createdAt)
         // Tracked before the child is visible, so the `untrack` of its end always follows.
         await tokens.track(userID: owner.userID)
         guard !shuttingDown else {

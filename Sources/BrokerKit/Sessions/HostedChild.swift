@@ -90,16 +90,19 @@ public actor HostedChild {
     /// Replaced children still answering requests they took before a swap.
     private var retiring: [ChildBridge] = []
     private var drains: [ObjectIdentifier: Task<Void, Never>] = [:]
-    /// The session's server→client stream (legacy `GET /mcp`).
-    let serverStream = ServerStreamHub()
+    /// The session's server→client stream (legacy `GET /mcp`), bounded by the host's
+    /// `maxBufferedEventBytes` like every other buffer a slow reader can grow.
+    let serverStream: ServerStreamHub
     private var unattributed: (@Sendable (HostedChild, [UInt8]) async -> Void)?
     private var pumps: [ObjectIdentifier: Task<Void, Never>] = [:]
     private var stopped = false
 
     /// `createdAt` is the conversation's start: a resumed session keeps its original age.
+    /// `streamByteLimit` bounds the GET stream and its backlog.
     init(key: ChildKey, owner: SessionOwner, handshake: ChildHandshake, server: ChildServerInfo, bridge: ChildBridge,
-         credential: UpstreamCredential, createdAt: ContinuousClock.Instant = .now) {
+         credential: UpstreamCredential, streamByteLimit: Int, createdAt: ContinuousClock.Instant = .now) {
         self.key = key
+        self.serverStream = ServerStreamHub(byteLimit: streamByteLimit)
         self.owner = owner
         self.handshake = handshake
         self.protocolVersion = server.protocolVersion

@@ -20,7 +20,9 @@ actor ServerStreamHub {
     private var backlogBytes = 0
     private var closed = false
     private let backlogLimit: Int
-    private let byteLimit: Int
+    /// Bounds both the backlog and what waits for an open stream's reader: one limit, so the
+    /// backlog a new GET starts with always fits its stream's budget.
+    let byteLimit: Int
 
     init(backlogLimit: Int = 64, byteLimit: Int = BufferBound.defaultLimit) {
         self.backlogLimit = backlogLimit
@@ -28,13 +30,12 @@ actor ServerStreamHub {
     }
 
     /// Opens the stream for a new GET, ending the previous one. Nil once the session is over.
-    /// `byteLimit` bounds what waits for this stream's reader.
-    func attach(byteLimit: Int? = nil) -> Subscription? {
+    func attach() -> Subscription? {
         guard !closed else { return nil }
         subscriber?.continuation.finish()
         nextID += 1
         let (messages, continuation) = AsyncStream<[UInt8]>.makeStream()
-        let budget = BufferBudget(limit: byteLimit ?? self.byteLimit)
+        let budget = BufferBudget(limit: byteLimit)
         for message in backlog {
             _ = budget.offer(message.count)
             continuation.yield(message)

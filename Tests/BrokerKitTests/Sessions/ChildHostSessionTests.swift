@@ -16,7 +16,8 @@ final class ChildHostSessionTests: XCTestCase {
     }
 
     private func registry(tokens: FixedTokens = FixedTokens(failure: nil), childOptions: String = "",
-                          initializeTimeout: Duration = .seconds(30), records: (any BrokerStore)? = nil) throws -> ChildHost {
+                          initializeTimeout: Duration = .seconds(30), records: (any BrokerStore)? = nil,
+                          maxBufferedEventBytes: Int = BufferBound.defaultLimit) throws -> ChildHost {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
@@ -24,6 +25,7 @@ final class ChildHostSessionTests: XCTestCase {
         ]))
         var limits = SessionRegistryLimits(config.sessions)
         limits.initializeTimeout = initializeTimeout
+        limits.maxBufferedEventBytes = maxBufferedEventBytes
         return ChildHost(limits: limits, launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                                tokens: tokens, logger: Logger(label: "session-registry-tests"), records: records)
     }
@@ -43,6 +45,17 @@ final class ChildHostSessionTests: XCTestCase {
             XCTAssertEqual(error, .storeUnavailable)
             XCTAssertEqual(error.httpStatus, 503)
         }
+    }
+
+    /// The GET stream (and its backlog) of a session is bounded by the configured
+    /// `FJMCP_MAX_BUFFERED_EVENT_BYTES`, not a fixed 4 MiB a smaller setting would undercut.
+    func testASessionsGETStreamHasTheConfiguredBound() async throws {
+        let host = try registry(maxBufferedEventBytes: 100_000)
+        let owner = SessionOwner(userID: 7, login: "grace", clientID: "c7")
+        let session = try await open(host, owner)
+        let limit = await session.serverStream.byteLimit
+        XCTAssertEqual(limit, 100_000)
+        await host.shutdown()
     }
 
     private var initialize: JSONRPCMessage {

@@ -14,23 +14,23 @@ final class ServerStreamHubTests: XCTestCase {
     }
 
     func testAReaderThatFallsBehindHasItsStreamClosedAndTheNextGETGetsWhatFollowed() async throws {
-        let hub = ServerStreamHub(backlogLimit: 64, byteLimit: 1_000)
-        let first = try await XCTUnwrapAsync(await hub.attach(byteLimit: 100))
+        let hub = ServerStreamHub(backlogLimit: 64, byteLimit: 100)
+        let first = try await XCTUnwrapAsync(await hub.attach())
         await hub.publish(bytes(60))
         await hub.publish(bytes(40))
         await hub.publish(bytes(10))  // over the subscriber's bound: its stream ends
         await hub.publish(bytes(20))
         let delivered = await drain(first.messages)
         XCTAssertEqual(delivered, [60, 40], "the stream ends after what it already held")
-        let second = try await XCTUnwrapAsync(await hub.attach(byteLimit: 100))
+        let second = try await XCTUnwrapAsync(await hub.attach())
         await hub.detach(second.id)
         let kept = await drain(second.messages)
         XCTAssertEqual(kept, [10, 20], "what arrived after the overflow waited for the reconnecting GET")
     }
 
     func testAReaderThatKeepsUpIsNeverCut() async throws {
-        let hub = ServerStreamHub()
-        let subscription = try await XCTUnwrapAsync(await hub.attach(byteLimit: 100))
+        let hub = ServerStreamHub(byteLimit: 100)
+        let subscription = try await XCTUnwrapAsync(await hub.attach())
         var iterator = subscription.messages.makeAsyncIterator()
         for _ in 0..<50 {
             await hub.publish(bytes(90))
@@ -54,6 +54,26 @@ final class ServerStreamHubTests: XCTestCase {
         await hub.detach(subscription.id)
         let kept = await drain(subscription.messages)
         XCTAssertEqual(kept, [40, 40, 10], "30 would pass the byte bound; the count bound stops at three")
+    }
+
+    /// The backlog a GET starts with is within its stream's bound, so the first live message
+    /// after it is delivered, not taken for an overflow that closes the new stream.
+    func testANewStreamTakesTheWholeBacklogAndStaysOpen() async throws {
+        let hub = ServerStreamHub(byteLimit: 100)
+        for size in [60, 40, 30] { await hub.publish(bytes(size)) }
+        let subscription = try await XCTUnwrapAsync(await hub.attach())
+        var iterator = subscription.messages.makeAsyncIterator()
+        for expected in [60, 40] {
+            let message = await iterator.next()
+            XCTAssertEqual(message?.count, expected)
+            subscription.budget.taken(expected)
+        }
+        await hub.publish(bytes(10))
+        let live = await iterator.next()
+        XCTAssertEqual(live?.count, 10, "the first live message reaches the new stream")
+        await hub.detach(subscription.id)
+        let after = await iterator.next()
+        XCTAssertNil(after)
     }
 
     func testAClosedHubTakesNoStream() async {
