@@ -109,15 +109,16 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertNil(Self.link(in: page.body), "no application to return to")
     }
 
+    /// The trail writes to a store of its own: only one trail per process may watch SIGHUP
+    /// for its file, and AuditTrailTests' does.
     func testAnAccountPageSignInIsAuditedAsALoginWithoutAClient() async throws {
         let directory = NSTemporaryDirectory() + "account-audit-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let logPath = directory + "/audit.jsonl"
+        let store = try SQLiteStore(path: directory + "/audit.sqlite")
         var trailOptions = AuditTrail.Options()
         trailOptions.flushInterval = .milliseconds(50)
-        let trail = AuditTrail(settings: AuditSettings(logPath: logPath, retention: .zero), store: nil, options: trailOptions,
-                               logger: Logger(label: "audit"))
+        let trail = AuditTrail(settings: AuditSettings(), store: store, options: trailOptions, logger: Logger(label: "audit"))
         let writer = Task { try await trail.run() }
         defer { writer.cancel() }
         var options = AuthorizationServer.Options()
@@ -128,17 +129,16 @@ final class AccessPolicyFlowTests: XCTestCase {
         let (url, page) = try await followRedirects(from: started.baseURL + "/account")
         XCTAssertEqual(page.status, 200, page.body)
         XCTAssertTrue(url.hasSuffix("/account"), url)
-        func logins() -> [[String: Any]] {
-            ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "").split(separator: "\n")
-                .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-                .filter { $0["event"] as? String == "login" }
+        func logins() async -> [AuditRecord] {
+            ((try? await store.auditRecords(AuditQuery())) ?? []).filter { $0.event == .login }
         }
-        _ = await eventually { !logins().isEmpty }
-        let login = try XCTUnwrap(logins().first, "no login record")
-        XCTAssertEqual(login["user"] as? String, "alice")
-        XCTAssertEqual(login["outcome"] as? String, "ok")
-        XCTAssertEqual(login["detail"] as? String, "account_page")
-        XCTAssertNil(login["client"], "no client signed in")
+        _ = await eventually { await !logins().isEmpty }
+        let recorded = await logins()
+        let login = try XCTUnwrap(recorded.first, "no login record")
+        XCTAssertEqual(login.user, "alice")
+        XCTAssertEqual(login.outcome, "ok")
+        XCTAssertEqual(login.detail, "account_page")
+        XCTAssertNil(login.client, "no client signed in")
     }
 
     /// Drives the login until the broker answers with a page instead of a redirect.
