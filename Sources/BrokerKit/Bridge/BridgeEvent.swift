@@ -78,14 +78,24 @@ struct EventStreamSink: BridgeEventSink {
 
 /// Keeps only the answer, for a caller with nowhere to put side messages (a 2025-03-26 batch):
 /// they are dropped as they come instead of piling up unread while the caller waits for
-/// another request's answer.
+/// another request's answer. The answers of one batch all wait until the array goes out, so
+/// they share one `budget`: an answer past it is replaced by the overflow error for `rawID`
+/// (the request's id), as a call whose reader falls behind is answered.
 struct AnswerOnlySink: BridgeEventSink {
     let continuation: AsyncStream<BridgeEvent>.Continuation
+    let budget: BufferBudget
+    let rawID: [UInt8]
 
-    var limit: Int { .max }
+    var limit: Int { budget.limit }
 
     func yield(_ event: BridgeEvent) -> Bool {
-        if case .response = event { continuation.yield(event) }
+        guard case .response(let bytes) = event else { return true }
+        guard budget.offer(bytes.count) == .accept else {
+            BridgeMetrics.overflowed(.call)
+            continuation.yield(.response(BufferBound.overflowError(rawID: rawID, limit: limit)))
+            return true
+        }
+        continuation.yield(event)
         return true
     }
 

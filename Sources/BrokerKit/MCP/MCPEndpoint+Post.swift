@@ -134,9 +134,13 @@ extension MCPEndpoint {
 
     /// 2025-03-26 batches: every request is sent at once, the answers come back as one array
     /// (side messages such as progress have no stream to go to in a batch and are dropped).
+    /// The answers wait together for the array, within one `FJMCP_MAX_BUFFERED_EVENT_BYTES`
+    /// bound (an answer past it is a -32603 error in the array); a request that could not be
+    /// sent is answered in the array too, and recorded as not delivered.
     private func batch(_ message: JSONRPCMessage, session: HostedChild) async -> Response {
         var calls: [(call: SessionCall, method: String?, audit: ToolCallAudit?)] = []
         var replies: [[UInt8]] = []
+        let budget = BufferBudget(limit: host.limits.maxBufferedEventBytes)
         for element in message.batchElements() {
             guard case .success(let inner) = element else {
                 if case .failure(let error) = element { replies.append(error.response) }
@@ -149,8 +153,16 @@ extension MCPEndpoint {
             case .request:
                 if let refused = refusal(of: inner, owner: session.owner) {
                     replies.append(refused)
-                } else if let call = try? await session.sendForAnswer(inner) {
-                    calls.append((call, inner.method, ToolCallAudit.start(audit, inner, owner: session.owner)))
+                    continue
+                }
+                let audited = ToolCallAudit.start(audit, inner, owner: session.owner)
+                do {
+                    calls.append((try await session.sendForAnswer(inner, budget: budget), inner.method, audited))
+                } catch {
+                    audited?.failed()
+                    let unsent = MCPRequestError.unsent(error, rawID: inner.rawID)
+                    replies.append(JSONRPCEnvelope.error(rawID: inner.rawID ?? Array("null".utf8), code: unsent?.code ?? error.code,
+                                                         message: unsent?.message ?? "the request was not sent"))
                 }
             case .notification:
                 if (try? await session.forward(inner)) == true { await host.remember(inner, on: session) }
