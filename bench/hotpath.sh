@@ -4,7 +4,8 @@
 #   (d) direct stdio to the C echo child (fjmcp-bench stdio): the physical limit
 #   (f) the floor: fjmcp-floor, the same HTTP stack answering a fixed result, nothing else
 #   (b) fjmcp-broker demo with the C echo child, default configuration (sandbox, bounds, policies
-#       as shipped; only the per-user spawn rate is off, so 50 sessions can be opened at once):
+#       as shipped; only the spawn and sign-in rate limits are off, so 50 users can sign in and
+#       open sessions at once; no measured request passes through them):
 #       legacy (Mcp-Session-Id), 2026-07-28 (`_meta`, the user's child), session-less legacy;
 #       c=1 and c=50; one session/user and 50 sessions (legacy) or 50 users (2026-07-28)
 # Load: wrk with bench/wrk/mcp_call.lua (per-request latency as wrk measures it, no coordinated-
@@ -77,7 +78,8 @@ TARGET="http://127.0.0.1:$FLOOR_PORT/mcp"
 for c in 1 50; do MCP_MODE=floor run "floor" "$FLOOR_PID" "$c"; done
 
 echo "== (b) the broker: fjmcp-broker demo on 127.0.0.1:$PORT with the C echo child"
-FJMCP_RATE_LIMIT_SPAWN=off FJMCP_MAX_SESSIONS=200 FJMCP_MAX_SESSIONS_PER_USER=100 \
+FJMCP_RATE_LIMIT_SPAWN=off FJMCP_RATE_LIMIT_AUTHORIZE=off FJMCP_RATE_LIMIT_TOKEN=off \
+FJMCP_MAX_SESSIONS=200 FJMCP_MAX_SESSIONS_PER_USER=100 \
     "$BIN/fjmcp-broker" demo --listen "127.0.0.1:$PORT" --child "$OUT/echo-child" >"$OUT/broker.out" 2>"$OUT/broker.err" &
 BROKER_PID=$!
 PIDS+=("$BROKER_PID")
