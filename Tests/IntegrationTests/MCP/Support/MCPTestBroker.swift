@@ -22,8 +22,9 @@ final class MCPTestBroker: Sendable {
     private let hostTask: Task<Void, any Error>
 
     /// - Parameter childOptions: demo-mcp-server flags (e.g. `--garbage-stdout`).
+    /// - Parameter audit: the endpoint's audit trail (none by default).
     static func start(childOptions: [String] = [], environment: [String: String] = [:],
-                      options: MCPEndpoint.Options = .testing) async throws -> MCPTestBroker {
+                      options: MCPEndpoint.Options = .testing, audit: AuditTrail? = nil) async throws -> MCPTestBroker {
         var env = ["FJMCP_CHILD_STOP_GRACE": "300ms", "FJMCP_CHILD_COMMAND": ([MCPDemo.path] + childOptions).joined(separator: " ")]
         env.merge(environment) { _, new in new }
         let frame = try await TestBrokerFrame.start(label: "mcp-test-broker", environment: env)
@@ -37,7 +38,7 @@ final class MCPTestBroker: Sendable {
         let server = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
                                          revocationObserver: host)
         let endpoint = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options,
-                                   tools: ToolGate(policy: config.tools))
+                                   tools: ToolGate(policy: config.tools), audit: audit)
         frame.responder.install(BrokerServer.makeRouter(config: config, checks: [], providers: [server, endpoint]))
         let hostTask = Task { try await host.run() }
         return MCPTestBroker(frame: frame, baseURL: config.issuer, config: config, host: host, parking: endpoint.parking!, store: store,
