@@ -1,6 +1,5 @@
 import BrokerKit
 import Foundation
-import Logging
 import XCTest
 
 /// A 2025-03-26 batch has no stream for side messages: while it waits for one answer, another
@@ -67,17 +66,9 @@ final class MCPBatchFloodTests: XCTestCase {
     /// A batch request the child cannot take (it is busy and not reading its input) gets its
     /// own error in the array and a not-delivered record; the child and its other calls go on.
     func testABatchRequestThatCouldNotBeSentIsAnsweredInTheArray() async throws {
-        let directory = NSTemporaryDirectory() + "batch-audit-" + UUID().uuidString
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStore(path: directory + "/audit.sqlite")
-        var trailOptions = AuditTrail.Options()
-        trailOptions.flushInterval = .milliseconds(50)
-        // A trail without a file: only one trail per process may watch SIGHUP (AuditTrailTests').
-        let trail = AuditTrail(settings: AuditSettings(), store: store, options: trailOptions, logger: Logger(label: "audit"))
-        let writer = Task { try await trail.run() }
-        addTeardownBlock { writer.cancel() }
-        let broker = try await MCPTestBroker.start(childOptions: ["--serial"], audit: trail)
+        let audit = try StoreAuditTrail.start()
+        addTeardownBlock { audit.stop() }
+        let broker = try await MCPTestBroker.start(childOptions: ["--serial"], audit: audit.trail)
         addTeardownBlock { await broker.stop() }
         var client = try await broker.client()
         _ = try await client.initialize(version: "2025-03-26")
@@ -100,7 +91,7 @@ final class MCPBatchFloodTests: XCTestCase {
         XCTAssertEqual(error["code"] as? Int, -32603)
         XCTAssertEqual(error["message"] as? String, "The MCP server is not reading its input; try again")
         func notDelivered() async -> [AuditRecord] {
-            ((try? await store.auditRecords(AuditQuery())) ?? []).filter { $0.event == .toolCall && $0.detail == "not_delivered" }
+            await audit.records { $0.event == .toolCall && $0.detail == "not_delivered" }
         }
         _ = await eventually { await !notDelivered().isEmpty }
         let records = await notDelivered()
