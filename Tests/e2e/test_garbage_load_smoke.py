@@ -30,15 +30,7 @@ LOAD_SECONDS = 45
 
 @pytest.fixture(scope="module")
 def deployment(e2e_tmp):
-    """This module's own deployment, named `deployment` so that a failing test's report gets its
-    process logs appended (conftest)."""
-    name = "demo-direct-garbage"
-    workdir = e2e_tmp / name
-    workdir.mkdir()
-    d = deployments.start(name, "demo", proxied=False, workdir=workdir, extra_env={"FJMCP_LOG_LEVEL": "info"})
-    yield d
-    codes = d.stop()
-    assert codes.get("broker") == 0, f"broker exited with {codes.get('broker')} on SIGTERM\n{d.diagnostics()}"
+    yield from deployments.own_deployment(e2e_tmp, "demo-direct-garbage", extra_env={"FJMCP_LOG_LEVEL": "info"})
 
 
 def test_garbage_load_smoke(deployment):

@@ -44,15 +44,7 @@ RECOVERY_CALLS = 20
 
 @pytest.fixture(scope="module")
 def deployment(e2e_tmp):
-    """This module's own deployment, named `deployment` so that a failing test's report gets its
-    process logs appended (conftest)."""
-    name = "demo-direct-resume"
-    workdir = e2e_tmp / name
-    workdir.mkdir()
-    d = deployments.start(name, "demo", proxied=False, workdir=workdir)
-    yield d
-    codes = d.stop()
-    assert codes.get("broker") == 0, f"broker exited with {codes.get('broker')} on SIGTERM\n{d.diagnostics()}"
+    yield from deployments.own_deployment(e2e_tmp, "demo-direct-resume")
 
 
 def whoami(outcome: Outcome) -> dict:

@@ -111,6 +111,18 @@ def require_binaries(child: str) -> None:
         raise RuntimeError("missing: " + ", ".join(missing) + " (run `swift build`)")
 
 
+def own_deployment(e2e_tmp: Path, name: str, extra_env: dict[str, str] | None = None):
+    """A test module's own demo deployment (direct), stopped (and checked to exit cleanly) after
+    the module. Yield from it in a module-scoped fixture named `deployment`, so that a failing
+    test's report gets its process logs appended (conftest)."""
+    workdir = e2e_tmp / name
+    workdir.mkdir()
+    d = start(name, "demo", proxied=False, workdir=workdir, extra_env=extra_env)
+    yield d
+    codes = d.stop()
+    assert codes.get("broker") == 0, f"broker exited with {codes.get('broker')} on SIGTERM\n{d.diagnostics()}"
+
+
 def start(name: str, child: str, proxied: bool, workdir: Path, extra_env: dict[str, str] | None = None,
           auto_approve: bool = True) -> Deployment:
     """`auto_approve=False` makes the fake Forgejo behave as a real one does for a browser: a login
