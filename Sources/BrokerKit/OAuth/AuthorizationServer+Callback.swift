@@ -81,6 +81,11 @@ extension AuthorizationServer {
     /// after the store write; the set stays when the policy could not be checked (they keep
     /// their other clients; the check runs again at the next refresh) and goes with a refusal,
     /// which also ends their grants. A new user has nothing to lose and is stored only once admitted.
+    ///
+    /// The user's running children keep their access token, which Forgejo still honours; they
+    /// move to the new set at its scheduled refresh, or at once when one of their calls fails
+    /// and the new set proves good (`UpstreamTokenManager.verify`), as after a grant re-created
+    /// at Forgejo. A look at the account page costs them nothing.
     func completeUpstreamLogin(code: String, verifier: String) async throws -> UserRecord {
         let tokens: UpstreamTokenResponse
         let forgejoUser: ForgejoUser
@@ -107,7 +112,7 @@ extension AuthorizationServer {
         return user
     }
 
-    /// Writes the user and their new token set, and moves whatever ran on the set before to it.
+    /// Writes the user and their new token set.
     private func storeLogin(_ forgejoUser: ForgejoUser, tokens: UpstreamTokenResponse, existing: UserRecord?) async throws -> UserRecord {
         let now = clock.now()
         let user = UserRecord(id: forgejoUser.id, login: forgejoUser.login, fullName: forgejoUser.fullName, email: forgejoUser.email,
@@ -117,7 +122,6 @@ extension AuthorizationServer {
         let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, accessExpiresAt: expiresAt)
         try await store.replaceUpstreamTokens(userID: user.id, sealed: set.seal(with: upstreamTokenBox, userID: user.id),
                                               accessExpiresAt: expiresAt, now: now)
-        await upstreamGrantState.loggedIn(userID: user.id)
         return user
     }
 

@@ -6,17 +6,11 @@ public protocol UpstreamGrantState: Sendable {
     /// A broker refresh token of the user was redeemed: a reason to check the Forgejo token
     /// itself (a client that refreshes is alive, and so should its grant be). Never waits.
     func refreshRedeemed(userID: Int64)
-    /// A login just stored a new Forgejo token set for the user. Forgejo retired the refresh
-    /// token stored before it (every code exchange does), so whatever ran on the old set must
-    /// move to the new one, as after a refresh.
-    func loggedIn(userID: Int64) async
 }
 
 extension UpstreamGrantState {
     /// Without upstream truth checks a refresh is no news.
     public func refreshRedeemed(userID: Int64) {}
-    /// Without a token manager there are no children to move.
-    public func loggedIn(userID: Int64) async {}
 }
 
 public enum UpstreamGrantStatus: Sendable, Equatable {

@@ -40,7 +40,13 @@ extension UpstreamTokenManager {
     /// Checks the stored access token with `GET /api/v1/user`. A 401 refreshes at once
     /// (single-flight and compare-and-swap like every refresh, adopting a newer set); the
     /// refresh's verdict is the answer. Any other failure changes nothing.
-    public func verify(userID: Int64) async -> UpstreamTruthVerdict {
+    ///
+    /// A valid stored token after a failed call may still leave children on a dead one: a login
+    /// stores its set without moving the children (their access token stays good at Forgejo,
+    /// which retires only the refresh token on a code exchange), unless the user deleted and
+    /// re-created the grant in between. So the stored set is adopted then: announced when the
+    /// children were told of an older one (or of none), which swaps only children older than it.
+    public func verify(userID: Int64, cause: UpstreamTruthSchedule.Cause = .periodic) async -> UpstreamTruthVerdict {
         guard !shuttingDown else { return .skipped(reason: "shutting_down") }
         guard inFlight[userID] == nil else { return .skipped(reason: "refresh_in_flight") }
         let stored: StoredUpstreamTokens?
@@ -52,6 +58,7 @@ extension UpstreamTokenManager {
         guard let stored else { return .skipped(reason: "no_token_set") }
         do {
             _ = try await refresher.forgejo.currentUser(accessToken: stored.set.accessToken)
+            if cause == .failedCall { _ = await conclude(.adopted(stored), userID: userID) }
             return .valid
         } catch .loginRequired(.accessTokenRejected) {
             // The token Forgejo rejected is this version's: a newer one (a refresh or login

@@ -46,9 +46,6 @@ public actor UpstreamTruthProbe: Service, UpstreamDoubts, UpstreamGrantState {
         await manager.check(userID: userID)
     }
 
-    public func loggedIn(userID: Int64) async {
-        await manager.loggedIn(userID: userID)
-    }
 
     /// Records a doubt; the probe it causes (now, or at the end of the spacing) runs in the background.
     public func doubt(userID: Int64, cause: UpstreamTruthSchedule.Cause) {
@@ -83,7 +80,7 @@ public actor UpstreamTruthProbe: Service, UpstreamDoubts, UpstreamGrantState {
         case .probe(let userID, let cause):
             background { [manager] in
                 let started = ContinuousClock.now
-                let verdict = await manager.verify(userID: userID)
+                let verdict = await manager.verify(userID: userID, cause: cause)
                 await self.probeEnded(userID: userID, cause: cause, verdict: verdict, duration: ContinuousClock.now - started)
             }
         case .wake(let userID, let instant):

@@ -56,28 +56,52 @@ final class UpstreamTruthBinaryTests: XCTestCase {
         XCTAssertEqual(again.error, "invalid_grant", again.body)
     }
 
-    /// A new login of the user (another client, or the account page) retires the stored
-    /// refresh token at Forgejo and stores a new set: the user's running children move to it at
-    /// once, as after a refresh, instead of keeping the old token until its own expiry (after
-    /// the user re-created the grant at Forgejo, the old one fails every call).
-    func testANewLoginMovesTheLegacySessionToTheNewToken() async throws {
-        try await newLoginMovesChildren(.legacy)
-    }
-
-    func testANewLoginMovesTheUserChildToTheNewToken() async throws {
-        try await newLoginMovesChildren(.modern)
-    }
-
-    private func newLoginMovesChildren(_ era: TestEra) async throws {
-        let (client, _, pid, fingerprint) = try await start(era)
+    /// A new login of the user (another client, or the account page) retires the stored refresh
+    /// token at Forgejo but not the access tokens children run with: they keep working on the
+    /// same processes (they move to the new set at its scheduled refresh).
+    func testANewLoginLeavesTheChildrenOnTheirStillValidToken() async throws {
+        let (client, _, pid, fingerprint) = try await start(.legacy)
         // The fake's tokens are its signed claims: a login in the same second would get the same string.
         await broker.forgejo.state.advanceClock(seconds: 1)
         _ = try await broker.client()
-        let moved = await eventually(timeout: .seconds(5)) { !processExists(pid) }
-        XCTAssertTrue(moved, "child \(pid) still runs the token of the login before: \(upstreamLog())")
-        let next = try await era.tool(client, id: 2, "whoami")
+        let next = try await TestEra.legacy.tool(client, id: 2, "whoami")
         XCTAssertEqual(next.result?["isError"] as? Bool, false, next.body)
+        XCTAssertEqual(next.structured?["tokenFingerprint"] as? String, fingerprint)
+        XCTAssertEqual((next.structured?["pid"] as? Int).map(Int32.init), pid, "a login replaced a child whose token still works")
+    }
+
+    /// The user deleted the application at Forgejo and signed in again: the children's access
+    /// token died with the old grant while the stored set is the new login's. The first call
+    /// that fails makes the broker check the stored token, find it good, and move the children.
+    func testAGrantReCreatedAtForgejoMovesTheLegacySessionAfterAFailedCall() async throws {
+        try await reCreatedGrantMovesChildren(.legacy)
+    }
+
+    func testAGrantReCreatedAtForgejoMovesTheUserChildAfterAFailedCall() async throws {
+        try await reCreatedGrantMovesChildren(.modern)
+    }
+
+    private func reCreatedGrantMovesChildren(_ era: TestEra) async throws {
+        let (client, _, pid, fingerprint) = try await start(era)
+        try await broker.forgejo.state.revokeGrant(login: "alice", clientID: OAuthTestBroker.forgejoClientID)
+        await broker.forgejo.state.advanceClock(seconds: 1)
+        _ = try await broker.client()
+        var failed = 0
+        var recovered: MCPReply?
+        let deadline = ContinuousClock.now + .seconds(5)
+        for id in 2...100 where ContinuousClock.now < deadline {
+            let reply = try await era.tool(client, id: id, "whoami")
+            if reply.result?["isError"] as? Bool == false {
+                recovered = reply
+                break
+            }
+            failed += 1
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let next = try XCTUnwrap(recovered, "no call worked within 5 s (\(failed) failed): \(upstreamLog())")
+        XCTAssertLessThanOrEqual(failed, 2, "calls kept failing on the dead token")
         XCTAssertNotEqual(next.structured?["tokenFingerprint"] as? String, fingerprint, "the child runs the old token")
+        XCTAssertNotEqual((next.structured?["pid"] as? Int).map(Int32.init), pid)
         let refreshes = await broker.forgejo.state.counters().refreshesByUser["alice"] ?? 0
         XCTAssertEqual(refreshes, 0, "moving to the login's set needs no refresh")
     }
