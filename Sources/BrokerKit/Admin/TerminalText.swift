@@ -22,16 +22,13 @@ public enum TerminalText {
         return result
     }
 
-    /// C0 and C1 controls and DEL, line and paragraph separators, and the bidi marks,
-    /// embeddings, overrides and isolates.
+    /// C0 and C1 controls and DEL, line and paragraph separators, and every format character:
+    /// the bidi marks, embeddings, overrides and isolates, and the invisible ones (zero-width
+    /// space and joiners, word joiner, BOM) that make two different names look the same.
     private static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.properties.generalCategory {
-        case .control, .lineSeparator, .paragraphSeparator: return true
-        default: return bidiControls.contains(scalar.value)
+        case .control, .format, .lineSeparator, .paragraphSeparator: true
+        default: false
         }
     }
-
-    /// ALM, LRM, RLM, LRE…RLO (U+202A–U+202E), LRI…PDI (U+2066–U+2069).
-    private static let bidiControls: Set<UInt32> = [0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E,
-                                                     0x2066, 0x2067, 0x2068, 0x2069]
 }

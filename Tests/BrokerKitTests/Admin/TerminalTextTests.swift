@@ -12,6 +12,11 @@ final class TerminalTextTests: XCTestCase {
         XCTAssertEqual(TerminalText.escaped("line\u{2028}para\u{2029}"), #"line\u{2028}para\u{2029}"#)
     }
 
+    func testInvisibleFormatCharactersAreShownEscaped() {
+        XCTAssertEqual(TerminalText.escaped("get\u{200B}_issue"), "get\\u{200B}_issue")
+        XCTAssertEqual(TerminalText.escaped("\u{FEFF}a\u{2060}b\u{200D}"), "\\u{FEFF}a\\u{2060}b\\u{200D}")
+    }
+
     func testOrdinaryTextIsUnchangedAndBackslashesCannotForgeAnEscape() {
         for text in ["alice", "https://app.example/client.json", "\"req-1\"", "Zoë ✓ 🙂", "e\u{301}", ""] {
             XCTAssertEqual(TerminalText.escaped(text), text)
