@@ -9,29 +9,35 @@ final class ChildStdinBoundTests: XCTestCase {
                                  sessionID: "s-stdin", logger: LogCapture().logger)
         _ = try await child.start { _ in }
         let line = [UInt8](repeating: UInt8(ascii: "x"), count: 1 << 20)
+        // Each writer reports as it ends, so the test waits for what it expects instead of for
+        // a time a loaded machine may not keep.
+        let (ended, report) = AsyncStream<(ChildError?, ContinuousClock.Instant)>.makeStream()
         let writers = Task {
-            await withTaskGroup(of: (ChildError?, ContinuousClock.Instant).self) { group in
+            await withTaskGroup(of: Void.self) { group in
                 for _ in 0..<10 {
                     group.addTask {
                         do throws(ChildError) {
                             try await child.send(line)
-                            return (nil, .now)
+                            report.yield((nil, .now))
                         } catch {
-                            return (error, .now)
+                            report.yield((error, .now))
                         }
                     }
                 }
-                return await group.reduce(into: [(ChildError?, ContinuousClock.Instant)]()) { $0.append($1) }
             }
+            report.finish()
         }
         // Three 1 MiB lines fit the 4 MiB bound (the pipe itself takes 64 KiB); the rest are
         // refused at once instead of waiting with their bytes.
-        try await Task.sleep(for: .milliseconds(500))
+        var outcomes: [(ChildError?, ContinuousClock.Instant)] = []
+        var iterator = ended.makeAsyncIterator()
+        while outcomes.count < 7, let outcome = await iterator.next() { outcomes.append(outcome) }
         let running = await child.exit
         XCTAssertNil(running, "a child that does not read is alive")
         let stoppedAt = ContinuousClock.now
         await child.stop()
-        let outcomes = await writers.value
+        while let outcome = await iterator.next() { outcomes.append(outcome) }
+        await writers.value
         XCTAssertEqual(outcomes.count, 10)
         XCTAssertFalse(outcomes.contains { $0.0 == nil }, "nothing completed: the child never read")
         let refused = outcomes.filter { $0.1 < stoppedAt }
