@@ -56,7 +56,7 @@ extension BrokerConfig {
               let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let callsPerSession, let accessTTL, let refreshTTL, let grace,
               let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits,
-              let tools, let audit
+              let tools, let audit, let bufferedBytes, let spawnRate, let probeInterval, let access
         else {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
@@ -67,15 +67,15 @@ extension BrokerConfig {
             child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
                          sandbox: sandbox, sandboxHelper: bwrapPath),
             sessions: .init(idleTimeout: idle, maxLifetime: lifetime, maxPerUser: perUser, maxTotal: total,
-                            maxCallsPerSession: callsPerSession, maxBufferedEventBytes: bufferedBytes ?? BufferBound.defaultLimit,
-                            spawnRate: spawnRate ?? nil),
+                            maxCallsPerSession: callsPerSession, maxBufferedEventBytes: bufferedBytes,
+                            spawnRate: spawnRate),
             tokens: .init(accessToken: accessTTL, refreshToken: refreshTTL, refreshGrace: grace),
             trustedProxies: proxies ?? [], metricsAllow: metricsAllow, maxBodySize: maxBody, shutdownTimeout: shutdown,
             logLevel: level, logFormat: format, cimdAllowPrivate: cimdAllowPrivate, oauth: oauthLimits,
             tools: tools, audit: audit
         )
-        config.access = access ?? AccessSettings()
-        if let probeInterval { config.upstreamProbeInterval = probeInterval }
+        config.access = access
+        config.upstreamProbeInterval = probeInterval
         return config
     }
 

@@ -35,12 +35,12 @@ public enum StaticClients {
         let data: Data
         do {
             let attributes = try FileManager.default.attributesOfItem(atPath: path)
-            guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else { throw Problem(message: "\(path) is larger than 1 MiB") }
+            guard (attributes[.size] as? Int ?? 0) <= maxFileBytes else { throw Problem(message: "is larger than 1 MiB") }
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch let problem as Problem {
             throw problem
         } catch {
-            throw Problem(message: "\(path) cannot be read")
+            throw Problem(message: "cannot be read (\(error.localizedDescription))")
         }
         return try parse(data)
     }
