@@ -131,9 +131,8 @@ extension AuthorizationServer {
     static func redirectHosts(_ uris: [String]) -> [String] {
         var hosts: [String] = []
         for uri in uris {
-            guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased() else { continue }
-            let host = scheme == "http" || scheme == "https" ? components.host ?? "" : scheme + ":"
-            if !host.isEmpty, !hosts.contains(host) { hosts.append(host) }
+            let host = ClientHostAllowlist.describe(uri)
+            if host != "?", !host.isEmpty, !hosts.contains(host) { hosts.append(host) }
         }
         return hosts
     }
