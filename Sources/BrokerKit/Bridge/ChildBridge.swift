@@ -72,9 +72,10 @@ public actor ChildBridge {
             .init(
                 origin: origin, clientID: clientID, clientRawID: clientRawID,
                 clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: sink))
+        let childRawID = JSONRPCID.int(childID).jsonBytes
         var splices: [(Range<Int>, [UInt8])] = []
-        if let idRange = request.idRange { splices.append((idRange, JSONRPCID.int(childID).jsonBytes)) }
-        if let token { splices.append((token.range, JSONRPCID.int(childID).jsonBytes)) }
+        if let idRange = request.idRange { splices.append((idRange, childRawID)) }
+        if let token { splices.append((token.range, childRawID)) }
         do {
             try await child.send(Self.splice(request.bytes, splices))
         } catch {

@@ -16,6 +16,7 @@ struct Listener: Sendable {
 extension ChildHost {
     static let maxListenersPerUser = 16
 
+    /// What a user child announces to `subscriptions/listen` streams, never to a call's answer.
     static let changeNotifications: Set<String> = [
         "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed",
         "notifications/resources/updated",

@@ -27,12 +27,6 @@ enum ModernRelay {
         let required: [UInt8]
     }
 
-    /// What a user child announces to `subscriptions/listen` streams, never to a call's answer.
-    static let changeNotifications: Set<String> = [
-        "notifications/tools/list_changed", "notifications/prompts/list_changed", "notifications/resources/list_changed",
-        "notifications/resources/updated",
-    ]
-
     /// Methods whose processing may ask the client for input (spec: patterns/mrtr §Supported Requests).
     static let inputMethods: Set<String> = ["tools/call", "prompts/get", "resources/read"]
 
@@ -50,7 +44,7 @@ enum ModernRelay {
         case .message(let bytes):
             guard let message = try? JSONRPCMessage(bytes) else { return .drop }
             if message.kind == .request { return .answerChild(message) }
-            if let method = message.method, ModernRelay.changeNotifications.contains(method) { return .broadcast(message) }
+            if let method = message.method, ChildHost.changeNotifications.contains(method) { return .broadcast(message) }
             guard isRelayed(message, for: modern) else { return .drop }
             if message.method == "notifications/progress", let token = modern.progressToken {
                 return .send(.message(retokened(message, token) ?? bytes))
