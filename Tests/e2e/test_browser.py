@@ -344,9 +344,23 @@ def test_account_page_disconnects_one_of_two_connected_apps(stack):
 
 
 def test_account_page_forms_need_the_pages_token(stack):
-    """A form posted from elsewhere (no CSRF token, or no account session) changes nothing."""
+    """A form posted without the page's token changes nothing, even with the browser's signed-in
+    account cookie and a real grant of the user (what a cross-site form would carry); without the
+    account cookie nothing is accepted at all."""
     second = second_client(stack)
+    url = stack.deployment.public_url
+    with stack.step("account page: the second client's Disconnect form"):
+        stack.browser.open(url + "/account")
+        stack.browser.wait_for_title("Connected applications")
+        grant = stack.browser.driver.find_element(
+            By.CSS_SELECTOR, f'.app[data-client-id="{second.client_id}"] input[name=grant]').get_attribute("value")
+    cookies = {cookie["name"]: cookie["value"] for cookie in stack.browser.driver.get_cookies()}
     with stack.http() as http:
-        answer = http.post(stack.deployment.public_url + "/account/revoke", data={"grant": "x", "csrf": "x"})
-    assert answer.status_code == 403, answer.status_code
+        signed_out = http.post(url + "/account/revoke", data={"grant": grant, "csrf": "forged"})
+        http.cookies.update(cookies)
+        forged = http.post(url + "/account/revoke", data={"grant": grant, "csrf": "forged"})
+        missing = http.post(url + "/account/revoke", data={"grant": grant})
+    assert (signed_out.status_code, forged.status_code, missing.status_code) == (403, 403, 403), (
+        signed_out.status_code, forged.status_code, missing.status_code)
+    assert "could not be verified" in forged.text, forged.text[:300]
     McpCaller(stack, second).assert_works(modern=True)
