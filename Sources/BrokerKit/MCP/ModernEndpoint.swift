@@ -269,9 +269,9 @@ struct ModernEndpoint: Sendable {
                     await call.finish()
                     let bytes = tools.filterAnswer(answer, for: modern.method, requestID: modern.rawID)
                     audited?.answered(bytes)
-                    let notFound = ModernResult.isMethodNotFound(bytes)
-                    ModernMetrics.request(method: modern.method, outcome: ModernResult.isError(bytes) ? "error" : "complete")
-                    return .final(bytes, notFound ? .notFound : .ok)
+                    let outcome = ModernResult.outcome(of: bytes)
+                    ModernMetrics.request(method: modern.method, outcome: outcome == .result ? "complete" : "error")
+                    return .final(bytes, outcome == .methodNotFound ? .notFound : .ok)
                 case .send(.message(let bytes)):
                     return .message(bytes)
                 case .drop:

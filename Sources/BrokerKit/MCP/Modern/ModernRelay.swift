@@ -69,14 +69,10 @@ enum ModernRelay {
         return InputRequest(key: "input-1", brokerRequestID: brokerID, request: Array(request), required: Array(requiredJSON))
     }
 
+    /// The client's own progress token spliced over the child's (the bridge routed the
+    /// notification here by the child's token, so it has one).
     private static func retokened(_ message: JSONRPCMessage, _ token: [UInt8]) -> [UInt8]? {
-        guard var object = (try? JSONSerialization.jsonObject(with: Data(message.bytes))) as? [String: Any],
-            var params = object["params"] as? [String: Any],
-            let value = try? JSONSerialization.jsonObject(with: Data(token), options: .fragmentsAllowed)
-        else { return nil }
-        params["progressToken"] = value
-        object["params"] = params
-        return (try? JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])).map(Array.init)
+        message.notifiedProgressToken.map { message.replacing($0.range, with: token) }
     }
 
     private static func isRelayed(_ notification: JSONRPCMessage, for modern: ModernRequest) -> Bool {

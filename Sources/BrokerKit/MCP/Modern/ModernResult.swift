@@ -49,16 +49,17 @@ struct ModernResult: Sendable {
             ?? JSONRPCEnvelope.error(rawID: rawID, code: -32603, message: "the input request could not be encoded")
     }
 
-    static func isError(_ response: [UInt8]) -> Bool {
-        ((try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any])?["error"] != nil
+    enum Outcome: Equatable {
+        case result
+        case error
+        /// JSON-RPC "method not found", which 2026-07-28 answers with HTTP 404.
+        case methodNotFound
     }
 
-    /// Whether a response is JSON-RPC "method not found", which 2026-07-28 answers with HTTP 404.
-    static func isMethodNotFound(_ response: [UInt8]) -> Bool {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any],
-            let error = object["error"] as? [String: Any]
-        else { return false }
-        return (error["code"] as? Int) == -32601
+    /// What a final answer is, read with one parse.
+    static func outcome(of response: [UInt8]) -> Outcome {
+        guard let error = ((try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any])?["error"] else { return .result }
+        return ((error as? [String: Any])?["code"] as? Int) == -32601 ? .methodNotFound : .error
     }
 
     private func complete(_ result: [String: Any], method: String, rawID: [UInt8]) -> [UInt8] {
