@@ -26,12 +26,12 @@ struct APIRoutes {
         }
         route(api, .get, "user/orgs") { request, _, user in
             let user = try required(user)
-            try await requireRead(["user", "organization"], request)
+            try await requireMembershipRead(["user", "organization"], request)
             return FakeResponses.json(page(await state.organizations(memberID: user.id).map(APIOrganization.init), request))
         }
         route(api, .get, "user/teams") { request, _, user in
             let user = try required(user)
-            try await requireRead(["user"], request)
+            try await requireMembershipRead(["user"], request)
             let teams = await state.teams(memberID: user.id).map { APITeam(team: $0.team, organization: APIOrganization($0.organization)) }
             return FakeResponses.json(page(teams, request))
         }
@@ -68,6 +68,12 @@ struct APIRoutes {
     }
 
     /// Forgejo's scope check (`tokenRequiresScopes`): 403 naming the scopes the grant lacks.
+    /// A membership list's scope check, and the test switch that makes the lists fail.
+    private func requireMembershipRead(_ categories: [String], _ request: Request) async throws {
+        if await state.membershipListsFailing { throw APIError(status: .internalServerError, message: "membership lists failing (fake)") }
+        try await requireRead(categories, request)
+    }
+
     private func requireRead(_ categories: [String], _ request: Request) async throws {
         let missing = await state.apiScope(authorization: request.headers[.authorization])?.missingRead(categories) ?? []
         guard missing.isEmpty else {

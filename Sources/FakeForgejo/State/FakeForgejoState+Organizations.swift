@@ -33,6 +33,12 @@ extension FakeForgejoState {
         for teamKey in organizations[key]?.teams.keys.map({ $0 }) ?? [] { organizations[key]?.teams[teamKey]?.members.remove(userID) }
     }
 
+    /// Makes the membership lists fail (500) or answer again, for tests of a sign-in check that
+    /// cannot reach its answer.
+    public func setMembershipListsFailing(_ failing: Bool) {
+        membershipListsFailing = failing
+    }
+
     /// The user's organisations, sorted by name.
     func organizations(memberID: Int) -> [FakeOrganization] {
         organizations.values.filter { $0.members.contains(memberID) }.sorted { $0.name.lowercased() < $1.name.lowercased() }

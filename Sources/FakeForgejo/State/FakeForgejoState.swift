@@ -28,6 +28,8 @@ public actor FakeForgejoState {
     var repositories: [FakeRepository] = []
     /// Keyed by lower-cased name.
     var organizations: [String: FakeOrganization] = [:]
+    /// When set, `/user/orgs` and `/user/teams` answer 500 (a Forgejo that cannot list memberships).
+    var membershipListsFailing = false
     /// Tokens handed out per grant, so "expire now" can kill stateless tokens that are still signed-valid.
     var issuedTokens: [Int: [(token: String, kind: FakeTokenClaims.Kind)]] = [:]
     var expiredTokens: Set<String> = []

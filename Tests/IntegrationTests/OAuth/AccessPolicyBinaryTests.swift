@@ -9,6 +9,35 @@ import XCTest
 /// Forgejo refresh (a user who left the organisation loses their sessions), the redirect host
 /// allowlist, a static client's whole flow, and `check-config` on the new settings.
 final class AccessPolicyBinaryTests: XCTestCase {
+    /// Forgejo unable to list memberships when a refresh re-checks the policy is no reason to
+    /// log anyone out: the user stays until a check gets an answer.
+    func testARefreshWhosePolicyCheckCannotReachForgejoKeepsTheUser() async throws {
+        let broker = try await ServedBroker.start(environment: ["FJMCP_ALLOWED_ORGS": "acme"])
+        defer { Task { await broker.shutdown() } }
+        try await broker.forgejo.state.createOrganization(name: "acme")
+        try await broker.forgejo.state.addMember(organization: "acme", login: "alice")
+        await broker.forgejo.state.setAccessTokenLifetime(seconds: 5)
+        var (client, _) = try await broker.client(login: "alice")
+        let opened = try await client.initialize()
+        XCTAssertEqual(opened.status, 200, opened.body)
+
+        await broker.forgejo.state.setMembershipListsFailing(true)
+        // Refreshes at 80 % of the five-second lifetime: two of them, each re-checking the policy.
+        let until = ContinuousClock.now + .seconds(9)
+        var id = 1
+        while ContinuousClock.now < until {
+            let listed = try await client.call(id: id, method: "tools/list")
+            XCTAssertEqual(listed.status, 200, listed.body)
+            id += 1
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        let log = try XCTUnwrap(broker.process).stderr
+        XCTAssertTrue(log.contains("checked_at=refresh"), "no refresh re-checked the policy: \(log)")
+        XCTAssertFalse(log.contains("sessions ended: the sign-in policy"), log)
+        let refreshes = await broker.forgejo.state.counters().refreshesByUser["alice"] ?? 0
+        XCTAssertGreaterThanOrEqual(refreshes, 1)
+    }
+
     func testLeavingTheAllowedOrganisationEndsTheSessionsAtTheNextRefresh() async throws {
         let auditLog = NSTemporaryDirectory() + "fjmcp-sign-in-audit-\(UUID().uuidString).jsonl"
         defer { try? FileManager.default.removeItem(atPath: auditLog) }
