@@ -57,6 +57,7 @@ final class MCPBadInputTests: XCTestCase {
             let reply = try await client.post(body)
             XCTAssertEqual(reply.status, 400, body)
             XCTAssertEqual(reply.errorCode, -32600, body)
+            XCTAssertTrue((reply.error?["message"] as? String ?? "").contains("member name"), "refused for its member names: \(reply.body)")
         }
         try await assertStillWorks()
     }
