@@ -25,8 +25,15 @@ final class OAuthRateLimitTests: XCTestCase {
         // The limit is per network: a request from another address (via the trusted loopback proxy) passes.
         let other = try await broker.get(broker.authorizeURL(client: client, pkce: .make()), headers: [("X-Forwarded-For", "2001:db8:5::1")])
         XCTAssertEqual(other.status, 200)
-        let sameSlash64 = try await broker.get(broker.authorizeURL(client: client, pkce: .make()), headers: [("X-Forwarded-For", "2001:db8:5::2")])
-        XCTAssertEqual(sameSlash64.status, 200)
+        // ... and a network is an IPv6 /64: fifteen addresses of it share one bucket of fifteen.
+        for host in 2...15 {
+            let sameSlash64 = try await broker.get(broker.authorizeURL(client: client, pkce: .make()),
+                                                   headers: [("X-Forwarded-For", "2001:db8:5::\(host)")])
+            XCTAssertEqual(sameSlash64.status, 200, "2001:db8:5::\(host)")
+        }
+        let sixteenth = try await broker.get(broker.authorizeURL(client: client, pkce: .make()),
+                                             headers: [("X-Forwarded-For", "2001:db8:5::99")])
+        XCTAssertEqual(sixteenth.status, 429, "another address of the same /64 got its own bucket")
         try await browser.shutdown()
         await broker.stop()
     }
