@@ -78,6 +78,19 @@ if [[ $(id -u) -eq 0 ]]; then
     fi
 fi
 
+# The broker's user runs binaries and a venv from this checkout, so every directory above them
+# must be traversable for it; a checkout in a `mktemp -d` directory (0700) is not. Search
+# permission only (o+x): nobody gains a listing.
+if [[ $(id -u) -eq 0 ]]; then
+    dir=$PWD
+    while [[ $dir != / ]]; do
+        if (( ( 8#$(stat -c %a "$dir") & 1 ) == 0 )); then
+            chmod o+x "$dir" && log "made $dir traversable for $BROKER_USER (o+x)"
+        fi
+        dir=$(dirname "$dir")
+    done
+fi
+
 ensure_venv .venv-e2e-mcp1 mcp==1.30.0 pytest httpx || status=1
 ensure_venv .venv-e2e-mcp2 mcp==2.3.0 pytest httpx selenium==4.51.0 || status=1  # 4.52.0 requires certifi>=2026.10.23, not installable yet
 # gitea-mcp is a child of the broker, so the broker's user must be able to run its interpreter: a
