@@ -13,7 +13,7 @@ extension SQLiteStore: AuditStore {
                 """)
             for record in records {
                 try statement.execute(arguments: [
-                    Int64((record.time.timeIntervalSince1970 * 1_000).rounded(.down)), record.event.rawValue, record.user, record.client,
+                    record.time.epochMilliseconds, record.event.rawValue, record.user, record.client,
                     record.tool, record.durationMs, record.outcome, record.requestID, record.detail,
                 ])
             }
@@ -33,7 +33,7 @@ extension SQLiteStore: AuditStore {
         }
         if let since = query.since {
             conditions.append("time_ms >= ?")
-            _ = arguments.append(contentsOf: [Int64((since.timeIntervalSince1970 * 1_000).rounded(.down))])
+            _ = arguments.append(contentsOf: [since.epochMilliseconds])
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         _ = arguments.append(contentsOf: [max(0, query.limit)])
@@ -47,18 +47,8 @@ extension SQLiteStore: AuditStore {
     public func deleteAuditRecords(before: Date) async throws -> Int {
         try await pool.write { db in
             try db.execute(sql: "DELETE FROM audit_records WHERE time_ms < ?",
-                           arguments: [Int64((before.timeIntervalSince1970 * 1_000).rounded(.down))])
+                           arguments: [before.epochMilliseconds])
             return db.changesCount
         }
-    }
-}
-
-extension AuditRecord {
-    /// Nil for a row whose event this version does not know (written by a newer broker).
-    init?(row: Row) {
-        guard let event = Event(rawValue: row["event"]) else { return nil }
-        self.init(time: Date(timeIntervalSince1970: TimeInterval(row["time_ms"] as Int64) / 1_000), event: event,
-                  user: row["user"], client: row["client"], tool: row["tool"], durationMs: row["duration_ms"],
-                  outcome: row["outcome"], requestID: row["request_id"], detail: row["detail"])
     }
 }

@@ -65,20 +65,3 @@ extension SQLiteStore {
                         client.expiresAt?.epochSeconds])
     }
 }
-
-extension ClientRecord {
-    /// The `redirect_uris` column.
-    var redirectURIsJSON: String {
-        String(decoding: (try? JSONEncoder().encode(redirectURIs)) ?? Data("[]".utf8), as: UTF8.self)
-    }
-
-    init?(row: Row) {
-        guard let kind = ClientKind(rawValue: row["kind"]),
-              let uris = try? JSONDecoder().decode([String].self, from: Data((row["redirect_uris"] as String).utf8))
-        else { return nil }
-        self.init(clientID: row["client_id"], kind: kind, secretHash: row["secret_hash"], name: row["name"],
-                  redirectURIs: uris, tokenEndpointAuthMethod: row["token_endpoint_auth_method"],
-                  metadataJSON: row["metadata_json"], createdAt: Date(epochSeconds: row["created_at"]),
-                  expiresAt: (row["expires_at"] as Int64?).map(Date.init(epochSeconds:)))
-    }
-}

@@ -6,7 +6,7 @@ extension SQLiteStore {
         try await pool.write { db in
             if let row = try Row.fetchOne(db, sql: "SELECT * FROM grants WHERE user_id = ? AND client_id = ? AND revoked_at IS NULL",
                                           arguments: [userID, clientID]) {
-                var grant = GrantRecord(row: row)
+                var grant = try GrantRecord(row: row)
                 grant.scope = scope
                 grant.resource = resource
                 grant.lastUsedAt = now
@@ -113,39 +113,12 @@ extension SQLiteStore {
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM authorization_codes WHERE code_hash = ?", arguments: [hash]) else {
                 return .notFound
             }
-            let record = AuthorizationCodeRecord(row: row)
+            let record = try AuthorizationCodeRecord(row: row)
             if record.usedAt != nil { return .replayed(record) }
             try db.execute(sql: "UPDATE authorization_codes SET used_at = ? WHERE code_hash = ?", arguments: [now.epochSeconds, hash])
             var used = record
             used.usedAt = now
             return .consumed(used)
         }
-    }
-}
-
-extension GrantRecord {
-    init(row: Row) {
-        self.init(id: row["id"], userID: row["user_id"], clientID: row["client_id"], scope: row["scope"], resource: row["resource"],
-                  createdAt: Date(epochSeconds: row["created_at"]), lastUsedAt: Date(epochSeconds: row["last_used_at"]),
-                  revokedAt: (row["revoked_at"] as Int64?).map(Date.init(epochSeconds:)))
-    }
-}
-
-extension PendingAuthorizationRecord {
-    init(row: Row) {
-        self.init(id: row["id"], clientID: row["client_id"], redirectURI: row["redirect_uri"], clientState: row["client_state"],
-                  codeChallenge: row["code_challenge"], scope: row["scope"], resource: row["resource"],
-                  browserBindingHash: row["browser_binding_hash"], upstreamStateHash: row["upstream_state_hash"],
-                  upstreamVerifierSealed: row["upstream_verifier_sealed"],
-                  createdAt: Date(epochSeconds: row["created_at"]), expiresAt: Date(epochSeconds: row["expires_at"]))
-    }
-}
-
-extension AuthorizationCodeRecord {
-    init(row: Row) {
-        self.init(codeHash: row["code_hash"], grantID: row["grant_id"], clientID: row["client_id"], redirectURI: row["redirect_uri"],
-                  codeChallenge: row["code_challenge"], resource: row["resource"], scope: row["scope"],
-                  expiresAt: Date(epochSeconds: row["expires_at"]),
-                  usedAt: (row["used_at"] as Int64?).map(Date.init(epochSeconds:)))
     }
 }

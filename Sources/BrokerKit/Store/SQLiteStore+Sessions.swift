@@ -65,22 +65,3 @@ extension SQLiteStore {
         }
     }
 }
-
-extension SessionRecord {
-    init(row: Row) {
-        let initialize: Data = row["initialize"]
-        let initialized: Data? = row["initialized"]
-        self.init(idHash: row["id_hash"], userID: row["user_id"], clientID: row["client_id"], grantID: row["grant_id"],
-                  protocolVersion: row["protocol_version"], initialize: Array(initialize), initialized: initialized.map { Array($0) },
-                  logLevel: row["log_level"], subscriptions: Self.decode(row["subscriptions"]),
-                  createdAt: Date(epochSeconds: row["created_at"]))
-    }
-
-    static func encode(_ uris: [String]) -> String? {
-        uris.isEmpty ? nil : (try? JSONEncoder().encode(uris)).flatMap { String(data: $0, encoding: .utf8) }
-    }
-
-    static func decode(_ text: String?) -> [String] {
-        text.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
-    }
-}

@@ -106,20 +106,3 @@ extension SQLiteStore {
         }
     }
 }
-
-extension AccessTokenRecord {
-    init(row: Row) {
-        self.init(tokenHash: row["token_hash"], grantID: row["grant_id"], clientID: row["client_id"], userID: row["user_id"],
-                  resource: row["resource"], scope: row["scope"], expiresAt: Date(epochSeconds: row["expires_at"]),
-                  createdAt: Date(epochSeconds: row["created_at"]))
-    }
-}
-
-extension RefreshTokenRecord {
-    init(row: Row) {
-        self.init(tokenHash: row["token_hash"], grantID: row["grant_id"], clientID: row["client_id"],
-                  expiresAt: Date(epochSeconds: row["expires_at"]), createdAt: Date(epochSeconds: row["created_at"]),
-                  rotatedAt: (row["rotated_at"] as Int64?).map(Date.init(epochSeconds:)), successorSealed: row["successor_sealed"],
-                  successorHash: row["successor_hash"])
-    }
-}

@@ -67,19 +67,3 @@ extension SQLiteStore {
         }
     }
 }
-
-extension UserRecord {
-    init(row: Row) {
-        self.init(id: row["id"], login: row["login"], fullName: row["full_name"], email: row["email"],
-                  avatarURL: row["avatar_url"], isAdmin: row["is_admin"],
-                  createdAt: Date(epochSeconds: row["created_at"]), updatedAt: Date(epochSeconds: row["updated_at"]))
-    }
-}
-
-extension UpstreamTokenRecord {
-    init(row: Row) {
-        self.init(userID: row["user_id"], sealed: row["sealed"],
-                  accessExpiresAt: (row["access_expires_at"] as Int64?).map(Date.init(epochSeconds:)),
-                  version: row["version"], updatedAt: Date(epochSeconds: row["updated_at"]))
-    }
-}
