@@ -87,10 +87,15 @@ extension AuthorizationServer {
     /// and the new set proves good (`UpstreamTokenManager.verify`), as after a grant re-created
     /// at Forgejo. A look at the account page costs them nothing.
     func completeUpstreamLogin(code: String, verifier: String) async throws -> UserRecord {
-        let tokens: UpstreamTokenResponse
+        let set: UpstreamTokenSet
         let forgejoUser: ForgejoUser
         do {
-            tokens = try await forgejo.exchangeCode(code, codeVerifier: verifier)
+            let tokens = try await forgejo.exchangeCode(code, codeVerifier: verifier)
+            // The exchange's answer orders this login against another of the same user.
+            let exchangedAt = clock.now()
+            set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+                                   accessExpiresAt: tokens.expiresIn.map { exchangedAt.addingTimeInterval(TimeInterval($0)) },
+                                   loginExchangedAt: exchangedAt)
             forgejoUser = try await forgejo.currentUser(accessToken: tokens.accessToken)
         } catch {
             throw AuthorizeFailure.page(status: .badGateway, reason: error.reasonCode,
@@ -98,31 +103,30 @@ extension AuthorizationServer {
         }
         let existing = try await store.user(id: forgejoUser.id)
         guard existing != nil else {
-            try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
-            return try await storeLogin(forgejoUser, tokens: tokens, existing: nil)
+            try await admitSignIn(forgejoUser, accessToken: set.accessToken)
+            return try await storeLogin(forgejoUser, set: set, existing: nil).user
         }
-        let user = try await storeLogin(forgejoUser, tokens: tokens, existing: existing)
+        let (user, stored) = try await storeLogin(forgejoUser, set: set, existing: existing)
         do {
-            try await admitSignIn(forgejoUser, accessToken: tokens.accessToken)
+            try await admitSignIn(forgejoUser, accessToken: set.accessToken)
         } catch let refusal as SignInRefusal {
             if case .unavailable = refusal.decision { throw refusal }
-            try await store.deleteUpstreamTokens(userID: user.id)
+            // Only this login's set: a later login's is judged (and refused) by its own callback.
+            if case .stored(let version) = stored { _ = try await store.deleteUpstreamTokens(userID: user.id, expectedVersion: version) }
             throw refusal
         }
         return user
     }
 
-    /// Writes the user and their new token set.
-    private func storeLogin(_ forgejoUser: ForgejoUser, tokens: UpstreamTokenResponse, existing: UserRecord?) async throws -> UserRecord {
+    /// Writes the user and their new token set (unless a later login of theirs stored its own).
+    private func storeLogin(
+        _ forgejoUser: ForgejoUser, set: UpstreamTokenSet, existing: UserRecord?
+    ) async throws -> (user: UserRecord, stored: UpstreamLoginWriter.Outcome) {
         let now = clock.now()
         let user = UserRecord(id: forgejoUser.id, login: forgejoUser.login, fullName: forgejoUser.fullName, email: forgejoUser.email,
                               avatarURL: forgejoUser.avatarURL, isAdmin: forgejoUser.isAdmin, createdAt: existing?.createdAt ?? now, updatedAt: now)
         try await store.upsertUser(user)
-        let expiresAt = tokens.expiresIn.map { now.addingTimeInterval(TimeInterval($0)) }
-        let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, accessExpiresAt: expiresAt)
-        try await store.replaceUpstreamTokens(userID: user.id, sealed: set.seal(with: upstreamTokenBox, userID: user.id),
-                                              accessExpiresAt: expiresAt, now: now)
-        return user
+        return (user, try await loginWriter.store(set, userID: user.id, now: now))
     }
 
     private func issueCode(for pending: PendingAuthorizationRecord, userID: Int64) async throws -> String {

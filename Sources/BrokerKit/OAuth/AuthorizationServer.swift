@@ -38,7 +38,8 @@ public final class AuthorizationServer: RouteProvider, Sendable {
     let consentMemory: ConsentMemory
     let account: AccountSignIn
     let csrfSigner: Signer
-    let upstreamTokenBox: SecretBox
+    /// Stores each login's Forgejo token set, the later of two logins of a user winning.
+    let loginWriter: UpstreamLoginWriter
     let verifierBox: SecretBox
     let successorBox: SecretBox
     /// Keyed `endpoint|address` for authorize, consent and callback.
@@ -73,7 +74,8 @@ public final class AuthorizationServer: RouteProvider, Sendable {
         self.consentMemory = ConsentMemory(masterKey: masterKey, previousMasterKeys: previous)
         self.account = AccountSignIn(masterKey: masterKey, previousMasterKeys: previous)
         self.csrfSigner = Signer(masterKey: masterKey, purpose: "consent-csrf", previousMasterKeys: previous)
-        self.upstreamTokenBox = SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previous)
+        self.loginWriter = UpstreamLoginWriter(
+            store: store, box: SecretBox(masterKey: masterKey, purpose: UpstreamTokenSet.purpose, previousMasterKeys: previous))
         self.verifierBox = SecretBox(masterKey: masterKey, purpose: "upstream-pkce-verifier", previousMasterKeys: previous)
         self.successorBox = SecretBox(masterKey: masterKey, purpose: "refresh-successor", previousMasterKeys: previous)
         self.browserLimiter = RateLimiter(policy: config.oauth.authorizeRate)

@@ -76,7 +76,7 @@ struct UpstreamRefresher: Sendable {
         let lifetime = response.expiresIn.map(TimeInterval.init) ?? policy.unknownExpiryLifetime.timeInterval
         let set = UpstreamTokenSet(
             accessToken: response.accessToken, refreshToken: response.refreshToken ?? refreshToken,
-            accessExpiresAt: now.addingTimeInterval(lifetime))
+            accessExpiresAt: now.addingTimeInterval(lifetime), loginExchangedAt: current.set.loginExchangedAt)
         let sealed = set.seal(with: box, userID: current.userID)
         let version: Int64?
         do {

@@ -7,17 +7,24 @@ public struct UpstreamTokenSet: Sendable, Equatable, Codable, CustomStringConver
     public var accessToken: String
     public var refreshToken: String?
     public var accessExpiresAt: Date?
+    /// When the broker received the answer to the login's code exchange this set descends from
+    /// (a refresh carries it forward): the order of two logins of one user, of which Forgejo
+    /// honours only the later one's refresh token (see `UpstreamLoginWriter`). Nil for sets
+    /// stored before it was recorded, which any login replaces.
+    public var loginExchangedAt: Date?
 
-    public init(accessToken: String, refreshToken: String?, accessExpiresAt: Date?) {
+    public init(accessToken: String, refreshToken: String?, accessExpiresAt: Date?, loginExchangedAt: Date? = nil) {
         self.accessToken = accessToken
         self.refreshToken = refreshToken
         self.accessExpiresAt = accessExpiresAt
+        self.loginExchangedAt = loginExchangedAt
     }
 
     enum CodingKeys: String, CodingKey {
         case accessToken = "access_token"
         case refreshToken = "refresh_token"
         case accessExpiresAt = "access_expires_at"
+        case loginExchangedAt = "login_exchanged_at"
     }
 
     public static let purpose = "upstream-tokens"

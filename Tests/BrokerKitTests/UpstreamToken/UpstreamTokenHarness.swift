@@ -74,13 +74,9 @@ final class UpstreamTokenHarness {
     /// callback does, plus one broker grant so revocation can be observed.
     @discardableResult
     func login() async throws -> UpstreamTokenResponse {
-        let tokens = try await forgejoClient().exchangeCode(try await obtainCode(), codeVerifier: Self.verifier)
+        let (tokens, set) = try await exchange()
+        _ = try await storeLogin(set)
         let now = clock.now()
-        try await store.upsertUser(UserRecord(id: Self.userID, login: "alice", createdAt: now, updatedAt: now))
-        let expiresAt = tokens.expiresIn.map { now.addingTimeInterval(TimeInterval($0)) }
-        let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken, accessExpiresAt: expiresAt)
-        _ = try await store.replaceUpstreamTokens(
-            userID: Self.userID, sealed: set.seal(with: box, userID: Self.userID), accessExpiresAt: expiresAt, now: now)
         if try await store.client(id: Self.clientID) == nil {
             try await store.insertClient(ClientRecord(
                 clientID: Self.clientID, kind: .dynamic, secretHash: nil, name: "Client", redirectURIs: ["https://c/cb"],
@@ -90,6 +86,40 @@ final class UpstreamTokenHarness {
             userID: Self.userID, clientID: Self.clientID, scope: "", resource: "https://broker.example/mcp",
             newID: UUID().uuidString, now: now)
         return tokens
+    }
+
+    /// A code exchange at the fake for alice, and the set the broker's callback makes of it
+    /// (stamped with the exchange's answer time), not yet stored.
+    func exchange() async throws -> (UpstreamTokenResponse, UpstreamTokenSet) {
+        try await beginLogin().exchange()
+    }
+
+    /// Alice's Forgejo authorization code, to be exchanged later (e.g. inside a store hook).
+    func beginLogin() async throws -> PendingLogin {
+        PendingLogin(code: try await obtainCode(), forgejo: forgejoClient(), clock: clock)
+    }
+
+    struct PendingLogin: Sendable {
+        let code: String
+        let forgejo: ForgejoClient
+        let clock: UpstreamTokenTestClock
+
+        func exchange() async throws -> (UpstreamTokenResponse, UpstreamTokenSet) {
+            let tokens = try await forgejo.exchangeCode(code, codeVerifier: UpstreamTokenHarness.verifier)
+            let now = clock.now()
+            let set = UpstreamTokenSet(accessToken: tokens.accessToken, refreshToken: tokens.refreshToken,
+                                       accessExpiresAt: tokens.expiresIn.map { now.addingTimeInterval(TimeInterval($0)) },
+                                       loginExchangedAt: now)
+            return (tokens, set)
+        }
+    }
+
+    /// Stores a login's set (and alice's user row) the way the broker's callback does.
+    func storeLogin(_ set: UpstreamTokenSet, into store: (any BrokerStore)? = nil) async throws -> UpstreamLoginWriter.Outcome {
+        let store = store ?? self.store
+        let now = clock.now()
+        try await store.upsertUser(UserRecord(id: Self.userID, login: "alice", createdAt: now, updatedAt: now))
+        return try await UpstreamLoginWriter(store: store, box: box).store(set, userID: Self.userID, now: now)
     }
 
     /// The stored set, opened.

@@ -3,12 +3,14 @@ import Foundation
 import Synchronization
 
 /// A `BrokerStore` that runs a test's action once, right after the next read of a token set
-/// returned, so "another process wrote in between" happens at an exact point instead of by luck.
+/// returned or right before the next compare-and-swap of one, so "another process wrote in
+/// between" happens at an exact point instead of by luck.
 final class UpstreamTokenInterceptingStore: BrokerStore {
     typealias Action = @Sendable () async throws -> Void
 
     private let base: any BrokerStore
     private let pendingAction = Mutex<Action?>(nil)
+    private let pendingSwapAction = Mutex<Action?>(nil)
 
     init(_ base: any BrokerStore) { self.base = base }
 
@@ -16,12 +18,20 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
         pendingAction.withLock { $0 = action }
     }
 
+    func beforeNextTokenSwap(_ action: @escaping Action) {
+        pendingSwapAction.withLock { $0 = action }
+    }
+
     func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord? {
         let record = try await base.upstreamTokens(userID: userID)
-        if let action = pendingAction.withLock({ pending in defer { pending = nil }; return pending }) {
+        try await Self.runOnce(pendingAction)
+        return record
+    }
+
+    private static func runOnce(_ slot: borrowing Mutex<Action?>) async throws {
+        if let action = slot.withLock({ pending in defer { pending = nil }; return pending }) {
             try await action()
         }
-        return record
     }
 
     func ping() async throws { try await base.ping() }
@@ -34,7 +44,8 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
     func swapUpstreamTokens(
         userID: Int64, expectedVersion: Int64, sealed: String, accessExpiresAt: Date?, now: Date
     ) async throws -> Int64? {
-        try await base.swapUpstreamTokens(
+        try await Self.runOnce(pendingSwapAction)
+        return try await base.swapUpstreamTokens(
             userID: userID, expectedVersion: expectedVersion, sealed: sealed, accessExpiresAt: accessExpiresAt, now: now)
     }
     func deleteUpstreamTokens(userID: Int64) async throws { try await base.deleteUpstreamTokens(userID: userID) }

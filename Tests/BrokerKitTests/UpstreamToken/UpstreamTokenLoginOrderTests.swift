@@ -1,0 +1,132 @@
+import BrokerKit
+import FakeForgejo
+import Foundation
+import XCTest
+
+/// Logins of one user racing each other and the token manager's refreshes, against the fake
+/// Forgejo (which retires every older refresh token at each exchange and refresh, like Forgejo):
+/// the stored set is always the one Forgejo still honours, proven by refreshing it.
+final class UpstreamTokenLoginOrderTests: UpstreamTokenTestCase {
+    /// The earlier exchange's callback is slower and stores last: it must not replace the later set.
+    func testTheLaterOfTwoLoginsIsKeptWhicheverStoresLast() async throws {
+        let (_, earlier) = try await harness.exchange()
+        await harness.advanceClocks(seconds: 10)
+        let (_, later) = try await harness.exchange()
+
+        let first = try await harness.storeLogin(later)
+        let second = try await harness.storeLogin(earlier)
+        XCTAssertEqual(first, .stored(version: 1))
+        XCTAssertEqual(second, .superseded(version: 1))
+        let stored = try await harness.storedSet()
+        XCTAssertEqual(stored?.refreshToken, later.refreshToken)
+        try await assertStoredSetRefreshes(generation: 2)
+    }
+
+    func testALaterLoginReplacesAnEarlierOne() async throws {
+        let (_, earlier) = try await harness.exchange()
+        await harness.advanceClocks(seconds: 10)
+        let (_, later) = try await harness.exchange()
+
+        let first = try await harness.storeLogin(earlier)
+        let second = try await harness.storeLogin(later)
+        XCTAssertEqual(first, .stored(version: 1))
+        XCTAssertEqual(second, .stored(version: 2))
+        try await assertStoredSetRefreshes(generation: 3)
+    }
+
+    /// A user's first two logins at once (no row yet): written one after the other, so the
+    /// earlier exchange cannot insert over the later one.
+    func testConcurrentFirstLoginsKeepTheLaterExchange() async throws {
+        let (_, earlier) = try await harness.exchange()
+        await harness.advanceClocks(seconds: 10)
+        let (_, later) = try await harness.exchange()
+        let writer = UpstreamLoginWriter(store: harness.store, box: harness.box)
+        let (userID, now) = (userID, harness.clock.now())
+        try await harness.store.upsertUser(UserRecord(id: userID, login: "alice", createdAt: now, updatedAt: now))
+
+        async let storingEarlier = writer.store(earlier, userID: userID, now: now)
+        async let storingLater = writer.store(later, userID: userID, now: now)
+        _ = try await (storingEarlier, storingLater)
+        let stored = try await harness.storedSet()
+        XCTAssertEqual(stored?.refreshToken, later.refreshToken)
+    }
+
+    /// A refresh of the later login's set carries its lineage: the earlier login still loses.
+    func testAnEarlierLoginDoesNotReplaceARefreshOfALaterOne() async throws {
+        let (_, earlier) = try await harness.exchange()
+        await harness.advanceClocks(seconds: 10)
+        try await harness.login()
+        await harness.advanceClocks(seconds: 10)
+        let refreshed = try await harness.makeManager().refresh(userID: userID)
+        XCTAssertEqual(refreshed.generation, 2)
+
+        let outcome = try await harness.storeLogin(earlier)
+        XCTAssertEqual(outcome, .superseded(version: 2))
+        try await assertStoredSetRefreshes(generation: 3)
+    }
+
+    /// Forgejo answered the refresh, then a login exchanged and stored before the refresh's
+    /// compare-and-swap: the swap loses and the refresh adopts the login's set.
+    func testARefreshWhoseSwapMeetsALoginAdoptsTheLoginsSet() async throws {
+        try await harness.login()
+        let intercepting = UpstreamTokenInterceptingStore(harness.store)
+        let manager = harness.makeManager(store: intercepting)
+        let log = await UpstreamTokenEventLog(manager)
+        await harness.advanceClocks(seconds: 10)
+        let pending = try await harness.beginLogin()
+        let writer = UpstreamLoginWriter(store: harness.store, box: harness.box)
+        let (userID, clock, forgejo) = (userID, harness.clock, harness.server.state)
+        intercepting.beforeNextTokenSwap {
+            await forgejo.advanceClock(seconds: 1)
+            clock.advance(seconds: 1)
+            let (_, set) = try await pending.exchange()
+            _ = try await writer.store(set, userID: userID, now: clock.now())
+        }
+
+        let token = try await manager.refresh(userID: userID)
+        let stored = try await harness.storedSet()
+        XCTAssertEqual(token.token, stored?.accessToken)
+        XCTAssertEqual(token.generation, 2, "the login's version, not a third written by the refresh")
+        let deaths = await log.deaths
+        XCTAssertEqual(deaths, [])
+        try await assertStoredSetRefreshes(generation: 3)
+    }
+
+    /// A login exchanged before the refresh reached Forgejo (which then calls the refresh token
+    /// used) and stores while the refresh re-reads the store: adopted, nobody is logged out.
+    func testARefreshInsideALoginsExchangeToStoreWindowAdoptsTheLoginsSet() async throws {
+        try await harness.login()
+        let intercepting = UpstreamTokenInterceptingStore(harness.store)
+        let manager = harness.makeManager(store: intercepting)
+        let log = await UpstreamTokenEventLog(manager)
+        await harness.advanceClocks(seconds: 10)
+        let pending = try await harness.beginLogin()
+        let writer = UpstreamLoginWriter(store: harness.store, box: harness.box)
+        let (userID, clock) = (userID, harness.clock)
+        // Read 1 starts the refresh: the login exchanges now. Read 2 is the refresh's first
+        // re-read after Forgejo's "already used" (it still sees the old set): the login stores.
+        intercepting.afterNextTokenRead {
+            let (_, set) = try await pending.exchange()
+            intercepting.afterNextTokenRead {
+                _ = try await writer.store(set, userID: userID, now: clock.now())
+            }
+        }
+
+        let token = try await manager.refresh(userID: userID)
+        let stored = try await harness.storedSet()
+        XCTAssertEqual(token.token, stored?.accessToken)
+        XCTAssertEqual(token.generation, 2)
+        let deaths = await log.deaths
+        XCTAssertEqual(deaths, [])
+        let grants = try await harness.store.activeGrants(userID: userID)
+        XCTAssertFalse(grants.isEmpty, "no broker grant revoked")
+        try await assertStoredSetRefreshes(generation: 3)
+    }
+
+    /// The stored refresh token is the one Forgejo honours: a fresh manager rotates it.
+    private func assertStoredSetRefreshes(generation: Int64, file: StaticString = #filePath, line: UInt = #line) async throws {
+        await harness.advanceClocks(seconds: 10)
+        let token = try await harness.makeManager().refresh(userID: userID)
+        XCTAssertEqual(token.generation, generation, file: file, line: line)
+    }
+}
