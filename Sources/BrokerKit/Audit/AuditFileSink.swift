@@ -18,14 +18,42 @@ final class AuditFileSink {
 
     /// Opens (again); the error text when the file cannot be opened. A symlink at the path is
     /// refused (`O_NOFOLLOW`): whoever could plant one would make the broker append its records
-    /// to a file of their choosing. A file that already exists is made 0600 too, since the
-    /// mode given to `open` only applies to a file it creates.
+    /// to a file of their choosing. So is anything but a regular file: opening a FIFO for
+    /// writing waits for a reader (`O_NONBLOCK` makes it fail instead; it changes nothing for a
+    /// regular file), and a FIFO or device would swallow or stall records. A file that already
+    /// exists is made 0600 too, since the mode given to `open` only applies to a file it creates.
     func reopen() -> String? {
         close()
-        let opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        let opened = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard opened >= 0 else {
-            return errno == ELOOP ? "the path is a symbolic link" : String(cString: strerror(errno))
+            switch errno {
+            case ELOOP: return Self.problem(withType: S_IFLNK)
+            case ENXIO: return Self.notRegular  // a FIFO without a reader, a device without its driver
+            default: return String(cString: strerror(errno))
+            }
         }
+        var info = stat()
+        if fstat(opened, &info) == 0, let problem = Self.problem(withType: info.st_mode) {
+            Glibc.close(opened)
+            return problem
+        }
+        return adopt(opened)
+    }
+
+    /// Why a file of this type (`st_mode`) cannot be the audit log; nil for a regular file.
+    static func problem(withType mode: mode_t) -> String? {
+        switch mode & S_IFMT {
+        case S_IFREG: nil
+        case S_IFLNK: "is a symbolic link (the audit log is never opened through one)"
+        case S_IFDIR: "is a directory"
+        default: notRegular
+        }
+    }
+
+    private static let notRegular = "is not a regular file (a FIFO, socket or device would block or lose records)"
+
+    /// Makes the opened regular file private and keeps it; the error text otherwise.
+    private func adopt(_ opened: Int32) -> String? {
         guard fchmod(opened, 0o600) == 0 else {
             let problem = String(cString: strerror(errno))
             Glibc.close(opened)

@@ -38,17 +38,17 @@ public struct AuditSettings: Sendable, Equatable {
         return valid ? settings : nil
     }
 
+    /// The path itself, not what a symlink there points to (`lstat`), since the file is never
+    /// opened through one; only a regular file is accepted (see `AuditFileSink.reopen`).
     static func problem(withLogPath path: String) -> String? {
         let directory = (path as NSString).deletingLastPathComponent
         let folder = directory.isEmpty ? "." : directory
-        var isDirectory: ObjCBool = false
-        if (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) != nil {
-            return "is a symbolic link (the audit log is never opened through one)"
-        }
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
-            if isDirectory.boolValue { return "is a directory" }
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            if let problem = AuditFileSink.problem(withType: info.st_mode) { return problem }
             return access(path, W_OK) == 0 ? nil : "the file is not writable by this user"
         }
+        var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
             return "the directory \(folder) does not exist"
         }
