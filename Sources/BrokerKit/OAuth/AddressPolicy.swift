@@ -31,9 +31,7 @@ enum AddressPolicy {
     static let nat64 = IPRange(parsing: "64:ff9b::/96")!
 
     static func isPublic(_ address: IPAddress) -> Bool {
-        if nat64.contains(address), let embedded = IPAddress(parsing: address.bytes[12...].map(String.init).joined(separator: ".")) {
-            return isPublic(embedded)
-        }
+        if nat64.contains(address) { return isPublic(IPAddress(ipv4: address.bytes[12...])) }
         return !blocked.contains { $0.contains(address) }
     }
 }

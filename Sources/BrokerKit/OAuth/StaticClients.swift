@@ -70,9 +70,9 @@ public enum StaticClients {
         guard let clientID = object["client_id"] as? String, !clientID.isEmpty, clientID.utf8.count <= maxIDLength,
               clientID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7F }), !clientID.contains(":")
         else { throw fail("client_id must be 1-\(maxIDLength) printable ASCII characters without spaces or ':'") }
-        guard let hash = (object["client_secret_sha256"] as? String)?.lowercased(), hash.utf8.count == 64,
-              hash.unicodeScalars.allSatisfy({ ("0"..."9").contains($0) || ("a"..."f").contains($0) })
-        else { throw fail("client_secret_sha256 must be 64 hex digits (sha256sum of the secret)") }
+        guard let hash = (object["client_secret_sha256"] as? String)?.lowercased(), Hex.decode(hash)?.count == 32 else {
+            throw fail("client_secret_sha256 must be 64 hex digits (sha256sum of the secret)")
+        }
         guard let name = object["name"] as? String, !name.trimmingCharacters(in: .whitespaces).isEmpty,
               name.utf8.count <= ClientRegistration.maxNameLength
         else { throw fail("name must be a non-empty string of at most \(ClientRegistration.maxNameLength) bytes") }

@@ -16,16 +16,21 @@ public struct IPAddress: Sendable, Hashable {
         if text.hasPrefix("["), text.hasSuffix("]") { text = String(text.dropFirst().dropLast()) }
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 {
-            let raw = withUnsafeBytes(of: v4.s_addr) { Array($0) }
-            bytes = [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + raw
+            self.init(ipv4: withUnsafeBytes(of: v4.s_addr) { Array($0)[...] })
             return
         }
         var v6 = in6_addr()
         if inet_pton(AF_INET6, text, &v6) == 1 {
-            bytes = withUnsafeBytes(of: v6) { Array($0) }
+            self.init(bytes: withUnsafeBytes(of: v6) { Array($0) })
             return
         }
         return nil
+    }
+
+    /// The IPv4 address of these 4 bytes (network order), e.g. one embedded in an IPv6 address.
+    public init(ipv4 raw: ArraySlice<UInt8>) {
+        precondition(raw.count == 4, "an IPv4 address is 4 bytes")
+        bytes = [UInt8](repeating: 0, count: 10) + [0xFF, 0xFF] + raw
     }
 
     /// 16 bytes in network order (IPv4 as `::ffff:a.b.c.d`).
