@@ -109,11 +109,7 @@ extension ChildHost {
             let timeout = limits.initializeTimeout
             Task { await child.refreshTools(timeout: timeout) }
         }
-        let uri: String? =
-            if method == "notifications/resources/updated" {
-                (((try? JSONSerialization.jsonObject(with: Data(notification.bytes))) as? [String: Any])?["params"] as? [String: Any])?["uri"]
-                    as? String
-            } else { nil }
+        let uri = method == "notifications/resources/updated" ? notification.paramsString("uri") : nil
         for listener in listeners.values where listener.userID == userID && listener.filter.wants(method, uri: uri) {
             switch listener.budget.offer(notification.bytes.count) {
             case .accept: listener.continuation.yield(notification.bytes)

@@ -90,6 +90,17 @@ public struct JSONRPCMessage: Sendable {
         member(path: ["requestId"])
     }
 
+    /// `params.<key>` when it is a string, decoded (a log notification's `level`, a resource
+    /// update's `uri`): read with the byte scanner, so relaying a notification needs no parse.
+    public func paramsString(_ key: String) -> String? {
+        guard let paramsRange else { return nil }
+        return bytes.withUnsafeBufferPointer { buffer in
+            guard let range = Self.member(key, inObjectAt: paramsRange, of: buffer), buffer[range.lowerBound] == UInt8(ascii: "\"")
+            else { return nil }
+            return JSONScanner.decodeString(buffer, range.lowerBound + 1..<range.upperBound - 1)
+        }
+    }
+
     /// The elements of a batch, each parsed on its own (a bad element fails only itself).
     public func batchElements() -> [Result<JSONRPCMessage, JSONRPCParseError>] {
         elementRanges.map { range in

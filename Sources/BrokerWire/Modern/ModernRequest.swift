@@ -16,17 +16,16 @@ package struct ModernRequest: Sendable {
     package let progressToken: [UInt8]?
     /// What the client declared for THIS request (the spec forbids inferring it from others).
     package let capabilities: ModernClientCapabilities
-    /// `params.name` of a `tools/call`, and its `arguments` as JSON, for `Mcp-Param-*` checks.
+    /// `params.name` of a `tools/call`, for `Mcp-Param-*` checks, the tool policy and the audit.
     package let toolName: String?
-    package let arguments: Data?
     /// MRTR retry fields: the sealed state the broker handed out and the client's answers by key.
     package let requestState: String?
     package let inputResponses: [String: Data]
     /// `params.notifications` of a `subscriptions/listen`.
     package let listenFilter: ListenFilter?
-    /// SHA-256 of the params that identify the call (sorted-key JSON without `_meta`,
-    /// `inputResponses` and `requestState`): a retry must repeat the original request.
-    package let paramsDigest: [UInt8]
+    /// The request's params, kept for what only some requests read (`arguments`, the digest).
+    private let params: JSONObjectView
+    private let digest: @Sendable ([UInt8]) -> [UInt8]
 
     /// The request headers validation compares with the body, as the HTTP layer reads them.
     package struct Headers: Sendable {
@@ -45,16 +44,22 @@ package struct ModernRequest: Sendable {
     /// headers against the body (`-32020`), then the version (`-32022`), then `_meta` (`-32602`),
     /// then the method (`404`). `digest` hashes the identifying params into `paramsDigest`
     /// (SHA-256 in the broker; passed in so this module needs no crypto library).
-    package init(validating message: JSONRPCMessage, headers: Headers, digest: ([UInt8]) -> [UInt8]) throws(ModernRequestError) {
+    ///
+    /// Every member is read with the byte scanner (`JSONObjectView`) and the forwarded request is
+    /// spliced from the client's own bytes: this runs for every 2026-07-28 request, and a
+    /// Foundation parse and re-encoding of each was most of that era's cost above the legacy one.
+    package init(validating message: JSONRPCMessage, headers: Headers, digest: @escaping @Sendable ([UInt8]) -> [UInt8])
+        throws(ModernRequestError)
+    {
         let rawID = message.rawID
         func fail(_ kind: ModernRequestError.Kind) -> ModernRequestError { ModernRequestError(kind, rawID: rawID) }
         guard message.kind == .request, let rawID, let method = message.method else {
             throw fail(.invalidRequest("only requests and notifications may be sent"))
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(message.bytes))) as? [String: Any],
-            let params = object["params"] as? [String: Any], let meta = params["_meta"] as? [String: Any]
+        guard let paramsRange = message.paramsRange, let params = JSONObjectView(message.bytes, paramsRange),
+            let meta = params.object("_meta")
         else { throw fail(.invalidParams("params._meta must be an object")) }
-        guard let version = meta[ModernProtocol.protocolVersionKey] as? String else {
+        guard let version = meta.string(ModernProtocol.protocolVersionKey) else {
             throw fail(.invalidParams("_meta[\"\(ModernProtocol.protocolVersionKey)\"] must be a string"))
         }
         guard let headerVersion = headers.protocolVersion else {
@@ -64,12 +69,12 @@ package struct ModernRequest: Sendable {
             throw fail(.headerMismatch("MCP-Protocol-Version '\(headerVersion)' does not match _meta protocolVersion '\(version)'"))
         }
         guard version == ModernProtocol.version else { throw fail(.unsupportedVersion(requested: version)) }
-        guard meta[ModernProtocol.clientCapabilitiesKey] is [String: Any] else {
+        guard let declared = meta.object(ModernProtocol.clientCapabilitiesKey) else {
             throw fail(.invalidParams("_meta[\"\(ModernProtocol.clientCapabilitiesKey)\"] must be an object"))
         }
         var logThreshold: Int?
-        if let level = meta[ModernProtocol.logLevelKey] {
-            guard let name = level as? String, let index = ModernProtocol.logLevels.firstIndex(of: name) else {
+        if meta[ModernProtocol.logLevelKey] != nil {
+            guard let name = meta.string(ModernProtocol.logLevelKey), let index = ModernProtocol.logLevels.firstIndex(of: name) else {
                 throw fail(.invalidParams("unknown log level"))
             }
             logThreshold = index
@@ -79,7 +84,7 @@ package struct ModernRequest: Sendable {
             throw fail(.headerMismatch("Mcp-Method does not match the body method"))
         }
         if let field = ModernProtocol.nameField[method] {
-            guard let name = params[field] as? String else { throw fail(.invalidParams("params.\(field) must be a string")) }
+            guard let name = params.string(field) else { throw fail(.invalidParams("params.\(field) must be a string")) }
             guard let header = headers.name else { throw fail(.headerMismatch("Mcp-Name header is required for \(method)")) }
             guard let decoded = Self.decodeHeaderValue(header) else {
                 throw fail(.headerMismatch("Mcp-Name contains invalid characters or invalid base64"))
@@ -90,35 +95,35 @@ package struct ModernRequest: Sendable {
 
         var inputResponses: [String: Data] = [:]
         if let responses = params["inputResponses"] {
-            guard let object = responses as? [String: Any] else { throw fail(.invalidParams("inputResponses must be an object")) }
-            for (key, value) in object {
-                guard value is [String: Any], let encoded = try? JSONSerialization.data(withJSONObject: value) else {
+            guard let object = JSONObjectView(params.bytes, responses) else { throw fail(.invalidParams("inputResponses must be an object")) }
+            for member in object.members {
+                let key = object.name(of: member)
+                guard object.bytes[member.value.lowerBound] == UInt8(ascii: "{") else {
                     throw fail(.invalidParams("inputResponses[\"\(key)\"] must be a result object"))
                 }
-                inputResponses[key] = encoded
+                inputResponses[key] = Data(object.bytes[member.value])
             }
         }
-        if let state = params["requestState"], !(state is String) { throw fail(.invalidParams("requestState must be a string")) }
+        if params["requestState"] != nil, params.string("requestState") == nil {
+            throw fail(.invalidParams("requestState must be a string"))
+        }
 
         var listenFilter: ListenFilter?
         if method == "subscriptions/listen" {
-            guard let filter = params["notifications"] as? [String: Any] else {
-                throw fail(.invalidParams("params.notifications must be an object"))
-            }
+            guard let filter = params.object("notifications") else { throw fail(.invalidParams("params.notifications must be an object")) }
             func flag(_ name: String) throws(ModernRequestError) -> Bool {
-                guard let value = filter[name] else { return false }
-                // JSON booleans parse as NSNumbers of ObjC type `c`; numbers must not pass as flags.
-                guard let number = value as? NSNumber, String(cString: number.objCType) == "c" else {
-                    throw fail(.invalidParams("notifications.\(name) must be a boolean"))
-                }
-                return number.boolValue
+                guard filter[name] != nil else { return false }
+                guard let value = filter.bool(name) else { throw fail(.invalidParams("notifications.\(name) must be a boolean")) }
+                return value
             }
             var parsed = ListenFilter()
             parsed.toolsListChanged = try flag("toolsListChanged")
             parsed.promptsListChanged = try flag("promptsListChanged")
             parsed.resourcesListChanged = try flag("resourcesListChanged")
             if let uris = filter["resourceSubscriptions"] {
-                guard let list = uris as? [String], list.count <= 100 else {
+                let elements = filter.elements(at: uris) ?? []
+                let list = elements.compactMap(filter.string(at:))
+                guard filter.bytes[uris.lowerBound] == UInt8(ascii: "["), list.count == elements.count, list.count <= 100 else {
                     throw fail(.invalidParams("notifications.resourceSubscriptions must be at most 100 URI strings"))
                 }
                 parsed.resourceSubscriptions = list
@@ -131,14 +136,13 @@ package struct ModernRequest: Sendable {
         self.method = method
         self.wantsProgress = meta["progressToken"] != nil
         self.logThreshold = logThreshold
-        self.progressToken = meta["progressToken"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .fragmentsAllowed) }
-            .map(Array.init)
-        self.capabilities = ModernClientCapabilities(meta[ModernProtocol.clientCapabilitiesKey] as? [String: Any] ?? [:])
-        self.toolName = method == "tools/call" ? params["name"] as? String : nil
-        self.arguments = params["arguments"].flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .fragmentsAllowed) }
-        self.requestState = params["requestState"] as? String
+        self.progressToken = meta.raw("progressToken")
+        self.capabilities = ModernClientCapabilities(declared)
+        self.toolName = method == "tools/call" ? params.string("name") : nil
+        self.requestState = params.string("requestState")
         self.inputResponses = inputResponses
-        self.paramsDigest = digest(Self.digestInput(method: method, params: params))
+        self.params = params
+        self.digest = digest
         if method == "server/discover" || method == "subscriptions/listen" {
             forwarded = nil
         } else {
@@ -147,6 +151,18 @@ package struct ModernRequest: Sendable {
             }
             self.forwarded = forwarded
         }
+    }
+
+    /// `params.arguments` of the request as the client wrote it (for `Mcp-Param-*` checks).
+    package var arguments: Data? {
+        params["arguments"].map { Data(params.bytes[$0]) }
+    }
+
+    /// The digest of the params that identify the call (sorted-key JSON without `_meta`,
+    /// `inputResponses` and `requestState`): a retry must repeat the original request. Only an
+    /// MRTR park or retry reads it, so only those pay for the canonical encoding.
+    package var paramsDigest: [UInt8] {
+        digest(Self.digestInput(method: method, params: params))
     }
 
     /// Header-safe values are visible ASCII (space allowed inside); anything else must arrive as
@@ -163,19 +179,29 @@ package struct ModernRequest: Sendable {
     }
 
     /// The legacy child negotiated its version once at `initialize`; per-request protocol keys
-    /// mean nothing to it, and its own `_meta` (e.g. `progressToken`) must survive.
-    private static func forwardable(rawID: [UInt8], method: String, params: [String: Any], meta: [String: Any]) -> JSONRPCMessage? {
-        var params = params
-        params["inputResponses"] = nil
-        params["requestState"] = nil
-        let kept = meta.filter { !$0.key.hasPrefix(ModernProtocol.metaPrefix) }
-        params["_meta"] = kept.isEmpty ? nil : kept
-        guard let encoded = try? JSONSerialization.data(withJSONObject: params, options: [.withoutEscapingSlashes]) else { return nil }
-        return try? JSONRPCMessage(JSONRPCEnvelope.request(rawID: rawID, method: method, params: Array(encoded)))
+    /// mean nothing to it, and its own `_meta` (e.g. `progressToken`) must survive. The params
+    /// are copied member by member as written, minus the MRTR fields and the protocol keys.
+    private static func forwardable(rawID: [UInt8], method: String, params: JSONObjectView, meta: JSONObjectView) -> JSONRPCMessage? {
+        var forwarded = JSONObjectWriter(reservingCapacity: params.range.count)
+        for member in params.members {
+            switch params.name(of: member) {
+            case "inputResponses", "requestState":
+                continue
+            case "_meta":
+                var kept = JSONObjectWriter()
+                for inner in meta.members where !meta.name(of: inner).hasPrefix(ModernProtocol.metaPrefix) {
+                    kept.copy(inner, of: meta)
+                }
+                if !kept.isEmpty { forwarded.add("_meta", raw: kept.finished()) }
+            default:
+                forwarded.copy(member, of: params)
+            }
+        }
+        return try? JSONRPCMessage(JSONRPCEnvelope.request(rawID: rawID, method: method, params: forwarded.finished()))
     }
 
-    private static func digestInput(method: String, params: [String: Any]) -> [UInt8] {
-        var salient = params
+    private static func digestInput(method: String, params: JSONObjectView) -> [UInt8] {
+        var salient = (try? JSONSerialization.jsonObject(with: Data(params.bytes[params.range]))) as? [String: Any] ?? [:]
         for key in ["_meta", "inputResponses", "requestState"] { salient[key] = nil }
         let encoded = (try? JSONSerialization.data(withJSONObject: salient, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return Array(method.utf8) + [0] + Array(encoded)
@@ -192,18 +218,19 @@ package struct ModernClientCapabilities: Sendable, Equatable {
     package var samplingContext = false
     package var roots = false
 
-    package init(_ declared: [String: Any]) {
-        if let elicitation = declared["elicitation"] as? [String: Any] {
+    /// From the request's `_meta` clientCapabilities object.
+    package init(_ declared: JSONObjectView) {
+        if let elicitation = declared.object("elicitation") {
             // An empty object means form mode only (schema: ElicitationCapability).
             elicitationForm = elicitation.isEmpty || elicitation["form"] != nil
             elicitationURL = elicitation["url"] != nil
         }
-        if let sampling = declared["sampling"] as? [String: Any] {
+        if let sampling = declared.object("sampling") {
             self.sampling = true
             samplingTools = sampling["tools"] != nil
             samplingContext = sampling["context"] != nil
         }
-        roots = declared["roots"] is [String: Any]
+        roots = declared.object("roots") != nil
     }
 
     /// The capabilities a server→client request needs, as the `ClientCapabilities` object that

@@ -86,9 +86,6 @@ enum ModernRelay {
     }
 
     private static func logLevelIndex(of notification: JSONRPCMessage) -> Int? {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(notification.bytes))) as? [String: Any],
-            let level = (object["params"] as? [String: Any])?["level"] as? String
-        else { return nil }
-        return ModernProtocol.logLevels.firstIndex(of: level)
+        notification.paramsString("level").flatMap(ModernProtocol.logLevels.firstIndex(of:))
     }
 }

@@ -71,10 +71,13 @@ final class ModernParamHeaderTests: XCTestCase {
     }
 
     func testModernClientCapabilitiesDecideWhichInputRequestsMayBeSent() throws {
-        let none = ModernClientCapabilities([:])
-        let form = ModernClientCapabilities(["elicitation": [String: Any]()])
-        let url = ModernClientCapabilities(["elicitation": ["url": [String: Any]()]])
-        let sampling = ModernClientCapabilities(["sampling": [String: Any](), "roots": [String: Any]()])
+        func declared(_ json: String) throws -> ModernClientCapabilities {
+            ModernClientCapabilities(try XCTUnwrap(JSONObjectView(Array(json.utf8))))
+        }
+        let none = try declared("{}")
+        let form = try declared(#"{"elicitation":{}}"#)
+        let url = try declared(#"{"elicitation":{"url":{}}}"#)
+        let sampling = try declared(#"{"sampling":{},"roots":{}}"#)
         let formRequest = try XCTUnwrap(ModernClientCapabilities.required(for: "elicitation/create", params: ["message": "ok?"]))
         let urlRequest = try XCTUnwrap(ModernClientCapabilities.required(for: "elicitation/create", params: ["mode": "url"]))
         let toolSampling = try XCTUnwrap(ModernClientCapabilities.required(for: "sampling/createMessage", params: ["tools": []]))

@@ -46,6 +46,20 @@ final class ModernTranslationTests: XCTestCase {
         XCTAssertNil(try request("server/discover").forwarded, "discover is answered by the broker")
     }
 
+    func testModernForwardedRequestAndResultKeepTheBytesAsWritten() throws {
+        let modern = try request("tools/call", params: #""name":"echo","arguments":{"text":"a\/b","n":1.50},"requestState":"s","#,
+                                 meta: #","progressToken":"p""#)
+        XCTAssertEqual(String(decoding: try XCTUnwrap(modern.forwarded).bytes, as: UTF8.self),
+                       #"{"jsonrpc":"2.0","id":"r-1","method":"tools/call","params":{"name":"echo","arguments":{"text":"a\/b","n":1.50},"#
+                           + #""_meta":{"progressToken":"p"}}}"#)
+        let translated = try results().translate(
+            Array(#"{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"a\/b"}],"n":1.50}}"#.utf8),
+            method: "tools/call", rawID: Array(#""r-1""#.utf8))
+        XCTAssertEqual(String(decoding: translated, as: UTF8.self),
+                       #"{"jsonrpc":"2.0","id":"r-1","result":{"content":[{"type":"text","text":"a\/b"}],"n":1.50,"#
+                           + #""resultType":"complete","_meta":{"io.modelcontextprotocol/serverInfo":{"name":"child","version":"2"}}}}"#)
+    }
+
     func testModernHeaderValuesDecodeBase64AndRejectUnsafeText() {
         XCTAssertEqual(ModernRequest.decodeHeaderValue("whoami"), "whoami")
         XCTAssertEqual(ModernRequest.decodeHeaderValue("=?base64?w7w=?="), "ü")
