@@ -51,7 +51,7 @@ public enum BridgeError: Error, Equatable, Sendable {
 /// Where the bridge puts one call's events. The bridge knows nothing of HTTP or SSE: a caller
 /// that wants the events somewhere else than a plain stream (e.g. straight into the stream an
 /// SSE writer reads, which spares the POST path a relay task per request) brings its own sink.
-public protocol BridgeEventSink: Sendable {
+protocol BridgeEventSink: Sendable {
     /// False when the sink's byte bound is reached and it did not take the message: the bridge
     /// then ends the call with an error (`BufferBound`). A response is always taken.
     func yield(_ event: BridgeEvent) -> Bool
@@ -59,6 +59,12 @@ public protocol BridgeEventSink: Sendable {
     var limit: Int { get }
     /// No event follows; called exactly once per call.
     func finish()
+    /// What an overflow of this sink counts as (`fjmcp_buffer_overflows_total`).
+    var overflowKind: BridgeMetrics.Stream { get }
+}
+
+extension BridgeEventSink {
+    var overflowKind: BridgeMetrics.Stream { .call }
 }
 
 /// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`). Unbounded: its

@@ -113,12 +113,6 @@ public actor ChildBridge {
         try? await child.send(notification.replacing(requested.range, with: JSONRPCID.int(childID).jsonBytes))
     }
 
-    /// Ends a call whose reader fell more than `limit` bytes behind (a 2026-07-28 call's own
-    /// buffer): its caller gets the overflow error as the answer, the child a cancellation.
-    func endSlowCall(_ ticket: BridgeTicket, limit: Int) {
-        overflowed(ticket.childID, limit: limit)
-    }
-
     /// Routes a client's response to a server→client request back to the child under the
     /// child's original id. Returns false if this bridge never issued that id.
     public func deliverClientResponse(_ response: JSONRPCMessage) async -> Bool {
@@ -222,7 +216,7 @@ public actor ChildBridge {
     /// A side message for a call; a call whose reader is too far behind to take it ends here.
     private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) {
         guard !call.events.yield(.message(bytes)) else { return }
-        BridgeMetrics.overflowed(.call)
+        BridgeMetrics.overflowed(call.events.overflowKind)
         overflowed(childID, limit: call.events.limit)
     }
 

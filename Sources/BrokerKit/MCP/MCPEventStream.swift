@@ -145,7 +145,8 @@ final class KeepAliveTimer: Sendable {
 
     private struct Entry {
         var due: ContinuousClock.Instant
-        let interval: Duration
+        /// Nil: a one-shot deadline, removed when it fires.
+        let interval: Duration?
         let fire: @Sendable () -> Void
     }
 
@@ -163,9 +164,9 @@ final class KeepAliveTimer: Sendable {
 
     init(resolution: Duration) { self.resolution = resolution }
 
-    /// Calls `fire` after `first`, then every `every`, until the handle is cancelled. `fire` runs
-    /// on the ticking task, outside the lock, so it may cancel (or schedule) itself.
-    func schedule(first: Duration, every: Duration, _ fire: @escaping @Sendable () -> Void) -> Handle {
+    /// Calls `fire` after `first`, then every `every` (nil: once), until the handle is cancelled.
+    /// `fire` runs on the ticking task, outside the lock, so it may cancel (or schedule) itself.
+    func schedule(first: Duration, every: Duration?, _ fire: @escaping @Sendable () -> Void) -> Handle {
         let entry = Entry(due: .now + first, interval: every, fire: fire)
         let (id, start) = state.withLock { state in
             state.nextID += 1
@@ -203,7 +204,11 @@ final class KeepAliveTimer: Sendable {
                 var due: [@Sendable () -> Void] = []
                 for (id, entry) in state.entries where entry.due <= now {
                     due.append(entry.fire)
-                    state.entries[id]?.due = now + entry.interval
+                    if let interval = entry.interval {
+                        state.entries[id]?.due = now + interval
+                    } else {
+                        state.entries[id] = nil
+                    }
                 }
                 return due
             }

@@ -1,8 +1,10 @@
+import Synchronization
+
 /// One request on a user child as seen by the modern endpoint. It may outlive the HTTP request
 /// that started it: when the child asks the client for input (MRTR), the call is parked and the
 /// client's retry, a new HTTP request, reads the rest of its events. So the child's events are
-/// buffered here by a pump that no HTTP request's cancellation can end, instead of being read
-/// straight from the bridge's stream (cancelling a reader of an `AsyncStream` ends the stream).
+/// buffered in the call's `inbox`, which the bridge writes into directly and no HTTP request's
+/// cancellation can end (cancelling a reader of an `AsyncStream` ends the stream).
 public actor ModernCall: UserChildCall {
     enum Next: Sendable {
         case event(BridgeEvent)
@@ -19,14 +21,10 @@ public actor ModernCall: UserChildCall {
     /// The call's hold on the user child, released when the call ends.
     let lease: ChildLease
     public nonisolated let clientID: String
+    /// Where the bridge puts the call's events (the sink its request is sent with).
+    nonisolated let inbox: ModernCallInbox
     /// Set once the request is on the child (`attach`).
     private var ticket: SessionTicket?
-    private var buffer: [BridgeEvent] = []
-    /// Bounds the side messages buffered for a reader that is slow, gone or parked.
-    private var bound: BufferBound
-    private var ended = false
-    private var waiter: (id: Int, continuation: CheckedContinuation<Next, Never>, timer: KeepAliveTimer.Handle)?
-    private var nextWaiterID = 0
     private(set) var phase = Phase.running
     /// Registered with the host as running (revocable, and possibly taking input).
     private var registered = false
@@ -35,45 +33,20 @@ public actor ModernCall: UserChildCall {
     init(on lease: ChildLease, clientID: String) {
         self.lease = lease
         self.clientID = clientID
-        bound = BufferBound(limit: lease.host.limits.maxBufferedEventBytes)
+        inbox = ModernCallInbox(limit: lease.host.limits.maxBufferedEventBytes)
     }
 
     nonisolated var child: HostedChild { lease.child }
 
-    /// Takes over the events of the request sent to the child.
-    func attach(_ call: SessionCall) {
-        ticket = call.ticket
-        // Runs on this actor (the task inherits its isolation): no hop per event.
-        Task {
-            for await event in call.events { self.push(event) }
-            self.finishEvents()
-        }
+    /// The request is on the child, its events going to `inbox`.
+    func attach(_ ticket: SessionTicket) {
+        self.ticket = ticket
     }
 
     /// The next event, or `.tick` once `deadline` passes (or the reading task is cancelled).
-    func next(until deadline: ContinuousClock.Instant) async -> Next {
-        if let event = takeFirst() { return .event(event) }
-        if ended { return .ended }
-        nextWaiterID += 1
-        let id = nextWaiterID
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                // The shared coarse timer: no task or timer of its own per wait.
-                let timer = KeepAliveTimer.shared.schedule(first: deadline - .now, every: .seconds(3600)) {
-                    Task { await self.wake(id, with: .tick) }
-                }
-                waiter = (id, continuation, timer)
-            }
-        } onCancel: {
-            Task { await self.wake(id, with: .tick) }
-        }
-    }
-
-    private func wake(_ id: Int, with value: Next) {
-        guard let waiter, waiter.id == id else { return }
-        self.waiter = nil
-        waiter.timer.cancel()
-        waiter.continuation.resume(returning: value)
+    /// Read from the inbox directly: no hop onto this actor per read.
+    nonisolated func next(until deadline: ContinuousClock.Instant) async -> Next {
+        await inbox.next(until: deadline)
     }
 
     /// A server→client request the bridge could not attribute (several calls pending) that the
@@ -82,11 +55,7 @@ public actor ModernCall: UserChildCall {
     /// on the answer and would never see what follows it); the host then refuses the request to
     /// the child, which would otherwise wait forever for an answer nobody sends.
     public func inject(_ message: [UInt8]) -> Bool {
-        guard phase == .running, !ended, !buffer.contains(where: { if case .response = $0 { true } else { false } }) else {
-            return false
-        }
-        push(.message(message))
-        return true
+        phase == .running && inbox.inject(message)
     }
 
     /// While running, the call is registered with the host: revocation of its client ends it,
@@ -102,51 +71,6 @@ public actor ModernCall: UserChildCall {
         guard registered else { return }
         registered = false
         await lease.host.withdraw(self, from: lease)
-    }
-
-    private func push(_ event: BridgeEvent) {
-        if let waiter {
-            self.waiter = nil
-            waiter.timer.cancel()
-            waiter.continuation.resume(returning: .event(event))
-            return
-        }
-        if case .message(let bytes) = event {
-            switch bound.offer(bytes.count) {
-            case .accept: break
-            case .overflow:
-                overflowed()
-                return
-            case .drop: return
-            }
-        }
-        buffer.append(event)
-    }
-
-    private func takeFirst() -> BridgeEvent? {
-        guard !buffer.isEmpty else { return nil }
-        let event = buffer.removeFirst()
-        if case .message(let bytes) = event { bound.taken(bytes.count) }
-        return event
-    }
-
-    /// The reader fell more than the bound behind: what is buffered is dropped and the bridge
-    /// ends the call, whose answer (the overflow error) is then the next thing the reader sees.
-    private func overflowed() {
-        BridgeMetrics.overflowed(.modernCall)
-        buffer.removeAll()
-        guard let ticket else { return }
-        let limit = bound.limit
-        Task { await ticket.bridge.endSlowCall(ticket.ticket, limit: limit) }
-    }
-
-    private func finishEvents() {
-        ended = true
-        if let waiter {
-            self.waiter = nil
-            waiter.timer.cancel()
-            waiter.continuation.resume(returning: takeFirst().map(Next.event) ?? .ended)
-        }
     }
 
     func park() async {
@@ -183,5 +107,144 @@ public actor ModernCall: UserChildCall {
     /// Revocation: the call ends whatever its phase.
     public func abandon(reason: String) async {
         await abandon(reason: reason, includingParked: true)
+    }
+}
+
+/// A 2026-07-28 call's events, written by the bridge (as the call's `BridgeEventSink`) and read
+/// by whichever HTTP request currently carries the call. A lock rather than an actor or a pump
+/// task: the bridge hands over each event synchronously and the reader waits on a continuation,
+/// so a call costs no task, no stream and no executor hop per event.
+final class ModernCallInbox: BridgeEventSink {
+    private struct Waiter {
+        let id: Int
+        let continuation: CheckedContinuation<ModernCall.Next, Never>
+        var timer: KeepAliveTimer.Handle?
+    }
+
+    private struct State {
+        var buffer: [BridgeEvent] = []
+        /// Bounds the side messages buffered for a reader that is slow, gone or parked.
+        var bound: BufferBound
+        var ended = false
+        var waiter: Waiter?
+        var nextWaiterID = 0
+
+        mutating func takeFirst() -> BridgeEvent? {
+            guard !buffer.isEmpty else { return nil }
+            let event = buffer.removeFirst()
+            if case .message(let bytes) = event { bound.taken(bytes.count) }
+            return event
+        }
+
+        /// What a reader gets right now without waiting, if anything.
+        mutating func ready() -> ModernCall.Next? {
+            if let event = takeFirst() { return .event(event) }
+            return ended ? .ended : nil
+        }
+    }
+
+    let limit: Int
+    private let state: Mutex<State>
+
+    init(limit: Int) {
+        self.limit = limit
+        state = Mutex(State(bound: BufferBound(limit: limit)))
+    }
+
+    var overflowKind: BridgeMetrics.Stream { .modernCall }
+
+    /// From the bridge. A reader waiting gets the event at once; otherwise it is buffered. A
+    /// side message past the bound drops what is buffered and is refused: the bridge then ends
+    /// the call, whose answer (the overflow error) is the next thing the reader sees.
+    func yield(_ event: BridgeEvent) -> Bool {
+        let (waiter, accepted): (Waiter?, Bool) = state.withLock { state in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (waiter, true)
+            }
+            if case .message(let bytes) = event {
+                switch state.bound.offer(bytes.count) {
+                case .accept: break
+                case .overflow:
+                    state.buffer.removeAll()
+                    return (nil, false)
+                case .drop: return (nil, true)
+                }
+            }
+            state.buffer.append(event)
+            return (nil, true)
+        }
+        if let waiter { Self.wake(waiter, with: .event(event)) }
+        return accepted
+    }
+
+    func finish() {
+        let waiter: (Waiter, ModernCall.Next)? = state.withLock { state in
+            state.ended = true
+            guard let waiter = state.waiter else { return nil }
+            state.waiter = nil
+            return (waiter, state.ready() ?? .ended)
+        }
+        if let (waiter, next) = waiter { Self.wake(waiter, with: next) }
+    }
+
+    /// A message the host attributes to this call; false once the call has ended or its answer
+    /// is already buffered (see `ModernCall.inject`).
+    func inject(_ message: [UInt8]) -> Bool {
+        let hasAnswer = state.withLock { state in
+            state.ended || state.buffer.contains { if case .response = $0 { true } else { false } }
+        }
+        return !hasAnswer && yield(.message(message))
+    }
+
+    /// The next event, or `.tick` once `deadline` passes or the reading task is cancelled. The
+    /// deadline is a one-shot entry of the shared coarse timer, removed when an event comes first.
+    func next(until deadline: ContinuousClock.Instant) async -> ModernCall.Next {
+        let id: Int
+        do {
+            let (ready, waiterID) = state.withLock { state in
+                state.nextWaiterID += 1
+                return (state.ready(), state.nextWaiterID)
+            }
+            if let ready { return ready }
+            id = waiterID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let ready: ModernCall.Next? = state.withLock { state in
+                    if let ready = state.ready() { return ready }
+                    if Task.isCancelled { return .tick }
+                    state.waiter = Waiter(id: id, continuation: continuation)
+                    return nil
+                }
+                if let ready { return continuation.resume(returning: ready) }
+                let timer = KeepAliveTimer.shared.schedule(first: deadline - .now, every: nil) { [weak self] in
+                    self?.expire(id)
+                }
+                let armed = state.withLock { state in
+                    guard state.waiter?.id == id else { return false }
+                    state.waiter?.timer = timer
+                    return true
+                }
+                if !armed { timer.cancel() }
+            }
+        } onCancel: {
+            expire(id)
+        }
+    }
+
+    /// The deadline passed (or the reader was cancelled) while waiter `id` still waits.
+    private func expire(_ id: Int) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let waiter = state.waiter, waiter.id == id else { return nil }
+            state.waiter = nil
+            return waiter
+        }
+        if let waiter { Self.wake(waiter, with: .tick) }
+    }
+
+    private static func wake(_ waiter: Waiter, with next: ModernCall.Next) {
+        waiter.timer?.cancel()
+        waiter.continuation.resume(returning: next)
     }
 }

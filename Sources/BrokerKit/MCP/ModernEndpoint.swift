@@ -90,7 +90,7 @@ struct ModernEndpoint: Sendable {
         // once can then never find it unregistered.
         await call.run(takesInput: ModernRelay.mayTakeInput(modern))
         do {
-            await call.attach(try await child.send(forwarded, origin: owner.clientID))
+            await call.attach(try await child.send(forwarded, origin: owner.clientID, into: call.inbox))
         } catch .childGone where !resent {
             // The child died since its last request; this one did not run, so its next child takes it.
             await call.finish()
