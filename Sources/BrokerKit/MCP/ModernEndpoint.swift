@@ -76,7 +76,7 @@ struct ModernEndpoint: Sendable {
         let results = ModernResult(server: child.server, cacheTTLMilliseconds: cacheTTLMilliseconds)
         guard let forwarded = modern.forwarded else {
             await lease.release()
-            ModernMetrics.request(method: modern.method, outcome: "complete")
+            ModernMetrics.request(method: modern.method, outcome: .complete)
             return MCPEndpoint.json(results.discover(rawID: modern.rawID))
         }
         do {
@@ -119,7 +119,7 @@ struct ModernEndpoint: Sendable {
         guard let inputResponse = modern.inputResponses[parked.key] else {
             // The spec prefers asking again to failing when the requested input is missing.
             let state = await parking.park(parked, method: modern.method, digest: modern.paramsDigest)
-            ModernMetrics.request(method: modern.method, outcome: "input_required")
+            ModernMetrics.request(method: modern.method, outcome: .inputRequired)
             return MCPEndpoint.json(results.inputRequired(key: parked.key, inputRequest: parked.inputRequest, requestState: state,
                                                           rawID: modern.rawID))
         }
@@ -169,7 +169,7 @@ struct ModernEndpoint: Sendable {
             } catch {
                 await abandon.run()
                 audited?.cancelled()
-                ModernMetrics.request(method: modern.method, outcome: "cancelled")
+                ModernMetrics.request(method: modern.method, outcome: .cancelled)
                 return
             }
             await abandon.run()
@@ -200,7 +200,7 @@ struct ModernEndpoint: Sendable {
             let challenge: String? = if case .loginRequired = error { loginChallenge } else { nil }
             throw MCPRequestError.session(error, rawID: modern.rawID, challenge: challenge)
         }
-        ModernMetrics.request(method: modern.method, outcome: "complete")
+        ModernMetrics.request(method: modern.method, outcome: .complete)
         let subscriptionID = (try? JSONSerialization.jsonObject(with: Data(modern.rawID), options: .fragmentsAllowed)) ?? NSNull()
         let meta: [String: Any] = [ModernProtocol.subscriptionIDKey: subscriptionID]
         let acknowledgement = Self.encode([
@@ -270,7 +270,7 @@ struct ModernEndpoint: Sendable {
                     let bytes = tools.filterAnswer(answer, for: modern.method, requestID: modern.rawID)
                     audited?.answered(bytes)
                     let outcome = ModernResult.outcome(of: bytes)
-                    ModernMetrics.request(method: modern.method, outcome: outcome == .result ? "complete" : "error")
+                    ModernMetrics.request(method: modern.method, outcome: outcome == .result ? .complete : .error)
                     return .final(bytes, outcome == .methodNotFound ? .notFound : .ok)
                 case .send(.message(let bytes)):
                     return .message(bytes)
@@ -289,7 +289,7 @@ struct ModernEndpoint: Sendable {
                         call: call, key: input.key, brokerRequestID: input.brokerRequestID, inputRequest: input.request,
                         required: input.required, userID: owner.userID, clientID: owner.clientID)
                     let state = await parking.park(parked, method: modern.method, digest: modern.paramsDigest)
-                    ModernMetrics.request(method: modern.method, outcome: "input_required")
+                    ModernMetrics.request(method: modern.method, outcome: .inputRequired)
                     return .final(results.inputRequired(key: input.key, inputRequest: input.request, requestState: state,
                                                         rawID: modern.rawID), .ok)
                 }

@@ -35,8 +35,13 @@ enum SessionMetrics {
 
     /// A legacy request without `Mcp-Session-Id`, served on the user's child.
     static func sessionless() {
-        Counter(label: "fjmcp_sessionless_requests_total").increment()
+        sessionlessRequests.increment()
     }
+
+    private static let sessionlessRequests: Counter = {
+        BrokerMetrics.bootstrap()
+        return Counter(label: "fjmcp_sessionless_requests_total")
+    }()
 
     enum SwapResult: String {
         case swapped, failed
@@ -48,8 +53,20 @@ enum SessionMetrics {
     }
 
     static func bridged(method: String?, duration: Duration) {
-        let label = method.flatMap { knownMethods.contains($0) ? $0 : nil } ?? "other"
-        Counter(label: "fjmcp_bridge_requests_total", dimensions: [("method", label)]).increment()
-        Metrics.Timer(label: "fjmcp_bridge_request_duration_seconds", dimensions: [("method", label)]).record(duration: duration)
+        guard let series = bridgedSeries[method.flatMap { knownMethods.contains($0) ? $0 : nil } ?? "other"] else { return }
+        series.count.increment()
+        series.duration.record(duration: duration)
     }
+
+    /// Every bridged request updates these: made once per method label, since making a handle
+    /// looks the series up in the Prometheus registry (a lock and the label strings built each
+    /// time), while a kept one only adds. The registry is bootstrapped first, so the handles
+    /// are never the no-op ones of an unbootstrapped `MetricsSystem`.
+    private static let bridgedSeries: [String: (count: Counter, duration: Metrics.Timer)] = {
+        BrokerMetrics.bootstrap()
+        return Dictionary(uniqueKeysWithValues: (knownMethods.union(["other"])).map { label in
+            (label, (Counter(label: "fjmcp_bridge_requests_total", dimensions: [("method", label)]),
+                     Metrics.Timer(label: "fjmcp_bridge_request_duration_seconds", dimensions: [("method", label)])))
+        })
+    }()
 }

@@ -6,24 +6,38 @@ import Metrics
 enum ModernMetrics {
     private static let knownMethods: Set<String> = ModernProtocol.methods
 
-    /// One answered modern request; `outcome` is "complete", "error" or "input_required".
-    static func request(method: String, outcome: String) {
-        let label = knownMethods.contains(method) ? method : "other"
-        Counter(label: "fjmcp_modern_requests_total", dimensions: [("method", label), ("outcome", outcome)]).increment()
+    /// How a modern request ended, as its `outcome` label.
+    enum Outcome: String, CaseIterable {
+        case complete, error, cancelled
+        case inputRequired = "input_required"
     }
+
+    /// One answered modern request.
+    static func request(method: String, outcome: Outcome) {
+        requests[knownMethods.contains(method) ? method : "other"]?[outcome]?.increment()
+    }
+
+    /// The per-request series, made once (see `SessionMetrics.bridgedSeries`): by method, then outcome.
+    private static let requests: [String: [Outcome: Counter]] = {
+        BrokerMetrics.bootstrap()
+        return Dictionary(uniqueKeysWithValues: knownMethods.union(["other"]).map { method in
+            (method, Dictionary(uniqueKeysWithValues: Outcome.allCases.map { outcome in
+                (outcome, Counter(label: "fjmcp_modern_requests_total", dimensions: [("method", method), ("outcome", outcome.rawValue)]))
+            }))
+        })
+    }()
+
+    private static let posts: [MCPEra: Counter] = {
+        BrokerMetrics.bootstrap()
+        let eras: [(MCPEra, String)] = [(.legacy, "legacy"), (.sessionless, "sessionless"), (.modern, "modern"), (.unclassified, "unclassified")]
+        return Dictionary(uniqueKeysWithValues: eras.map { era, label in (era, Counter(label: "fjmcp_mcp_posts_total", dimensions: [("era", label)])) })
+    }()
 
     /// Every POST to `/mcp` by protocol era: "legacy" (initialize-based sessions, 2025-03-26 …
     /// 2025-11-25), "sessionless" (legacy-shaped without a session id), "modern" (2026-07-28) or
     /// "unclassified" (modern-shaped without the `_meta` it needs; answered with a modern error).
     static func post(era: MCPEra) {
-        let label =
-            switch era {
-            case .legacy: "legacy"
-            case .sessionless: "sessionless"
-            case .modern: "modern"
-            case .unclassified: "unclassified"
-            }
-        Counter(label: "fjmcp_mcp_posts_total", dimensions: [("era", label)]).increment()
+        posts[era]?.increment()
     }
 
     /// A modern request refused with a JSON-RPC error of its own (never reached a child), by code.
