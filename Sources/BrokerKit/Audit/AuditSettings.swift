@@ -5,38 +5,15 @@ public struct AuditSettings: Sendable, Equatable {
     /// The JSON-lines file; nil: none.
     public var logPath: String?
     /// How long the store keeps records; zero: records are not stored.
-    public var retention: Duration = .seconds(90 * 86_400)
+    public var retention: Duration
 
-    public init(logPath: String? = nil, retention: Duration = .seconds(90 * 86_400)) {
+    public init(logPath: String? = nil, retention: Duration = Setting.auditRetention.defaultDuration) {
         self.logPath = logPath
         self.retention = retention
     }
 
     /// Whether the store keeps records at all.
     public var storesRecords: Bool { retention > .zero }
-
-    /// Reads both settings; the file's directory must exist and be writable (and the file, if
-    /// it exists, a writable regular file), so a typo fails at start, not at the first record.
-    static func load(from source: ConfigSource, problems: inout [String]) -> AuditSettings? {
-        var settings = AuditSettings()
-        var valid = true
-        let retention = (source.value(.auditRetention) ?? Setting.auditRetention.defaultValue ?? "").trimmingCharacters(in: .whitespaces)
-        if let duration = Duration(configValue: retention) {
-            settings.retention = duration
-        } else {
-            problems.append("\(Setting.auditRetention.env)=\(retention) is invalid: expected a duration such as 90d, or 0s for no stored records")
-            valid = false
-        }
-        let path = (source.value(.auditLog) ?? "").trimmingCharacters(in: .whitespaces)
-        if !path.isEmpty {
-            if let problem = Self.problem(withLogPath: path) {
-                problems.append("\(Setting.auditLog.env)=\(path): \(problem)")
-                valid = false
-            }
-            settings.logPath = path
-        }
-        return valid ? settings : nil
-    }
 
     /// The path itself, not what a symlink there points to (`lstat`), since the file is never
     /// opened through one; only a regular file is accepted (see `AuditFileSink.reopen`).

@@ -7,7 +7,7 @@ extension BrokerConfig {
     /// - Parameter requireUpstream: `demo` supplies Forgejo settings itself, so it can relax the
     ///   "required" checks that `serve` enforces.
     public static func load(from source: ConfigSource, requireUpstream: Bool = true) throws(ConfigError) -> BrokerConfig {
-        var reader = Reader(source: source, problems: source.problems)
+        var reader = ConfigReader(source: source, problems: source.problems)
 
         let publicURL = reader.publicURL()
         let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
@@ -46,8 +46,8 @@ extension BrokerConfig {
         let format = reader.parse(.logFormat) { LogFormat(rawValue: $0.lowercased()) } hint: { "expected text or json" }
         let cimdAllowPrivate = reader.parse(.cimdAllowPrivate) { Bool($0.lowercased()) } hint: { "expected true or false" }
         let oauthLimits = reader.oauthLimits()
-        let tools = ToolPolicy.load(from: source, problems: &reader.problems)
-        let audit = AuditSettings.load(from: source, problems: &reader.problems)
+        let tools = reader.toolPolicy()
+        let audit = reader.auditSettings()
 
         if let perUser, let total, perUser > total {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
@@ -94,7 +94,9 @@ extension BrokerConfig {
 }
 
 /// Accumulates problems while reading settings; each accessor returns `nil` after recording why.
-private struct Reader {
+/// Every setting is read through it (components add accessors in their own folders, e.g.
+/// `auditSettings()`), so all trim, parse and report the same way.
+struct ConfigReader {
     let source: ConfigSource
     var problems: [String]
 
@@ -185,7 +187,7 @@ private struct Reader {
 
     mutating func childEnv() -> [String] {
         guard let raw = string(.childEnv), !raw.isEmpty else { return [] }
-        let entries = raw.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let entries = CommaSeparated.entries(raw)
         for entry in entries {
             let name = entry.split(separator: "=", maxSplits: 1).first.map(String.init) ?? entry
             if !EnvironmentName.isValid(name) {
@@ -199,7 +201,7 @@ private struct Reader {
     mutating func addressList(_ setting: Setting, allowAny: Bool) -> [IPRange]?? {
         guard let raw = string(setting) else { return .some([]) }
         var ranges: [IPRange] = []
-        for word in raw.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !word.isEmpty {
+        for word in CommaSeparated.entries(raw) {
             switch word {
             case "none": continue
             case "any" where allowAny: return .some(nil)
@@ -242,7 +244,7 @@ public enum EnvironmentName {
     }
 }
 
-extension Reader {
+extension ConfigReader {
     /// The OAuth abuse bounds; nil after recording a problem.
     mutating func oauthLimits() -> OAuthLimits? {
         var limits = OAuthLimits()
@@ -263,7 +265,7 @@ extension Reader {
     }
 }
 
-extension Reader {
+extension ConfigReader {
     /// Who may connect; nil after recording a problem (which fails the load).
     mutating func access(forgejoScopes: String) -> AccessSettings? {
         var access = AccessSettings()
@@ -276,7 +278,8 @@ extension Reader {
                                 + "which \(Setting.forgejoScopes.env)=\(forgejoScopes) does not grant")
             }
         } catch {
-            problems.append("\(Setting.allowedUsers.env)/\(Setting.allowedOrgs.env): '\(error.entry)' is invalid: \(error.message)")
+            let setting = error.list == .users ? Setting.allowedUsers : .allowedOrgs
+            problems.append("\(setting.env): '\(error.entry)' is invalid: \(error.message)")
         }
         access.redirectHosts = allowlist(.allowedRedirectHosts, allowSchemes: true)
         access.clientIDHosts = allowlist(.allowedClientIDHosts, allowSchemes: false)

@@ -31,7 +31,7 @@ public struct BrokerConfig: Sendable {
     public var oauth = OAuthLimits()
     /// `FJMCP_UPSTREAM_PROBE_INTERVAL`: how often a user with live children has their Forgejo
     /// token checked against Forgejo (`UpstreamTruthProbe`).
-    public var upstreamProbeInterval: Duration = .seconds(300)
+    public var upstreamProbeInterval = Setting.upstreamProbeInterval.defaultDuration
     /// Which tools clients may see and call (`FJMCP_TOOLS_*`, `FJMCP_READ_ONLY`).
     public var tools = ToolPolicy()
     /// Where the audit trail goes (`FJMCP_AUDIT_*`).
@@ -68,7 +68,7 @@ public struct BrokerConfig: Sendable {
         /// `FJMCP_MAX_BUFFERED_EVENT_BYTES`: what one call or stream may hold for a slow reader.
         public var maxBufferedEventBytes = BufferBound.defaultLimit
         /// `FJMCP_RATE_LIMIT_SPAWN`: child starts per user; nil: off.
-        public var spawnRate: RateLimiter.Policy? = RateLimiter.Policy(configValue: Setting.rateLimitSpawn.defaultValue!)
+        public var spawnRate = Setting.rateLimitSpawn.defaultRate
     }
 
     public struct TokenLifetimes: Sendable {

@@ -11,6 +11,12 @@ public struct SignInPolicy: Sendable, Equatable {
     public private(set) var teams: Set<String> = []
 
     public struct EntryProblem: Error, Equatable, Sendable {
+        /// Which list holds the entry, so the problem names the setting to fix.
+        public enum List: Sendable {
+            case users, organizations
+        }
+
+        public let list: List
         public let entry: String
         public let message: String
     }
@@ -20,13 +26,13 @@ public struct SignInPolicy: Sendable, Equatable {
     /// - Throws: the first entry that is not a Forgejo name (or `org/team`).
     public init(users: String, organizations: String) throws(EntryProblem) {
         for entry in Self.entries(users) {
-            guard Self.isName(entry) else { throw EntryProblem(entry: entry, message: "not a Forgejo login") }
+            guard Self.isName(entry) else { throw EntryProblem(list: .users, entry: entry, message: "not a Forgejo login") }
             self.users.insert(entry)
         }
         for entry in Self.entries(organizations) {
             let parts = entry.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
             guard (1...2).contains(parts.count), Self.isName(parts[0]), parts.count == 1 || Self.isTeamName(parts[1]) else {
-                throw EntryProblem(entry: entry, message: "expected an organisation name or org/team")
+                throw EntryProblem(list: .organizations, entry: entry, message: "expected an organisation name or org/team")
             }
             if parts.count == 1 { self.organizations.insert(entry) } else { self.teams.insert(entry) }
         }
@@ -61,7 +67,7 @@ public struct SignInPolicy: Sendable, Equatable {
     }
 
     private static func entries(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        CommaSeparated.entries(text).map { $0.lowercased() }
     }
 
     /// Forgejo user and organisation names: letters, digits, `-`, `_`, `.` (at most 40).

@@ -6,26 +6,22 @@ extension Setting {
     public static let readOnly = Setting("FJMCP_READ_ONLY", default: "false", help: "true: only tools annotated readOnlyHint: true, or unannotated tools named get_*, list_*, search_*, download_* or check_* (forgejo-mcp's read-only tools); every other tool is hidden and refused.")
 }
 
-extension ToolPolicy {
-    /// Reads the three settings, adding one line per problem (every bad pattern named).
-    static func load(from source: ConfigSource, problems: inout [String]) -> ToolPolicy? {
-        var policy = ToolPolicy()
-        var valid = true
-        for (setting, keyPath) in [(Setting.toolsAllow, \ToolPolicy.allow), (Setting.toolsDeny, \ToolPolicy.deny)] {
-            switch ToolNamePattern.list(source.value(setting) ?? "") {
-            case .success(let patterns): policy[keyPath: keyPath] = patterns
-            case .failure(let error):
-                problems.append("\(setting.env) is invalid: \(error)")
-                valid = false
-            }
+extension ConfigReader {
+    /// The three tool settings; nil after recording a problem (every bad pattern named).
+    mutating func toolPolicy() -> ToolPolicy? {
+        let allow = toolPatterns(.toolsAllow)
+        let deny = toolPatterns(.toolsDeny)
+        let readOnly = parse(.readOnly) { Bool($0.lowercased()) } hint: { "expected true or false" }
+        guard let allow, let deny, let readOnly else { return nil }
+        return ToolPolicy(allow: allow, deny: deny, readOnly: readOnly)
+    }
+
+    private mutating func toolPatterns(_ setting: Setting) -> [ToolNamePattern]? {
+        switch ToolNamePattern.list(string(setting) ?? "") {
+        case .success(let patterns): return patterns
+        case .failure(let error):
+            problems.append("\(setting.env) is invalid: \(error)")
+            return nil
         }
-        switch (source.value(.readOnly) ?? "false").trimmingCharacters(in: .whitespaces).lowercased() {
-        case "true": policy.readOnly = true
-        case "false", "": policy.readOnly = false
-        case let other:
-            problems.append("\(Setting.readOnly.env)=\(other) is invalid: expected true or false")
-            valid = false
-        }
-        return valid ? policy : nil
     }
 }

@@ -70,7 +70,7 @@ public struct ToolNamePattern: Sendable, Hashable, CustomStringConvertible {
     public static func list(_ text: String) -> Result<[ToolNamePattern], ToolPatternListError> {
         var patterns: [ToolNamePattern] = []
         var problems: [String] = []
-        for entry in text.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
+        for entry in CommaSeparated.entries(text) {
             do {
                 patterns.append(try ToolNamePattern(entry))
             } catch {

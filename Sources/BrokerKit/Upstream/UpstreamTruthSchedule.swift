@@ -27,7 +27,7 @@ public struct UpstreamTruthSchedule: Sendable {
         public var periodicSpread: Double
 
         public init(doubtSpacing: Duration = .seconds(2), refreshGrantSpacing: Duration = .seconds(180),
-                    periodicInterval: Duration = .seconds(300), periodicSpread: Double = 0.5) {
+                    periodicInterval: Duration = Setting.upstreamProbeInterval.defaultDuration, periodicSpread: Double = 0.5) {
             self.doubtSpacing = doubtSpacing
             self.refreshGrantSpacing = refreshGrantSpacing
             self.periodicInterval = periodicInterval

@@ -82,9 +82,7 @@ public struct ClientHostAllowlist: Sendable, Equatable {
     /// Parses a comma-separated list; `allowSchemes` is false for client id hosts (metadata
     /// documents are always https).
     public init(configValue text: String, allowSchemes: Bool) throws(EntryProblem) {
-        for raw in text.split(separator: ",") {
-            let entry = raw.trimmingCharacters(in: .whitespaces).lowercased()
-            guard !entry.isEmpty else { continue }
+        for entry in CommaSeparated.entries(text).map({ $0.lowercased() }) {
             if entry.hasSuffix(":") {
                 let scheme = String(entry.dropLast())
                 guard allowSchemes else { throw EntryProblem(entry: entry, message: "only host names are allowed here") }

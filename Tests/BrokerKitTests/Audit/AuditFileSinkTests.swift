@@ -57,9 +57,9 @@ final class AuditFileSinkFIFOTests: XCTestCase {
     }
 
     func testConfigurationRefusesAFIFO() {
-        var problems: [String] = []
-        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": fifo]), problems: &problems))
-        XCTAssertEqual(problems, ["FJMCP_AUDIT_LOG=\(fifo): is not a regular file (a FIFO, socket or device would block or lose records)"])
+        var reader = ConfigReader(source: ConfigSource(environment: ["FJMCP_AUDIT_LOG": fifo]), problems: [])
+        XCTAssertNil(reader.auditSettings())
+        XCTAssertEqual(reader.problems, ["FJMCP_AUDIT_LOG=\(fifo): is not a regular file (a FIFO, socket or device would block or lose records)"])
     }
 
     func testOpeningAFIFOWithoutAReaderFailsAtOnce() throws {

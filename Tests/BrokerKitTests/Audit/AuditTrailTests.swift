@@ -142,29 +142,35 @@ final class AuditTrailTests: XCTestCase {
     }
 
     func testSettingsRefuseAnUnusablePathAndABadRetention() throws {
-        var problems: [String] = []
         let missing = directory.appendingPathComponent("nope/audit.jsonl").path
-        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": missing]), problems: &problems))
+        var (loaded, problems) = auditSettings(["FJMCP_AUDIT_LOG": missing])
+        XCTAssertNil(loaded)
         XCTAssertEqual(problems.count, 1)
         XCTAssertTrue(problems[0].contains("does not exist"), problems[0])
-        problems = []
-        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": directory.path]), problems: &problems))
+        (loaded, problems) = auditSettings(["FJMCP_AUDIT_LOG": directory.path])
+        XCTAssertNil(loaded)
         XCTAssertTrue(problems.first?.contains("is a directory") ?? false, "\(problems)")
-        problems = []
         let link = directory.appendingPathComponent("link.jsonl").path
         try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: logPath)
-        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": link]), problems: &problems))
+        (loaded, problems) = auditSettings(["FJMCP_AUDIT_LOG": link])
+        XCTAssertNil(loaded)
         XCTAssertTrue(problems.first?.contains("is a symbolic link") ?? false, "the broker could not open it: \(problems)")
-        problems = []
-        XCTAssertNil(AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_RETENTION": "90"]), problems: &problems))
+        (loaded, problems) = auditSettings(["FJMCP_AUDIT_RETENTION": "90", "FJMCP_AUDIT_LOG": missing])
+        XCTAssertNil(loaded)
+        XCTAssertEqual(problems.count, 2, "both settings reported: \(problems)")
         XCTAssertTrue(problems.first?.hasPrefix("FJMCP_AUDIT_RETENTION=90 is invalid") ?? false, "\(problems)")
-        problems = []
-        let loaded = AuditSettings.load(from: ConfigSource(environment: ["FJMCP_AUDIT_LOG": logPath, "FJMCP_AUDIT_RETENTION": "0s"]),
-                                        problems: &problems)
+        (loaded, problems) = auditSettings(["FJMCP_AUDIT_LOG": " \(logPath) ", "FJMCP_AUDIT_RETENTION": "0s"])
         XCTAssertEqual(loaded, AuditSettings(logPath: logPath, retention: .zero))
         XCTAssertEqual(loaded?.storesRecords, false)
-        XCTAssertEqual(AuditSettings.load(from: ConfigSource(environment: [:]), problems: &problems), AuditSettings())
         XCTAssertEqual(problems, [])
+        (loaded, problems) = auditSettings([:])
+        XCTAssertEqual(loaded, AuditSettings())
+        XCTAssertEqual(problems, [])
+    }
+
+    private func auditSettings(_ environment: [String: String]) -> (AuditSettings?, [String]) {
+        var reader = ConfigReader(source: ConfigSource(environment: environment), problems: [])
+        return (reader.auditSettings(), reader.problems)
     }
 
     private func eventually(_ condition: @escaping () -> Bool) async -> Bool {

@@ -165,7 +165,9 @@ final class AccessPolicyTests: XCTestCase {
 
     func testConfigurationNamesEachBadAccessSetting() {
         XCTAssertEqual(problems(["FJMCP_ALLOWED_ORGS": "acme/"]),
-                       ["FJMCP_ALLOWED_USERS/FJMCP_ALLOWED_ORGS: 'acme/' is invalid: expected an organisation name or org/team"])
+                       ["FJMCP_ALLOWED_ORGS: 'acme/' is invalid: expected an organisation name or org/team"])
+        XCTAssertEqual(problems(["FJMCP_ALLOWED_USERS": "alice, b@d", "FJMCP_ALLOWED_ORGS": "acme"]),
+                       ["FJMCP_ALLOWED_USERS: 'b@d' is invalid: not a Forgejo login"])
         XCTAssertEqual(problems(["FJMCP_ALLOWED_REDIRECT_HOSTS": "https://claude.ai"]).count, 1)
         XCTAssertTrue(problems(["FJMCP_ALLOWED_CLIENT_ID_HOSTS": "cursor:"]).first?.contains("only host names") ?? false)
         XCTAssertTrue(problems(["FJMCP_STATIC_CLIENTS_FILE": "/nonexistent/clients.json"]).first?.contains("cannot be read") ?? false)

@@ -79,16 +79,20 @@ final class ToolPolicyTests: XCTestCase {
     }
 
     func testLoadReportsEveryBadSetting() {
-        var problems: [String] = []
-        let source = ConfigSource(environment: ["FJMCP_TOOLS_ALLOW": "get_*,x[", "FJMCP_TOOLS_DENY": "a b", "FJMCP_READ_ONLY": "yes"])
-        XCTAssertNil(ToolPolicy.load(from: source, problems: &problems))
-        XCTAssertEqual(problems.count, 3)
-        XCTAssertTrue(problems[0].hasPrefix("FJMCP_TOOLS_ALLOW is invalid: 'x['"))
-        problems = []
-        let loaded = ToolPolicy.load(from: ConfigSource(environment: ["FJMCP_TOOLS_DENY": "delete_*", "FJMCP_READ_ONLY": "TRUE"]), problems: &problems)
+        var reader = ConfigReader(source: ConfigSource(environment: [
+            "FJMCP_TOOLS_ALLOW": "get_*,x[", "FJMCP_TOOLS_DENY": "a b", "FJMCP_READ_ONLY": "yes",
+        ]), problems: [])
+        XCTAssertNil(reader.toolPolicy())
+        XCTAssertEqual(reader.problems.count, 3)
+        XCTAssertTrue(reader.problems[0].hasPrefix("FJMCP_TOOLS_ALLOW is invalid: 'x['"))
+        XCTAssertEqual(reader.problems[2], "FJMCP_READ_ONLY=yes is invalid: expected true or false")
+        reader = ConfigReader(source: ConfigSource(environment: ["FJMCP_TOOLS_DENY": " delete_* ,", "FJMCP_READ_ONLY": " TRUE "]), problems: [])
+        let loaded = reader.toolPolicy()
         XCTAssertEqual(loaded?.deny.map(\.text), ["delete_*"])
         XCTAssertEqual(loaded?.readOnly, true)
-        XCTAssertEqual(problems, [])
+        XCTAssertEqual(reader.problems, [])
+        reader = ConfigReader(source: ConfigSource(environment: [:]), problems: [])
+        XCTAssertEqual(reader.toolPolicy(), ToolPolicy())
     }
 
     func testCallNameIsReadFromTheBytesAndCaseVariantsNeverReachIt() throws {
