@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// Why the broker could not start; each case is one clear line for the operator.
 public enum BrokerStartupError: Error, CustomStringConvertible {
-    case store(SQLiteStore.OpenError)
+    case store(StoreOpenError)
     case secretKey(SecretKeyStore.Failure)
     case listen(address: String, reason: String)
     /// `FJMCP_CHILD_SANDBOX=on` and the sandbox cannot be created here.
@@ -30,25 +30,39 @@ public enum BrokerStartupError: Error, CustomStringConvertible {
 /// requests within the configured bound, close the store).
 public final class Broker: Sendable {
     public let config: BrokerConfig
-    public let store: SQLiteStore
+    public let store: any StoreEngine
     public let masterKey: [UInt8]
     public let logger: Logger
 
-    public init(config: BrokerConfig, logger: Logger) throws(BrokerStartupError) {
+    /// Opens the store (connecting and migrating, for PostgreSQL) and loads the key; the store is
+    /// closed again when anything after it fails, so a failed start leaves no pool running.
+    public init(config: BrokerConfig, logger: Logger) async throws(BrokerStartupError) {
         self.config = config
         self.logger = logger
+        let store: any StoreEngine
         do {
-            store = try SQLiteStore(path: config.databasePath)
+            store = try await config.database.open(logger: logger)
         } catch {
             throw .store(error)
         }
+        logger.info("store open", metadata: ["database": "\(config.database.redacted)"])
+        do throws(BrokerStartupError) {
+            masterKey = try Self.loadKey(config, logger: logger)
+            try Self.checkSandbox(config.child, logger: logger)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        self.store = store
+        Self.makeNonDumpable(logger: logger)
+    }
+
+    private static func loadKey(_ config: BrokerConfig, logger: Logger) throws(BrokerStartupError) -> [UInt8] {
         do {
-            masterKey = try SecretKeyStore.load(configured: config.secretKey, dataDirectory: config.dataDirectory, logger: logger)
+            return try SecretKeyStore.load(configured: config.secretKey, dataDirectory: config.dataDirectory, logger: logger)
         } catch {
             throw .secretKey(error)
         }
-        try Self.checkSandbox(config.child, logger: logger)
-        Self.makeNonDumpable(logger: logger)
     }
 
     /// Probes the child sandbox once, at start: `on` refuses to start without it, `auto` says
@@ -115,7 +129,7 @@ public final class Broker: Sendable {
         } catch where Self.isAddressInUse(error) {
             throw BrokerStartupError.listen(address: address, reason: "address already in use")
         }
-        try? store.close()
+        await store.shutdown()
         logger.notice("stopped")
     }
 

@@ -41,7 +41,7 @@ public struct BrokerAssembly: Sendable {
     /// Re-checks the sign-in policy at each Forgejo token refresh; nil when the policy is open.
     public let signInEnforcer: SignInEnforcer?
 
-    public init(config: BrokerConfig, store: SQLiteStore, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
+    public init(config: BrokerConfig, store: any StoreEngine, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
                 options: Options = Options()) {
         bearer = BearerAuthenticator(config: config, store: store)
         let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))

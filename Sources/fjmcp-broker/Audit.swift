@@ -1,6 +1,7 @@
 import ArgumentParser
 import BrokerKit
 import Foundation
+import Logging
 
 struct Audit: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,15 +37,22 @@ struct Audit: AsyncParsableCommand {
             }
             query.since = Date().addingTimeInterval(-TimeInterval(age.components.seconds))
         }
-        guard FileManager.default.fileExists(atPath: config.databasePath) else {
-            throw fail("no database at \(config.databasePath): is FJMCP_DATA_DIR (or FJMCP_DATABASE_URL) the broker's?")
+        // Opening a SQLite store creates the file: a mistyped data directory must not read as an empty trail.
+        if case .sqlite(let path) = config.database, !FileManager.default.fileExists(atPath: path) {
+            throw fail("no database at \(path): is FJMCP_DATA_DIR (or FJMCP_DATABASE_URL) the broker's?")
+        }
+        let store: any StoreEngine
+        do {
+            store = try await config.database.open(logger: Logger(label: "fjmcp-broker"))
+        } catch {
+            throw fail("cannot read the audit trail: \(error)")
         }
         let records: [AuditRecord]
         do {
-            let store = try SQLiteStore(path: config.databasePath)
             records = try await store.auditRecords(query)
-            try? store.close()
+            await store.shutdown()
         } catch {
+            await store.shutdown()
             throw fail("cannot read the audit trail: \(error)")
         }
         if json {

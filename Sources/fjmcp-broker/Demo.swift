@@ -66,7 +66,7 @@ struct Demo: AsyncParsableCommand {
         BrokerLogHandler.bootstrap(level: config.logLevel, format: config.logFormat)
         let logger = Logger(label: "fjmcp-broker")
         do {
-            let broker = try Broker(config: config, logger: logger)
+            let broker = try await Broker(config: config, logger: logger)
             try await broker.serve { port in
                 Self.printBanner(mcpURL: "http://\(config.listen.host):\(port)/mcp", forgejo: forgejo.baseURL, user: user,
                                  dataDirectory: dataDirectory)

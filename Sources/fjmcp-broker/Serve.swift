@@ -16,7 +16,7 @@ struct Serve: AsyncParsableCommand {
         let logger = Logger(label: "fjmcp-broker")
         let broker: Broker
         do {
-            broker = try Broker(config: config, logger: logger)
+            broker = try await Broker(config: config, logger: logger)
         } catch {
             throw fail("\(error)")
         }

@@ -12,7 +12,7 @@ extension BrokerConfig {
         let publicURL = reader.publicURL()
         let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
         let dataDir = reader.string(.dataDir, nonEmpty: true)
-        let databasePath = reader.databasePath(dataDirectory: dataDir ?? "./data")
+        let database = reader.database(dataDirectory: dataDir ?? "./data")
         let secretKey = reader.secretKey(.secretKey)
         let previousSecretKey = reader.secretKey(.secretKeyPrevious)
         let forgejoURL = reader.forgejoURL(required: requireUpstream)
@@ -53,7 +53,7 @@ extension BrokerConfig {
             reader.problems.append("\(Setting.maxSessionsPerUser.env)=\(perUser) exceeds \(Setting.maxSessions.env)=\(total)")
         }
         guard reader.problems.isEmpty,
-              let publicURL, let listen, let dataDir, let databasePath, let childCommand, let tokenEnv, let urlEnv,
+              let publicURL, let listen, let dataDir, let database, let childCommand, let tokenEnv, let urlEnv,
               let stopGrace, let sandbox, let idle, let lifetime, let perUser, let total, let callsPerSession, let accessTTL, let refreshTTL, let grace,
               let proxies, let metricsAllow, let maxBody, let shutdown, let level, let format, let cimdAllowPrivate, let oauthLimits,
               let tools, let audit, let bufferedBytes, let spawnRate, let probeInterval, let access
@@ -61,7 +61,7 @@ extension BrokerConfig {
             throw ConfigError(problems: reader.problems.isEmpty ? ["invalid configuration"] : reader.problems)
         }
         var config = BrokerConfig(
-            publicURL: publicURL, listen: listen, dataDirectory: dataDir, databasePath: databasePath,
+            publicURL: publicURL, listen: listen, dataDirectory: dataDir, database: database,
             secretKey: secretKey, previousSecretKeys: previousSecretKey.map { [$0] } ?? [],
             forgejo: .init(baseURL: forgejoURL ?? "", clientID: clientID ?? "", clientSecret: clientSecret ?? "", scopes: scopes),
             child: .init(command: childCommand, tokenEnv: tokenEnv, urlEnv: urlEnv, extraEnv: childEnv, stopGrace: stopGrace,
@@ -86,6 +86,8 @@ extension BrokerConfig {
             switch source.value(setting) {
             case nil: shown = setting == .secretKey ? "(generated)" : "(unset)"
             case let value? where setting.isSecret: shown = value.isEmpty ? "(empty)" : "<redacted>"
+            case let value? where setting == .databaseURL:
+                shown = (try? DatabaseLocation.parse(value, password: nil).get())?.redacted ?? "<invalid, not shown>"
             case let value?: shown = value
             }
             return "\(setting.env)=\(shown)" + (source.isExplicit(setting) ? "" : "  # default")
@@ -160,20 +162,17 @@ struct ConfigReader {
         }
     }
 
-    mutating func databasePath(dataDirectory: String) -> String? {
+    mutating func database(dataDirectory: String) -> DatabaseLocation? {
         guard let raw = source.values[Setting.databaseURL.env], !raw.isEmpty else {
-            return dataDirectory + "/broker.sqlite"
+            return .sqlite(path: dataDirectory + "/broker.sqlite")
         }
-        guard raw.hasPrefix("sqlite://") else {
-            problems.append("\(Setting.databaseURL.env): only sqlite:// URLs are supported")
+        switch DatabaseLocation.parse(raw, password: source.values[Setting.databasePassword.env]) {
+        case .success(let location): return location
+        case .failure(let reason):
+            // Not the URL itself: it may carry a password.
+            problems.append("\(Setting.databaseURL.env) is invalid: \(reason)")
             return nil
         }
-        let path = String(raw.dropFirst("sqlite://".count))
-        guard !path.isEmpty else {
-            problems.append("\(Setting.databaseURL.env): sqlite:// needs a file path")
-            return nil
-        }
-        return path
     }
 
     mutating func secretKey(_ setting: Setting) -> [UInt8]? {

@@ -6,8 +6,8 @@ public struct BrokerConfig: Sendable {
     public var publicURL: PublicURL
     public var listen: ListenAddress
     public var dataDirectory: String
-    /// Path of the SQLite database file.
-    public var databasePath: String
+    /// Where the store is (`FJMCP_DATABASE_URL`).
+    public var database: DatabaseLocation
     /// Raw key bytes when configured; `nil` means "load or generate the key file in the data directory".
     public var secretKey: [UInt8]?
     /// Keys of earlier rotations (`FJMCP_SECRET_KEY_PREVIOUS`): they still open what they sealed

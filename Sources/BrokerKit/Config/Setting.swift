@@ -32,7 +32,8 @@ extension Setting {
     public static let publicURL = Setting("FJMCP_PUBLIC_URL", help: "External base URL clients use (https unless loopback); issuer and MCP resource derive from it. Required.")
     public static let listen = Setting("FJMCP_LISTEN", default: "127.0.0.1:8080", help: "Address and port to bind (host:port).")
     public static let dataDir = Setting("FJMCP_DATA_DIR", default: "./data", help: "Directory for the SQLite database and the generated secret key (created 0700).")
-    public static let databaseURL = Setting("FJMCP_DATABASE_URL", help: "Store location; default sqlite://$FJMCP_DATA_DIR/broker.sqlite (only sqlite:// is supported).")
+    public static let databaseURL = Setting("FJMCP_DATABASE_URL", help: "Store location: sqlite://PATH (default sqlite://$FJMCP_DATA_DIR/broker.sqlite) or postgres://USER@HOST:PORT/DATABASE with ?sslmode=disable|prefer|require|verify-full, ?sslrootcert=PATH, ?host=/socket/dir.")
+    public static let databasePassword = Setting("FJMCP_DATABASE_PASSWORD", secret: true, help: "Password of the PostgreSQL user, when the URL carries none (prefer FJMCP_DATABASE_PASSWORD_FILE).")
     public static let secretKey = Setting("FJMCP_SECRET_KEY", secret: true, help: "32-byte key (base64, base64url or hex) sealing Forgejo tokens and signing cookies; generated into the data directory when unset.")
     public static let secretKeyPrevious = Setting("FJMCP_SECRET_KEY_PREVIOUS", secret: true, help: "The key before the last rotation: sealed tokens and cookies made with it still open, and are re-sealed with the current key on their next write.")
     public static let forgejoURL = Setting("FORGEJO_URL", help: "Forgejo base URL. Required.")
@@ -80,7 +81,7 @@ extension Setting {
 
     /// Every setting, in the order `check-config` and the README list them.
     public static let all: [Setting] = [
-        publicURL, listen, dataDir, databaseURL, secretKey, secretKeyPrevious,
+        publicURL, listen, dataDir, databaseURL, databasePassword, secretKey, secretKeyPrevious,
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
         childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions, maxCallsPerSession, maxBufferedEventBytes,

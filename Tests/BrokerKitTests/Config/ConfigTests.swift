@@ -122,7 +122,7 @@ final class ConfigTests: XCTestCase {
             ("FJMCP_LOG_LEVEL", "loud", "FJMCP_LOG_LEVEL=loud is invalid"),
             ("FJMCP_LOG_FORMAT", "xml", "FJMCP_LOG_FORMAT=xml is invalid"),
             ("FJMCP_SECRET_KEY", "short", "FJMCP_SECRET_KEY is invalid"),
-            ("FJMCP_DATABASE_URL", "postgres://db/broker", "FJMCP_DATABASE_URL: only sqlite:// URLs are supported"),
+            ("FJMCP_DATABASE_URL", "mysql://db/broker", "FJMCP_DATABASE_URL is invalid: expected sqlite://PATH"),
             ("FJMCP_TRUSTED_PROXIES", "10.0.0.0/40", "FJMCP_TRUSTED_PROXIES: '10.0.0.0/40' is not an IP address or CIDR range"),
             ("FJMCP_CHILD_TOKEN_ENV", "1BAD", "FJMCP_CHILD_TOKEN_ENV=1BAD is invalid"),
             ("FJMCP_CHILD_ENV", "GOOD=1,bad name", "FJMCP_CHILD_ENV: 'bad name' is not a valid environment variable name"),

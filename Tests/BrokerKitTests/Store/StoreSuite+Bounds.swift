@@ -5,7 +5,7 @@ import XCTest
 
 /// What anyone on the internet can make the store hold is bounded: pending authorizations per
 /// browser and in total, dynamically registered clients that never obtained a grant.
-extension SQLiteStoreTests {
+extension StoreSuite {
     private func boundedPending(_ id: String, binding: String, at offset: TimeInterval = 0, lifetime: TimeInterval = 600) -> PendingAuthorizationRecord {
         PendingAuthorizationRecord(id: id, clientID: "c1", redirectURI: "https://c/cb", clientState: nil, codeChallenge: "ch",
                                    scope: "", resource: "r", browserBindingHash: binding,
