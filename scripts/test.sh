@@ -17,6 +17,17 @@ stage() {
 
 stage bootstrap scripts/bootstrap.sh
 stage build swift build --build-tests
+# PostgreSQL for the store suite's second engine and the broker's binary test on it: a throwaway
+# cluster (scripts/postgres.sh), stopped whatever happens next.
+postgres_dir=""
+trap '[ -z "$postgres_dir" ] || scripts/postgres.sh stop "$postgres_dir"' EXIT
+if postgres_out=$(scripts/postgres.sh start); then
+    export FJMCP_TEST_POSTGRES_URL=${postgres_out%%$'\n'*}
+    postgres_dir=${postgres_out#*$'\n'}
+    echo "PostgreSQL for the store suite: $FJMCP_TEST_POSTGRES_URL"
+else
+    echo "PostgreSQL unavailable: store suite ran on SQLite only"
+fi
 stage "swift tests" swift test --skip-build "$@"
 stage fuzz scripts/fuzz.sh --short
 stage e2e env E2E_SKIP_BUILD=1 scripts/e2e.sh
