@@ -9,6 +9,8 @@
 #                               lines: the URL (postgres://postgres@127.0.0.1:PORT/postgres) and
 #                               the directory. Exit 3 when PostgreSQL cannot be installed.
 #   scripts/postgres.sh stop DIR  stops that cluster and deletes its directory.
+#   scripts/postgres.sh pause DIR / resume DIR  stop and start the server keeping its data and
+#                               port (a test of the broker riding out a database outage).
 set -euo pipefail
 
 BIN=/usr/lib/postgresql/15/bin
@@ -41,12 +43,21 @@ start() {
     chmod 0755 "$dir"
     [ "$(id -un)" = "$RUN_AS" ] || chown "$RUN_AS" "$dir"
     as_postgres "$BIN/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync -E UTF8 >/dev/null
-    # A port can be taken between probing and binding; retry a few times with another one.
+    # In the cluster's own configuration (not pg_ctl -o), so `resume` starts it the same way.
+    cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$dir'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+CONF
+    # A port can be taken between probing and binding; retry a few times with another one (the
+    # last `port` line of the file wins).
     for _ in 1 2 3 4 5; do
         port=$(free_port)
-        if as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start -o \
-            "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-            >/dev/null; then
+        echo "port = $port" >>"$dir/data/postgresql.conf"
+        if as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start >/dev/null; then
             echo "postgres://postgres@127.0.0.1:$port/postgres"
             echo "$dir"
             return 0
@@ -65,8 +76,20 @@ stop() {
     rm -rf "$dir"
 }
 
+pause() {
+    local dir=${1:?usage: postgres.sh pause DIR}
+    as_postgres "$BIN/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+}
+
+resume() {
+    local dir=${1:?usage: postgres.sh resume DIR}
+    as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start >/dev/null
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop "${2:-}" ;;
-    *) echo "usage: $0 start | stop DIR" >&2; exit 2 ;;
+    pause) pause "${2:-}" ;;
+    resume) resume "${2:-}" ;;
+    *) echo "usage: $0 start | stop DIR | pause DIR | resume DIR" >&2; exit 2 ;;
 esac
