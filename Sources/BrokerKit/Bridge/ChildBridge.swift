@@ -72,12 +72,8 @@ public actor ChildBridge {
             .init(
                 origin: origin, clientID: clientID, clientRawID: clientRawID,
                 clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: sink))
-        let childRawID = JSONRPCID.int(childID).jsonBytes
-        var splices: [(Range<Int>, [UInt8])] = []
-        if let idRange = request.idRange { splices.append((idRange, childRawID)) }
-        if let token { splices.append((token.range, childRawID)) }
         do {
-            try await child.send(Self.splice(request.bytes, splices))
+            try await child.send(Self.splice(request.bytes, request.idRange, token?.range, with: JSONRPCID.int(childID).jsonBytes))
         } catch {
             _ = table.remove(childID)
             throw error == .stdinFull ? .childBusy : .childGone
@@ -249,12 +245,22 @@ public actor ChildBridge {
         return JSONRPCEnvelope.error(rawID: rawID, code: -32603, message: "MCP server process exited\(detail)")
     }
 
-    /// Applies non-overlapping replacements back to front so earlier ranges stay valid.
-    static func splice(_ bytes: [UInt8], _ replacements: [(Range<Int>, [UInt8])]) -> [UInt8] {
-        var output = bytes
-        for (range, replacement) in replacements.sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
-            output.replaceSubrange(range, with: replacement)
+    /// `bytes` with each of the two non-overlapping ranges (either may be absent; the request's
+    /// id and its progress token) replaced by `replacement`, built in one pass into one buffer:
+    /// this runs for every forwarded request.
+    static func splice(_ bytes: [UInt8], _ first: Range<Int>?, _ second: Range<Int>?, with replacement: [UInt8]) -> [UInt8] {
+        var (earlier, later) = (first, second)
+        if let a = earlier, let b = later, b.lowerBound < a.lowerBound { (earlier, later) = (b, a) }
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count + 2 * replacement.count)
+        var cursor = 0
+        for range in [earlier, later] {
+            guard let range else { continue }
+            output += bytes[cursor..<range.lowerBound]
+            output += replacement
+            cursor = range.upperBound
         }
+        output += bytes[cursor...]
         return output
     }
 }

@@ -497,7 +497,7 @@ public actor ChildHost: Service {
     }
 
     private func childExited(_ child: HostedChild, process: ChildProcess, exit: ChildExit) async {
-        guard await child.child === process, entries[child.key]?.child === child else { return }
+        guard child.child === process, entries[child.key]?.child === child else { return }
         end(child.key, reason: .childExited(exit))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Which child a lease is on. A legacy session has a child of its own, initialized with the
 /// client's own `initialize`; a user's shared child (2026-07-28 requests, which carry no session)
@@ -86,7 +87,10 @@ public actor HostedChild {
     private(set) var state: SessionState
     /// The Forgejo credential the current child runs with (expiry and generation, no token).
     public private(set) var credential: UpstreamCredential
-    private var bridge: ChildBridge
+    /// The child taking new requests. Read without a hop onto this actor (every forwarded
+    /// request needs it, both eras); only a swap changes it.
+    private nonisolated let current: Mutex<ChildBridge>
+    private nonisolated var bridge: ChildBridge { current.withLock { $0 } }
     /// Replaced children still answering requests they took before a swap.
     private var retiring: [ChildBridge] = []
     private var drains: [ObjectIdentifier: Task<Void, Never>] = [:]
@@ -108,7 +112,7 @@ public actor HostedChild {
         self.protocolVersion = server.protocolVersion
         self.server = server
         self.createdAt = createdAt
-        self.bridge = bridge
+        current = Mutex(bridge)
         self.credential = credential
         self.initializedNotification = handshake.initialized
         self.state = handshake.state
@@ -148,7 +152,7 @@ public actor HostedChild {
         }
     }
 
-    public var child: ChildProcess { bridge.child }
+    public nonisolated var child: ChildProcess { bridge.child }
 
     /// Requests the current and the retiring children are still working on.
     public var pendingRequests: Int {
@@ -160,7 +164,7 @@ public actor HostedChild {
     }
 
     /// `origin` tells clients sharing a child apart (see `ChildIDTable.attribution`).
-    public func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> SessionCall {
+    public nonisolated func send(_ request: JSONRPCMessage, origin: String = "") async throws(BridgeError) -> SessionCall {
         let bridge = self.bridge
         let call = try await bridge.send(request, origin: origin)
         return SessionCall(ticket: SessionTicket(bridge: bridge, ticket: call.ticket), events: call.events)
@@ -168,7 +172,9 @@ public actor HostedChild {
 
     /// Like `send(_:)`, but the events go straight into `sink` (e.g. a POST answer's stream).
     /// `origin` tells clients sharing a child apart, so one's cancellation never hits another's id.
-    func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError) -> SessionTicket {
+    nonisolated func send(_ request: JSONRPCMessage, origin: String = "", into sink: some BridgeEventSink) async throws(BridgeError)
+        -> SessionTicket
+    {
         let bridge = self.bridge
         return SessionTicket(bridge: bridge, ticket: try await bridge.send(request, origin: origin, into: sink))
     }
@@ -202,8 +208,10 @@ public actor HostedChild {
     /// the conversation ended.
     func swap(to newBridge: ChildBridge, credential newCredential: UpstreamCredential, drain: Duration, force: Bool = false) -> Bool {
         guard !stopped, force || Self.isNewer(newCredential, than: credential) else { return false }
-        let old = bridge
-        bridge = newBridge
+        let old = current.withLock { current in
+            defer { current = newBridge }
+            return current
+        }
         credential = newCredential
         forward(from: newBridge)
         retiring.append(old)

@@ -57,7 +57,7 @@ final class ChildHostUserChildTests: XCTestCase {
         for lease in [a, b, c] { await lease.release() }
         let idle = await host.busyCount
         XCTAssertEqual(idle, 0)
-        let process = await a.child.child
+        let process = a.child.child
         await host.shutdown()
         let remaining = await host.childCount
         XCTAssertEqual(remaining, 0)
@@ -68,9 +68,9 @@ final class ChildHostUserChildTests: XCTestCase {
     func testAUserChildWhoseTokenIsNearlyUsedUpGetsANewProcessFirst() async throws {
         let host = try host(tokens: Tokens(lifetime: 30))
         let old = try await host.acquireUserChild(owner: alice)
-        let oldProcess = await old.child.child
+        let oldProcess = old.child.child
         let fresh = try await host.acquireUserChild(owner: alice)
-        let freshProcess = await fresh.child.child
+        let freshProcess = fresh.child.child
         XCTAssertTrue(old.child === fresh.child, "the user keeps one child: its process is replaced in place")
         XCTAssertFalse(oldProcess === freshProcess, "a token with less than a minute left gets no new requests")
         let exited = await eventually { await oldProcess.exit != nil }

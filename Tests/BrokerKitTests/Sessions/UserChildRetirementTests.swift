@@ -43,10 +43,10 @@ final class UserChildRetirementTests: XCTestCase {
     private func secondRequestGotANewProcess(_ tokens: ShortTokens) async throws -> Bool {
         let host = try host(tokens)
         let first = try await host.acquireUserChild(owner: alice)
-        let firstProcess = await first.child.child
+        let firstProcess = first.child.child
         await first.release()
         let second = try await host.acquireUserChild(owner: alice)
-        let secondProcess = await second.child.child
+        let secondProcess = second.child.child
         await second.release()
         await host.shutdown()
         return firstProcess !== secondProcess
