@@ -31,19 +31,9 @@ extension MCPEndpoint {
             // in its most recent initialize; otherwise the child hears a refusal.
             let host = host
             return try await call(message, lease: lease, owner: owner, request: request, origin: owner.clientID) { childRequest in
-                guard let method = childRequest.method, let needed = Self.capability(for: method) else { return true }
+                guard let method = childRequest.method, let needed = ModernClientCapabilities.capability(for: method) else { return true }
                 return await host.declaredCapabilities(of: owner).contains(needed)
             }
-        }
-    }
-
-    /// The client capability a server→client request needs; nil for one every client answers (`ping`).
-    static func capability(for method: String) -> String? {
-        switch method {
-        case "ping": nil
-        case "roots/list": "roots"
-        case "sampling/createMessage": "sampling"
-        default: method.hasPrefix("elicitation/") ? "elicitation" : method
         }
     }
 }

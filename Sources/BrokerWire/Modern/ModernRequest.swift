@@ -233,22 +233,35 @@ package struct ModernClientCapabilities: Sendable, Equatable {
         roots = declared.object("roots") != nil
     }
 
+    /// The `ClientCapabilities` member a server→client request needs; nil for one every client
+    /// answers (`ping`). An unknown method needs a capability named after itself, which no
+    /// client declares: it is refused. Both eras decide with this (`MCPEndpoint.sessionless`).
+    package static func capability(for method: String) -> String? {
+        switch method {
+        case "ping": nil
+        case "roots/list": "roots"
+        case "sampling/createMessage": "sampling"
+        default: method.hasPrefix("elicitation/") ? "elicitation" : method
+        }
+    }
+
     /// The capabilities a server→client request needs, as the `ClientCapabilities` object that
     /// `-32021` names; nil for a method MRTR cannot carry.
     package static func required(for method: String, params: [String: Any]) -> [String: Any]? {
-        switch method {
-        case "elicitation/create":
-            return ["elicitation": [(params["mode"] as? String) == "url" ? "url" : "form": [String: Any]()]]
-        case "sampling/createMessage":
-            var sampling: [String: Any] = [:]
-            if params["tools"] != nil { sampling["tools"] = [String: Any]() }
-            if let context = params["includeContext"] as? String, context != "none" { sampling["context"] = [String: Any]() }
-            return ["sampling": sampling]
-        case "roots/list":
-            return ["roots": [String: Any]()]
-        default:
+        guard ["elicitation/create", "sampling/createMessage", "roots/list"].contains(method), let name = capability(for: method) else {
             return nil
         }
+        var detail: [String: Any] = [:]
+        switch name {
+        case "elicitation":
+            detail[(params["mode"] as? String) == "url" ? "url" : "form"] = [String: Any]()
+        case "sampling":
+            if params["tools"] != nil { detail["tools"] = [String: Any]() }
+            if let context = params["includeContext"] as? String, context != "none" { detail["context"] = [String: Any]() }
+        default:
+            break
+        }
+        return [name: detail]
     }
 
     /// Whether this request declared everything `required` names.
