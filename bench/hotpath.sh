@@ -14,7 +14,13 @@
 #
 #   bench/hotpath.sh                 # release binaries from .build-release (make bench builds them)
 #   bench/hotpath.sh --smoke         # CI: the debug build, 1 s per run, no thresholds
-# Knobs: HOTPATH_BIN (binaries), HOTPATH_SECONDS (10), HOTPATH_PORT (18500), HOTPATH_JSON (file)
+# Then session creation (the child's own start, initialize without a spawn against a plain round
+# trip, a session's first call that starts its child) and the broker's memory per idle session.
+# With HOTPATH_BASE_BIN (a directory holding the fjmcp-broker of the commit before the hot-path
+# work, see bench/run.sh) every broker row and the session figures are measured for that broker
+# too, in the same run, one after the other, and the report prints both columns.
+# Knobs: HOTPATH_BIN (binaries), HOTPATH_BASE_BIN, HOTPATH_SECONDS (10), HOTPATH_PORT (18500, the
+# baseline broker +2), HOTPATH_JSON (file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -60,7 +66,7 @@ run() {
     after=$(cpu_ticks "$pid")
     local json
     json=$(grep '^{"requests"' "$OUT/wrk.txt") || { cat "$OUT/wrk.txt" >&2; return 1; }
-    echo "{\"label\":\"$label\",\"concurrency\":$concurrency,\"cpu_ticks\":$((after - before)),\"ticks_per_second\":$(getconf CLK_TCK),\"wrk\":$json}" \
+    echo "{\"label\":\"$label\",\"build\":\"${BUILD:-new}\",\"concurrency\":$concurrency,\"cpu_ticks\":$((after - before)),\"ticks_per_second\":$(getconf CLK_TCK),\"wrk\":$json}" \
         >>"$OUT/runs.jsonl"
 }
 
@@ -77,19 +83,36 @@ for _ in $(seq 1 100); do grep -q listening "$OUT/floor.log" && break; sleep 0.1
 TARGET="http://127.0.0.1:$FLOOR_PORT/mcp"
 for c in 1 50; do MCP_MODE=floor run "floor" "$FLOOR_PID" "$c"; done
 
-echo "== (b) the broker: fjmcp-broker demo on 127.0.0.1:$PORT with the C echo child"
-FJMCP_RATE_LIMIT_SPAWN=off FJMCP_RATE_LIMIT_AUTHORIZE=off FJMCP_RATE_LIMIT_TOKEN=off \
-FJMCP_MAX_SESSIONS=200 FJMCP_MAX_SESSIONS_PER_USER=100 \
-    "$BIN/fjmcp-broker" demo --listen "127.0.0.1:$PORT" --child "$OUT/echo-child" >"$OUT/broker.out" 2>"$OUT/broker.err" &
-BROKER_PID=$!
-PIDS+=("$BROKER_PID")
-wait_for "http://127.0.0.1:$PORT/healthz" 60
-FORGEJO=$(grep -o 'fake Forgejo at [^) ]*' "$OUT/broker.out" | awk '{print $4}')
+# start_broker NAME BIN PORT: `fjmcp-broker demo` with the C echo child; signs USERS users in and
+# opens USERS sessions for the first. Sets ${NAME}_PID, _URL, _TOKEN, _USER_TOKENS, _SESSIONS.
 USERS=$([[ $SMOKE == 1 ]] && echo 3 || echo 50)
-$PY bench/oauth_token.py --broker "http://127.0.0.1:$PORT" --forgejo "$FORGEJO" --users "$USERS" >"$OUT/tokens.json"
-TOKEN=$($PY -c "import json; print(json.load(open('$OUT/tokens.json'))['access_token'])")
-USER_TOKENS=$($PY -c "import json; print(','.join(json.load(open('$OUT/tokens.json'))['user_access_tokens']))")
-TARGET="http://127.0.0.1:$PORT/mcp"
+start_broker() {
+    local name=$1 bin=$2 port=$3
+    FJMCP_RATE_LIMIT_SPAWN=off FJMCP_RATE_LIMIT_AUTHORIZE=off FJMCP_RATE_LIMIT_TOKEN=off \
+    FJMCP_MAX_SESSIONS=1000 FJMCP_MAX_SESSIONS_PER_USER=1000 \
+        "$bin/fjmcp-broker" demo --listen "127.0.0.1:$port" --child "$OUT/echo-child" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+    local pid=$!
+    PIDS+=("$pid")
+    wait_for "http://127.0.0.1:$port/healthz" 60
+    local forgejo
+    forgejo=$(grep -o 'fake Forgejo at [^) ]*' "$OUT/$name.out" | awk '{print $4}')
+    $PY bench/oauth_token.py --broker "http://127.0.0.1:$port" --forgejo "$forgejo" --users "$USERS" >"$OUT/$name-tokens.json"
+    local token user_tokens
+    token=$($PY -c "import json; print(json.load(open('$OUT/$name-tokens.json'))['access_token'])")
+    user_tokens=$($PY -c "import json; print(','.join(json.load(open('$OUT/$name-tokens.json'))['user_access_tokens']))")
+    TARGET="http://127.0.0.1:$port/mcp"
+    local sessions=()
+    for _ in $(seq 1 "$USERS"); do sessions+=("$(open_session "$token")"); done
+    # Every mode answers a result before it is measured (a stream of errors would look fast).
+    for mode in legacy modern sessionless; do check_mode "$mode" "$token" "${sessions[0]}"; done
+    # Each user's child is started here, not inside a measured run.
+    for user_token in ${user_tokens//,/ }; do check_mode modern "$user_token" ""; done
+    printf -v "${name}_PID" '%s' "$pid"
+    printf -v "${name}_URL" '%s' "$TARGET"
+    printf -v "${name}_TOKEN" '%s' "$token"
+    printf -v "${name}_USER_TOKENS" '%s' "$user_tokens"
+    printf -v "${name}_SESSIONS" '%s' "$(IFS=,; echo "${sessions[*]}")"
+}
 
 open_session() { # token → session id (initialize + notifications/initialized)
     local headers="$OUT/headers.txt"
@@ -104,12 +127,7 @@ open_session() { # token → session id (initialize + notifications/initialized)
         -H 'Content-Type: application/json' --data '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$TARGET"
     echo "$id"
 }
-SESSIONS=()
-for _ in $(seq 1 "$USERS"); do SESSIONS+=("$(open_session "$TOKEN")"); done
-ONE_SESSION=${SESSIONS[0]}
-ALL_SESSIONS=$(IFS=,; echo "${SESSIONS[*]}")
 
-# Every mode answers a result before it is measured (a stream of errors would look fast).
 check_mode() { # mode token session
     local headers=(-H "Authorization: Bearer $2" -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream')
     local body='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}'
@@ -124,17 +142,59 @@ check_mode() { # mode token session
     answer=$(curl -s "${headers[@]}" --data "$body" "$TARGET")
     [[ $answer == *'"result"'* && $answer != *'"isError":true'* ]] || { echo "$1: not a result: ${answer:0:300}" >&2; return 1; }
 }
-for mode in legacy modern sessionless; do check_mode "$mode" "$TOKEN" "$ONE_SESSION"; done
-# Each user's child is started here, not inside a measured run.
-for token in ${USER_TOKENS//,/ }; do check_mode modern "$token" ""; done
 
+BUILDS=(new)
+echo "== (b) the broker: fjmcp-broker demo on 127.0.0.1:$PORT with the C echo child ($BIN)"
+start_broker new "$BIN" "$PORT"
+if [[ -n ${HOTPATH_BASE_BIN:-} ]]; then
+    [[ -x $HOTPATH_BASE_BIN/fjmcp-broker ]] || { echo "$HOTPATH_BASE_BIN/fjmcp-broker is missing" >&2; exit 1; }
+    echo "== (b') the baseline broker on 127.0.0.1:$((PORT + 2)) ($HOTPATH_BASE_BIN)"
+    start_broker base "$HOTPATH_BASE_BIN" "$((PORT + 2))"
+    BUILDS+=(base)
+fi
+
+# row LABEL CONCURRENCY MODE WHICH: the same run on every build, one after the other, so each
+# pair sees the same machine. WHICH: one (the first token and session) or all (every one).
+row() {
+    local label=$1 concurrency=$2 mode=$3 which=$4 build
+    for build in "${BUILDS[@]}"; do
+        local pid_var=${build}_PID url_var=${build}_URL token_var=${build}_TOKEN users_var=${build}_USER_TOKENS sessions_var=${build}_SESSIONS
+        local tokens=${!token_var} sessions=${!sessions_var}
+        [[ $which == one ]] && sessions=${sessions%%,*}
+        [[ $which == all && $mode == modern ]] && tokens=${!users_var}
+        [[ $mode == legacy ]] || sessions=""
+        TARGET=${!url_var} BUILD=$build MCP_MODE=$mode MCP_TOKENS=$tokens MCP_SESSIONS=$sessions run "$label" "${!pid_var}" "$concurrency"
+    done
+}
 for c in 1 50; do
-    MCP_MODE=legacy MCP_TOKENS=$TOKEN MCP_SESSIONS=$ONE_SESSION run "legacy, 1 session" "$BROKER_PID" "$c"
-    MCP_MODE=modern MCP_TOKENS=$TOKEN run "2026-07-28, 1 user" "$BROKER_PID" "$c"
-    MCP_MODE=sessionless MCP_TOKENS=$TOKEN run "session-less, 1 user" "$BROKER_PID" "$c"
+    row "legacy, 1 session" "$c" legacy one
+    row "2026-07-28, 1 user" "$c" modern one
+    row "session-less, 1 user" "$c" sessionless one
 done
-MCP_MODE=legacy MCP_TOKENS=$TOKEN MCP_SESSIONS=$ALL_SESSIONS run "legacy, $USERS sessions" "$BROKER_PID" 50
-MCP_MODE=modern MCP_TOKENS=$USER_TOKENS run "2026-07-28, $USERS users" "$BROKER_PID" 50
+row "legacy, $USERS sessions" 50 legacy all
+row "2026-07-28, $USERS users" 50 modern all
+
+# Session creation: the child's own start (direct, and as the broker times its spawns), initialize
+# answered without a spawn against a plain round trip, sessions opened one by one (a spawn each
+# when the child command's answer for the requested version is not known) that each make one
+# call (so each has its child whichever step started it), and the broker's memory per session.
+echo "== session creation and idle sessions"
+STARTS=$([[ $SMOKE == 1 ]] && echo 3 || echo 30)
+"$BIN/fjmcp-bench" stdio --child "$OUT/echo-child" --starts "$STARTS" --concurrency 1 --calls 200 --seconds 5 --warmup 10 \
+    --label "child start" --json "$OUT/child-start.json" >/dev/null
+IDLE_COUNTS=$([[ $SMOKE == 1 ]] && echo 0,5 || echo 0,200)
+CREATIONS=$([[ $SMOKE == 1 ]] && echo 20 || echo 500)
+for build in "${BUILDS[@]}"; do
+    pid_var=${build}_PID url_var=${build}_URL token_var=${build}_TOKEN
+    base_url=${!url_var%/mcp}
+    $PY bench/session_creation.py --url "$base_url" --token "${!token_var}" --count "$CREATIONS" --json "$OUT/creation-$build.json" >/dev/null
+    # The broker's own timing of each spawn (fjmcp_child_spawn_duration_seconds: spawn, through
+    # the sandbox, to the initialize answer), read around the run: the child's start as deployed.
+    curl -s "$base_url/metrics" >"$OUT/metrics-before-$build.txt"
+    "$BIN/fjmcp-bench" sessions --url "${!url_var}" --token "${!token_var}" --pid "${!pid_var}" --counts "$IDLE_COUNTS" --call-each \
+        --settle 3 --seconds 300 --json "$OUT/sessions-$build.json" 2>/dev/null
+    curl -s "$base_url/metrics" >"$OUT/metrics-after-$build.txt"
+done
 
 $PY bench/hotpath_report.py "$OUT" ${HOTPATH_JSON:+--json "$HOTPATH_JSON"} $([[ $SMOKE == 1 ]] && echo --smoke)
 echo "per-run files and logs: $OUT/"

@@ -1,6 +1,9 @@
 """The table and the verdicts of bench/hotpath.sh (issue 19) from its run directory: runs.jsonl
-(one wrk run per line, with the server's CPU ticks over the run) and direct.json (fjmcp-bench
-stdio against the C echo child)."""
+(one wrk run per line, with the server's CPU ticks over the run and the build it measured: "new",
+or "base" for HOTPATH_BASE_BIN), direct.json (fjmcp-bench stdio against the C echo child),
+child-start.json (its cold starts), creation-BUILD.json (bench/session_creation.py) and
+sessions-BUILD.json (fjmcp-bench sessions --call-each). Every verdict is about the new build; the
+baseline's figure follows it as "before"."""
 
 from __future__ import annotations
 
@@ -8,6 +11,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+BUILDS = ("new", "base")
+
+
+def load_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def load(directory: Path) -> tuple[dict, list[dict]]:
@@ -19,8 +28,8 @@ def load(directory: Path) -> tuple[dict, list[dict]]:
         seconds = wrk["duration_us"] / 1e6
         requests = max(wrk["requests"], 1)
         runs.append({
-            "label": run["label"], "concurrency": run["concurrency"], "requests": wrk["requests"],
-            "per_second": wrk["requests"] / seconds if seconds else 0.0,
+            "label": run["label"], "build": run.get("build", "new"), "concurrency": run["concurrency"],
+            "requests": wrk["requests"], "per_second": wrk["requests"] / seconds if seconds else 0.0,
             "p50_ms": wrk["p50_us"] / 1000, "p90_ms": wrk["p90_us"] / 1000, "p99_ms": wrk["p99_us"] / 1000,
             "errors": wrk["non_2xx"] + wrk["connect_errors"] + wrk["read_errors"] + wrk["write_errors"] + wrk["timeouts"],
             "cpu_us_per_request": run["cpu_ticks"] / run["ticks_per_second"] / requests * 1e6,
@@ -28,39 +37,161 @@ def load(directory: Path) -> tuple[dict, list[dict]]:
     return direct, runs
 
 
-def find(runs: list[dict], label: str, concurrency: int) -> dict | None:
-    return next((r for r in runs if r["label"].startswith(label) and r["concurrency"] == concurrency), None)
+def find(runs: list[dict], label: str, concurrency: int, build: str) -> dict | None:
+    return next((r for r in runs if r["label"].startswith(label) and r["concurrency"] == concurrency and r["build"] == build), None)
 
 
-def verdicts(direct: dict, runs: list[dict]) -> list[tuple[str, bool | None, str]]:
-    """(target, met, figure) for each target of the issue; None when a run is missing."""
-    out: list[tuple[str, bool | None, str]] = []
+def find_many(runs: list[dict], era: str, noun: str, build: str) -> dict | None:
+    return next((r for r in runs if r["label"].startswith(era) and noun in r["label"] and r["build"] == build), None)
+
+
+def metric_sums(path: Path, name: str) -> tuple[float, float]:
+    """(sum, count) of a Prometheus histogram in a /metrics text (0, 0 when absent)."""
+    values = {"sum": 0.0, "count": 0.0}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            for part in values:
+                if line.startswith(f"{name}_{part}"):
+                    values[part] += float(line.split()[-1])
+    return values["sum"], values["count"]
+
+
+def spawn_mean_ms(directory: Path, build: str) -> float | None:
+    """The broker's mean spawn time (spawn through the sandbox to the initialize answer) over the sessions run."""
+    name = "fjmcp_child_spawn_duration_seconds"
+    before = metric_sums(directory / f"metrics-before-{build}.txt", name)
+    after = metric_sums(directory / f"metrics-after-{build}.txt", name)
+    count = after[1] - before[1]
+    return (after[0] - before[0]) / count * 1000 if count > 0 else None
+
+
+def sessions_figures(directory: Path, build: str, child_start_ms: float | None, warm_p50_ms: float | None) -> dict:
+    """Session creation and idle memory of one build (missing files: empty). Whichever of a
+    session's initialize and its first call started its child is the slow one; the other costs
+    about a round trip."""
+    figures: dict = {}
+    creation = load_json(directory / f"creation-{build}.json")
+    if creation:
+        figures["initialize_ms"] = creation["initialize_p50_ms"]
+        figures["round_trip_ms"] = creation["healthz_p50_ms"]
+    sessions = load_json(directory / f"sessions-{build}.json")
+    if sessions:
+        last = sessions["checkpoints"][-1] if sessions["checkpoints"] else {}
+        figures["kb_per_session"] = last.get("perSessionKB")
+        figures["idle_sessions"] = last.get("sessions")
+        first = sessions.get("firstCall")
+        spawn_ms = spawn_mean_ms(directory, build)
+        if first and warm_p50_ms is not None and spawn_ms is not None:
+            creation, call = sessions["creation"], first
+            if creation["meanMs"] >= call["meanMs"]:
+                figures["spawning_step"], figures["with_child_ms"] = "initialize", creation["meanMs"]
+            else:
+                figures["spawning_step"], figures["with_child_ms"] = "first call", call["meanMs"] - warm_p50_ms
+            figures["spawn_ms"] = spawn_ms
+            figures["beyond_child_ms"] = figures["with_child_ms"] - spawn_ms
+            if child_start_ms is not None:
+                figures["sandbox_and_handshake_ms"] = spawn_ms - child_start_ms
+    return figures
+
+
+def verdicts(direct: dict, runs: list[dict], sessions: dict[str, dict], child_start_ms: float | None) -> list[dict]:
+    """One entry per target: met (for the new build; None when a run is missing), its figure and the
+    baseline's figure when the run had one."""
+    out: list[dict] = []
+
+    def add(target: str, compute) -> None:
+        figures = {build: compute(build) for build in BUILDS}
+        new = figures["new"]
+        if new is None:
+            return
+        base = figures["base"]
+        out.append({"target": target, "met": new[0], "figure": new[1], "before": base[1] if base else None})
+
     direct_p50, direct_p99 = direct["p50Ms"], direct["p99Ms"]
-    legacy1, modern1 = find(runs, "legacy, 1 session", 1), find(runs, "2026-07-28, 1 user", 1)
-    legacy50, modern50 = find(runs, "legacy, 1 session", 50), find(runs, "2026-07-28, 1 user", 50)
-    many_sessions = next((r for r in runs if r["label"].startswith("legacy,") and "sessions" in r["label"]), None)
-    many_users = next((r for r in runs if r["label"].startswith("2026-07-28,") and "users" in r["label"]), None)
-    floor50 = find(runs, "floor", 50)
-    if legacy1:
-        added50, added99 = legacy1["p50_ms"] - direct_p50, legacy1["p99_ms"] - direct_p99
-        out.append(("legacy c=1 added p50 <= 0.10 ms, p99 <= 0.30 ms", added50 <= 0.10 and added99 <= 0.30,
-                    f"added p50 {added50:.3f} ms, p99 {added99:.3f} ms"))
-        out.append(("(minimum) legacy c=1 added p50 <= 0.20 ms", added50 <= 0.20, f"{added50:.3f} ms"))
-    if legacy1 and modern1:
-        ratio = (modern1["p50_ms"] - direct_p50) / max(legacy1["p50_ms"] - direct_p50, 1e-6)
-        out.append(("2026-07-28 c=1 added p50 within 1.2x legacy (minimum 1.3x)", ratio <= 1.2, f"{ratio:.2f}x"))
-    if legacy50 and modern50:
-        ratio = legacy50["per_second"] / max(modern50["per_second"], 1e-6)
-        out.append(("2026-07-28 c=50 throughput within 1.2x legacy (minimum 1.3x)", ratio <= 1.2, f"{ratio:.2f}x"))
-    for run, what in ((legacy50, "one session"), (many_sessions, "many sessions"), (many_users, "2026-07-28, many users")):
-        if run:
-            out.append((f"c=50 {what}: >= 10,000 calls/s, p99 <= 10 ms (minimum 8,000/s on one session)",
-                        run["per_second"] >= 10_000 and run["p99_ms"] <= 10,
-                        f"{run['per_second']:,.0f} calls/s, p99 {run['p99_ms']:.2f} ms"))
-    if legacy50 and floor50:
-        ratio = legacy50["cpu_us_per_request"] / max(floor50["cpu_us_per_request"], 1e-6)
-        out.append(("broker CPU per call within 2x the floor's per request (c=50)", ratio <= 2,
-                    f"{legacy50['cpu_us_per_request']:.0f} vs {floor50['cpu_us_per_request']:.0f} us = {ratio:.1f}x"))
+
+    def legacy_c1(build, goal):
+        run = find(runs, "legacy, 1 session", 1, build)
+        if not run:
+            return None
+        added50, added99 = run["p50_ms"] - direct_p50, run["p99_ms"] - direct_p99
+        if goal:
+            return added50 <= 0.10 and added99 <= 0.30, f"added p50 {added50:.3f} ms, p99 {added99:.3f} ms"
+        return added50 <= 0.20, f"{added50:.3f} ms"
+
+    add("legacy c=1 added p50 <= 0.10 ms, p99 <= 0.30 ms", lambda b: legacy_c1(b, True))
+    add("(minimum) legacy c=1 added p50 <= 0.20 ms", lambda b: legacy_c1(b, False))
+
+    def era_ratio(build, concurrency):
+        legacy = find(runs, "legacy, 1 session", concurrency, build)
+        modern = find(runs, "2026-07-28, 1 user", concurrency, build)
+        if not (legacy and modern):
+            return None
+        if concurrency == 1:
+            ratio = (modern["p50_ms"] - direct_p50) / max(legacy["p50_ms"] - direct_p50, 1e-6)
+            return ratio <= 1.2, f"{ratio:.2f}x (added p50)"
+        ratio = legacy["per_second"] / max(modern["per_second"], 1e-6)
+        return ratio <= 1.2, f"{ratio:.2f}x (calls/s)"
+
+    add("2026-07-28 c=1 within 1.2x legacy (minimum 1.3x)", lambda b: era_ratio(b, 1))
+    add("2026-07-28 c=50 within 1.2x legacy (minimum 1.3x)", lambda b: era_ratio(b, 50))
+
+    def minimum_era(build):
+        results = [era_ratio(build, c) for c in (1, 50)]
+        if None in results:
+            return None
+        ratios = [float(r[1].split("x")[0]) for r in results]
+        return max(ratios) <= 1.3, f"{ratios[0]:.2f}x and {ratios[1]:.2f}x"
+
+    add("(minimum) 2026-07-28 within 1.3x legacy at c=1 and c=50", minimum_era)
+
+    def throughput(run):
+        if not run:
+            return None
+        return run["per_second"] >= 10_000 and run["p99_ms"] <= 10, f"{run['per_second']:,.0f} calls/s, p99 {run['p99_ms']:.2f} ms"
+
+    add("c=50 one session: >= 10,000 calls/s, p99 <= 10 ms", lambda b: throughput(find(runs, "legacy, 1 session", 50, b)))
+    add("(minimum) c=50 one session >= 8,000 calls/s", lambda b: (lambda r: r and (
+        r["per_second"] >= 8_000, f"{r['per_second']:,.0f} calls/s"))(find(runs, "legacy, 1 session", 50, b)))
+    add("c=50 many sessions: >= 10,000 calls/s, p99 <= 10 ms", lambda b: throughput(find_many(runs, "legacy,", "sessions", b)))
+    add("c=50 2026-07-28 many users: >= 10,000 calls/s, p99 <= 10 ms", lambda b: throughput(find_many(runs, "2026-07-28,", "users", b)))
+
+    def cpu(build):
+        broker, floor = find(runs, "legacy, 1 session", 50, build), find(runs, "floor", 50, "new")
+        if not (broker and floor):
+            return None
+        ratio = broker["cpu_us_per_request"] / max(floor["cpu_us_per_request"], 1e-6)
+        return ratio <= 2, f"{broker['cpu_us_per_request']:.0f} vs {floor['cpu_us_per_request']:.0f} us = {ratio:.1f}x"
+
+    add("broker CPU per call within 2x the floor's per request (legacy c=50)", cpu)
+
+    def creation_known(build):
+        figures = sessions.get(build, {})
+        if "initialize_ms" not in figures:
+            return None
+        extra = figures["initialize_ms"] - figures["round_trip_ms"]
+        return extra <= 1.0, (f"initialize p50 {figures['initialize_ms']:.3f} ms vs GET /healthz {figures['round_trip_ms']:.3f} ms "
+                              f"(+{extra:.3f} ms)")
+
+    add("session creation without a spawn ~ an HTTP round trip (within 1 ms)", creation_known)
+
+    def creation_child(build):
+        figures = sessions.get(build, {})
+        if "beyond_child_ms" not in figures or child_start_ms is None:
+            return None
+        return figures["beyond_child_ms"] <= 1.0, (
+            f"{figures['spawning_step']} with a spawn {figures['with_child_ms']:.3f} ms (mean) = the broker's spawn "
+            f"{figures['spawn_ms']:.3f} ms + {figures['beyond_child_ms']:.3f} ms; the spawn is the direct start "
+            f"{child_start_ms:.3f} ms + {figures.get('sandbox_and_handshake_ms', 0):.3f} ms of sandbox (bwrap) and exec")
+
+    add("session with a child: <= 1 ms beyond the child's own start", creation_child)
+
+    def idle(build):
+        figures = sessions.get(build, {})
+        if figures.get("kb_per_session") is None:
+            return None
+        return figures["kb_per_session"] <= 50, f"{figures['kb_per_session']:.1f} KB per idle session ({figures['idle_sessions']} with a child each)"
+
+    add("<= 50 KB per idle session (broker RSS)", idle)
     return out
 
 
@@ -71,23 +202,51 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="debug build: figures only, no verdicts")
     args = parser.parse_args()
     direct, runs = load(args.directory)
-    print(f"{'run':<28} {'c':>3} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'cpu us/req':>10} {'errors':>6}")
+    has_base = any(r["build"] == "base" for r in runs)
+    columns = f"{'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'cpu us':>7}"
+    print(f"{'run':<28} {'c':>3} {columns}" + (f" | {columns} (before)" if has_base else "") + f" {'errors':>6}")
     print(f"{'direct stdio (C echo child)':<28} {1:>3} {direct['callsPerSecond']:>9,.0f} {direct['p50Ms']:>8.3f} "
-          f"{direct['p99Ms']:>8.3f} {'':>8} {'':>10} {direct['errors']:>6}")
-    for run in runs:
+          f"{direct['p99Ms']:>8.3f} {'':>8} {'':>7}" + (f" | {'':>{len(columns)}}" if has_base else "") + f" {direct['errors']:>6}")
+
+    def cells(run: dict | None) -> str:
+        if not run:
+            return f"{'-':>9} {'-':>8} {'-':>8} {'':>8} {'-':>7}"
         added = f"{run['p50_ms'] - direct['p50Ms']:.3f}" if run["concurrency"] == 1 else ""
-        print(f"{run['label']:<28} {run['concurrency']:>3} {run['per_second']:>9,.0f} {run['p50_ms']:>8.3f} "
-              f"{run['p99_ms']:>8.3f} {added:>8} {run['cpu_us_per_request']:>10.0f} {run['errors']:>6}")
-    results = verdicts(direct, runs)
-    for target, met, figure in results:
-        state = "figure only (smoke)" if args.smoke else ("MET" if met else "NOT MET")
-        print(f"VERDICT {state}: {target} — {figure}")
+        return f"{run['per_second']:>9,.0f} {run['p50_ms']:>8.3f} {run['p99_ms']:>8.3f} {added:>8} {run['cpu_us_per_request']:>7.0f}"
+
+    for run in (r for r in runs if r["build"] == "new"):
+        before = find(runs, run["label"], run["concurrency"], "base") if run["label"] != "floor" else None
+        line = f"{run['label']:<28} {run['concurrency']:>3} {cells(run)}"
+        if has_base:
+            line += " | " + (" " * len(columns) if run["label"] == "floor" else cells(before))
+        errors = run["errors"] + (before["errors"] if before else 0)
+        print(line + f" {errors:>6}")
+
+    child_start = load_json(args.directory / "child-start.json")
+    child_start_ms = child_start["extra"].get("childStartP50Ms") if child_start else None
+    sessions = {}
+    for build in BUILDS:
+        warm = find(runs, "legacy, 1 session", 1, build)
+        sessions[build] = sessions_figures(args.directory, build, child_start_ms, warm["p50_ms"] if warm else None)
+    if child_start_ms is not None:
+        print(f"child's own start (spawn -> initialize answer, direct): p50 {child_start_ms:.3f} ms")
+    for build in BUILDS:
+        if sessions[build]:
+            print(f"sessions ({build}): " + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
+                                                      for k, v in sessions[build].items()))
+
+    results = verdicts(direct, runs, sessions, child_start_ms)
+    for result in results:
+        state = "figure only (smoke)" if args.smoke else ("MET" if result["met"] else "NOT MET")
+        before = f" (before: {result['before']})" if result["before"] else ""
+        print(f"VERDICT {state}: {result['target']} — {result['figure']}{before}")
     if args.json:
-        args.json.write_text(json.dumps({"direct": direct, "runs": runs,
-                                         "verdicts": [{"target": t, "met": m, "figure": f} for t, m, f in results]}, indent=1))
+        args.json.write_text(json.dumps({"direct": direct, "runs": runs, "sessions": sessions, "child_start_p50_ms": child_start_ms,
+                                         "verdicts": results}, indent=1))
     failed = [run for run in runs if run["errors"]]
     if failed:
-        print("runs with errors: " + ", ".join(f"{r['label']} c={r['concurrency']} ({r['errors']})" for r in failed), file=sys.stderr)
+        print("runs with errors: " + ", ".join(f"{r['label']} ({r['build']}) c={r['concurrency']} ({r['errors']})" for r in failed),
+              file=sys.stderr)
         return 1
     return 0
 

@@ -4,10 +4,13 @@
 #   (b) the broker (`fjmcp-broker demo`, demo child in its lightest mode) with a token from the real OAuth flow
 #   (c) mcp-proxy 0.13.x (Streamable HTTP) over the same child
 # then session scale (creation time, broker RSS at 0/100/500/1000 idle sessions), the auth path, and
-# the hot path above the floor per era with the C echo child (bench/hotpath.sh, its verdict lines).
+# the hot path above the floor per era with the C echo child (bench/hotpath.sh, its verdict lines),
+# with the broker of the commit before the hot-path work measured in the same run (before/after).
 # Every run is bounded in calls and seconds and targets 127.0.0.1 only. Knobs (environment):
 #   BENCH_CALLS (20000) BENCH_SECONDS (15) BENCH_SESSION_COUNTS (0,100,500,1000) BENCH_PORT (18480)
 #   BENCH_PROXY_PORT (18481) BENCH_LOG_LEVEL (info, the broker's default) BENCH_SKIP_BUILD=1
+#   BENCH_BASE_COMMIT (a90b31d) BENCH_BASE_REVERT (d62476d) BENCH_BASE_BIN (a directory with a
+#   baseline fjmcp-broker; default: built once into .build-bench-base, skipped when present)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -29,6 +32,27 @@ if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
         swift build -c release --scratch-path .build-release --product "$product" >"$OUT/build-$product.log" 2>&1 \
             || { tail -30 "$OUT/build-$product.log"; exit 1; }
     done
+fi
+
+# The broker before the hot-path work (issue 19), for the before/after columns of hotpath.sh:
+# the tree just before d62476d (the first hot-path change). 9f51780, the commit before it, does
+# not build (its renames into BrokerWire were completed only by a90b31d), so it is a90b31d with
+# d62476d reverted. Built once into the git-ignored .build-bench-base, from a git worktree.
+BASE_BIN=${BENCH_BASE_BIN:-$PWD/.build-bench-base/bin}
+if [[ ! -x $BASE_BIN/fjmcp-broker ]]; then
+    base_dir=$PWD/.build-bench-base
+    base_commit=${BENCH_BASE_COMMIT:-a90b31d}
+    base_revert=${BENCH_BASE_REVERT-d62476d}
+    echo "== building the baseline broker ($base_commit${base_revert:+ with $base_revert reverted}) into .build-bench-base"
+    rm -rf "$base_dir/src"
+    git worktree prune
+    git worktree add -q --detach "$base_dir/src" "$base_commit"
+    if [[ -n $base_revert ]]; then git -C "$base_dir/src" revert --no-commit "$base_revert"; fi
+    (cd "$base_dir/src" && swift build -c release --scratch-path "$base_dir/build" --product fjmcp-broker) >"$OUT/build-base.log" 2>&1 \
+        || { tail -30 "$OUT/build-base.log"; exit 1; }
+    mkdir -p "$BASE_BIN"
+    cp "$base_dir/build/release/fjmcp-broker" "$BASE_BIN/"
+    git worktree remove --force "$base_dir/src"
 fi
 
 echo "== python: mcp-proxy 0.13.x and httpx in bench/.venv"
@@ -90,5 +114,5 @@ cleanup; BROKER_PID=""
 $PY bench/report.py "$OUT" "bench/results/bench-$STAMP.json" | tee "$OUT/table.txt"
 
 echo "== hot path: floor, broker per era, C echo child (bench/hotpath.sh)"
-HOTPATH_BIN=$BIN HOTPATH_JSON="bench/results/hotpath-$STAMP.json" bench/hotpath.sh | tee "$OUT/hotpath.txt"
+HOTPATH_BIN=$BIN HOTPATH_BASE_BIN=$BASE_BIN HOTPATH_JSON="bench/results/hotpath-$STAMP.json" bench/hotpath.sh | tee "$OUT/hotpath.txt"
 echo "per-run files and logs: $OUT/   combined JSON: bench/results/bench-$STAMP.json"

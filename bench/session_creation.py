@@ -3,7 +3,7 @@ the p50/p90 of `POST /mcp initialize` once the child command's answer for that p
 is known (no process is started: the session's child is deferred to its first request), next
 to `GET /healthz` on the same keep-alive connection. A figure, not a test.
 
-    python bench/session_creation.py --url http://127.0.0.1:18490 --token <access token> [--count 500]
+    python bench/session_creation.py --url http://127.0.0.1:18490 --token <access token> [--count 500] [--json FILE]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--count", type=int, default=500)
+    parser.add_argument("--json", help="also write the p50/p90 figures here (bench/hotpath.sh reads them)")
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.token}", "Content-Type": "application/json",
                "Accept": "application/json, text/event-stream"}
@@ -47,6 +48,11 @@ def main() -> None:
     for name, values in (("GET /healthz", plain), ("initialize (answer known)", opened)):
         print(f"{name:28} p50 {statistics.median(values):7.3f} ms  p90 {percentile(values, 0.9):7.3f} ms  (n={len(values)})")
     print(f"session creation beyond a plain round trip: p50 {statistics.median(opened) - statistics.median(plain):+.3f} ms")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"healthz_p50_ms": statistics.median(plain), "healthz_p90_ms": percentile(plain, 0.9),
+                       "initialize_p50_ms": statistics.median(opened), "initialize_p90_ms": percentile(opened, 0.9),
+                       "count": len(opened)}, out)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,8 @@ struct Sessions: AsyncParsableCommand {
     @Option(help: "Seconds to let the broker settle before each reading.") var settle = 2.0
     @Option(help: "Give up after this many seconds.") var seconds = 300.0
     @Option(help: "Write the JSON result here ('-' = stdout).") var json: String?
+    @Flag(help: "Send one tools/call on each session right after opening it (its child starts then; timed apart), so the checkpoints count sessions with a child.")
+    var callEach = false
 
     struct Checkpoint: Codable {
         var sessions: Int
@@ -150,6 +152,8 @@ struct Sessions: AsyncParsableCommand {
     struct Output: Codable {
         var checkpoints: [Checkpoint]
         var creation: RunResult
+        /// With `--call-each`: each session's first tools/call, which starts its child.
+        var firstCall: RunResult?
         var heldCalls: Int
         var heldOK: Int
         var reached: Int
@@ -163,6 +167,8 @@ struct Sessions: AsyncParsableCommand {
         var ids: [String] = []
         var checkpoints: [Checkpoint] = []
         var recorder = LatencyRecorder()
+        var firstCalls = LatencyRecorder()
+        var firstCallTime = Duration.zero
         var failure: String?
         let clock = ContinuousClock()
         let started = clock.now
@@ -178,6 +184,14 @@ struct Sessions: AsyncParsableCommand {
                     creationTime += took
                     recorder.record(nanoseconds: took.nanoseconds)
                     ids.append(id)
+                    if callEach {
+                        let body = #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":\#(Payload.echoParams)}"#
+                        let called = clock.now
+                        guard try await mcp.post(body, session: id).isResult else { throw BenchError("the first tools/call failed") }
+                        let took = clock.now - called
+                        firstCallTime += took
+                        firstCalls.record(nanoseconds: took.nanoseconds)
+                    }
                 } catch {
                     failure = "session \(ids.count + 1): \(error)"
                     break outer
@@ -208,6 +222,11 @@ struct Sessions: AsyncParsableCommand {
         let creation = RunResult(label: "session-create", mode: "http", method: "initialize", sessions: ids.count, concurrency: 1,
                                  recorder: recorder, elapsed: creationTime)
         log(creation.line)
+        let firstCall = callEach
+            ? RunResult(label: "session-first-call", mode: "http", method: "tools/call", sessions: ids.count, concurrency: 1,
+                        recorder: firstCalls, elapsed: firstCallTime)
+            : nil
+        if let firstCall { log(firstCall.line) }
         let closing = RunBudget(calls: allIDs.count, seconds: 120)
         let closeIndex = IDSource()
         _ = await runWorkers(concurrency: 20, budget: closing) { _ in
@@ -216,7 +235,7 @@ struct Sessions: AsyncParsableCommand {
         }
         try await client.shutdown()
         if let failure { log("stopped: \(failure)") }
-        try emit(Output(checkpoints: checkpoints, creation: creation, heldCalls: allIDs.count,
+        try emit(Output(checkpoints: checkpoints, creation: creation, firstCall: firstCall, heldCalls: allIDs.count,
                         heldOK: Int(held.histogram.totalCount), reached: ids.count, error: failure), to: json)
     }
 
