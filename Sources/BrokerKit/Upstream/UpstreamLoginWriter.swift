@@ -93,6 +93,13 @@ public actor UpstreamLoginWriter {
         guard let mine = set.loginExchangedAt,
               let stored = try? UpstreamTokenSet.open(record.sealed, with: box, userID: record.userID).loginExchangedAt
         else { return false }
-        return stored > mine
+        return Self.milliseconds(stored) > Self.milliseconds(mine)
+    }
+
+    /// A sealed set's times pass through JSON as floating-point seconds since 1970, which can
+    /// move them by a rounding error: two times are compared to the millisecond, so a stored
+    /// time equal to ours never counts as later.
+    private static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000).rounded())
     }
 }

@@ -130,3 +130,28 @@ final class UpstreamTokenLoginOrderTests: UpstreamTokenTestCase {
         XCTAssertEqual(token.generation, generation, file: file, line: line)
     }
 }
+
+/// Two logins answered at the same instant (a clock that does not move, as in tests): neither
+/// is later, so the one stored last is kept, whatever rounding the sealed JSON applied.
+final class UpstreamLoginWriterSameInstantTests: XCTestCase {
+    func testAnEqualExchangeTimeIsNeverLater() async throws {
+        let directory = try TemporaryDirectory()
+        let store = try SQLiteStore(path: directory.path + "/broker.sqlite")
+        defer { try? store.close() }
+        let box = SecretBox(masterKey: [UInt8](repeating: 3, count: 32), purpose: UpstreamTokenSet.purpose)
+        let writer = UpstreamLoginWriter(store: store, box: box)
+        for offset in 0..<50 {
+            // Dates whose seconds since 1970 do not survive the reference-date round trip exactly.
+            let instant = Date(timeIntervalSinceReferenceDate: 786_000_000.123_456_7 + Double(offset) * 0.000_123_4)
+            let userID = Int64(offset + 1)
+            try await store.upsertUser(UserRecord(id: userID, login: "u\(offset)", createdAt: instant, updatedAt: instant))
+            for name in ["first", "second"] {
+                let set = UpstreamTokenSet(accessToken: name, refreshToken: name, accessExpiresAt: nil, loginExchangedAt: instant)
+                _ = try await writer.store(set, userID: userID, now: instant)
+            }
+            let record = try await store.upstreamTokens(userID: userID)
+            let stored = try UpstreamTokenSet.open(try XCTUnwrap(record).sealed, with: box, userID: userID)
+            XCTAssertEqual(stored.accessToken, "second", "instant \(instant.timeIntervalSinceReferenceDate)")
+        }
+    }
+}
