@@ -15,7 +15,7 @@ final class ToolPolicyEraTests: XCTestCase {
         XCTAssertEqual((reply.error?["data"] as? [String: Any])?["policy"] as? String, setting, reply.body, file: file, line: line)
     }
 
-    func testReadOnlyAndDenyHideAndRefuseOnEveryPathAndNothingRefusedReachesTheChild() async throws {
+    func testReadOnlyAndDenyHideAndRefuseOnEveryPath() async throws {
         let broker = try await MCPTestBroker.start(environment: ["FJMCP_READ_ONLY": "true", "FJMCP_TOOLS_DENY": "echo"])
         defer { Task { await broker.stop() } }
         var session = try await broker.client()
@@ -51,6 +51,54 @@ final class ToolPolicyEraTests: XCTestCase {
                       by: "FJMCP_TOOLS_DENY")
         let modernWhoami = try await session.modern(id: 12, method: "tools/call", params: ["name": "whoami", "arguments": [:]])
         XCTAssertEqual(modernWhoami.structured?["pid"] as? Int, userPID, "the user child survived every refused crash")
+    }
+
+    /// Every refused call on every path is answered by the broker and never forwarded: each
+    /// child's own count of the tool calls it received (`--stats`, which does not count itself)
+    /// holds exactly the allowed ones.
+    func testNoRefusedCallReachesTheChildOnAnyPath() async throws {
+        let broker = try await MCPTestBroker.start(childOptions: ["--stats"], environment: ["FJMCP_TOOLS_ALLOW": "whoami,stats"])
+        defer { Task { await broker.stop() } }
+
+        // Legacy session: its own child.
+        var session = try await broker.client()
+        _ = try await session.initialize()
+        for (id, name) in [(1, "crash"), (2, "echo"), (3, "sleep")] {
+            assertRefused(try await session.tool(id: id, name, ["text": "x", "ms": 1]), by: "FJMCP_TOOLS_ALLOW")
+        }
+        let whoami = try await session.tool(id: 4, "whoami")
+        XCTAssertNotNil(whoami.structured, whoami.body)
+        try assertReceived(1, try await session.tool(id: 5, "stats"))
+
+        // 2025-03-26 batch: a session and child of its own.
+        var batchSession = try await broker.client()
+        _ = try await batchSession.initialize(version: "2025-03-26")
+        let batch = try await batchSession.post(MCPTestClient.json([
+            ["jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": ["name": "crash", "arguments": [:]]],
+            ["jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": ["name": "whoami", "arguments": [:]]],
+            ["jsonrpc": "2.0", "id": 8, "method": "tools/call", "params": ["name": "echo", "arguments": ["text": "x"]]],
+        ]))
+        XCTAssertEqual(batch.status, 200, batch.body)
+        try assertReceived(1, try await batchSession.tool(id: 9, "stats"))
+
+        // Session-less and 2026-07-28 requests: the user's child.
+        var anonymous = session
+        anonymous.sessionID = nil
+        assertRefused(try await anonymous.tool(id: 10, "crash"), by: "FJMCP_TOOLS_ALLOW")
+        let anonymousWhoami = try await anonymous.tool(id: 11, "whoami")
+        XCTAssertNotNil(anonymousWhoami.structured, anonymousWhoami.body)
+        assertRefused(try await session.modern(id: 12, method: "tools/call", params: ["name": "crash", "arguments": [:]]),
+                      by: "FJMCP_TOOLS_ALLOW")
+        assertRefused(try await session.modern(id: 13, method: "tools/call", params: ["name": "sleep", "arguments": ["ms": 1]]),
+                      by: "FJMCP_TOOLS_ALLOW")
+        let modernWhoami = try await session.modern(id: 14, method: "tools/call", params: ["name": "whoami", "arguments": [:]])
+        XCTAssertNotNil(modernWhoami.structured, modernWhoami.body)
+        try assertReceived(2, try await session.modern(id: 15, method: "tools/call", params: ["name": "stats", "arguments": [:]]))
+    }
+
+    private func assertReceived(_ expected: Int, _ stats: MCPReply, file: StaticString = #filePath, line: UInt = #line) throws {
+        let received = try XCTUnwrap(stats.structured?["received"] as? Int, stats.body, file: file, line: line)
+        XCTAssertEqual(received, expected, "tool calls the child received: \(stats.body)", file: file, line: line)
     }
 
     func testAllowListFiltersBatchElementsAndAnUnreadableNameFailsClosed() async throws {
