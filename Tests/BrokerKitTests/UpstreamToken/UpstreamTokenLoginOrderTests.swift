@@ -68,59 +68,67 @@ final class UpstreamTokenLoginOrderTests: UpstreamTokenTestCase {
     /// Forgejo answered the refresh, then a login exchanged and stored before the refresh's
     /// compare-and-swap: the swap loses and the refresh adopts the login's set.
     func testARefreshWhoseSwapMeetsALoginAdoptsTheLoginsSet() async throws {
-        try await harness.login()
-        let intercepting = UpstreamTokenInterceptingStore(harness.store)
-        let manager = harness.makeManager(store: intercepting)
-        let log = await UpstreamTokenEventLog(manager)
-        await harness.advanceClocks(seconds: 10)
-        let pending = try await harness.beginLogin()
-        let writer = UpstreamLoginWriter(store: harness.store, box: harness.box)
-        let (userID, clock, forgejo) = (userID, harness.clock, harness.server.state)
-        intercepting.beforeNextTokenSwap {
-            await forgejo.advanceClock(seconds: 1)
-            clock.advance(seconds: 1)
-            let (_, set) = try await pending.exchange()
-            _ = try await writer.store(set, userID: userID, now: clock.now())
+        let forgejo = harness.server.state
+        try await assertRefreshAdoptsARacingLogin { intercepting, login in
+            intercepting.beforeNextTokenSwap {
+                await forgejo.advanceClock(seconds: 1)
+                try await login.store(try await login.exchange())
+            }
         }
-
-        let token = try await manager.refresh(userID: userID)
-        let stored = try await harness.storedSet()
-        XCTAssertEqual(token.token, stored?.accessToken)
-        XCTAssertEqual(token.generation, 2, "the login's version, not a third written by the refresh")
-        let deaths = await log.deaths
-        XCTAssertEqual(deaths, [])
-        try await assertStoredSetRefreshes(generation: 3)
     }
 
     /// A login exchanged before the refresh reached Forgejo (which then calls the refresh token
     /// used) and stores while the refresh re-reads the store: adopted, nobody is logged out.
     func testARefreshInsideALoginsExchangeToStoreWindowAdoptsTheLoginsSet() async throws {
+        try await assertRefreshAdoptsARacingLogin { intercepting, login in
+            // Read 1 starts the refresh: the login exchanges now. Read 2 is the refresh's first
+            // re-read after Forgejo's "already used" (it still sees the old set): the login stores.
+            intercepting.afterNextTokenRead {
+                let set = try await login.exchange()
+                intercepting.afterNextTokenRead { try await login.store(set) }
+            }
+        }
+    }
+
+    /// A login of alice whose exchange and store a store hook runs, racing a refresh.
+    private struct RacingLogin: Sendable {
+        let pending: UpstreamTokenHarness.PendingLogin
+        let writer: UpstreamLoginWriter
+        let userID: Int64
+
+        func exchange() async throws -> UpstreamTokenSet {
+            pending.clock.advance(seconds: 1)
+            return try await pending.exchange().1
+        }
+
+        func store(_ set: UpstreamTokenSet) async throws {
+            _ = try await writer.store(set, userID: userID, now: pending.clock.now())
+        }
+    }
+
+    /// Alice is logged in; `race` places a second login inside a refresh through the store's
+    /// hooks. The refresh must answer with the login's set (version 2, no third version of its
+    /// own), nobody is declared dead or loses a grant, and the stored set still refreshes.
+    private func assertRefreshAdoptsARacingLogin(
+        _ race: (UpstreamTokenInterceptingStore, RacingLogin) -> Void, file: StaticString = #filePath, line: UInt = #line
+    ) async throws {
         try await harness.login()
         let intercepting = UpstreamTokenInterceptingStore(harness.store)
         let manager = harness.makeManager(store: intercepting)
         let log = await UpstreamTokenEventLog(manager)
         await harness.advanceClocks(seconds: 10)
-        let pending = try await harness.beginLogin()
-        let writer = UpstreamLoginWriter(store: harness.store, box: harness.box)
-        let (userID, clock) = (userID, harness.clock)
-        // Read 1 starts the refresh: the login exchanges now. Read 2 is the refresh's first
-        // re-read after Forgejo's "already used" (it still sees the old set): the login stores.
-        intercepting.afterNextTokenRead {
-            let (_, set) = try await pending.exchange()
-            intercepting.afterNextTokenRead {
-                _ = try await writer.store(set, userID: userID, now: clock.now())
-            }
-        }
+        race(intercepting, RacingLogin(pending: try await harness.beginLogin(),
+                                       writer: UpstreamLoginWriter(store: harness.store, box: harness.box), userID: userID))
 
         let token = try await manager.refresh(userID: userID)
         let stored = try await harness.storedSet()
-        XCTAssertEqual(token.token, stored?.accessToken)
-        XCTAssertEqual(token.generation, 2)
+        XCTAssertEqual(token.token, stored?.accessToken, file: file, line: line)
+        XCTAssertEqual(token.generation, 2, "the login's version", file: file, line: line)
         let deaths = await log.deaths
-        XCTAssertEqual(deaths, [])
+        XCTAssertEqual(deaths, [], file: file, line: line)
         let grants = try await harness.store.activeGrants(userID: userID)
-        XCTAssertFalse(grants.isEmpty, "no broker grant revoked")
-        try await assertStoredSetRefreshes(generation: 3)
+        XCTAssertFalse(grants.isEmpty, "no broker grant revoked", file: file, line: line)
+        try await assertStoredSetRefreshes(generation: 3, file: file, line: line)
     }
 
     /// The stored refresh token is the one Forgejo honours: a fresh manager rotates it.
