@@ -56,10 +56,14 @@ final class AuditFileSinkFIFOTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// The one line `check-config` and `serve` print before exiting with status 2.
     func testConfigurationRefusesAFIFO() {
-        var reader = ConfigReader(source: ConfigSource(environment: ["FJMCP_AUDIT_LOG": fifo]), problems: [])
-        XCTAssertNil(reader.auditSettings())
-        XCTAssertEqual(reader.problems, ["FJMCP_AUDIT_LOG=\(fifo): is not a regular file (a FIFO, socket or device would block or lose records)"])
+        let environment = ["FJMCP_PUBLIC_URL": "https://mcp.example.org", "FORGEJO_URL": "https://forgejo.example.org",
+                           "FORGEJO_CLIENT_ID": "id", "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_AUDIT_LOG": fifo]
+        XCTAssertThrowsError(try BrokerConfig.load(from: ConfigSource(environment: environment))) { error in
+            XCTAssertEqual((error as? ConfigError)?.problems,
+                           ["FJMCP_AUDIT_LOG=\(self.fifo): is not a regular file (a FIFO, socket or device would block or lose records)"])
+        }
     }
 
     func testOpeningAFIFOWithoutAReaderFailsAtOnce() throws {
