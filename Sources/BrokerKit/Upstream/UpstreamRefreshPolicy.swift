@@ -25,15 +25,18 @@ public struct UpstreamRefreshPolicy: Sendable {
     /// Cap for both backoffs.
     public var maximumRetryDelay: Duration
     /// Re-reads of the store after Forgejo said "token was already used": another broker process
-    /// may have rotated the token and not yet written its answer, so a few short waits separate
-    /// "someone else refreshed" from "the token is lost".
+    /// may have rotated the token and not yet written its answer, or a login's code exchange
+    /// retired it and the login has yet to store its set (after one more Forgejo call, bounded
+    /// by the authorization server's upstream timeout), so waits that together outlast that call
+    /// separate "someone else refreshed" from "the token is lost" (the user would otherwise
+    /// lose every broker grant moments before the login's set arrives).
     public var reuseRecheckDelays: [Duration]
 
     public init(
         refreshFraction: Double = 0.8, minimumRefreshInterval: Duration = .seconds(5),
         unknownExpiryLifetime: Duration = .seconds(300), attempts: Int = 3, retryBaseDelay: Duration = .milliseconds(250),
         rescheduleBaseDelay: Duration = .seconds(5), maximumRetryDelay: Duration = .seconds(60),
-        reuseRecheckDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(1)]
+        reuseRecheckDelays: [Duration] = [.milliseconds(100), .milliseconds(400), .seconds(1), .seconds(3), .seconds(7)]
     ) {
         self.refreshFraction = min(max(refreshFraction, 0.1), 0.95)
         self.minimumRefreshInterval = minimumRefreshInterval

@@ -163,3 +163,14 @@ final class UpstreamLoginWriterSameInstantTests: XCTestCase {
         }
     }
 }
+
+final class UpstreamRefreshPolicyLoginWindowTests: XCTestCase {
+    /// A refresh told "already used" because a login's exchange retired its token keeps
+    /// re-reading the store longer than the login can take to store its set (its user lookup is
+    /// bounded by the upstream timeout), so the login's set is adopted rather than the user
+    /// declared dead (`testARefreshInsideALoginsExchangeToStoreWindowAdoptsTheLoginsSet`).
+    func testDefaultRechecksOutlastALoginsExchangeToStoreWindow() {
+        let rechecks = UpstreamRefreshPolicy().reuseRecheckDelays.reduce(Duration.zero, +)
+        XCTAssertGreaterThan(rechecks, AuthorizationServer.Options().upstreamTimeout)
+    }
+}
