@@ -111,8 +111,9 @@ extension AuthorizationServer {
             try await admitSignIn(forgejoUser, accessToken: set.accessToken)
         } catch let refusal as SignInRefusal {
             if case .unavailable = refusal.decision { throw refusal }
-            // Only this login's set: a later login's is judged (and refused) by its own callback.
-            if case .stored(let version) = stored { _ = try await store.deleteUpstreamTokens(userID: user.id, expectedVersion: version) }
+            // This login's set (or a refresh of it since); a later login's, which superseded this
+            // one, is judged by its own callback.
+            if case .stored = stored { try await store.deleteUpstreamTokens(userID: user.id) }
             throw refusal
         }
         return user
