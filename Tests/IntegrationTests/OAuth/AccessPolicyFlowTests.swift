@@ -76,6 +76,8 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertEqual(page.status, 403)
         let status = try await broker.mcp(tokens.accessToken).status
         XCTAssertEqual(status, 401, "the earlier client's grant ended with the refusal")
+        let left = try await broker.store.upstreamTokens(userID: 101)
+        XCTAssertNil(left, "a refused user's Forgejo tokens are not kept")
     }
 
     /// A returning user's login retired their stored refresh token at Forgejo (each code
