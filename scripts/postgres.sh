@@ -31,11 +31,23 @@ as_postgres() {
     if [ "$(id -un)" = "$RUN_AS" ]; then "$@"; else runuser -u "$RUN_AS" -- "$@"; fi
 }
 
+# The server outlives this script: it must not keep the caller's descriptors open (a caller that
+# waits for end of file on them, as Foundation's Process does to notice its child's exit, would
+# wait for as long as the server runs).
+close_inherited_descriptors() {
+    local fd
+    for fd in /proc/$$/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null || true
+    done
+}
+
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
 start() {
+    close_inherited_descriptors
     install_postgres || { echo "postgres.sh: PostgreSQL 15 cannot be installed" >&2; exit 3; }
     id "$RUN_AS" >/dev/null 2>&1 || { echo "postgres.sh: no '$RUN_AS' user to run PostgreSQL as" >&2; exit 3; }
     local dir port
@@ -83,6 +95,7 @@ pause() {
 
 resume() {
     local dir=${1:?usage: postgres.sh resume DIR}
+    close_inherited_descriptors
     as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 30 start >/dev/null
 }
 
