@@ -37,8 +37,12 @@ public final class PostgresStore: Sendable {
     /// Connects once, directly, to check the server and apply pending migrations, then starts the
     /// pool. The direct connection fails at once with the server's reason (wrong password, no such
     /// database); the pool would retry with backoff and report only a tripped circuit breaker.
-    public static func open(_ location: PostgresLocation, logger: Logger) async throws(OpenError) -> PostgresStore {
+    public static func open(_ location: PostgresLocation, logger brokerLogger: Logger) async throws(OpenError) -> PostgresStore {
         let target = location.redacted
+        // postgres-nio logs backend messages and bound values at trace level: rows of sealed
+        // tokens and token hashes. Never below info, whatever FJMCP_LOG_LEVEL says.
+        var logger = brokerLogger
+        logger.logLevel = max(logger.logLevel, .info)
         let connection: PostgresConnection
         let configuration: PostgresClient.Configuration
         do {
