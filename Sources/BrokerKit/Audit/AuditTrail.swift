@@ -61,8 +61,8 @@ public final class AuditTrail: Service, Sendable {
         if let file, let problem = file.reopen() {
             logger.error("audit log cannot be opened", metadata: ["path": "\(file.path)", "error": "\(problem)"])
         }
-        let hangups = file.map { _ in Self.watchHangups { [self] in reopenRequested.store(true, ordering: .relaxed) } }
-        defer { hangups?.cancel() }
+        let hangups = file.map { _ in HangupSignal.watch { [self] in reopenRequested.store(true, ordering: .relaxed) } }
+        defer { hangups.map(HangupSignal.unwatch) }
         while !Task.isCancelled, !Task.isShuttingDownGracefully {
             try? await cancelWhenGracefulShutdown { [options] in try await Task.sleep(for: options.flushInterval) }
             await flush(to: file)
@@ -105,14 +105,5 @@ public final class AuditTrail: Service, Sendable {
             }
         }
         Counter(label: "fjmcp_audit_records_total").increment(by: Int64(batch.count))
-    }
-
-    /// SIGHUP handling for the process: the default action would end it.
-    private static func watchHangups(_ handler: @escaping @Sendable () -> Void) -> any DispatchSourceSignal {
-        signal(SIGHUP, SIG_IGN)
-        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
-        source.setEventHandler(handler: handler)
-        source.resume()
-        return source
     }
 }

@@ -83,6 +83,18 @@ final class AuditTrailTests: XCTestCase {
     }
 
     func testTheWriterFlushesOnItsIntervalAndReopensTheFileOnSIGHUP() async throws {
+        try await assertReopensOnSIGHUP()
+    }
+
+    /// A second trail with a file in the same process (after the first stopped) still hears SIGHUP.
+    func testASecondTrailInTheProcessStillReopensOnSIGHUP() async throws {
+        try await assertReopensOnSIGHUP()
+        try FileManager.default.removeItem(atPath: logPath)
+        try FileManager.default.removeItem(atPath: directory.appendingPathComponent("audit.jsonl.1").path)
+        try await assertReopensOnSIGHUP()
+    }
+
+    private func assertReopensOnSIGHUP() async throws {
         var options = AuditTrail.Options()
         options.flushInterval = .milliseconds(50)
         let trail = AuditTrail(settings: AuditSettings(logPath: logPath, retention: .zero), store: nil, options: options,

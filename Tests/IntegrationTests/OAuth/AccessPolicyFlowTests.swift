@@ -111,8 +111,7 @@ final class AccessPolicyFlowTests: XCTestCase {
         XCTAssertNil(Self.link(in: page.body), "no application to return to")
     }
 
-    /// The trail writes to a store of its own: only one trail per process may watch SIGHUP
-    /// for its file, and AuditTrailTests' does.
+    /// The trail writes to a store of its own, read back with a query.
     func testAnAccountPageSignInIsAuditedAsALoginWithoutAClient() async throws {
         let directory = NSTemporaryDirectory() + "account-audit-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)

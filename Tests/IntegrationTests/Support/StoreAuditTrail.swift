@@ -3,8 +3,7 @@ import Foundation
 import Logging
 
 /// An audit trail that writes to a store of its own, flushed every 50 ms, for tests that check
-/// the records an endpoint writes. No file: only one trail per process may watch SIGHUP for its
-/// file, and AuditTrailTests' does.
+/// the records an endpoint writes (read back with a query, no file to parse).
 struct StoreAuditTrail {
     let trail: AuditTrail
     let store: SQLiteStore
