@@ -26,6 +26,12 @@ public protocol BrokerStore: Sendable {
     /// Deletes the set only if it is still `expectedVersion`: a verdict about one version must
     /// not delete the set a concurrent login or refresh wrote since. Returns whether it deleted.
     func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool
+    /// Runs a Forgejo refresh of the user's token set (read, refresh at Forgejo, compare-and-swap)
+    /// while no other broker process on the same database refreshes that user's set, so Forgejo
+    /// never sees one refresh token redeemed twice. A process already single-flights its own
+    /// refreshes; this covers several processes on one database. Engines with one process per
+    /// database (SQLite) just run `body`.
+    func withUpstreamRefreshLock<Result: Sendable>(userID: Int64, _ body: () async throws -> Result) async throws -> Result
 
     // MARK: Clients
     func insertClient(_ client: ClientRecord) async throws
@@ -107,6 +113,12 @@ public protocol BrokerStore: Sendable {
     /// tokens (and their sealed successors) are kept; `retention` how long revoked grants and
     /// clients that never obtained a grant are kept.
     func deleteExpired(now: Date, refreshGrace: TimeInterval, retention: TimeInterval) async throws -> CleanupCounts
+}
+
+extension BrokerStore {
+    public func withUpstreamRefreshLock<Result: Sendable>(userID: Int64, _ body: () async throws -> Result) async throws -> Result {
+        try await body()
+    }
 }
 
 public enum CodeConsumption: Sendable, Equatable {

@@ -64,6 +64,19 @@ extension PostgresStore: BrokerStore {
     public func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool {
         try await !rows("DELETE FROM upstream_tokens WHERE user_id = \(userID) AND version = \(expectedVersion) RETURNING 1").isEmpty
     }
+
+    /// A transaction holding the user's advisory lock for as long as `body` runs (its own store
+    /// calls use other pooled connections); a second process asking for the same user waits, then
+    /// reads the set the first one stored. Keys are the user id truncated to 32 bits: two users
+    /// sharing one would only wait for each other.
+    public func withUpstreamRefreshLock<Result: Sendable>(userID: Int64, _ body: () async throws -> Result) async throws -> Result {
+        let logger = self.logger
+        return try await transaction { connection in
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.upstreamRefreshNamespace), \(Int32(truncatingIfNeeded: userID)))", logger: logger)
+            return try await body()
+        }
+    }
 }
 
 /// The database did not answer a trivial query in time (readiness).

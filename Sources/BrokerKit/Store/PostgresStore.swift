@@ -183,6 +183,8 @@ enum AdvisoryLock: Int32 {
 
     /// "fjmp".
     static let namespace: Int32 = 0x666A_6D70
+    /// "fjmr": per-user Forgejo refresh locks, keyed by user id (``PostgresStore/withUpstreamRefreshLock(userID:_:)``).
+    static let upstreamRefreshNamespace: Int32 = 0x666A_6D72
 }
 
 extension PostgresConnection {

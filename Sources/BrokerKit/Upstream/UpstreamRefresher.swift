@@ -27,7 +27,17 @@ struct UpstreamRefresher: Sendable {
         return try StoredUpstreamTokens(record: record, box: box, policy: policy)
     }
 
+    /// Under the store's per-user refresh lock: another broker process on the same database
+    /// refreshing this user finishes first, and this one then finds its set and adopts it.
     func refresh(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
+        do {
+            return try await store.withUpstreamRefreshLock(userID: userID) { await refreshLocked(userID: userID, trigger: trigger) }
+        } catch {
+            return .transient(reason: "store_unavailable", current: nil)
+        }
+    }
+
+    private func refreshLocked(userID: Int64, trigger: UpstreamRefreshTrigger) async -> UpstreamRefreshOutcome {
         var attempt = 0
         while true {
             attempt += 1

@@ -111,3 +111,39 @@ final class PostgresStoreTests: StoreSuite {
         XCTAssertEqual(ids.count, 1)
     }
 }
+
+/// Single-flight Forgejo refresh across broker processes on one database.
+extension PostgresStoreTests {
+    /// Order of events seen by the lock holders.
+    private actor Timeline {
+        var events: [String] = []
+        func add(_ event: String) { events.append(event) }
+    }
+
+    func testUpstreamRefreshLockSerialisesOneUserAcrossStoresButNotOtherUsers() async throws {
+        let second = try await PostgresStore.open(try location(), logger: Logger(label: "test"))
+        let first: any StoreEngine = store
+        let timeline = Timeline()
+        let (firstHeld, firstHolds) = AsyncStream.makeStream(of: Void.self)
+        let (released, release) = AsyncStream.makeStream(of: Void.self)
+        async let holder: Void = first.withUpstreamRefreshLock(userID: 7) {
+            await timeline.add("first in")
+            firstHolds.yield()
+            for await _ in released { break }
+            await timeline.add("first out")
+        }
+        for await _ in firstHeld { break }
+        // Another user is not held up by user 7's refresh.
+        try await second.withUpstreamRefreshLock(userID: 8) { await timeline.add("other user") }
+        async let waiter: Void = second.withUpstreamRefreshLock(userID: 7) { await timeline.add("second in") }
+        // Time for a broken lock to let the second process in before the first lets go; a working
+        // one passes whatever the timing.
+        try await Task.sleep(for: .milliseconds(200))
+        release.yield()
+        try await holder
+        try await waiter
+        let events = await timeline.events
+        XCTAssertEqual(events, ["first in", "other user", "first out", "second in"])
+        await second.shutdown()
+    }
+}
