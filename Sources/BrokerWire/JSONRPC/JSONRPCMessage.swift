@@ -130,13 +130,32 @@ public struct JSONRPCMessage: Sendable {
         return found
     }
 
-    /// Refuses a member name that folds to one of `names` without being exactly it.
+    /// Refuses a member name that folds to one of `names` without being exactly it. Runs for
+    /// every envelope and `params` member of every client message: a plain ASCII name (nearly
+    /// all) is folded and compared in place against the names' folded forms, allocating nothing.
     private static func refuseCaseVariant(
-        _ buffer: UnsafeBufferPointer<UInt8>, _ keyRange: Range<Int>, _ hasEscapes: Bool, of names: [String]
+        _ buffer: UnsafeBufferPointer<UInt8>, _ keyRange: Range<Int>, _ hasEscapes: Bool, of names: FoldedNames
     ) throws(JSONScanner.Failure) {
-        let folded = JSONScanner.foldedName(buffer, keyRange, hasEscapes)
-        for name in names where folded.elementsEqual(name.lowercased().utf8) && !keyEquals(buffer, keyRange, hasEscapes, name) {
-            throw .ambiguousMember("member name is a case variant of \(name)")
+        let plain = !hasEscapes && JSONScanner.isASCII(buffer, keyRange)
+        let folded = plain ? [] : JSONScanner.foldedName(buffer, keyRange, hasEscapes)
+        for (name, target) in zip(names.names, names.folded) {
+            let matches = plain
+                ? target.count == keyRange.count && zip(buffer[keyRange], target).allSatisfy { JSONScanner.foldASCII($0) == $1 }
+                : folded == target
+            if matches, !keyEquals(buffer, keyRange, hasEscapes, name) {
+                throw .ambiguousMember("member name is a case variant of \(name)")
+            }
+        }
+    }
+
+    /// Names the broker reads, with their folded forms computed once.
+    struct FoldedNames: Sendable {
+        let names: [String]
+        let folded: [[UInt8]]
+
+        init(_ names: [String]) {
+            self.names = names
+            folded = names.map { Array($0.lowercased().utf8) }
         }
     }
 
@@ -146,7 +165,7 @@ public struct JSONRPCMessage: Sendable {
         var scanner = JSONScanner(buffer, at: range.lowerBound)
         var meta: Range<Int>?
         try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange throws(JSONScanner.Failure) in
-            try refuseCaseVariant(buffer, keyRange, hasEscapes, of: readParamsNames)
+            try refuseCaseVariant(buffer, keyRange, hasEscapes, of: foldedReadParamsNames)
             if keyEquals(buffer, keyRange, hasEscapes, "_meta") { meta = valueRange }
         }
         if let meta { try refuseCaseVariants(buffer, inObjectAt: meta) }
@@ -174,6 +193,8 @@ extension JSONRPCMessage {
     /// The `params` members the broker (or its tool policy) reads: a lone case variant of one of
     /// them would be invisible to the broker yet matched by a Go child.
     static let readParamsNames = ["name", "arguments", "_meta", "progressToken", "requestId", "uri", "cursor", "protocolVersion"]
+    static let foldedEnvelopeNames = FoldedNames(envelopeNames)
+    static let foldedReadParamsNames = FoldedNames(readParamsNames)
 
     static func scan(_ buffer: UnsafeBufferPointer<UInt8>, strict: Bool) throws(JSONRPCParseError) -> Scan {
         var scanner = JSONScanner(buffer, checksMemberNames: strict)
@@ -184,7 +205,7 @@ extension JSONRPCMessage {
             switch scanner.current {
             case UInt8(ascii: "{"):
                 try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange throws(JSONScanner.Failure) in
-                    if strict { try refuseCaseVariant(buffer, keyRange, hasEscapes, of: envelopeNames) }
+                    if strict { try refuseCaseVariant(buffer, keyRange, hasEscapes, of: foldedEnvelopeNames) }
                     for key in envelopeNames where members[key] == nil && keyEquals(buffer, keyRange, hasEscapes, key) {
                         members[key] = valueRange
                     }
