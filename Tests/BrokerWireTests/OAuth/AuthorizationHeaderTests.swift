@@ -7,6 +7,8 @@ final class AuthorizationHeaderTests: XCTestCase {
     func testBearerToken() throws {
         XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer abc"]), "abc")
         XCTAssertEqual(try AuthorizationHeader.bearerToken(["bEaReR   abc \t"]), "abc")
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer \u{00A0}a b\u{2003}"]), "a b", "Unicode space separators are trimmed too")
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer a\u{00A0}b"]), "a\u{00A0}b", "only around the token")
     }
 
     func testBearerRefusals() {
