@@ -102,6 +102,14 @@ final class PostgresServeBinaryTests: XCTestCase {
 
         // The token, the grant and the session were issued before the restart: all in PostgreSQL.
         try await broker.restart()
+        // The stopped broker flushed its audit trail; `audit` reads it from the same database.
+        let audit = try ProductProcess("fjmcp-broker", arguments: ["audit", "--json", "--user", "ALICE"], environment: [
+            "FJMCP_PUBLIC_URL": broker.baseURL, "FJMCP_DATA_DIR": broker.directory,
+            "FJMCP_DATABASE_URL": cluster.url + "?sslmode=disable", "FJMCP_DATABASE_PASSWORD_FILE": passwordFile,
+        ])
+        let auditStatus = await audit.waitForExit(timeout: .seconds(20))
+        XCTAssertEqual(auditStatus, 0, audit.stderr)
+        XCTAssertTrue(audit.stdout.contains(#""event":"tool_call""#), audit.stdout)
         let afterRestart = try await client.tool(id: 2, "whoami")
         XCTAssertEqual(afterRestart.status, 200, afterRestart.body)
         XCTAssertEqual(afterRestart.structured?["login"] as? String, "alice")
