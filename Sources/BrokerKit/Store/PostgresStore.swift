@@ -66,7 +66,9 @@ public final class PostgresStore: Sendable {
         self.client = client
         self.target = target
         self.logger = logger
-        runner = Task { await client.run() }
+        // Detached: a task inheriting a service's task locals would be cancelled by postgres-nio
+        // at that service group's first shutdown signal, before the last requests finished.
+        runner = Task.detached { await client.run() }
     }
 
     /// Closes the pool; queries after this fail.
