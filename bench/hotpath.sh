@@ -153,6 +153,30 @@ if [[ -n ${HOTPATH_BASE_BIN:-} ]]; then
     BUILDS+=(base)
 fi
 
+# Session creation: the child's own start (direct, and as the broker times its spawns), initialize
+# answered without a spawn against a plain round trip, sessions opened one by one (a spawn each
+# when the child command's answer for the requested version is not known) that each make one
+# call (so each has its child whichever step started it), and the broker's memory per session,
+# measured before the load runs so that memory the allocator kept from them does not hide it.
+echo "== session creation and idle sessions"
+STARTS=$([[ $SMOKE == 1 ]] && echo 3 || echo 30)
+"$BIN/fjmcp-bench" stdio --child "$OUT/echo-child" --starts "$STARTS" --concurrency 1 --calls 200 --seconds 5 --warmup 10 \
+    --label "child start" --json "$OUT/child-start.json" >/dev/null
+IDLE_COUNTS=$([[ $SMOKE == 1 ]] && echo 0,5 || echo 0,200)
+CREATIONS=$([[ $SMOKE == 1 ]] && echo 20 || echo 500)
+for build in "${BUILDS[@]}"; do
+    pid_var=${build}_PID url_var=${build}_URL token_var=${build}_TOKEN
+    base_url=${!url_var%/mcp}
+    $PY bench/session_creation.py --url "$base_url" --token "${!token_var}" --count "$CREATIONS" --json "$OUT/creation-$build.json" >/dev/null
+    # The broker's own timing of each spawn (fjmcp_child_spawn_duration_seconds: spawn, through
+    # the sandbox, to the initialize answer), read around the run: the child's start as deployed.
+    curl -s "$base_url/metrics" >"$OUT/metrics-before-$build.txt"
+    "$BIN/fjmcp-bench" sessions --url "${!url_var}" --token "${!token_var}" --pid "${!pid_var}" --counts "$IDLE_COUNTS" --call-each \
+        --settle 3 --seconds 300 --json "$OUT/sessions-$build.json" 2>/dev/null
+    curl -s "$base_url/metrics" >"$OUT/metrics-after-$build.txt"
+done
+sleep 3   # the sessions' children, stopped at the end of that run, are gone before the load runs
+
 # row LABEL CONCURRENCY MODE WHICH: the same run on every build, one after the other, so each
 # pair sees the same machine. WHICH: one (the first token and session) or all (every one).
 row() {
@@ -173,28 +197,6 @@ for c in 1 50; do
 done
 row "legacy, $USERS sessions" 50 legacy all
 row "2026-07-28, $USERS users" 50 modern all
-
-# Session creation: the child's own start (direct, and as the broker times its spawns), initialize
-# answered without a spawn against a plain round trip, sessions opened one by one (a spawn each
-# when the child command's answer for the requested version is not known) that each make one
-# call (so each has its child whichever step started it), and the broker's memory per session.
-echo "== session creation and idle sessions"
-STARTS=$([[ $SMOKE == 1 ]] && echo 3 || echo 30)
-"$BIN/fjmcp-bench" stdio --child "$OUT/echo-child" --starts "$STARTS" --concurrency 1 --calls 200 --seconds 5 --warmup 10 \
-    --label "child start" --json "$OUT/child-start.json" >/dev/null
-IDLE_COUNTS=$([[ $SMOKE == 1 ]] && echo 0,5 || echo 0,200)
-CREATIONS=$([[ $SMOKE == 1 ]] && echo 20 || echo 500)
-for build in "${BUILDS[@]}"; do
-    pid_var=${build}_PID url_var=${build}_URL token_var=${build}_TOKEN
-    base_url=${!url_var%/mcp}
-    $PY bench/session_creation.py --url "$base_url" --token "${!token_var}" --count "$CREATIONS" --json "$OUT/creation-$build.json" >/dev/null
-    # The broker's own timing of each spawn (fjmcp_child_spawn_duration_seconds: spawn, through
-    # the sandbox, to the initialize answer), read around the run: the child's start as deployed.
-    curl -s "$base_url/metrics" >"$OUT/metrics-before-$build.txt"
-    "$BIN/fjmcp-bench" sessions --url "${!url_var}" --token "${!token_var}" --pid "${!pid_var}" --counts "$IDLE_COUNTS" --call-each \
-        --settle 3 --seconds 300 --json "$OUT/sessions-$build.json" 2>/dev/null
-    curl -s "$base_url/metrics" >"$OUT/metrics-after-$build.txt"
-done
 
 $PY bench/hotpath_report.py "$OUT" ${HOTPATH_JSON:+--json "$HOTPATH_JSON"} $([[ $SMOKE == 1 ]] && echo --smoke)
 echo "per-run files and logs: $OUT/"
