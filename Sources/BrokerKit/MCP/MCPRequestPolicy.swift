@@ -12,6 +12,15 @@ extension HTTPField.Name {
 /// content negotiation the Streamable HTTP transport prescribes.
 struct MCPRequestPolicy: Sendable {
     let publicURL: PublicURL
+    /// `Host` values that match as they are (the public URL's, and with its default port when it
+    /// names none), lowercased once rather than on every request.
+    private let expectedHosts: [String]
+
+    init(publicURL: PublicURL) {
+        self.publicURL = publicURL
+        let expected = publicURL.hostHeader.lowercased()
+        expectedHosts = publicURL.port == nil ? [expected, expected + (publicURL.isHTTPS ? ":443" : ":80")] : [expected]
+    }
 
     /// A request for another host reached us through DNS rebinding or a misrouted proxy. With a
     /// loopback public URL any loopback name is the same machine, so the port is not compared.
@@ -19,10 +28,7 @@ struct MCPRequestPolicy: Sendable {
         guard let authority = request.head.authority else {
             throw .hostNotAllowed("")
         }
-        let expected = publicURL.hostHeader.lowercased()
-        let defaultPort = publicURL.isHTTPS ? ":443" : ":80"
-        let given = authority.lowercased()
-        if given == expected || (publicURL.port == nil && given == expected + defaultPort) { return }
+        if expectedHosts.contains(authority.lowercased()) { return }
         if publicURL.isLoopback, PublicURL.isLoopbackHost(Self.hostPart(of: authority)) { return }
         throw .hostNotAllowed(authority)
     }
@@ -41,13 +47,18 @@ struct MCPRequestPolicy: Sendable {
     }
 
     func checkContentType(_ request: Request) throws(MCPRequestError) {
-        let type = request.headers[.contentType]?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
+        let value = request.headers[.contentType]
+        // The exact value nearly every client sends needs no parsing.
+        if value == "application/json" { return }
+        let type = value?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
         guard type == "application/json" else { throw .unsupportedMediaType }
     }
 
     /// POST: the client must take both JSON and SSE answers, since the server picks per request.
     /// A missing `Accept` means "anything" (RFC 9110).
     func checkPostAccept(_ request: Request) throws(MCPRequestError) {
+        // The exact value the transport spec shows (and most clients send) needs no parsing.
+        if request.headers[values: .accept] == ["application/json, text/event-stream"] { return }
         let accept = Self.acceptedTypes(request)
         guard Self.allows(accept, "application/json"), Self.allows(accept, "text/event-stream") else {
             throw .notAcceptable("both application/json and text/event-stream")
