@@ -145,7 +145,8 @@ public final class Broker: Sendable {
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
             // The sentinel last: told of a graceful shutdown first, it stops new Forgejo refreshes
             // at the signal; running ones finish before the store closes (after the group).
-            try await run(providers: assembly.providers, extraChecks: [assembly.authorizationServer.forgejoReadinessCheck], leading: [assembly.audit],
+            try await run(providers: assembly.providers,
+                          extraChecks: [assembly.authorizationServer.forgejoReadinessCheck] + assembly.readinessChecks, leading: [assembly.audit],
                           services: assembly.services + [admin, assembly.tokenManager.shutdownSentinel], onListening: onListening)
         } catch {
             try? await httpClient.shutdown()

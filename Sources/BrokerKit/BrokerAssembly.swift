@@ -40,10 +40,15 @@ public struct BrokerAssembly: Sendable {
     public let truthProbe: UpstreamTruthProbe
     /// Re-checks the sign-in policy at each Forgejo token refresh; nil when the policy is open.
     public let signInEnforcer: SignInEnforcer?
+    /// Revocations to and from the other broker processes on the same PostgreSQL database; nil
+    /// on SQLite, whose single process needs none.
+    let changeFeed: PostgresChangeFeed?
+    private let changeListener: (any Service)?
 
     public init(config: BrokerConfig, store: any StoreEngine, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
                 options: Options = Options()) {
-        bearer = BearerAuthenticator(config: config, store: store)
+        changeFeed = (store as? PostgresStore).map { PostgresChangeFeed(store: $0, logger: logger) }
+        bearer = BearerAuthenticator(config: config, store: store, changes: changeFeed)
         let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))
         tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey,
                                             previousMasterKeys: config.previousSecretKeys, clock: options.upstreamClock,
@@ -62,8 +67,13 @@ public struct BrokerAssembly: Sendable {
         auditUpstream = AuditUpstreamEvents(manager: tokenManager, trail: audit, store: store)
         var authorization = options.authorization
         authorization.audit = audit
+        let localRevocations: any GrantRevocationObserver = if let changeFeed {
+            PublishedRevocations(next: host, publisher: changeFeed)
+        } else {
+            host
+        }
         authorizationServer = AuthorizationServer(config: config, store: store, masterKey: masterKey, httpClient: httpClient, bearer: bearer,
-                                                  upstreamGrantState: truthProbe, revocationObserver: AuditedRevocations(next: host, trail: audit, store: store),
+                                                  upstreamGrantState: truthProbe, revocationObserver: AuditedRevocations(next: localRevocations, trail: audit, store: store),
                                                   options: authorization)
         rotation = ChildRotation(manager: tokenManager, host: host, bearer: bearer, options: options.rotation, logger: logger)
         signInEnforcer = SignInEnforcer(config: config, forgejo: forgejo, manager: tokenManager, bearer: bearer, audit: audit,
@@ -74,10 +84,23 @@ public struct BrokerAssembly: Sendable {
         }
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
                           tools: ToolGate(policy: config.tools), audit: audit)
+        changeListener = if let changeFeed {
+            StoreChangeListener(feed: changeFeed, consumer: PropagatedChanges(bearer: bearer, host: host, logger: logger))
+        } else {
+            nil
+        }
+    }
+
+    /// Readiness beyond the store: the change listener, on PostgreSQL.
+    public var readinessChecks: [ReadinessCheck] {
+        changeFeed.map { feed in [ReadinessCheck(name: "change_listener", required: true) { try feed.checkListening() }] } ?? []
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    public var services: [any Service] { [tokenManager, auditUpstream, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) }
+    /// The change listener last: it stops first, before the host it ends sessions on.
+    public var services: [any Service] {
+        [tokenManager, auditUpstream, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) + (changeListener.map { [$0] } ?? [])
+    }
 }

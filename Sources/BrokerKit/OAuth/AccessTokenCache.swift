@@ -18,6 +18,14 @@ final class AccessTokenCache: Sendable {
         var entries: [String: Entry] = [:]
         var revokedGrants: [String: Date] = [:]
         var revokedUsers: [Int64: Date] = [:]
+        var revokedClients: [UserClient: Date] = [:]
+        /// When everything was last dropped (``removeAll(now:)``).
+        var clearedAt: Date?
+    }
+
+    private struct UserClient: Hashable {
+        let userID: Int64
+        let clientID: String
     }
 
     private let ttl: TimeInterval
@@ -45,6 +53,9 @@ final class AccessTokenCache: Sendable {
         state.withLock { state in
             if let revoked = state.revokedGrants[principal.grantID], revoked >= lookupStarted { return }
             if let revoked = state.revokedUsers[principal.userID], revoked >= lookupStarted { return }
+            if let revoked = state.revokedClients[UserClient(userID: principal.userID, clientID: principal.clientID)],
+               revoked >= lookupStarted { return }
+            if let cleared = state.clearedAt, cleared >= lookupStarted { return }
             if state.entries.count >= capacity { evict(&state, now: now) }
             state.entries[hash] = Entry(principal: principal, cachedAt: now)
         }
@@ -66,6 +77,24 @@ final class AccessTokenCache: Sendable {
         }
     }
 
+    /// A grant revoked by another broker process: the notification names the user and the
+    /// client, not the grant.
+    func invalidate(userID: Int64, clientID: String, now: Date) {
+        state.withLock { state in
+            state.entries = state.entries.filter { $0.value.principal.userID != userID || $0.value.principal.clientID != clientID }
+            state.revokedClients[UserClient(userID: userID, clientID: clientID)] = now
+            forgetOldRevocations(&state, now: now)
+        }
+    }
+
+    /// Drops every entry, when revocations may have been missed (the change listener reconnected).
+    func removeAll(now: Date) {
+        state.withLock { state in
+            state.entries.removeAll()
+            state.clearedAt = now
+        }
+    }
+
     private func evict(_ state: inout State, now: Date) {
         state.entries = state.entries.filter { now.timeIntervalSince($0.value.cachedAt) < ttl }
         if state.entries.count >= capacity { state.entries.removeAll() }
@@ -74,5 +103,6 @@ final class AccessTokenCache: Sendable {
     private func forgetOldRevocations(_ state: inout State, now: Date) {
         state.revokedGrants = state.revokedGrants.filter { now.timeIntervalSince($0.value) <= ttl }
         state.revokedUsers = state.revokedUsers.filter { now.timeIntervalSince($0.value) <= ttl }
+        state.revokedClients = state.revokedClients.filter { now.timeIntervalSince($0.value) <= ttl }
     }
 }

@@ -10,10 +10,13 @@ public final class BearerAuthenticator: Sendable {
     private let resourceMetadataURL: String
     private let clock: OAuthClock
     private let cache: AccessTokenCache
+    /// Tells the other broker processes on the database when a user is revoked here; nil on SQLite.
+    private let changes: (any StoreChangePublisher)?
 
     public init(config: BrokerConfig, store: any BrokerStore, clock: OAuthClock = .system,
-                cacheTTL: TimeInterval = 30, cacheCapacity: Int = 10_000) {
+                cacheTTL: TimeInterval = 30, cacheCapacity: Int = 10_000, changes: (any StoreChangePublisher)? = nil) {
         self.store = store
+        self.changes = changes
         self.resource = config.mcpResource
         self.resourceMetadataURL = config.issuer + "/.well-known/oauth-protected-resource/mcp"
         self.clock = clock
@@ -62,13 +65,30 @@ public final class BearerAuthenticator: Sendable {
         cache.invalidate(grantID: grantID, now: clock.now())
     }
 
+    /// Drops cached tokens of a grant another broker process revoked (it names user and client).
+    public func invalidate(userID: Int64, clientID: String) {
+        cache.invalidate(userID: userID, clientID: clientID, now: clock.now())
+    }
+
+    /// Drops cached tokens of a user another broker process revoked.
+    public func invalidate(userID: Int64) {
+        cache.invalidate(userID: userID, now: clock.now())
+    }
+
+    /// Drops every cached token: revocations by other broker processes may have been missed.
+    public func invalidateAll() {
+        cache.removeAll(now: clock.now())
+    }
+
     /// Revokes every grant of the user (e.g. their Forgejo grant is gone) and drops their
-    /// cached tokens. Returns the revoked grant ids.
+    /// cached tokens, here and (through the change feed) in the other broker processes on the
+    /// database. Returns the revoked grant ids.
     @discardableResult
     public func revokeUser(userID: Int64) async throws -> [String] {
         let now = clock.now()
         let revoked = try await store.revokeGrants(userID: userID, now: now)
         cache.invalidate(userID: userID, now: now)
+        await changes?.publish(.userRevoked(userID: userID))
         return revoked
     }
 
