@@ -14,17 +14,30 @@ public protocol BrokerStore: Sendable {
     func user(login: String) async throws -> UserRecord?
 
     // MARK: Upstream (Forgejo) token sets
+    //
+    // A user's set carries a version that every write raises and that never repeats, deletes
+    // included: a delete leaves a tombstone (no set, the version kept) that reads as no set and
+    // that the next login's write raises. Otherwise a refresh or verdict that read version `v`
+    // before a delete could act on a later login's set that restarted at `v` — a refresh would
+    // overwrite it with the deleted lineage (which Forgejo retired at the login's exchange) and
+    // log the user out. Tombstones go only with their user (one row per user at most).
+
+    /// The user's set, or nil when there is none (never stored, or deleted).
     func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord?
     /// Stores the token set obtained by a fresh login, replacing whatever was there (a new code
-    /// exchange invalidates older refresh tokens at Forgejo anyway). Returns the new version.
+    /// exchange invalidates older refresh tokens at Forgejo anyway). Returns the new version,
+    /// later than any the user's sets had before.
     @discardableResult
     func replaceUpstreamTokens(userID: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64
-    /// Compare-and-swap after a refresh: succeeds only if nobody else replaced the set since
-    /// `expectedVersion` was read. Returns the new version, or nil when the caller lost the race.
+    /// Compare-and-swap after a refresh: succeeds only if nobody else replaced or deleted the set
+    /// since `expectedVersion` was read. Returns the new version, or nil when the caller lost the race.
     func swapUpstreamTokens(userID: Int64, expectedVersion: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64?
+    /// Deletes the user's set (revocation, a refused login): the sealed tokens are gone, the
+    /// version stays behind so the next set's is later.
     func deleteUpstreamTokens(userID: Int64) async throws
     /// Deletes the set only if it is still `expectedVersion`: a verdict about one version must
-    /// not delete the set a concurrent login or refresh wrote since. Returns whether it deleted.
+    /// not delete the set a concurrent login or refresh wrote since, even one written after a
+    /// delete. Returns whether it deleted.
     func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool
     /// Runs a Forgejo refresh of the user's token set (read, refresh at Forgejo, compare-and-swap)
     /// while no other broker process on the same database refreshes that user's set, so Forgejo

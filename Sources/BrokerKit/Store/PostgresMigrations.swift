@@ -181,6 +181,10 @@ enum PostgresMigrations {
             #"CREATE INDEX audit_records_user ON audit_records(lower("user"), time_ms)"#,
             "CREATE INDEX audit_records_client ON audit_records(client, time_ms)",
         ]),
+        // A deleted token set leaves its row without a set, keeping the version (see SQLite's v7).
+        Migration(identifier: "v7-upstream-token-tombstones", statements: [
+            "ALTER TABLE upstream_tokens ALTER COLUMN sealed DROP NOT NULL",
+        ]),
     ]
 
     /// Applies the missing migrations in one transaction under an advisory lock, so two brokers

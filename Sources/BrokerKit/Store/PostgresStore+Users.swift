@@ -36,7 +36,8 @@ extension PostgresStore: BrokerStore {
     }
 
     public func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord? {
-        try await rows("SELECT * FROM upstream_tokens WHERE user_id = \(userID)").first.map(UpstreamTokenRecord.init(row:))
+        try await rows("SELECT * FROM upstream_tokens WHERE user_id = \(userID) AND sealed IS NOT NULL").first
+            .map(UpstreamTokenRecord.init(row:))
     }
 
     public func replaceUpstreamTokens(userID: Int64, sealed: String, accessExpiresAt: Date?, now: Date) async throws -> Int64 {
@@ -53,16 +54,20 @@ extension PostgresStore: BrokerStore {
         try await rows("""
             UPDATE upstream_tokens SET sealed = \(sealed), access_expires_at = \(accessExpiresAt?.epochSeconds),
                 version = version + 1, updated_at = \(now.epochSeconds)
-            WHERE user_id = \(userID) AND version = \(expectedVersion) RETURNING version
+            WHERE user_id = \(userID) AND version = \(expectedVersion) AND sealed IS NOT NULL RETURNING version
             """).first?.column("version")
     }
 
+    /// Leaves a tombstone (see ``BrokerStore``): the row stays, without a set, keeping its version.
     public func deleteUpstreamTokens(userID: Int64) async throws {
-        try await rows("DELETE FROM upstream_tokens WHERE user_id = \(userID)")
+        try await rows("UPDATE upstream_tokens SET sealed = NULL, access_expires_at = NULL WHERE user_id = \(userID)")
     }
 
     public func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool {
-        try await !rows("DELETE FROM upstream_tokens WHERE user_id = \(userID) AND version = \(expectedVersion) RETURNING 1").isEmpty
+        try await !rows("""
+            UPDATE upstream_tokens SET sealed = NULL, access_expires_at = NULL
+            WHERE user_id = \(userID) AND version = \(expectedVersion) AND sealed IS NOT NULL RETURNING 1
+            """).isEmpty
     }
 
     /// A transaction holding the user's advisory lock for as long as `body` runs (its own store

@@ -167,6 +167,26 @@ enum SQLiteMigrations {
                 CREATE INDEX audit_records_client ON audit_records(client, time_ms);
                 """)
         }
+        migrator.registerMigration("v7-upstream-token-tombstones") { db in
+            // A deleted token set leaves its row without a set (sealed NULL), keeping the version,
+            // so the next login's set gets a later version than any read before the delete and a
+            // refresh or verdict about the old lineage cannot act on it (see BrokerStore). SQLite
+            // cannot drop a NOT NULL constraint in place: the table is rebuilt (GRDB defers
+            // foreign-key checks to the end of the migration).
+            try db.execute(sql: """
+                CREATE TABLE upstream_tokens_v7 (
+                    user_id INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+                    sealed TEXT CHECK (sealed <> ''),
+                    access_expires_at INTEGER,
+                    version INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                INSERT INTO upstream_tokens_v7 (user_id, sealed, access_expires_at, version, updated_at)
+                    SELECT user_id, sealed, access_expires_at, version, updated_at FROM upstream_tokens;
+                DROP TABLE upstream_tokens;
+                ALTER TABLE upstream_tokens_v7 RENAME TO upstream_tokens;
+                """)
+        }
         return migrator
     }
 }

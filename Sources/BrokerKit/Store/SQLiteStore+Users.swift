@@ -32,7 +32,8 @@ extension SQLiteStore {
 
     public func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord? {
         try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM upstream_tokens WHERE user_id = ?", arguments: [userID]).map(UpstreamTokenRecord.init(row:))
+            try Row.fetchOne(db, sql: "SELECT * FROM upstream_tokens WHERE user_id = ? AND sealed IS NOT NULL",
+                             arguments: [userID]).map(UpstreamTokenRecord.init(row:))
         }
     }
 
@@ -51,18 +52,24 @@ extension SQLiteStore {
         try await pool.write { db in
             try Int64.fetchOne(db, sql: """
                 UPDATE upstream_tokens SET sealed = ?, access_expires_at = ?, version = version + 1, updated_at = ?
-                WHERE user_id = ? AND version = ? RETURNING version
+                WHERE user_id = ? AND version = ? AND sealed IS NOT NULL RETURNING version
                 """, arguments: [sealed, accessExpiresAt?.epochSeconds, now.epochSeconds, userID, expectedVersion])
         }
     }
 
+    /// Leaves a tombstone (see ``BrokerStore``): the row stays, without a set, keeping its version.
     public func deleteUpstreamTokens(userID: Int64) async throws {
-        try await pool.write { db in try db.execute(sql: "DELETE FROM upstream_tokens WHERE user_id = ?", arguments: [userID]) }
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE upstream_tokens SET sealed = NULL, access_expires_at = NULL WHERE user_id = ?", arguments: [userID])
+        }
     }
 
     public func deleteUpstreamTokens(userID: Int64, expectedVersion: Int64) async throws -> Bool {
         try await pool.write { db in
-            try db.execute(sql: "DELETE FROM upstream_tokens WHERE user_id = ? AND version = ?", arguments: [userID, expectedVersion])
+            try db.execute(sql: """
+                UPDATE upstream_tokens SET sealed = NULL, access_expires_at = NULL
+                WHERE user_id = ? AND version = ? AND sealed IS NOT NULL
+                """, arguments: [userID, expectedVersion])
             return db.changesCount > 0
         }
     }

@@ -43,6 +43,32 @@ final class SQLiteStoreTests: StoreSuite {
         XCTAssertEqual(reloaded?.login, "alice")
     }
 
+    /// v7 rebuilds `upstream_tokens` (SQLite cannot drop NOT NULL in place): a set stored under
+    /// v6 must come through with its version, and the user's foreign key must still cascade.
+    func testTombstoneMigrationKeepsStoredSets() async throws {
+        let path = dir.path + "/v6.sqlite"
+        let queue = try DatabaseQueue(path: path)
+        try SQLiteMigrations.migrator.migrate(queue, upTo: "v6-audit")
+        try await queue.write { db in
+            try db.execute(sql: """
+                INSERT INTO users (id, login, created_at, updated_at) VALUES (7, 'bob', 0, 0);
+                INSERT INTO upstream_tokens (user_id, sealed, access_expires_at, version, updated_at) VALUES (7, 'sealed-v6', 5, 4, 0);
+                """)
+        }
+        try queue.close()
+        await store.shutdown()
+        store = try SQLiteStore(path: path)
+        let migrated = try await store.upstreamTokens(userID: 7)
+        XCTAssertEqual(migrated?.sealed, "sealed-v6")
+        XCTAssertEqual(migrated?.version, 4)
+        XCTAssertEqual(try sqlite.appliedMigrations(), Self.migrations)
+        let orphans = try await sqlite.pool.write { db in
+            try db.execute(sql: "DELETE FROM users WHERE id = 7")
+            return try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM upstream_tokens") ?? -1
+        }
+        XCTAssertEqual(orphans, 0)
+    }
+
     func testCorruptDatabaseIsAClearError() throws {
         let path = dir.path + "/corrupt.sqlite"
         try Data(repeating: 0x42, count: 4096).write(to: URL(fileURLWithPath: path))
