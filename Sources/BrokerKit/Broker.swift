@@ -141,6 +141,9 @@ public final class Broker: Sendable {
         let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
         let assembly = BrokerAssembly(config: config, store: store, masterKey: masterKey, httpClient: httpClient, logger: logger)
         do {
+            // The admin socket's directory: on PostgreSQL with a configured key nothing else creates it.
+            try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true,
+                                                    attributes: [.posixPermissions: 0o700])
             let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger, audit: assembly.audit)
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
             // The sentinel last: told of a graceful shutdown first, it stops new Forgejo refreshes
