@@ -93,7 +93,7 @@ public struct BrokerAssembly: Sendable {
 
     /// Readiness beyond the store: the change listener, on PostgreSQL.
     public var readinessChecks: [ReadinessCheck] {
-        changeFeed.map { feed in [ReadinessCheck(name: "change_listener", required: true) { try feed.checkListening() }] } ?? []
+        changeFeed.map { [$0.readinessCheck] } ?? []
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }

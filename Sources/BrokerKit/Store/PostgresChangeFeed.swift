@@ -46,10 +46,15 @@ public final class PostgresChangeFeed: StoreChangePublisher {
     /// Whether the listener holds a connection with `LISTEN` in effect.
     public var isListening: Bool { listening.load(ordering: .acquiring) }
 
-    /// The readiness probe: a broker that cannot hear revocations elsewhere would serve revoked
-    /// tokens for up to the cache TTL, so it is not ready while the listener is down.
+    /// Throws while the listener is down.
     public func checkListening() throws(ListenerError) {
         guard isListening else { throw .notListening }
+    }
+
+    /// `/readyz`'s `change_listener`, required: a broker that cannot hear revocations elsewhere
+    /// would serve revoked tokens for up to the cache TTL, so it is not ready while it is down.
+    public var readinessCheck: ReadinessCheck {
+        ReadinessCheck(name: "change_listener", required: true) { [self] in try checkListening() }
     }
 
     /// Delivers other processes' changes to `consumer` until cancelled, reconnecting with

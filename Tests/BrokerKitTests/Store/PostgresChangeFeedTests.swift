@@ -106,13 +106,23 @@ final class PostgresChangeFeedTests: XCTestCase {
         await received.next(.applied(.userRevoked(userID: 4)))
     }
 
-    func testTheListenerIsDownOnceStopped() async throws {
+    /// `/readyz` follows the listener: not ready before it listens, ready while it does, not
+    /// ready again once it stopped.
+    func testReadinessFollowsTheListener() async throws {
         let b = try await feed("b")
+        let readiness = ReadinessMonitor(checks: [b.readinessCheck], ttl: .zero)
+        let before = await readiness.result(logger: Logger(label: "test"))
+        XCTAssertEqual(before.checks, ["change_listener": "failing"])
+        XCTAssertFalse(before.ready)
         let received = listen(b)
         await received.next(.resynchronized)
+        let listening = await readiness.result(logger: Logger(label: "test"))
+        XCTAssertEqual(listening.checks, ["change_listener": "ok"])
+        XCTAssertTrue(listening.ready)
         listeners[0].cancel()
         await listeners[0].value
-        XCTAssertThrowsError(try b.checkListening())
+        let stopped = await readiness.result(logger: Logger(label: "test"))
+        XCTAssertFalse(stopped.ready)
     }
 }
 
