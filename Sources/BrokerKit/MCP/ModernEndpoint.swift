@@ -126,6 +126,8 @@ struct ModernEndpoint: Sendable {
         guard await parked.call.resume() else {
             throw ModernRequestError(ModernRequestState.Failure.used.kind, rawID: modern.rawID)
         }
+        // Registered again (it withdrew when parked) before the child hears the answer and asks more.
+        await parked.call.run(takesInput: ModernRelay.mayTakeInput(modern))
         let reply = JSONRPCEnvelope.result(rawID: JSONRPCID.encodeString(parked.brokerRequestID), result: Array(inputResponse))
         if let message = try? JSONRPCMessage(reply) { _ = await parked.call.child.deliver(message) }
         return await answer(parked.call, for: modern, owner: owner, results: results, request: request)
@@ -141,7 +143,6 @@ struct ModernEndpoint: Sendable {
         // Recorded at this request's final answer; an answer that is `input_required` is not
         // final, and its retry (a new request) records the call.
         let audited = ToolCallAudit.start(audit, modern, owner: owner)
-        await call.run(takesInput: ModernRelay.mayTakeInput(modern))
         let first = await step(call, for: modern, owner: owner, results: results, until: .now + jsonWindow, audit: audited)
         switch first {
         case .final(let bytes, let status):

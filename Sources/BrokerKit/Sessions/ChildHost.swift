@@ -310,7 +310,7 @@ public actor ChildHost: Service {
         guard !shuttingDown else { throw .shuttingDown }
         let key = ChildKey.user(owner.userID)
         if let entry = entries[key] {
-            if await entry.child.isNearExpiry(fallbackMargin: Self.credentialMargin) {
+            if entry.child.isNearExpiry(fallbackMargin: Self.credentialMargin) {
                 _ = await replaceChild(key, generation: nil, drain: limits.drain)
             }
             if let current = entries[key] {
@@ -533,7 +533,7 @@ public actor ChildHost: Service {
     /// try again.
     public func replaceChild(_ key: ChildKey, generation: Int64?, drain: Duration) async -> ChildSwapOutcome {
         guard !shuttingDown, let child = entries[key]?.child else { return .sessionGone }
-        if let generation, let current = await child.credential.generation, current >= generation { return .notNeeded }
+        if let generation, let current = child.credential.generation, current >= generation { return .notNeeded }
         let started = ContinuousClock.now
         let handshake = await child.currentHandshake
         let outcome: ChildSpawner.Outcome
@@ -569,7 +569,7 @@ public actor ChildHost: Service {
             "kind": "\(child.key.kind)", "session_id": "\(Self.sessionID(child.key))", "user_id": "\(child.owner.userID)",
             "error": "\(error)",
         ])
-        return .failed(tokenExpiresAt: await child.credential.expiresAt)
+        return .failed(tokenExpiresAt: child.credential.expiresAt)
     }
 
     // MARK: - Operators
@@ -584,7 +584,7 @@ public actor ChildHost: Service {
                 kind: key.kind, sessionID: Self.sessionID(key), user: child.owner.login, userID: child.owner.userID,
                 clients: entry.clients.sorted(), ageSeconds: (now - child.createdAt).components.seconds,
                 idleSeconds: entry.inFlight > 0 ? 0 : (now - entry.lastActivity).components.seconds, busy: entry.inFlight,
-                childPID: await child.child.pid, tokenExpiresAt: await child.credential.expiresAt))
+                childPID: await child.child.pid, tokenExpiresAt: child.credential.expiresAt))
         }
         return result
     }

@@ -86,7 +86,9 @@ public actor HostedChild {
     /// Log level and subscriptions the client set (legacy sessions), replayed on a new child.
     private(set) var state: SessionState
     /// The Forgejo credential the current child runs with (expiry and generation, no token).
-    public private(set) var credential: UpstreamCredential
+    /// Read without a hop onto this actor: every request on a user child checks its expiry.
+    public nonisolated var credential: UpstreamCredential { currentCredential.withLock { $0 } }
+    private nonisolated let currentCredential: Mutex<UpstreamCredential>
     /// The child taking new requests. Read without a hop onto this actor (every forwarded
     /// request needs it, both eras); only a swap changes it.
     private nonisolated let current: Mutex<ChildBridge>
@@ -113,7 +115,7 @@ public actor HostedChild {
         self.server = server
         self.createdAt = createdAt
         current = Mutex(bridge)
-        self.credential = credential
+        currentCredential = Mutex(credential)
         self.initializedNotification = handshake.initialized
         self.state = handshake.state
     }
@@ -212,7 +214,7 @@ public actor HostedChild {
             defer { current = newBridge }
             return current
         }
-        credential = newCredential
+        currentCredential.withLock { $0 = newCredential }
         forward(from: newBridge)
         retiring.append(old)
         drains[ObjectIdentifier(old)] = Task { [weak self] in
@@ -231,7 +233,7 @@ public actor HostedChild {
     /// request could outlast it): less left than the token's lifetime-derived retirement margin
     /// (`UpstreamTokenThresholds`), or than `fallbackMargin` when the provider derived none. A
     /// fixed margin at or above a short token's lifetime replaced the child on every request.
-    func isNearExpiry(fallbackMargin: TimeInterval, now: Date = Date()) -> Bool {
+    nonisolated func isNearExpiry(fallbackMargin: TimeInterval, now: Date = Date()) -> Bool {
         guard let expiry = credential.expiresAt else { return false }
         return expiry.timeIntervalSince(now) < credential.thresholds?.retirementMargin ?? fallbackMargin
     }

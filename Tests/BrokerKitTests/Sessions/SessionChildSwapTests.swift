@@ -138,7 +138,7 @@ final class SessionChildSwapTests: XCTestCase {
         addTeardownBlock { await registry.shutdown() }
         let session = try await open(registry)
         let pid = await session.child.pid
-        let expiry = await session.credential.expiresAt
+        let expiry = session.credential.expiresAt
         let outcome = await registry.replaceChild(.session(session.sessionID ?? ""), generation: 2, drain: .seconds(1))
         XCTAssertEqual(outcome, .failed(tokenExpiresAt: expiry))
         let after = await session.child.pid
