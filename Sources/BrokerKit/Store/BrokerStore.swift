@@ -20,7 +20,9 @@ public protocol BrokerStore: Sendable {
     // that the next login's write raises. Otherwise a refresh or verdict that read version `v`
     // before a delete could act on a later login's set that restarted at `v` — a refresh would
     // overwrite it with the deleted lineage (which Forgejo retired at the login's exchange) and
-    // log the user out. Tombstones go only with their user (one row per user at most).
+    // log the user out. A tombstone takes the place of the set (one row per user at most) and
+    // goes only with its user row (ON DELETE CASCADE): `deleteExpired` must not purge it, or the
+    // next login's version would restart.
 
     /// The user's set, or nil when there is none (never stored, or deleted).
     func upstreamTokens(userID: Int64) async throws -> UpstreamTokenRecord?

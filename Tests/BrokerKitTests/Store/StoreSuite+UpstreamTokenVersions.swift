@@ -58,6 +58,16 @@ extension StoreSuite {
         XCTAssertNil(afterSwap)
     }
 
+    func testCleanupKeepsTheVersionOfADeletedSet() async throws {
+        let read = try await versionReadBeforeDeleteAndLogin()
+        let login = try await storedVersion(of: 1)
+        try await store.deleteUpstreamTokens(userID: 1)
+        _ = try await store.deleteExpired(now: now + 10 * 365 * 86400, refreshGrace: 0, retention: 0)
+        let next = try await store.replaceUpstreamTokens(userID: 1, sealed: "next-login", accessExpiresAt: nil, now: now)
+        XCTAssertGreaterThan(next, login)
+        XCTAssertGreaterThan(login, read)
+    }
+
     func testVersionsKeepRisingAcrossDeletesAndLogins() async throws {
         try await store.upsertUser(user(1))
         var seen: [Int64] = []
