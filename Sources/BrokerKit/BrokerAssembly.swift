@@ -52,7 +52,7 @@ public struct BrokerAssembly: Sendable {
         let forgejo = ForgejoClient(httpClient: httpClient, configuration: ForgejoClient.Configuration(broker: config))
         tokenManager = UpstreamTokenManager(store: store, forgejo: forgejo, masterKey: masterKey,
                                             previousMasterKeys: config.previousSecretKeys, clock: options.upstreamClock,
-                                            policy: options.refreshPolicy, logger: logger)
+                                            policy: options.refreshPolicy, logger: logger, changes: changeFeed)
         truthProbe = UpstreamTruthProbe(manager: tokenManager, settings: UpstreamTruthSchedule.Settings(
             periodicInterval: config.upstreamProbeInterval), logger: logger)
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
@@ -85,7 +85,8 @@ public struct BrokerAssembly: Sendable {
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
                           tools: ToolGate(policy: config.tools), audit: audit)
         changeListener = if let changeFeed {
-            StoreChangeListener(feed: changeFeed, consumer: PropagatedChanges(bearer: bearer, host: host, logger: logger))
+            StoreChangeListener(feed: changeFeed, consumer: PropagatedChanges(bearer: bearer, host: host, tokenManager: tokenManager,
+                                                                                  logger: logger))
         } else {
             nil
         }

@@ -1,11 +1,13 @@
 import Logging
 
-/// Applies other broker processes' revocations here as if they had happened here: the bearer
-/// cache forgets the tokens at once (else they would keep working for up to its TTL) and the
-/// child host ends the sessions, listen streams, parked calls and children they cover.
+/// Applies other broker processes' changes here as if they had happened here: for a revocation
+/// the bearer cache forgets the tokens at once (else they would keep working for up to its TTL)
+/// and the child host ends the sessions, listen streams, parked calls and children it covers; a
+/// rotated Forgejo token set is adopted, which swaps the user's children.
 struct PropagatedChanges: StoreChangeConsumer {
     let bearer: BearerAuthenticator
     let host: ChildHost
+    let tokenManager: UpstreamTokenManager
     let logger: Logger
 
     func apply(_ change: StoreChange) async {
@@ -20,6 +22,8 @@ struct PropagatedChanges: StoreChangeConsumer {
             logger.info("user revoked by another broker", metadata: [
                 "user_id": "\(userID)", "sessions": "\(ended.sessions)", "user_children": "\(ended.userChildren)",
             ])
+        case .upstreamTokensChanged(let userID, let version):
+            await tokenManager.adoptStoredSet(userID: userID, version: version)
         }
     }
 

@@ -1,13 +1,15 @@
 import Foundation
 
 /// Something one broker process changed in the shared database that other processes on the same
-/// database hold in memory (cached bearer tokens, sessions, children) and must drop. Only ids,
-/// never a token: the payload travels through the database server's notification queue.
+/// database hold in memory (cached bearer tokens, sessions, children) and must drop or re-read.
+/// Only ids and versions, never a token: the payload travels through the database server's notification queue.
 public enum StoreChange: Sendable, Equatable {
     /// One client's grant of a user (`/oauth/revoke`, refresh-token replay, a dead grant).
     case grantRevoked(userID: Int64, clientID: String)
     /// Every grant of a user (`revoke --user`, a dead Forgejo authorization, the sign-in policy).
     case userRevoked(userID: Int64)
+    /// A process rotated the user's Forgejo token set at Forgejo and stored it as `version`.
+    case upstreamTokensChanged(userID: Int64, version: Int64)
 
     /// Why a notification's payload was not understood: a broker of another version, or
     /// something else notifying on the broker's channel. Logged and skipped, never applied.
@@ -24,12 +26,15 @@ public enum StoreChange: Sendable, Equatable {
         var kind: String
         var user: Int64
         var client: String?
+        var version: Int64?
     }
 
     func payload(origin: String) -> String {
         let message = switch self {
         case .grantRevoked(let userID, let clientID): Message(origin: origin, kind: "grant_revoked", user: userID, client: clientID)
         case .userRevoked(let userID): Message(origin: origin, kind: "user_revoked", user: userID)
+        case .upstreamTokensChanged(let userID, let version):
+            Message(origin: origin, kind: "upstream_tokens_changed", user: userID, version: version)
         }
         // Encoding a struct of strings and integers cannot fail.
         let data = (try? JSONEncoder().encode(message)) ?? Data()
@@ -44,6 +49,9 @@ public enum StoreChange: Sendable, Equatable {
             return (message.origin, .grantRevoked(userID: message.user, clientID: client))
         case "user_revoked":
             return (message.origin, .userRevoked(userID: message.user))
+        case "upstream_tokens_changed":
+            guard let version = message.version else { throw .malformed }
+            return (message.origin, .upstreamTokensChanged(userID: message.user, version: version))
         default:
             throw .unknownKind(message.kind)
         }
@@ -54,6 +62,7 @@ public enum StoreChange: Sendable, Equatable {
         switch self {
         case .grantRevoked: "grant_revoked"
         case .userRevoked: "user_revoked"
+        case .upstreamTokensChanged: "upstream_tokens_changed"
         }
     }
 }

@@ -14,6 +14,8 @@ public actor UpstreamTokenManager {
     let clock: any UpstreamClock
     let policy: UpstreamRefreshPolicy
     let logger: Logger
+    /// Tells the other broker processes on the database when this one rotated a set; nil on SQLite.
+    let changes: (any StoreChangePublisher)?
 
     private(set) var inFlight: [Int64: Task<UpstreamRefreshOutcome, Never>] = [:]
     /// Consecutive refreshes per user that ended transiently or misconfigured; cleared on success.
@@ -42,9 +44,10 @@ public actor UpstreamTokenManager {
     public init(
         store: any BrokerStore, forgejo: ForgejoClient, masterKey: [UInt8], previousMasterKeys: [[UInt8]] = [],
         clock: any UpstreamClock = SystemUpstreamClock(),
-        policy: UpstreamRefreshPolicy = UpstreamRefreshPolicy(), logger: Logger
+        policy: UpstreamRefreshPolicy = UpstreamRefreshPolicy(), logger: Logger, changes: (any StoreChangePublisher)? = nil
     ) {
         self.store = store
+        self.changes = changes
         self.clock = clock
         self.policy = policy
         self.logger = logger
@@ -158,6 +161,10 @@ public actor UpstreamTokenManager {
                 hub.publish(.refreshed(userID: userID, token: stored.accessToken))
             }
             reschedule(userID: userID, at: stored.refreshDue(policy: policy))
+            if case .refreshed = outcome {
+                // Last, after the bookkeeping: the actor may run other work while this awaits.
+                await changes?.publish(.upstreamTokensChanged(userID: userID, version: stored.version))
+            }
         case .unusable:
             // Nothing to retry until a login replaces the set (or an operator restores the key).
             reschedule(userID: userID, at: .distantFuture)

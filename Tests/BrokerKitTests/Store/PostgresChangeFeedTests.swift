@@ -10,7 +10,8 @@ import XCTest
 /// connection is killed.
 final class PostgresChangeFeedTests: XCTestCase {
     func testPayloadRoundTripsAndCarriesNoMoreThanIds() throws {
-        let changes: [StoreChange] = [.grantRevoked(userID: 42, clientID: "https://client.example/meta.json"), .userRevoked(userID: 7)]
+        let changes: [StoreChange] = [.grantRevoked(userID: 42, clientID: "https://client.example/meta.json"), .userRevoked(userID: 7),
+                                      .upstreamTokensChanged(userID: 3, version: 9)]
         for change in changes {
             let payload = change.payload(origin: "process-a")
             let decoded = try StoreChange.decode(payload)
@@ -29,6 +30,7 @@ final class PostgresChangeFeedTests: XCTestCase {
             (#"{"origin":"o","kind":"user_revoked"}"#, .malformed),
             (#"{"origin":"o","kind":"user_revoked","user":"7"}"#, .malformed),
             (#"{"origin":"o","kind":"grant_revoked","user":7}"#, .malformed),
+            (#"{"origin":"o","kind":"upstream_tokens_changed","user":7}"#, .malformed),
             (#"{"kind":"user_revoked","user":7}"#, .malformed),
             (#"{"origin":"o","kind":"tokens_swapped","user":7}"#, .unknownKind("tokens_swapped")),
         ]

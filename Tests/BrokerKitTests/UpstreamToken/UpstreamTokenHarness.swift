@@ -56,13 +56,14 @@ final class UpstreamTokenHarness {
         reuseRecheckDelays: [.milliseconds(100), .milliseconds(500), .seconds(1)])
 
     func makeManager(
-        store: (any BrokerStore)? = nil, forgejo: ForgejoClient? = nil, policy: UpstreamRefreshPolicy = fastPolicy
+        store: (any BrokerStore)? = nil, forgejo: ForgejoClient? = nil, policy: UpstreamRefreshPolicy = fastPolicy,
+        changes: (any StoreChangePublisher)? = nil
     ) -> UpstreamTokenManager {
         var logger = Logger(label: "upstream-token-test")
         logger.logLevel = .critical
         return UpstreamTokenManager(
             store: store ?? self.store, forgejo: forgejo ?? forgejoClient(), masterKey: masterKey, clock: clock,
-            policy: policy, logger: logger)
+            policy: policy, logger: logger, changes: changes)
     }
 
     /// Starts the manager's scheduler; stopped in `shutdown`.
