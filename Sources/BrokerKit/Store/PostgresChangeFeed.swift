@@ -92,7 +92,7 @@ public final class PostgresChangeFeed: StoreChangePublisher {
             guard origin != self.origin else { return }
             await consumer.apply(change)
         } catch {
-            // The payload holds ids only, but it is another program's text: its size, not its content.
+            // Possibly another program's text: its size and what is wrong with it, not its content.
             logger.warning("notification not understood, skipped", metadata: ["error": "\(error)", "bytes": "\(payload.utf8.count)"])
         }
     }

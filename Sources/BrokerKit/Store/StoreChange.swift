@@ -13,9 +13,17 @@ public enum StoreChange: Sendable, Equatable {
 
     /// Why a notification's payload was not understood: a broker of another version, or
     /// something else notifying on the broker's channel. Logged and skipped, never applied.
-    public enum PayloadError: Error, Equatable {
+    public enum PayloadError: Error, Equatable, CustomStringConvertible {
         case malformed
         case unknownKind(String)
+
+        /// Without the kind's text: the payload is another program's, and logs get no part of it.
+        public var description: String {
+            switch self {
+            case .malformed: "malformed"
+            case .unknownKind: "unknown kind"
+            }
+        }
     }
 
     /// The wire form: `{"origin":"…","kind":"grant_revoked","user":42,"client":"…"}`. `origin` is

@@ -72,7 +72,7 @@ final class PostgresChangeFeedTests: XCTestCase {
         return consumer
     }
 
-    func testAnotherProcessesChangesArriveAndOwnAreSkipped() async throws {
+    func testAnotherProcessesChangesArriveAndOwnAndUnknownOnesAreSkipped() async throws {
         let a = try await feed("a")
         let b = try await feed("b")
         XCTAssertThrowsError(try b.checkListening(), "not ready before the first LISTEN") {
@@ -85,6 +85,9 @@ final class PostgresChangeFeedTests: XCTestCase {
         // b's own change first: notifications of committed transactions arrive in commit order,
         // so had it not been skipped it would be the first delivered.
         await b.publish(.userRevoked(userID: 1))
+        // Something else notifying on the channel (or another version's broker): skipped.
+        try await stores[0].rows("SELECT pg_notify(\(PostgresChangeFeed.channel), 'not a change')")
+        try await stores[0].rows("SELECT pg_notify(\(PostgresChangeFeed.channel), \(#"{"origin":"c","kind":"tokens_swapped","user":5}"#))")
         await a.publish(.grantRevoked(userID: 2, clientID: "c"))
         await a.publish(.userRevoked(userID: 3))
         await received.next(.applied(.grantRevoked(userID: 2, clientID: "c")))
