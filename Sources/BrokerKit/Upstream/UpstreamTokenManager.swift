@@ -161,9 +161,10 @@ public actor UpstreamTokenManager {
                 hub.publish(.refreshed(userID: userID, token: stored.accessToken))
             }
             reschedule(userID: userID, at: stored.refreshDue(policy: policy))
-            if case .refreshed = outcome {
-                // Last, after the bookkeeping: the actor may run other work while this awaits.
-                await changes?.publish(.upstreamTokensChanged(userID: userID, version: stored.version))
+            if case .refreshed = outcome, let changes {
+                // Not awaited: the refresh's waiters must not wait on the notification's round trip.
+                let change = StoreChange.upstreamTokensChanged(userID: userID, version: stored.version)
+                Task { await changes.publish(change) }
             }
         case .unusable:
             // Nothing to retry until a login replaces the set (or an operator restores the key).

@@ -22,7 +22,8 @@ final class UpstreamTokenPropagationTests: UpstreamTokenTestCase {
 
         let token = try await first.refresh(userID: userID)
         XCTAssertEqual(token.generation, 2)
-        XCTAssertEqual(published.changes, [.upstreamTokensChanged(userID: userID, version: 2)])
+        let userID = self.userID
+        await upstreamEventually("the rotation's notification") { published.changes == [.upstreamTokensChanged(userID: userID, version: 2)] }
 
         // The notification as the second process's change listener applies it.
         try await propagatedChanges(tokenManager: second).apply(.upstreamTokensChanged(userID: userID, version: 2))
