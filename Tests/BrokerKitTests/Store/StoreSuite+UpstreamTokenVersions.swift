@@ -58,6 +58,26 @@ extension StoreSuite {
         XCTAssertNil(afterSwap)
     }
 
+    /// The race itself, in every interleaving the engine picks: whether the refresh lands before
+    /// the delete, between the delete and the login or after the login, the login's set is what
+    /// stays.
+    func testARefreshRacingADeleteAndALoginNeverOverwritesTheLogin() async throws {
+        let store: any StoreEngine = self.store
+        let now = self.now
+        for userID in Int64(1)...20 {
+            try await store.upsertUser(user(userID))
+            try await store.replaceUpstreamTokens(userID: userID, sealed: "old-lineage", accessExpiresAt: nil, now: now)
+            let read = try await storedVersion(of: userID)
+            async let refresh = store.swapUpstreamTokens(userID: userID, expectedVersion: read, sealed: "old-lineage-refreshed",
+                                                        accessExpiresAt: nil, now: now)
+            try await store.deleteUpstreamTokens(userID: userID)
+            try await store.replaceUpstreamTokens(userID: userID, sealed: "new-login", accessExpiresAt: nil, now: now)
+            _ = try await refresh
+            let stored = try await store.upstreamTokens(userID: userID)
+            XCTAssertEqual(stored?.sealed, "new-login", "user \(userID)")
+        }
+    }
+
     func testCleanupKeepsTheVersionOfADeletedSet() async throws {
         let read = try await versionReadBeforeDeleteAndLogin()
         let login = try await storedVersion(of: 1)
