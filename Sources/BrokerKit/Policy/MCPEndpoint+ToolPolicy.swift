@@ -6,8 +6,11 @@ extension ToolGate {
     /// The answer to a `tools/call` the policy refuses (legacy and session-less requests, batch
     /// elements) and the refusing setting; nil lets the message through untouched.
     func refusalAnswer(to message: JSONRPCMessage) -> (answer: [UInt8], setting: String)? {
-        guard let refusal = refusal(of: message), let rawID = message.rawID else { return nil }
-        return (Self.refusalResponse(rawID: rawID, tool: message.toolCallName, refusal: refusal), refusal.setting)
+        guard isActive, message.kind == .request, message.method == "tools/call", let rawID = message.rawID else { return nil }
+        // Read once: the decision and the answer name the same tool.
+        let tool = message.toolCallName
+        guard let refusal = refusal(ofTool: tool) else { return nil }
+        return (Self.refusalResponse(rawID: rawID, tool: tool, refusal: refusal), refusal.setting)
     }
 
     /// The same for a 2026-07-28 request (its name was already read by `ModernRequest`).

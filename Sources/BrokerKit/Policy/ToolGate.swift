@@ -21,12 +21,6 @@ public final class ToolGate: Sendable {
     /// Nothing configured: endpoints skip every check.
     public var isActive: Bool { !policy.isUnrestricted }
 
-    /// Why this `tools/call` is refused; nil for an allowed call and for any other message.
-    func refusal(of message: JSONRPCMessage) -> ToolPolicy.Refusal? {
-        guard isActive, message.kind == .request, message.method == "tools/call" else { return nil }
-        return refusal(ofTool: message.toolCallName)
-    }
-
     func refusal(ofTool name: String?) -> ToolPolicy.Refusal? {
         guard isActive else { return nil }
         let known = policy.readOnly ? name.flatMap { name in safety.withLock { $0[name] } } : nil
