@@ -78,10 +78,12 @@ public struct ChildServerInfo: Sendable {
     init?(initializeResponse response: [UInt8]) {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any],
             let result = object["result"] as? [String: Any], let capabilities = result["capabilities"] as? [String: Any],
-            let encoded = try? JSONSerialization.data(withJSONObject: capabilities)
+            let encoded = try? JSONSerialization.data(withJSONObject: capabilities, options: .sortedKeys)
         else { return nil }
+        // Sorted keys: a dictionary's order differs from one process to the next, and these bytes
+        // are spliced into every 2026-07-28 answer, which clients may cache and compare.
         self.capabilities = encoded
-        self.serverInfo = (result["serverInfo"] as? [String: Any]).flatMap { try? JSONSerialization.data(withJSONObject: $0) }
+        self.serverInfo = (result["serverInfo"] as? [String: Any]).flatMap { try? JSONSerialization.data(withJSONObject: $0, options: .sortedKeys) }
         self.instructions = result["instructions"] as? String
         self.protocolVersion = result["protocolVersion"] as? String ?? "2025-03-26"
         guard let encoded = try? JSONSerialization.data(withJSONObject: result, options: [.withoutEscapingSlashes, .sortedKeys])
