@@ -126,8 +126,32 @@ final class ModernCallInbox: BridgeEventSink {
         /// Bounds the side messages buffered for a reader that is slow, gone or parked.
         var bound: BufferBound
         var ended = false
+        /// The child's answer has come (handed to a reader or buffered): an injected message
+        /// after it would never be read, and its sender would wait for a reply forever.
+        var answered = false
         var waiter: Waiter?
         var nextWaiterID = 0
+
+        /// Hands `event` to the waiting reader (returned, to be woken outside the lock) or buffers
+        /// it; false when a side message overflows the bound.
+        mutating func offer(_ event: BridgeEvent) -> (Waiter?, accepted: Bool) {
+            if case .response = event { answered = true }
+            if let waiter {
+                self.waiter = nil
+                return (waiter, true)
+            }
+            if case .message(let bytes) = event {
+                switch bound.offer(bytes.count) {
+                case .accept: break
+                case .overflow:
+                    buffer.removeAll()
+                    return (nil, false)
+                case .drop: return (nil, true)
+                }
+            }
+            buffer.append(event)
+            return (nil, true)
+        }
 
         mutating func takeFirst() -> BridgeEvent? {
             guard !buffer.isEmpty else { return nil }
@@ -157,23 +181,7 @@ final class ModernCallInbox: BridgeEventSink {
     /// side message past the bound drops what is buffered and is refused: the bridge then ends
     /// the call, whose answer (the overflow error) is the next thing the reader sees.
     func yield(_ event: BridgeEvent) -> Bool {
-        let (waiter, accepted): (Waiter?, Bool) = state.withLock { state in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (waiter, true)
-            }
-            if case .message(let bytes) = event {
-                switch state.bound.offer(bytes.count) {
-                case .accept: break
-                case .overflow:
-                    state.buffer.removeAll()
-                    return (nil, false)
-                case .drop: return (nil, true)
-                }
-            }
-            state.buffer.append(event)
-            return (nil, true)
-        }
+        let (waiter, accepted) = state.withLock { $0.offer(event) }
         if let waiter { Self.wake(waiter, with: .event(event)) }
         return accepted
     }
@@ -189,12 +197,16 @@ final class ModernCallInbox: BridgeEventSink {
     }
 
     /// A message the host attributes to this call; false once the call has ended or its answer
-    /// is already buffered (see `ModernCall.inject`).
+    /// has come (see `ModernCall.inject`). Checked and offered under one lock: the bridge may
+    /// deliver the answer from another thread in between.
     func inject(_ message: [UInt8]) -> Bool {
-        let hasAnswer = state.withLock { state in
-            state.ended || state.buffer.contains { if case .response = $0 { true } else { false } }
+        let event = BridgeEvent.message(message)
+        let (waiter, accepted): (Waiter?, Bool) = state.withLock { state in
+            guard !state.ended, !state.answered else { return (nil, false) }
+            return state.offer(event)
         }
-        return !hasAnswer && yield(.message(message))
+        if let waiter { Self.wake(waiter, with: .event(event)) }
+        return accepted
     }
 
     /// The next event, or `.tick` once `deadline` passes or the reading task is cancelled. The
