@@ -73,13 +73,16 @@ extension PostgresStore: BrokerStore {
     /// A transaction holding the user's advisory lock for as long as `body` runs (its own store
     /// calls use other pooled connections); a second process asking for the same user waits, then
     /// reads the set the first one stored. Keys are the user id truncated to 32 bits: two users
-    /// sharing one would only wait for each other.
+    /// sharing one would only wait for each other. At most a quarter of the pool holds such a
+    /// lock at once (``refreshPermits``), so the body's own store calls always find a connection.
     public func withUpstreamRefreshLock<Result: Sendable>(userID: Int64, _ body: () async throws -> Result) async throws -> Result {
         let logger = self.logger
-        return try await transaction { connection in
-            try await connection.query(
-                "SELECT pg_advisory_xact_lock(\(AdvisoryLock.upstreamRefreshNamespace), \(Int32(truncatingIfNeeded: userID)))", logger: logger)
-            return try await body()
+        return try await refreshPermits.run {
+            try await transaction { connection in
+                try await connection.query(
+                    "SELECT pg_advisory_xact_lock(\(AdvisoryLock.upstreamRefreshNamespace), \(Int32(truncatingIfNeeded: userID)))", logger: logger)
+                return try await body()
+            }
         }
     }
 }

@@ -26,6 +26,8 @@ public final class PostgresStore: Sendable {
 
     let client: PostgresClient
     let logger: Logger
+    /// Refreshes holding their user's lock at once (see ``withUpstreamRefreshLock(userID:_:)``).
+    let refreshPermits: AsyncPermits
     private let runner: Task<Void, Never>
     /// Where, without the password: the only form of the location that reaches logs and errors.
     public let target: String
@@ -64,6 +66,7 @@ public final class PostgresStore: Sendable {
     private init(configuration: PostgresClient.Configuration, target: String, logger: Logger) {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.client = client
+        refreshPermits = AsyncPermits(configuration.options.maximumConnections / 4)
         self.target = target
         self.logger = logger
         // Detached: a task inheriting a service's task locals would be cancelled by postgres-nio
