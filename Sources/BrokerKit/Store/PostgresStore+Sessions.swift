@@ -53,7 +53,9 @@ extension PostgresStore: AuditStore {
 
     // MARK: Audit trail
 
-    /// The whole batch in one transaction, as on SQLite.
+    /// The whole batch in one transaction, as on SQLite. PostgreSQL text cannot hold U+0000
+    /// (SQLite's can): the texts a client chose (a tool name, a client id) have it replaced, or one
+    /// such call would fail the batch and lose every user's records of that flush.
     public func insertAuditRecords(_ records: [AuditRecord]) async throws {
         guard !records.isEmpty else { return }
         let logger = self.logger
@@ -61,8 +63,9 @@ extension PostgresStore: AuditStore {
             for record in records {
                 try await connection.query(#"""
                     INSERT INTO audit_records (time_ms, event, "user", client, tool, duration_ms, outcome, request_id, detail)
-                    VALUES (\#(record.time.epochMilliseconds), \#(record.event.rawValue), \#(record.user), \#(record.client),
-                            \#(record.tool), \#(record.durationMs), \#(record.outcome), \#(record.requestID), \#(record.detail))
+                    VALUES (\#(record.time.epochMilliseconds), \#(record.event.rawValue), \#(record.user.map(storable)),
+                            \#(record.client.map(storable)), \#(record.tool.map(storable)), \#(record.durationMs),
+                            \#(storable(record.outcome)), \#(record.requestID.map(storable)), \#(record.detail.map(storable)))
                     """#, logger: logger)
             }
         }
@@ -82,4 +85,9 @@ extension PostgresStore: AuditStore {
     public func deleteAuditRecords(before: Date) async throws -> Int {
         try await rows("DELETE FROM audit_records WHERE time_ms < \(before.epochMilliseconds) RETURNING 1").count
     }
+}
+
+/// `text` as PostgreSQL can store it: U+0000 becomes U+FFFD (the replacement character).
+private func storable(_ text: String) -> String {
+    text.contains("\u{0}") ? text.replacingOccurrences(of: "\u{0}", with: "\u{FFFD}") : text
 }

@@ -85,6 +85,20 @@ class StoreSuite: XCTestCase {
         XCTAssertEqual(purged, 1)
     }
 
+    /// A client's tool name with U+0000 (PostgreSQL text cannot hold it) is stored with the rest
+    /// of its batch, not the reason the batch, and other users' records in it, are lost.
+    func testAnAuditBatchWithANulInAClientsTextIsStoredWhole() async throws {
+        let records = [
+            AuditRecord(time: now, event: .toolCall, user: "alice", client: "c\u{0}1", tool: "get\u{0}_me", outcome: "refused"),
+            AuditRecord(time: now + 1, event: .toolCall, user: "bob", client: "c2", tool: "list_repos", outcome: "ok"),
+        ]
+        try await store.insertAuditRecords(records)
+        let stored = try await store.auditRecords(AuditQuery())
+        XCTAssertEqual(stored.map(\.user), ["bob", "alice"])
+        XCTAssertEqual(stored.first, records[1])
+        XCTAssertTrue(stored.last?.tool?.hasPrefix("get") ?? false)
+    }
+
     func testUpstreamTokenCompareAndSwap() async throws {
         try await store.upsertUser(user(1))
         let v1 = try await store.replaceUpstreamTokens(userID: 1, sealed: "sealed-1", accessExpiresAt: now, now: now)
