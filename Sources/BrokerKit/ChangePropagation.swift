@@ -10,18 +10,25 @@ struct PropagatedChanges: StoreChangeConsumer {
     let tokenManager: UpstreamTokenManager
     let logger: Logger
 
+    /// The cache is dropped inline; ending sessions and children runs in its own task, because
+    /// it waits for the children's stop grace and the next notification (another revocation,
+    /// whose tokens must stop working within the documented bound) must not wait behind it.
     func apply(_ change: StoreChange) async {
         switch change {
         case .grantRevoked(let userID, let clientID):
             bearer.invalidate(userID: userID, clientID: clientID)
-            await host.grantRevoked(userID: userID, clientID: clientID)
-            logger.info("grant revoked by another broker", metadata: ["user_id": "\(userID)", "client_id": .string(clientID)])
+            Task { [host, logger] in
+                await host.grantRevoked(userID: userID, clientID: clientID)
+                logger.info("grant revoked by another broker", metadata: ["user_id": "\(userID)", "client_id": .string(clientID)])
+            }
         case .userRevoked(let userID):
             bearer.invalidate(userID: userID)
-            let ended = await host.endUser(userID, reason: .userSessionsEnded)
-            logger.info("user revoked by another broker", metadata: [
-                "user_id": "\(userID)", "sessions": "\(ended.sessions)", "user_children": "\(ended.userChildren)",
-            ])
+            Task { [host, logger] in
+                let ended = await host.endUser(userID, reason: .userSessionsEnded)
+                logger.info("user revoked by another broker", metadata: [
+                    "user_id": "\(userID)", "sessions": "\(ended.sessions)", "user_children": "\(ended.userChildren)",
+                ])
+            }
         case .upstreamTokensChanged(let userID, let version):
             await tokenManager.adoptStoredSet(userID: userID, version: version)
         }
