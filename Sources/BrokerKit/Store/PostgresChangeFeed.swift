@@ -23,14 +23,18 @@ public final class PostgresChangeFeed: StoreChangePublisher {
     private let store: PostgresStore
     private let logger: Logger
     private let backoff: (initial: Duration, maximum: Duration)
+    /// How often the listening connection is asked a trivial query, and how long its answer may take.
+    private let liveness: (every: Duration, timeout: Duration)
     private let listening = Atomic<Bool>(false)
 
     init(store: PostgresStore, logger: Logger, origin: String = UUID().uuidString.lowercased(),
-         backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(30))) {
+         backoff: (initial: Duration, maximum: Duration) = (.milliseconds(100), .seconds(30)),
+         liveness: (every: Duration, timeout: Duration) = (.seconds(30), .seconds(5))) {
         self.store = store
         self.logger = logger
         self.origin = origin
         self.backoff = backoff
+        self.liveness = liveness
     }
 
     public func publish(_ change: StoreChange) async {
@@ -69,6 +73,8 @@ public final class PostgresChangeFeed: StoreChangePublisher {
                         delay = backoff.initial
                         logger.info("listening for other brokers' changes")
                         await consumer.resynchronize()
+                        let watchdog = Task { [liveness, logger] in await Self.watch(connection, liveness: liveness, logger: logger) }
+                        defer { watchdog.cancel() }
                         for try await notification in notifications { await deliver(notification.payload, to: consumer) }
                     }
                 }
@@ -84,6 +90,25 @@ public final class PostgresChangeFeed: StoreChangePublisher {
             delay = min(delay * 2, backoff.maximum)
         }
         listening.store(false, ordering: .releasing)
+    }
+
+    /// A listening connection only ever receives, so one that died silently (a half-open TCP
+    /// connection after a NAT timeout, a failover without a reset) would look alive for hours
+    /// while other brokers' revocations stopped arriving. A trivial query answered in time proves
+    /// it alive; otherwise it is closed, which ends the listen and starts a reconnect (and with
+    /// it the cache's re-synchronization). The query is not raced in a task group: on a dead
+    /// connection it would never return, and a group waits for its children.
+    private static func watch(_ connection: PostgresConnection, liveness: (every: Duration, timeout: Duration), logger: Logger) async {
+        while !connection.isClosed {
+            do { try await Task.sleep(for: liveness.every) } catch { return }
+            let closer = Task {
+                try await Task.sleep(for: liveness.timeout)
+                logger.warning("the change listener's connection did not answer in time, reconnecting")
+                try? await connection.close().get()
+            }
+            _ = try? await connection.query("SELECT 1", logger: logger)
+            closer.cancel()
+        }
     }
 
     private func deliver(_ payload: String, to consumer: some StoreChangeConsumer) async {

@@ -52,7 +52,7 @@ final class PostgresChangeFeedTests: XCTestCase {
     }
 
     /// A feed of its own process (origin) on its own pool, as a second broker would have.
-    private func feed(_ origin: String) async throws -> PostgresChangeFeed {
+    private func feed(_ origin: String, liveness: (every: Duration, timeout: Duration) = (.seconds(30), .seconds(5))) async throws -> PostgresChangeFeed {
         let database: PostgresTestDatabase
         if let existing = self.database {
             database = existing
@@ -63,7 +63,7 @@ final class PostgresChangeFeedTests: XCTestCase {
         let store = try await PostgresStore.open(database.location, logger: Logger(label: "test"))
         stores.append(store)
         return PostgresChangeFeed(store: store, logger: Logger(label: "test"), origin: origin,
-                                  backoff: (.milliseconds(10), .milliseconds(100)))
+                                  backoff: (.milliseconds(10), .milliseconds(100)), liveness: liveness)
     }
 
     private func listen(_ feed: PostgresChangeFeed) -> RecordingConsumer {
@@ -109,6 +109,30 @@ final class PostgresChangeFeedTests: XCTestCase {
         XCTAssertNoThrow(try b.checkListening())
         await a.publish(.userRevoked(userID: 4))
         await received.next(.applied(.userRevoked(userID: 4)))
+    }
+
+    /// A listening connection whose server side stops answering without closing (its backend
+    /// stopped with SIGSTOP: what a half-open TCP connection looks like) is given up after the
+    /// liveness timeout and replaced; changes arrive again on the new one.
+    func testAListenerConnectionThatStopsAnsweringIsReplaced() async throws {
+        let a = try await feed("a")
+        let b = try await feed("b", liveness: (.milliseconds(200), .milliseconds(500)))
+        let received = listen(b)
+        await received.next(.resynchronized)
+        let pids: [Int32] = try await stores[0].rows("""
+            SELECT pid FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
+            """).map { try $0["pid"].decode(Int32.self) }
+        XCTAssertEqual(pids.count, 1, "one listening connection")
+        let pid = try XCTUnwrap(pids.first)
+        guard kill(pid, SIGSTOP) == 0 else { throw XCTSkip("cannot stop the server's backend (not allowed to signal it)") }
+        defer {
+            kill(pid, SIGCONT)
+        }
+        await received.next(.resynchronized)
+        XCTAssertNoThrow(try b.checkListening())
+        await a.publish(.userRevoked(userID: 5))
+        await received.next(.applied(.userRevoked(userID: 5)))
     }
 
     /// `/readyz` follows the listener: not ready before it listens, ready while it does, not
