@@ -8,7 +8,11 @@ extension UpstreamTokenManager {
     func adoptStoredSet(userID: Int64, version: Int64) async {
         guard trackCounts[userID] != nil, inFlight[userID] == nil else { return }
         do {
-            guard let stored = try await refresher.load(userID: userID), stored.version >= version else { return }
+            guard let stored = try await refresher.load(userID: userID), stored.version >= version,
+                  // Re-checked after the read: a local refresh may have started, or even concluded
+                  // with a newer set, meanwhile (versions only rise, tombstones included).
+                  inFlight[userID] == nil, stored.version > announced[userID] ?? 0
+            else { return }
             _ = await conclude(.adopted(stored), userID: userID)
         } catch {
             // The user's next refresh here reads the store again.

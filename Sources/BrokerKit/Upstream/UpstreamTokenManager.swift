@@ -21,7 +21,7 @@ public actor UpstreamTokenManager {
     /// Consecutive refreshes per user that ended transiently or misconfigured; cleared on success.
     var transientFailures: [Int64: Int] = [:]
     /// The generation last announced per user, so adopting the same set twice is announced once.
-    private var announced: [Int64: Int64] = [:]
+    var announced: [Int64: Int64] = [:]
     private var hub = UpstreamEventHub()
     /// When this process last rotated each user's token at Forgejo: the per-user rate limit.
     private var lastRotation: [Int64: Date] = [:]
