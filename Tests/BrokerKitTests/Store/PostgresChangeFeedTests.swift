@@ -100,15 +100,9 @@ final class PostgresChangeFeedTests: XCTestCase {
         let received = listen(b)
         await received.next(.resynchronized)
 
-        let killed = try await stores[0].rows("""
-            SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-            WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
-            """)
-        XCTAssertEqual(killed.count, 1, "one listening connection")
-        await received.next(.resynchronized)
-        XCTAssertNoThrow(try b.checkListening())
-        await a.publish(.userRevoked(userID: 4))
-        await received.next(.applied(.userRevoked(userID: 4)))
+        let pid = try await listeningBackend()
+        try await stores[0].rows("SELECT pg_terminate_backend(\(pid))")
+        try await assertListeningAgain(b, received: received, from: a, userID: 4)
     }
 
     /// A listening connection whose server side stops answering without closing (its backend
@@ -119,20 +113,32 @@ final class PostgresChangeFeedTests: XCTestCase {
         let b = try await feed("b", liveness: (.milliseconds(200), .milliseconds(500)))
         let received = listen(b)
         await received.next(.resynchronized)
+        let pid = try await listeningBackend()
+        guard kill(pid, SIGSTOP) == 0 else { throw XCTSkip("cannot stop the server's backend (not allowed to signal it)") }
+        defer {
+            kill(pid, SIGCONT)
+        }
+        try await assertListeningAgain(b, received: received, from: a, userID: 5)
+    }
+
+    /// The server process serving the one listening connection on the test database.
+    private func listeningBackend() async throws -> Int32 {
         let pids: [Int32] = try await stores[0].rows("""
             SELECT pid FROM pg_stat_activity
             WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()
             """).map { try $0["pid"].decode(Int32.self) }
         XCTAssertEqual(pids.count, 1, "one listening connection")
-        let pid = try XCTUnwrap(pids.first)
-        guard kill(pid, SIGSTOP) == 0 else { throw XCTSkip("cannot stop the server's backend (not allowed to signal it)") }
-        defer {
-            kill(pid, SIGCONT)
-        }
+        return try XCTUnwrap(pids.first)
+    }
+
+    /// After its connection was lost: `listener` re-synchronizes on a new one, is ready, and
+    /// receives the next change `publisher` sends.
+    private func assertListeningAgain(_ listener: PostgresChangeFeed, received: RecordingConsumer,
+                                      from publisher: PostgresChangeFeed, userID: Int64) async throws {
         await received.next(.resynchronized)
-        XCTAssertNoThrow(try b.checkListening())
-        await a.publish(.userRevoked(userID: 5))
-        await received.next(.applied(.userRevoked(userID: 5)))
+        XCTAssertNoThrow(try listener.checkListening())
+        await publisher.publish(.userRevoked(userID: userID))
+        await received.next(.applied(.userRevoked(userID: userID)))
     }
 
     /// `/readyz` follows the listener: not ready before it listens, ready while it does, not
