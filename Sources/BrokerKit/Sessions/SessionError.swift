@@ -20,10 +20,14 @@ public enum SessionError: Error, Sendable, Equatable {
     /// The MCP server runs but is not reading its input (a long call keeps it from it): this
     /// request was not sent; 503 with `Retry-After`, the server and its other calls go on.
     case childBusy
+    /// Another replica with a live heartbeat holds this session's (or user's) child: the replica
+    /// forwarding hop sends the request there. Seen by a client only when the hop is not
+    /// possible (503, try again).
+    case heldElsewhere(ReplicaRecord)
 
     public var httpStatus: Int {
         switch self {
-        case .limitReached, .shuttingDown, .upstreamUnavailable, .storeUnavailable, .childBusy: 503
+        case .limitReached, .shuttingDown, .upstreamUnavailable, .storeUnavailable, .childBusy, .heldElsewhere: 503
         case .loginRequired: 401
         case .childStartFailed: 502
         case .notFound: 404
@@ -35,7 +39,7 @@ public enum SessionError: Error, Sendable, Equatable {
         switch self {
         case .notFound: -32600
         case .limitReached, .shuttingDown, .loginRequired, .upstreamUnavailable, .storeUnavailable, .childStartFailed, .rateLimited,
-            .childBusy:
+            .childBusy, .heldElsewhere:
             -32603
         }
     }
@@ -51,6 +55,7 @@ public enum SessionError: Error, Sendable, Equatable {
         case .notFound: "Session not found"
         case .rateLimited(let seconds): "Too many MCP server starts for this user; try again in \(seconds) s"
         case .childBusy: "The MCP server is not reading its input; try again"
+        case .heldElsewhere: "The session is held by another broker replica that cannot be reached; try again"
         }
     }
 
@@ -58,7 +63,7 @@ public enum SessionError: Error, Sendable, Equatable {
     public var retryAfter: Int? {
         switch self {
         case .rateLimited(let seconds): seconds
-        case .childBusy: 1
+        case .childBusy, .heldElsewhere: 1
         default: nil
         }
     }
