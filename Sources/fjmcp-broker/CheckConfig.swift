@@ -15,6 +15,7 @@ struct CheckConfig: AsyncParsableCommand {
         let config = try loadConfig(source)
         for line in BrokerConfig.describe(source) { print(line) }
         for line in config.access.summary { print(line) }
+        print(ReplicaSettings.summary(config.replica))
         // What `serve` would do with the children, probed the same way (runs bwrap once).
         switch (config.child.sandbox, ChildSandbox.availability(helperPath: config.child.sandboxHelper)) {
         case (.off, _):

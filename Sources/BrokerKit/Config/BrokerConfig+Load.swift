@@ -13,6 +13,7 @@ extension BrokerConfig {
         let listen = reader.parse(.listen) { ListenAddress(parsing: $0) } hint: { "expected host:port, e.g. 127.0.0.1:8080" }
         let dataDir = reader.string(.dataDir, nonEmpty: true)
         let database = reader.database(dataDirectory: dataDir ?? "./data")
+        let replica = reader.replicaSettings(database: database)
         let secretKey = reader.secretKey(.secretKey)
         let previousSecretKey = reader.secretKey(.secretKeyPrevious)
         let forgejoURL = reader.forgejoURL(required: requireUpstream)
@@ -75,6 +76,7 @@ extension BrokerConfig {
             tools: tools, audit: audit
         )
         config.access = access
+        config.replica = replica
         config.upstreamProbeInterval = probeInterval
         return config
     }

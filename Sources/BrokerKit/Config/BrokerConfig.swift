@@ -38,6 +38,8 @@ public struct BrokerConfig: Sendable {
     public var audit = AuditSettings()
     /// Who may sign in and which clients may connect.
     public var access = AccessSettings()
+    /// Replica mode (`FJMCP_REPLICA_*`); nil: off, one broker per database.
+    public var replica: ReplicaSettings?
 
     public struct ForgejoSettings: Sendable {
         /// Base URL without a trailing slash.

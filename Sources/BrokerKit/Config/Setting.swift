@@ -82,6 +82,7 @@ extension Setting {
     /// Every setting, in the order `check-config` and the README list them.
     public static let all: [Setting] = [
         publicURL, listen, dataDir, databaseURL, databasePassword, secretKey, secretKeyPrevious,
+        replicaURL, replicaHeartbeat, replicaLapse,
         forgejoURL, forgejoClientID, forgejoClientSecret, forgejoScopes,
         childCommand, childTokenEnv, childURLEnv, childEnv, childSandbox, bwrapPath, childStopGrace,
         sessionIdleTimeout, sessionMaxLifetime, maxSessionsPerUser, maxSessions, maxCallsPerSession, maxBufferedEventBytes,
