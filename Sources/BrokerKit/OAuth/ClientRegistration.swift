@@ -98,13 +98,20 @@ struct ClientRegistration {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let text = value as? String else { throw metadata("field_not_string", "\(key) must be a string") }
         guard text.utf8.count <= maxLength else { throw metadata("field_too_long", "\(key) is longer than \(maxLength) bytes") }
+        try rejectNUL(text, key)
         return text
     }
 
     private static func stringList(_ object: [String: Any], _ key: String) throws(OAuthError) -> [String]? {
         guard let value = object[key], !(value is NSNull) else { return nil }
         guard let list = value as? [String] else { throw metadata("field_not_string_array", "\(key) must be an array of strings") }
+        for item in list { try rejectNUL(item, key) }
         return list
+    }
+
+    /// JSON can carry `\u0000`, which no metadata value needs and PostgreSQL cannot store.
+    private static func rejectNUL(_ text: String, _ key: String) throws(OAuthError) {
+        guard !text.utf8.contains(0) else { throw metadata("field_contains_nul", "\(key) must not contain NUL characters") }
     }
 
     private static func metadata(_ reason: String, _ detail: String) -> OAuthError {

@@ -166,7 +166,10 @@ public struct MetadataDocumentFetcher: Sendable {
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else { throw .invalidJSON }
         guard let documentID = object["client_id"] as? String else { throw .missingField("client_id") }
         guard documentID == clientID else { throw .clientIDMismatch }
-        guard let name = object["client_name"] as? String, !name.isEmpty, name.count <= 200 else { throw .missingField("client_name") }
+        // A NUL is no name (and PostgreSQL cannot store it).
+        guard let name = object["client_name"] as? String, !name.isEmpty, name.count <= 200, !name.utf8.contains(0) else {
+            throw .missingField("client_name")
+        }
         guard let uris = object["redirect_uris"] as? [String], !uris.isEmpty, uris.count <= RedirectURIPolicy.maxCount else {
             throw .missingField("redirect_uris")
         }

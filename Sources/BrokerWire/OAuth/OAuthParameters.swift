@@ -6,6 +6,9 @@ package struct OAuthParameters: Sendable {
     package enum Problem: Error, Equatable {
         case duplicated(String)
         case tooLong(String)
+        /// A NUL byte (`%00`): no value of the protocol has one, PostgreSQL cannot store one, and
+        /// a value echoed back later (`state`) must be what the client sent.
+        case nulCharacter(String)
     }
 
     private let values: [String: [String]]
@@ -26,6 +29,7 @@ package struct OAuthParameters: Sendable {
         guard let found = values[name] else { return nil }
         guard found.count == 1 else { throw .duplicated(name) }
         guard found[0].utf8.count <= maxLength else { throw .tooLong(name) }
+        guard !found[0].utf8.contains(0) else { throw .nulCharacter(name) }
         return found[0].isEmpty ? nil : found[0]
     }
 
@@ -43,6 +47,7 @@ extension OAuthParameters.Problem {
         switch self {
         case .duplicated: "duplicate_parameter"
         case .tooLong: "parameter_too_long"
+        case .nulCharacter: "parameter_contains_nul"
         }
     }
 
@@ -50,6 +55,7 @@ extension OAuthParameters.Problem {
         switch self {
         case .duplicated(let name): "parameter \(name) is repeated"
         case .tooLong(let name): "parameter \(name) is too long"
+        case .nulCharacter(let name): "parameter \(name) contains a NUL character"
         }
     }
 }

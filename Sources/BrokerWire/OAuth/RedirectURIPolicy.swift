@@ -21,6 +21,11 @@ public enum RedirectURIPolicy {
     /// Nil when `uri` may be registered, else why not.
     public static func problem(with uri: String) -> String? {
         guard uri.utf8.count <= maxLength else { return "redirect URI longer than \(maxLength) bytes" }
+        // RFC 3986 has no spaces or control characters (URLComponents lets a NUL through, which
+        // PostgreSQL then cannot store).
+        guard !uri.utf8.contains(where: { $0 <= 0x20 || $0 == 0x7F }) else {
+            return "redirect URI must not contain spaces or control characters"
+        }
         guard let components = URLComponents(string: uri), let scheme = components.scheme?.lowercased()
         else { return "redirect URI must be an absolute URL" }
         guard components.fragment == nil, !uri.contains("#") else { return "redirect URI must not contain a fragment" }

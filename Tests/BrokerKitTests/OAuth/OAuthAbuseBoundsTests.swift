@@ -124,4 +124,16 @@ final class OAuthAbuseBoundsTests: XCTestCase {
         assertRefused(["redirect_uris": [uri(0, 10)], "logo_uri": String(repeating: "l", count: 513)], "field_too_long")
         assertRefused(["redirect_uris": [uri(0, 10)], "software_id": 5], "field_not_string")
     }
+
+    /// JSON's `\u0000` in any kept string is refused (PostgreSQL cannot store a NUL: a
+    /// `client_name` holding one was a 500 there).
+    func testRegistrationRefusesNULCharacters() {
+        let uri = "https://app.example/callback"
+        assertRefused(["redirect_uris": [uri], "client_name": "a\u{0}b"], "field_contains_nul")
+        assertRefused(["redirect_uris": [uri], "client_uri": "https://app.example/\u{0}"], "field_contains_nul")
+        assertRefused(["redirect_uris": [uri], "grant_types": ["authorization_code\u{0}"]], "field_contains_nul")
+        XCTAssertThrowsError(try registration(["redirect_uris": [uri + "\u{0}"]])) {
+            XCTAssertEqual(($0 as? OAuthError)?.kind, .invalidRedirectURI)
+        }
+    }
 }

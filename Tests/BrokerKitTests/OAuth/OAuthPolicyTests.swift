@@ -14,6 +14,9 @@ final class OAuthPolicyTests: XCTestCase {
         XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://user:pw@app.example/cb"))
         XCTAssertNotNil(RedirectURIPolicy.problem(with: "cb"))
         XCTAssertNotNil(RedirectURIPolicy.problem(with: "javascript:alert(1)"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/c\u{0}b"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/c b"))
+        XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/c\u{7F}b"))
         XCTAssertNotNil(RedirectURIPolicy.problem(with: "https://app.example/" + String(repeating: "a", count: 2_048)))
     }
 
@@ -63,6 +66,10 @@ final class OAuthPolicyTests: XCTestCase {
         XCTAssertEqual(try parameters.value("c"), "x y!")
         XCTAssertThrowsError(try parameters.value("d")) { XCTAssertEqual($0 as? OAuthParameters.Problem, .duplicated("d")) }
         XCTAssertThrowsError(try parameters.value("c", maxLength: 2)) { XCTAssertEqual($0 as? OAuthParameters.Problem, .tooLong("c")) }
+        // A NUL is refused (PostgreSQL cannot store it: a `state` of `a%00b` was a 500 there).
+        XCTAssertThrowsError(try OAuthParameters(encoded: "state=a%00b").value("state")) {
+            XCTAssertEqual($0 as? OAuthParameters.Problem, .nulCharacter("state"))
+        }
     }
 
     func testAddressPolicyBlocksPrivateAndReservedRanges() throws {
