@@ -185,6 +185,25 @@ enum PostgresMigrations {
         Migration(identifier: "v7-upstream-token-tombstones", statements: [
             "ALTER TABLE upstream_tokens ALTER COLUMN sealed DROP NOT NULL",
         ]),
+        // Replica mode: heartbeats and which replica holds each child (see SQLite's v8).
+        Migration(identifier: "v8-replicas", statements: [
+            """
+            CREATE TABLE replicas (
+                id TEXT PRIMARY KEY,
+                address TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                heartbeat_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE child_owners (
+                key TEXT PRIMARY KEY,
+                replica_id TEXT NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
+                claimed_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX child_owners_replica ON child_owners(replica_id)",
+        ]),
     ]
 
     /// Applies the missing migrations in one transaction under an advisory lock, so two brokers

@@ -187,6 +187,26 @@ enum SQLiteMigrations {
                 ALTER TABLE upstream_tokens_v7 RENAME TO upstream_tokens;
                 """)
         }
+        migrator.registerMigration("v8-replicas") { db in
+            // Replica mode (ReplicaStore): which brokers beat, and which of them holds each child.
+            // A claim references its replica's row: removing a replica (a clean stop) drops its
+            // claims in the same statement, and a claim never outlives the row that says whether
+            // its holder is alive. Every replica writes its row (its first beat) before it claims.
+            try db.execute(sql: """
+                CREATE TABLE replicas (
+                    id TEXT PRIMARY KEY,
+                    address TEXT NOT NULL,
+                    started_at INTEGER NOT NULL,
+                    heartbeat_at INTEGER NOT NULL
+                );
+                CREATE TABLE child_owners (
+                    key TEXT PRIMARY KEY,
+                    replica_id TEXT NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
+                    claimed_at INTEGER NOT NULL
+                );
+                CREATE INDEX child_owners_replica ON child_owners(replica_id);
+                """)
+        }
         return migrator
     }
 }

@@ -17,7 +17,7 @@ class StoreSuite: XCTestCase {
 
     /// Every migration, in order; the same identifiers on both engines.
     static let migrations = ["v1-initial", "v2-login-nocase", "v3-refresh-successor-hash", "v4-abuse-bounds", "v5-mcp-sessions", "v6-audit",
-                             "v7-upstream-token-tombstones"]
+                             "v7-upstream-token-tombstones", "v8-replicas"]
 
     override func setUp() async throws {
         store = try await makeStore()
