@@ -44,6 +44,11 @@ extension ChildHost {
             ])
             throw .notFound
         }
+        try await placed(.session(id)) { () async throws(SessionError) in try await startResumed(id, record: record, owner: owner) }
+    }
+
+    /// Starts session `id`'s child from its record (this replica holds its key, in replica mode).
+    private func startResumed(_ id: String, record: SessionRecord, owner: SessionOwner) async throws(SessionError) {
         let age = Date().timeIntervalSince(record.createdAt)
         guard age < limits.maxLifetime.seconds else {
             await endRecord(id, reason: .maxLifetime)
@@ -70,7 +75,9 @@ extension ChildHost {
         return .notFound
     }
 
-    /// DELETE: ends the session whether or not a child runs for it right now.
+    /// DELETE: ends the session whether or not a child runs for it right now. In replica mode a
+    /// session whose child another live replica holds is deleted there (`.heldElsewhere`), so its
+    /// record never ends under a running child.
     public func delete(id: String, owner: SessionOwner) async throws(SessionError) {
         if entries[.session(id)] != nil {
             _ = try current(id: id, owner: owner)
@@ -80,8 +87,10 @@ extension ChildHost {
         guard let records, !freed.isEnded(id), let record = try? await records.liveSession(idHash: TokenHasher.hash(id)),
             record.userID == owner.userID, record.clientID == owner.clientID
         else { throw .notFound }
-        freed.insert(id, cause: .ended)
-        await endRecord(id, reason: .clientDeleted)
+        try await placed(.session(id)) { () async throws(SessionError) in
+            freed.insert(id, cause: .ended)
+            await endRecord(id, reason: .clientDeleted)
+        }
     }
 
     /// Notes session state a client request or notification sets on `lease`'s session, and

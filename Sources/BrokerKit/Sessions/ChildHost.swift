@@ -36,7 +36,7 @@ public actor ChildHost: Service {
     /// Spawns in progress per user: they count against the caps before they exist.
     private var starting: [Int64: Int] = [:]
     /// One start per user child, shared by concurrent first requests.
-    private var userStarts: [Int64: Task<HostedChild, any Error>] = [:]
+    var userStarts: [Int64: Task<HostedChild, any Error>] = [:]
     private var stopping: [Int: Task<Void, Never>] = [:]
     private var shuttingDown = false
     /// The newest token generation announced per user (see `childrenToSwap`).
@@ -65,10 +65,18 @@ public actor ChildHost: Service {
     /// The `initialize` result the child command gave per requested protocol version, so that a
     /// new session is answered without a spawn; its child starts at the first request.
     var initializeResults: [String: ChildServerInfo] = [:]
+    /// Replica mode: where children may run (claims in the store); nil runs every child here.
+    let placement: ChildPlacement?
+    /// When each local key's claim completed (replica mode): a beat sent earlier cannot know it.
+    var claimedAt: [ChildKey: ContinuousClock.Instant] = [:]
+    /// Claims being given back per key (see `+Replicas`).
+    var releases: [ChildKey: PendingRelease] = [:]
+    var nextReleaseSerial = 0
 
     public init(limits: SessionRegistryLimits, launcher: ChildLauncher, tokens: any UpstreamTokenProvider, logger: Logger,
                 records: (any BrokerStore)? = nil, hasLiveGrant: @escaping @Sendable (Int64) async -> Bool = { _ in true },
-                doubts: (any UpstreamDoubts)? = nil) {
+                doubts: (any UpstreamDoubts)? = nil, placement: ChildPlacement? = nil) {
+        self.placement = placement
         self.limits = limits
         spawnLimiter = RateLimiter(policy: limits.spawnRate)
         self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger,
@@ -120,8 +128,10 @@ public actor ChildHost: Service {
             ])
             return .opened(sessionID: id, initializeResponse: JSONRPCEnvelope.result(rawID: rawID, result: known.result))
         }
-        try makeRoom(for: owner.userID)
-        let outcome = try await start(.session(id), owner: owner, handshake: ChildHandshake(initialize: initialize.bytes))
+        let outcome = try await placed(.session(id)) { () async throws(SessionError) in
+            try makeRoom(for: owner.userID)
+            return try await start(.session(id), owner: owner, handshake: ChildHandshake(initialize: initialize.bytes))
+        }
         switch outcome {
         case .started(let child, let response):
             await record(id, owner: owner, initialize: initialize.bytes, protocolVersion: child.protocolVersion)
@@ -324,9 +334,11 @@ public actor ChildHost: Service {
         } else {
             try checkRoomForUserChild(owner.userID)
             task = Task {
-                switch try await self.start(key, owner: owner, handshake: .broker) {
-                case .started(let child, _): return child
-                case .rejected: throw SessionError.childStartFailed("the MCP server rejected initialize")
+                try await self.placed(key) { () async throws(SessionError) in
+                    switch try await self.start(key, owner: owner, handshake: .broker) {
+                    case .started(let child, _): return child
+                    case .rejected: throw .childStartFailed("the MCP server rejected initialize")
+                    }
                 }
             }
             userStarts[owner.userID] = task
@@ -401,7 +413,7 @@ public actor ChildHost: Service {
         }
         // Its calls end with the process: the bridge answers each with the exit.
         calls[entry.serial] = nil
-        stopping[entry.serial] = Task { [weak self] in
+        let stop = Task { [weak self] in
             let exit = await child.stop()
             await tokens.untrack(userID: child.owner.userID)
             logger.info("\(key.noun) ended", metadata: [
@@ -411,6 +423,8 @@ public actor ChildHost: Service {
             ])
             await self?.stopped(entry.serial)
         }
+        stopping[entry.serial] = stop
+        childEnded(key, reason: reason, stop: stop)
         publishCounts()
     }
 

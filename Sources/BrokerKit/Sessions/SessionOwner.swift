@@ -38,6 +38,9 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
     /// An operator ran `fjmcp-broker revoke`.
     case adminRevoked
     case shutdown
+    /// Replica mode: another replica holds the child's key now (it took the child over while
+    /// this replica's heartbeat did not reach the store); the session lives on there.
+    case takenOver
 
     public var label: String {
         switch self {
@@ -52,6 +55,7 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
         case .grantRevoked: "grant_revoked"
         case .adminRevoked: "admin_revoked"
         case .shutdown: "broker_shutdown"
+        case .takenOver: "taken_over"
         }
     }
 
@@ -67,7 +71,7 @@ public enum SessionEndReason: Sendable, Equatable, CustomStringConvertible {
     public var endsSession: Bool {
         switch self {
         case .clientDeleted, .maxLifetime, .userSessionsEnded, .upstreamGrantDead, .grantRevoked, .adminRevoked: true
-        case .idle, .evicted, .childExited, .upstreamTokenExpired, .shutdown: false
+        case .idle, .evicted, .childExited, .upstreamTokenExpired, .shutdown, .takenOver: false
         }
     }
 }

@@ -1,0 +1,110 @@
+/// Replica mode: a child starts here only once this replica holds its key in the store, the
+/// key is given back when the child ends here, and children whose key another replica took are
+/// ended (fencing), so one session or user never has two children. Without a placement
+/// (single-process mode) every function here returns at once, and a key with a local child is
+/// always served without the store.
+extension ChildHost {
+    /// A release of a key's claim, waiting for its child to stop first.
+    struct PendingRelease {
+        let serial: Int
+        let task: Task<Void, Never>
+    }
+
+    /// Runs `body` (which starts `key`'s child) once this replica holds `key`; gives the claim
+    /// back when no child runs under `key` afterwards (the start failed or was refused, or the
+    /// body only ended a record). Must run inside the one start per key (`resumptions`,
+    /// `userStarts`, or a new session id).
+    func placed<T>(_ key: ChildKey, _ body: () async throws(SessionError) -> T) async throws(SessionError) -> T {
+        guard placement != nil else { return try await body() }
+        try await claim(key)
+        do {
+            let result = try await body()
+            if entries[key] == nil { releaseClaim(key, after: nil) }
+            return result
+        } catch {
+            if entries[key] == nil { releaseClaim(key, after: nil) }
+            throw error
+        }
+    }
+
+    /// The MRTR retry path (`ModernEndpoint.resume`): a parked call lives with the user's child,
+    /// so a retry is served here only when this replica runs that child or may start it. Throws
+    /// `.heldElsewhere` when another live replica holds `key` (the hop forwards the retry there).
+    /// No store access when the child is local.
+    public func claimHere(_ key: ChildKey) async throws(SessionError) {
+        guard placement != nil, entries[key] == nil else { return }
+        try await claim(key)
+        // No child here and none starting: nothing can be parked here; keep no claim for it.
+        if entries[key] == nil, !isStarting(key) { releaseClaim(key, after: nil) }
+    }
+
+    private func isStarting(_ key: ChildKey) -> Bool {
+        switch key {
+        case .session(let id): resumptions[id] != nil
+        case .user(let userID): userStarts[userID] != nil
+        }
+    }
+
+    /// Claims `key` after any release of it still on its way (a child that ended here moments
+    /// ago), so a late release never takes a new child's claim away.
+    private func claim(_ key: ChildKey) async throws(SessionError) {
+        guard let placement else { return }
+        while let pending = releases[key] { await pending.task.value }
+        try await placement.claim(key)
+        claimedAt[key] = .now
+    }
+
+    /// Gives `key`'s claim back once `stop` (its child's stop) finished: another replica may
+    /// start a child for it only when this one is gone.
+    func releaseClaim(_ key: ChildKey, after stop: Task<Void, Never>?) {
+        guard let placement else { return }
+        claimedAt[key] = nil
+        let previous = releases[key]?.task
+        nextReleaseSerial += 1
+        let serial = nextReleaseSerial
+        releases[key] = PendingRelease(serial: serial, task: Task { [weak self] in
+            await previous?.value
+            await stop?.value
+            await placement.release(key)
+            await self?.released(key, serial: serial)
+        })
+    }
+
+    private func released(_ key: ChildKey, serial: Int) {
+        if releases[key]?.serial == serial { releases[key] = nil }
+    }
+
+    /// `key`'s child ended here for `reason` and is stopped by `stop`. Its key is given back,
+    /// except at shutdown (the replica's removal releases every claim at once) and when it may
+    /// already belong to another replica.
+    func childEnded(_ key: ChildKey, reason: SessionEndReason, stop: Task<Void, Never>) {
+        switch reason {
+        case .shutdown, .takenOver: claimedAt[key] = nil
+        default: releaseClaim(key, after: stop)
+        }
+    }
+
+    // MARK: - Fencing
+
+    /// A beat told which keys the store says this replica holds: a local child whose key is not
+    /// among them was taken over by another replica while this one's beats did not arrive, and
+    /// ends here (its session resumes on the holder). Children claimed after the beat was sent
+    /// are not judged by it.
+    func fence(held: Set<String>, beatIssuedAt: ContinuousClock.Instant) {
+        for key in Array(entries.keys) where !held.contains(ChildPlacement.storeKey(key)) {
+            guard let claimed = claimedAt[key], claimed < beatIssuedAt else { continue }
+            logger.warning("child taken over by another replica; ending it here", metadata: ["kind": "\(key.kind)"])
+            end(key, reason: .takenOver)
+        }
+    }
+
+    /// This replica's beats have not reached the store for longer than the lapse: the others
+    /// may have taken any of its children over, so all of them end here.
+    func endAllTakenOver() {
+        guard !entries.isEmpty else { return }
+        logger.error("replica heartbeat lapsed; ending every local child (the other replicas may have taken them over)", metadata: [
+            "children": "\(entries.count)",
+        ])
+        for key in Array(entries.keys) { end(key, reason: .takenOver) }
+    }
+}

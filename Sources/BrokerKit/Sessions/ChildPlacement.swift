@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Where this replica may run children when several replicas share one database (replica
+/// mode): every child key is claimed in the store before its child starts and released when it
+/// ends, so exactly one replica runs a session's (or a user's) child. `ChildHost` owns one; nil
+/// there is the single-process broker, which touches none of this.
+///
+/// It also keeps this replica's heartbeat state: a claim is only made while the replica's own
+/// beat is written and younger than the lapse, since the other replicas take over the children
+/// of a replica whose beat they do not see.
+public final class ChildPlacement: Sendable {
+    public let identity: ReplicaIdentity
+    let store: any ReplicaStore
+    /// A replica whose beat is older than this is presumed dead (`FJMCP_REPLICA_LAPSE`).
+    public let lapse: Duration
+    /// Wall-clock time for the store's timestamps; injected so tests can let a lapse pass.
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    private struct Beats {
+        /// The beat time of the last beat the store took.
+        var last: Date?
+        /// The beat being written, shared by whoever needs one meanwhile.
+        var pending: Task<Beat, any Error>?
+    }
+
+    /// One beat the store took.
+    struct Beat: Sendable {
+        /// The keys the store says this replica holds.
+        let held: Set<String>
+        /// When it was sent: claims that completed before were visible to it.
+        let issuedAt: ContinuousClock.Instant
+    }
+
+    private let beats = Mutex(Beats())
+
+    public init(identity: ReplicaIdentity, store: any ReplicaStore, lapse: Duration, logger: Logger,
+                now: @escaping @Sendable () -> Date = { Date() }) {
+        self.identity = identity
+        self.store = store
+        self.lapse = lapse
+        self.logger = logger
+        self.now = now
+    }
+
+    /// The child's key in the store: the session id only as its hash (as in the sessions
+    /// table), never in clear.
+    static func storeKey(_ key: ChildKey) -> String {
+        switch key {
+        case .session(let id): "session:\(TokenHasher.hash(id))"
+        case .user(let userID): "user:\(userID)"
+        }
+    }
+
+    // MARK: - Heartbeat
+
+    /// Writes a beat, or joins the one being written.
+    func beat() async throws -> Beat {
+        let task = beats.withLock { state in
+            if let pending = state.pending { return pending }
+            // Cleared by the task under the same lock, which it can take only after this
+            // closure stored it.
+            let task = Task { [self] () async throws -> Beat in
+                defer { beats.withLock { $0.pending = nil } }
+                let issuedAt = ContinuousClock.now
+                let at = now()
+                let held = try await store.beat(identity.record(beatAt: at))
+                beats.withLock { $0.last = max($0.last ?? at, at) }
+                return Beat(held: held, issuedAt: issuedAt)
+            }
+            state.pending = task
+            return task
+        }
+        return try await task.value
+    }
+
+    /// The beat time of the last beat the store took; nil before the first.
+    public var lastBeat: Date? { beats.withLock { $0.last } }
+
+    /// Whether the other replicas still see this one alive: its last beat is within the lapse.
+    var isAlive: Bool {
+        guard let last = lastBeat else { return false }
+        return now().timeIntervalSince(last) < lapse.seconds
+    }
+
+    /// `/readyz` in replica mode: a replica whose beats do not reach the store may have lost its
+    /// children to the others and must not take new requests.
+    public var readinessCheck: ReadinessCheck {
+        ReadinessCheck(name: "replica_heartbeat", required: true) { [self] in
+            guard isAlive else { throw ReplicaHeartbeatLapsed(lastBeat: lastBeat) }
+        }
+    }
+
+    /// A clean stop: the row and every claim go, so the others take this replica's sessions
+    /// over at their next request instead of after the lapse. Only once no child runs here.
+    func leave() async {
+        do {
+            try await store.removeReplica(id: identity.id)
+        } catch {
+            logger.warning("replica row not removed; the others take its children over after the lapse", metadata: [
+                "replica_id": "\(identity.id)", "error": "\(error)",
+            ])
+        }
+    }
+
+    // MARK: - Claims
+
+    /// Claims `key` for this replica: returns when it may start the child, throws
+    /// `.heldElsewhere` when another live replica holds it and `.storeUnavailable` when the store
+    /// cannot say (or this replica's own beat cannot be written first).
+    func claim(_ key: ChildKey) async throws(SessionError) {
+        if !isAlive {
+            do {
+                _ = try await beat()
+            } catch {
+                logger.error("replica heartbeat not written; no child is claimed", metadata: ["error": "\(error)"])
+                throw .storeUnavailable
+            }
+        }
+        let at = now()
+        let claim: ChildClaim
+        do {
+            claim = try await store.claimChild(key: Self.storeKey(key), replicaID: identity.id, now: at,
+                                               lapsedBefore: at.addingTimeInterval(-lapse.seconds))
+        } catch {
+            logger.error("child claim failed", metadata: ["kind": "\(key.kind)", "error": "\(error)"])
+            throw .storeUnavailable
+        }
+        if case .heldBy(let holder) = claim { throw .heldElsewhere(holder) }
+    }
+
+    /// Gives `key` up after its child ended here. A failure is only logged: the claim then lapses
+    /// with this replica, or is released by its clean stop, and until then this replica answers
+    /// for the key (it resumes the child there if a request arrives).
+    func release(_ key: ChildKey) async {
+        do {
+            try await store.releaseChild(key: Self.storeKey(key), replicaID: identity.id)
+        } catch {
+            logger.warning("child claim not released", metadata: ["kind": "\(key.kind)", "error": "\(error)"])
+        }
+    }
+}
+
+/// `/readyz`'s reason when this replica's heartbeat is older than the lapse (or never written).
+struct ReplicaHeartbeatLapsed: Error, CustomStringConvertible {
+    let lastBeat: Date?
+
+    var description: String {
+        lastBeat.map { "last replica heartbeat written at \($0)" } ?? "no replica heartbeat written yet"
+    }
+}
