@@ -21,6 +21,12 @@ clean-data:
 bench:
 	bench/run.sh
 
+## Replicas (bench/README.md, "Replicas"): the forwarding hop's cost and the idle sessions 3 replicas
+## hold, on a throwaway PostgreSQL; release binaries from .build-release (or REPLICAS_BIN).
+.PHONY: bench-replicas
+bench-replicas:
+	bench/replicas.sh
+
 ## Release tarball (static Swift runtime): dist/fjmcp-broker-<version>-linux-<arch>.tar.gz with
 ## fjmcp-broker, demo-mcp-server and SHA256SUMS. Builds into .build-release. Not part of `make test`.
 release:
