@@ -1,0 +1,210 @@
+import Foundation
+import Logging
+import XCTest
+
+@testable import BrokerKit
+
+/// ChildHost in replica mode with real demo children, an in-memory replica store and one SQLite
+/// session store shared by two hosts (two replicas): a child starts only where its key is
+/// claimed, another live replica's key is `heldElsewhere` without a spawn, a lapsed holder's
+/// session is taken over with its recorded handshake, claims go back when children end, and a
+/// child whose key another replica took is ended by the next beat.
+final class ChildHostReplicaTests: XCTestCase {
+    private let bed = ReplicaTestBed()
+    private var owner: SessionOwner { bed.owner }
+    private var replicas: InMemoryReplicaStore { bed.replicas }
+    private var clock: TestWallClock { bed.clock }
+    private var records: SQLiteStore? { bed.records }
+    static let lapse = ReplicaTestBed.lapse
+
+    override func setUp() async throws {
+        try await bed.setUp(self)
+    }
+
+    override func tearDown() async throws {
+        try await bed.tearDown()
+    }
+
+    private func replica(replicaMode: Bool = true) throws -> (ChildHost, ChildPlacement?) {
+        try bed.replica(replicaMode: replicaMode)
+    }
+
+    private func open(_ host: ChildHost) async throws -> String {
+        try await bed.open(host)
+    }
+
+    private func key(_ id: String) -> String { ChildPlacement.storeKey(.session(id)) }
+
+    /// The error a request on `id` meets on `host`, or nil when it was served.
+    private func failure(acquiring id: String, on host: ChildHost) async -> SessionError? {
+        do {
+            let lease = try await host.acquire(id: id, owner: owner)
+            await lease.release()
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    func testASessionStartsWhereItsKeyIsClaimedAndIsHeldElsewhereOnAnotherLiveReplicaWithoutASpawn() async throws {
+        let (first, placementA) = try replica()
+        let (second, _) = try replica()
+        let id = try await open(first)
+        let holder = await replicas.holder(of: key(id))
+        XCTAssertEqual(holder, placementA?.identity.id)
+        XCTAssertTrue(key(id).hasPrefix("session:") && !key(id).contains(id), "the store key carries the id's hash, never the id")
+
+        let error = await failure(acquiring: id, on: second)
+        guard case .heldElsewhere(let record)? = error else { return XCTFail("\(String(describing: error))") }
+        XCTAssertEqual(record.id, placementA?.identity.id)
+        XCTAssertEqual(record.address, "http://10.0.0.1:8080")
+        let spawned = await second.childCount
+        XCTAssertEqual(spawned, 0, "no child starts on a replica that does not hold the key")
+        do {
+            try await second.delete(id: id, owner: owner)
+            XCTFail("a DELETE of a session another live replica holds is forwarded, not done here")
+        } catch {
+            guard case .heldElsewhere = error else { return XCTFail("\(error)") }
+        }
+        let stillLive = try await records?.liveSession(idHash: TokenHasher.hash(id))
+        XCTAssertNotNil(stillLive, "the record is not ended under the holder's running child")
+    }
+
+    func testALapsedHoldersSessionIsTakenOverWithItsHandshakeAndFencedOnTheOldHolder() async throws {
+        let (first, placementA) = try replica()
+        let (second, placementB) = try replica()
+        let id = try await open(first)
+        let original = try await first.lookup(id: id, owner: owner)
+
+        // The first replica's beats stop arriving; the second's go on.
+        clock.advance(by: Self.lapse + .seconds(1))
+        _ = try await placementB?.beat()
+        let served = await failure(acquiring: id, on: second)
+        XCTAssertNil(served, "a lapsed holder's session resumes on the replica the request reached")
+        let resumed = try await second.lookup(id: id, owner: owner)
+        XCTAssertEqual(resumed.sessionID, id)
+        XCTAssertEqual(resumed.handshake.initialize, original.handshake.initialize, "resumed with the recorded initialize")
+        let holder = await replicas.holder(of: key(id))
+        XCTAssertEqual(holder, placementB?.identity.id)
+
+        // The first replica's next beat learns its key was taken: its child ends, the record lives on.
+        let beaten = try await placementA?.beat()
+        let beat = try XCTUnwrap(beaten)
+        XCTAssertFalse(beat.held.contains(key(id)))
+        await first.fence(held: beat.held, beatIssuedAt: beat.issuedAt)
+        let left = await first.sessionCount
+        XCTAssertEqual(left, 0)
+        let record = try await records?.liveSession(idHash: TokenHasher.hash(id))
+        XCTAssertNotNil(record, "fencing frees the child here, never ends the session")
+        let stillHolder = await replicas.holder(of: key(id))
+        XCTAssertEqual(stillHolder, placementB?.identity.id, "the fenced replica does not release a claim that is not its own")
+    }
+
+    func testAChildClaimedAfterABeatWasSentIsNotFencedByIt() async throws {
+        let (host, placement) = try replica()
+        let beaten = try await placement?.beat()
+        let beat = try XCTUnwrap(beaten)
+        _ = try await open(host)
+        await host.fence(held: beat.held, beatIssuedAt: beat.issuedAt)
+        let count = await host.sessionCount
+        XCTAssertEqual(count, 1)
+    }
+
+    func testTheClaimGoesBackWhenTheChildIsReapedDeletedOrCrashes() async throws {
+        let (host, _) = try replica()
+        let reaped = try await open(host)
+        await host.end(.session(reaped), reason: .idle)
+        let freed = await eventually { await self.replicas.holder(of: self.key(reaped)) == nil }
+        XCTAssertTrue(freed, "an idle reap gives the key back")
+        // Resumed here again: claimed again.
+        let again = await failure(acquiring: reaped, on: host)
+        XCTAssertNil(again)
+        let reclaimed = await replicas.holder(of: key(reaped))
+        XCTAssertNotNil(reclaimed)
+
+        try await host.delete(id: reaped, owner: owner)
+        let deleted = await eventually { await self.replicas.holder(of: self.key(reaped)) == nil }
+        XCTAssertTrue(deleted, "a DELETE gives the key back")
+
+        let crashing = try await open(host)
+        let child = try await host.lookup(id: crashing, owner: owner)
+        let running = await child.child.pid
+        let pid = try XCTUnwrap(running)
+        kill(pid, SIGKILL)
+        let crashed = await eventually { await self.replicas.holder(of: self.key(crashing)) == nil }
+        XCTAssertTrue(crashed, "a crashed child gives the key back")
+    }
+
+    func testASwapKeepsTheClaim() async throws {
+        let (host, placement) = try replica()
+        let id = try await open(host)
+        let outcome = await host.replaceChild(.session(id), generation: nil, drain: .milliseconds(100))
+        XCTAssertEqual(outcome, .swapped)
+        let drained = await eventually { await host.childCount == 1 }
+        XCTAssertTrue(drained, "the replaced child stopped")
+        let (holder, releases) = (await replicas.holder(of: key(id)), await replicas.releases)
+        XCTAssertEqual(holder, placement?.identity.id)
+        XCTAssertEqual(releases, 0)
+    }
+
+    func testConcurrentFirstRequestsForAUserChildMakeOneClaimAndOneStartAndLocalRequestsNone() async throws {
+        let (host, _) = try replica()
+        let owner = self.owner
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    if let lease = try? await host.acquireUserChild(owner: owner) { await lease.release() }
+                }
+            }
+        }
+        let (claims, children) = (await replicas.claims, await host.childCount)
+        XCTAssertEqual(claims, 1)
+        XCTAssertEqual(children, 1)
+        for _ in 0..<3 {
+            let lease = try await host.acquireUserChild(owner: owner)
+            await lease.release()
+            try await host.claimHere(.user(1))
+        }
+        let afterLocal = await replicas.claims
+        XCTAssertEqual(afterLocal, 1, "a key with a local child is served without the store")
+    }
+
+    func testClaimHereForwardsAKeyHeldElsewhereAndKeepsNoClaimWithoutAChild() async throws {
+        let (first, placementA) = try replica()
+        let (second, _) = try replica()
+        let lease = try await first.acquireUserChild(owner: owner)
+        await lease.release()
+        do {
+            try await second.claimHere(.user(1))
+            XCTFail("the parked calls of user 1 live on the first replica")
+        } catch {
+            XCTAssertEqual(error, .heldElsewhere(try XCTUnwrap(placementA?.identity.record(beatAt: clock.now))))
+        }
+        try await second.claimHere(.user(2))
+        let kept = await eventually { await self.replicas.holder(of: "user:2") == nil }
+        XCTAssertTrue(kept, "no claim is kept for a user without a child here")
+    }
+
+    func testAStoreThatCannotBeReachedIsUnavailableAndSingleProcessModeNeverAsks() async throws {
+        let (host, _) = try replica()
+        await replicas.setFailing(true)
+        let initialize = try JSONRPCMessage(Array(
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#.utf8))
+        do {
+            _ = try await host.open(owner: owner, initialize: initialize)
+            XCTFail("no child starts without a claim")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+        }
+        let children = await host.childCount
+        XCTAssertEqual(children, 0)
+
+        let (single, _) = try replica(replicaMode: false)
+        let id = try await open(single)
+        await single.end(.session(id), reason: .idle)
+        let served = await failure(acquiring: id, on: single)
+        XCTAssertNil(served)
+        let claims = await replicas.claims
+        XCTAssertEqual(claims, 0)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import Logging
+import XCTest
+
+@testable import BrokerKit
+
+/// Replicas for ChildHost tests: hosts with real demo children sharing one SQLite session store
+/// (one user "alice" with grant g1) and one in-memory replica store, on a wall clock the test
+/// moves by hand.
+final class ReplicaTestBed: @unchecked Sendable {
+    struct FixedTokens: UpstreamTokenProvider {
+        func accessToken(userID: Int64) async throws(UpstreamCredentialError) -> UpstreamCredential {
+            UpstreamCredential(token: "token-\(userID)", expiresAt: nil)
+        }
+    }
+
+    static let lapse: Duration = .seconds(10)
+    let owner = SessionOwner(userID: 1, login: "alice", clientID: "c1", grantID: "g1")
+    let replicas = InMemoryReplicaStore()
+    let clock = TestWallClock()
+    private(set) var records: SQLiteStore?
+    private(set) var hosts: [ChildHost] = []
+
+    func setUp(_ test: XCTestCase) async throws {
+        let directory = NSTemporaryDirectory() + "child-host-replicas-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        test.addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try SQLiteStore(path: directory + "/broker.sqlite")
+        try await store.upsertUser(UserRecord(id: 1, login: "alice", createdAt: Date(), updatedAt: Date()))
+        _ = try await store.upsertGrant(userID: 1, clientID: "c1", scope: "", resource: "r", newID: "g1", now: Date())
+        records = store
+    }
+
+    func tearDown() async throws {
+        for host in hosts { await host.shutdown() }
+        try records?.close()
+    }
+
+    /// A replica: its host and placement (nil placement: single-process mode).
+    func replica(replicaMode: Bool = true) throws -> (ChildHost, ChildPlacement?) {
+        let config = try BrokerConfig.load(from: ConfigSource(environment: [
+            "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
+            "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
+            "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "200ms", "FJMCP_CHILD_SANDBOX": "off",
+        ]))
+        let clock = self.clock
+        let logger = Logger(label: "replica-test-bed")
+        let placement = replicaMode
+            ? ChildPlacement(identity: ReplicaIdentity(address: "http://10.0.0.\(hosts.count + 1):8080"), store: replicas,
+                             lapse: Self.lapse, logger: logger, now: { clock.now })
+            : nil
+        let host = ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
+                             tokens: FixedTokens(), logger: logger, records: records, placement: placement)
+        hosts.append(host)
+        return (host, placement)
+    }
+
+    /// Opens a legacy session on `host` (its child starts at once: the first `initialize`).
+    func open(_ host: ChildHost) async throws -> String {
+        let initialize = try JSONRPCMessage(Array(
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18"}}"#.utf8))
+        guard case .opened(let id, _) = try await host.open(owner: owner, initialize: initialize) else {
+            throw XCTSkip("the demo child rejected initialize")
+        }
+        return id
+    }
+}
