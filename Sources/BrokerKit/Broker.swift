@@ -116,7 +116,8 @@ public final class Broker: Sendable {
         }
         let maintenance = StoreMaintenanceService(store: store, refreshGrace: config.tokens.refreshGrace,
                                                   grantlessClientLifetime: config.oauth.grantlessClientLifetime,
-                                                  audit: config.audit.storesRecords ? (store, config.audit.retention) : nil, logger: logger)
+                                                  audit: config.audit.storesRecords ? (store, config.audit.retention) : nil,
+                                                  replicas: config.replica.map { (store, $0.lapse) }, logger: logger)
         var groupConfig = ServiceGroupConfiguration(
             services: leading.map { .init(service: $0) } + [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,9 +1,10 @@
 import Logging
 
-/// A store the broker can run on: its state, its audit trail, and an orderly close. The broker
-/// and the tools that read the database directly (`audit`) open one through
-/// ``DatabaseLocation/open(logger:)`` and never name an engine.
-public protocol StoreEngine: BrokerStore, AuditStore {
+/// A store the broker can run on: its state, its audit trail, the replicas' tables (used only
+/// in replica mode), and an orderly close. The broker and the tools that read the database
+/// directly (`audit`) open one through ``DatabaseLocation/open(logger:)`` and never name an
+/// engine.
+public protocol StoreEngine: BrokerStore, AuditStore, ReplicaStore {
     /// Closes the database once nothing uses it any more (after the last request finished).
     func shutdown() async
 }

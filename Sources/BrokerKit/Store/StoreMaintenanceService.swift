@@ -13,6 +13,8 @@ public struct StoreMaintenanceService: Service {
     let grantlessClientLifetime: Duration
     /// The audit table and how long its records are kept; nil: not purged here.
     let audit: (store: any AuditStore, retention: Duration)?
+    /// Replica mode's heartbeat rows and the lapse; nil: not purged here (replica mode off).
+    let replicas: (store: any ReplicaStore, lapse: Duration)?
     let now: @Sendable () -> Date
     let logger: Logger
 
@@ -20,13 +22,20 @@ public struct StoreMaintenanceService: Service {
     /// still see them.
     public static let defaultRetention: Duration = .seconds(30 * 24 * 3600)
 
+    /// A replica silent this long (or for its lapse, if longer) and holding no child is deleted:
+    /// until then `fjmcp-broker sessions` still shows when it was last heard of. One that comes
+    /// back writes its row again with its next beat.
+    public static let replicaRetention: Duration = .seconds(3600)
+
     /// - Parameter grantlessClientLifetime: dynamically registered clients that obtained no grant
     ///   within this are deleted (anyone can register, so they must not pile up).
     public init(store: any BrokerStore, interval: Duration = .seconds(300), refreshGrace: Duration,
                 retention: Duration = defaultRetention, grantlessClientLifetime: Duration = .seconds(24 * 3600),
                 audit: (store: any AuditStore, retention: Duration)? = nil,
+                replicas: (store: any ReplicaStore, lapse: Duration)? = nil,
                 now: @escaping @Sendable () -> Date = Date.init, logger: Logger) {
         self.audit = audit
+        self.replicas = replicas
         self.store = store
         self.interval = interval
         self.refreshGrace = refreshGrace
@@ -62,11 +71,18 @@ public struct StoreMaintenanceService: Service {
                 auditPurged = try await audit.store.deleteAuditRecords(
                     before: now.addingTimeInterval(-TimeInterval(audit.retention.components.seconds)))
             }
-            if counts.total > 0 || auditPurged > 0 {
+            var replicasPurged = 0
+            if let replicas {
+                let silence = max(replicas.lapse, Self.replicaRetention)
+                replicasPurged = try await replicas.store.purgeReplicas(
+                    lapsedBefore: now.addingTimeInterval(-TimeInterval(silence.components.seconds)))
+            }
+            if counts.total > 0 || auditPurged > 0 || replicasPurged > 0 {
                 logger.info("store cleanup", metadata: [
                     "pending": "\(counts.pendingAuthorizations)", "codes": "\(counts.authorizationCodes)",
                     "access_tokens": "\(counts.accessTokens)", "refresh_tokens": "\(counts.refreshTokens)",
                     "revoked_grants": "\(counts.grants)", "clients": "\(counts.clients)", "audit_records": "\(auditPurged)",
+                    "replicas": "\(replicasPurged)",
                 ])
             }
             return counts

@@ -133,6 +133,19 @@ extension SessionRecord {
     }
 }
 
+extension ReplicaRecord {
+    init(row: some StoreRow) throws {
+        self.init(id: try row.column("id"), address: try row.column("address"),
+                  startedAt: try row.date("started_at"), heartbeatAt: try row.date("heartbeat_at"))
+    }
+}
+
+extension ChildOwnerRecord {
+    init(row: some StoreRow) throws {
+        self.init(key: try row.column("key"), replicaID: try row.column("replica_id"), claimedAt: try row.date("claimed_at"))
+    }
+}
+
 extension AuditRecord {
     /// Nil for a row whose event this version does not know (written by a newer broker).
     init?(row: some StoreRow) throws {

@@ -1,0 +1,82 @@
+import Foundation
+import PostgresNIO
+
+/// Replica mode's tables on PostgreSQL, where several replicas write them at once. Same SQL and
+/// semantics as ``SQLiteStore``'s extension (epoch seconds, rounded down on both sides of the
+/// lapse comparison). Replicas' clocks must agree to well within the lapse: a beat is stamped
+/// with its writer's clock and judged with the claimant's.
+extension PostgresStore: ReplicaStore {
+    /// One statement: the row upserted, then the keys read (the claims are not changed by it).
+    public func beat(_ replica: ReplicaRecord) async throws -> Set<String> {
+        let rows = try await rows("""
+            WITH beat AS (
+                INSERT INTO replicas (id, address, started_at, heartbeat_at)
+                VALUES (\(replica.id), \(replica.address), \(replica.startedAt.epochSeconds), \(replica.heartbeatAt.epochSeconds))
+                ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at
+            )
+            SELECT key FROM child_owners WHERE replica_id = \(replica.id)
+            """)
+        return Set(try rows.map { try $0.column("key") as String })
+    }
+
+    /// The claim is one atomic UPSERT: its update happens only for the holder itself or a holder
+    /// that is gone or lapsed, its insert only for a registered claimant. Two replicas claiming one
+    /// key at once queue on its row; the second re-checks the condition against the first's write
+    /// and sees a live holder, so exactly one wins.
+    ///
+    /// A refused claim keeps the key's row locked until this transaction ends, so the holder read
+    /// next is the one that refused. The claimant's row is read first: without it the insert never
+    /// happens, and the refusal is the claimant's, not the holder's. Should the key's row have gone
+    /// between the two statements all the same, the claim is tried once more.
+    public func claimChild(key: String, replicaID: String, now: Date, lapsedBefore: Date) async throws -> ChildClaim {
+        let logger = self.logger
+        return try await transaction { connection in
+            for _ in 0..<2 {
+                let won = try await connection.rows("""
+                    INSERT INTO child_owners (key, replica_id, claimed_at)
+                    SELECT \(key), \(replicaID), \(now.epochSeconds) WHERE EXISTS (SELECT 1 FROM replicas WHERE id = \(replicaID))
+                    ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_at = excluded.claimed_at
+                    WHERE child_owners.replica_id = excluded.replica_id
+                       OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id
+                                                                AND r.heartbeat_at >= \(lapsedBefore.epochSeconds))
+                    RETURNING replica_id
+                    """, logger: logger)
+                if !won.isEmpty { return .claimed }
+                guard try await !connection.rows("SELECT 1 FROM replicas WHERE id = \(replicaID)", logger: logger).isEmpty else {
+                    throw ReplicaStoreError.unknownReplica(id: replicaID)
+                }
+                if let holder = try await connection.rows("""
+                    SELECT r.* FROM child_owners o JOIN replicas r ON r.id = o.replica_id WHERE o.key = \(key)
+                    """, logger: logger).first {
+                    return .heldBy(try ReplicaRecord(row: holder))
+                }
+            }
+            throw ReplicaStoreError.contended(key: key)
+        }
+    }
+
+    public func releaseChild(key: String, replicaID: String) async throws {
+        try await rows("DELETE FROM child_owners WHERE key = \(key) AND replica_id = \(replicaID)")
+    }
+
+    /// Its claims go with the row (ON DELETE CASCADE).
+    public func removeReplica(id: String) async throws {
+        try await rows("DELETE FROM replicas WHERE id = \(id)")
+    }
+
+    public func replicas() async throws -> [ReplicaRecord] {
+        try await rows("SELECT * FROM replicas ORDER BY heartbeat_at DESC, id").map(ReplicaRecord.init(row:))
+    }
+
+    public func childOwners() async throws -> [ChildOwnerRecord] {
+        try await rows("SELECT * FROM child_owners ORDER BY key").map(ChildOwnerRecord.init(row:))
+    }
+
+    public func purgeReplicas(lapsedBefore before: Date) async throws -> Int {
+        try await rows("""
+            DELETE FROM replicas
+            WHERE heartbeat_at < \(before.epochSeconds) AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
+            RETURNING 1
+            """).count
+    }
+}
