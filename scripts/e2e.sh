@@ -5,10 +5,15 @@
 # browser leg in headless Chromium (Debian chromium + chromium-driver via Selenium), once. Every
 # broker runs as an unprivileged user (as root: the system user fjmcp-e2e that e2e-setup.sh
 # creates, via setpriv) with FJMCP_CHILD_SANDBOX=on, so the unprivileged sandbox path is the one
-# tested even where CI runs as root (Tests/e2e/e2e_support/unprivileged.py).
+# tested even where CI runs as root (Tests/e2e/e2e_support/unprivileged.py). The replica stage
+# (test_replicas.py: three replicas on one PostgreSQL behind Caddy round robin, issue 17) runs in
+# the mcp 2 run only and drives the mcp 1.30.0 client from its venv itself; it uses the PostgreSQL
+# of FJMCP_TEST_POSTGRES_URL (scripts/test.sh starts one) or starts a throwaway one with
+# scripts/postgres.sh, and is skipped, saying so, only when PostgreSQL cannot be installed.
 #
 #   scripts/e2e.sh                 set up, build, run the suite with both SDK lines
 #   scripts/e2e.sh -k demo-direct  extra arguments go to pytest
+#   scripts/e2e.sh -k replicas     the replica stage only
 #   E2E_SKIP_BUILD=1               use the binaries already in .build/debug
 #   E2E_KEEP_TMP=1                 keep the processes' logs and data (path printed by pytest's header)
 #   E2E_SCREENSHOT_DIR=DIR         where the browser leg keeps its screenshots (kept on failure only)

@@ -141,7 +141,18 @@ def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None
     d.broker_port = free_port()
     public_port = free_port() if d.proxied else d.broker_port
     d.public_url = f"https://127.0.0.1:{public_port}" if d.proxied else f"http://127.0.0.1:{public_port}"
+    start_fake_forgejo(d, auto_approve)
+    env = broker_environment(d, d.workdir / "broker-data", extra_env)
+    if d.proxied:
+        env["FJMCP_TRUSTED_PROXIES"] = "loopback"
+    start_broker(d, env)
+    if d.proxied:
+        start_caddy(d, public_port, CADDYFILE, {"FJMCP_UPSTREAM": f"127.0.0.1:{d.broker_port}"})
 
+
+def start_fake_forgejo(d: Deployment, auto_approve: bool = True) -> None:
+    """The deployment's fake Forgejo on a free port, with one user and the broker's OAuth app
+    redirecting to `d.public_url` (set it first)."""
     forgejo = ManagedProcess("forgejo", [
         str(BIN / "fake-forgejo"), "--listen", "127.0.0.1:0",
         "--user", f"{FORGEJO_LOGIN}:{FORGEJO_PASSWORD}",
@@ -151,13 +162,17 @@ def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None
     d.processes["forgejo"] = forgejo
     d.forgejo_url = forgejo.wait_for(forgejo.stdout_path, r"listening on (\S+)").group(1).rstrip("/")
 
+
+def broker_environment(d: Deployment, data_dir: Path, extra_env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of `d`'s broker: listening on `d.broker_port`, `data_dir` as its data
+    directory (created for the broker's user), `d.child` as its child, debug logging."""
     child_env, _, _ = CHILDREN[d.child]
-    env = {
+    return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(d.workdir),
         "FJMCP_PUBLIC_URL": d.public_url,
         "FJMCP_LISTEN": f"127.0.0.1:{d.broker_port}",
-        "FJMCP_DATA_DIR": str(broker_owned_directory(d.workdir / "broker-data")),
+        "FJMCP_DATA_DIR": str(broker_owned_directory(data_dir)),
         "FORGEJO_URL": d.forgejo_url,
         "FORGEJO_CLIENT_ID": FORGEJO_CLIENT_ID,
         "FORGEJO_CLIENT_SECRET": FORGEJO_CLIENT_SECRET,
@@ -165,22 +180,26 @@ def _start(d: Deployment, extra_env: dict[str, str], auto_approve: bool) -> None
         # The suite's only mode: a broker that cannot confine its children refuses to start.
         "FJMCP_CHILD_SANDBOX": "on",
         **child_env,
-        **extra_env,
+        **(extra_env or {}),
     }
-    if d.proxied:
-        env["FJMCP_TRUSTED_PROXIES"] = "loopback"
+
+
+def start_broker(d: Deployment, env: dict[str, str], wait: bool = True) -> ManagedProcess:
+    """Starts `d`'s broker with `env` as the broker's user and (unless `wait` is false: several
+    started at once) waits until it listens."""
     # As an unprivileged user (e2e_support/unprivileged.py), with the child sandbox on (the default).
     d.broker_argv = [*run_as(), str(BIN / "fjmcp-broker"), "serve"]
     d.broker_env = env
     broker = ManagedProcess("broker", d.broker_argv, d.workdir, env=env)
     d.processes["broker"] = broker
-    broker.wait_for(broker.stderr_path, BROKER_READY)
+    if wait:
+        broker.wait_for(broker.stderr_path, BROKER_READY)
+    return broker
 
-    if d.proxied:
-        _start_caddy(d, public_port)
 
-
-def _start_caddy(d: Deployment, public_port: int) -> None:
+def start_caddy(d: Deployment, public_port: int, caddyfile: Path, upstream_env: dict[str, str]) -> None:
+    """Caddy on `public_port` with `caddyfile`, re-targeted by environment to a loopback site with
+    Caddy's internal CA (`upstream_env` names the broker(s)); `d.verify` then trusts that CA."""
     home = d.workdir / "caddy-home"
     home.mkdir()
     env = {
@@ -190,15 +209,15 @@ def _start_caddy(d: Deployment, public_port: int) -> None:
         "XDG_CONFIG_HOME": str(home / "config"),
         # The shipped Caddyfile, only re-targeted: loopback site with Caddy's internal CA.
         "FJMCP_PUBLIC_HOST": d.public_url,
-        "FJMCP_UPSTREAM": f"127.0.0.1:{d.broker_port}",
+        **upstream_env,
         "FJMCP_CADDY_TLS": "tls internal",
         "FJMCP_CADDY_GLOBAL": "\n".join([
             "admin off", "default_bind 127.0.0.1", "auto_https disable_redirects", "skip_install_trust"]),
     }
-    caddy = ManagedProcess("caddy", [str(CADDY), "run", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+    caddy = ManagedProcess("caddy", [str(CADDY), "run", "--config", str(caddyfile), "--adapter", "caddyfile"],
                            d.workdir, env=env)
     d.processes["caddy"] = caddy
-    root = home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+    root = caddy_root_certificate(d)
     deadline = time.monotonic() + 30
     while True:
         if root.exists() and _https_ready(d.public_url, root):
@@ -207,6 +226,11 @@ def _start_caddy(d: Deployment, public_port: int) -> None:
             raise RuntimeError(f"Caddy did not serve {d.public_url} with its internal CA within 30 s\n{caddy.logs()}")
         time.sleep(0.1)
     d.verify = ssl.create_default_context(cafile=str(root))
+
+
+def caddy_root_certificate(d: Deployment) -> Path:
+    """The root certificate of the internal CA of `d`'s Caddy (what `d.verify` trusts)."""
+    return d.workdir / "caddy-home" / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
 
 
 def _https_ready(url: str, root: Path) -> bool:

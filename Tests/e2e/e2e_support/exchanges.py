@@ -17,6 +17,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 SECRET_PARAMS = {"code", "state", "access_token", "refresh_token", "token", "client_secret",
                  "code_verifier", "code_challenge", "csrf", "request"}
 BODY_LIMIT = 600
+# A response header only the replicas' test Caddyfile adds (e2e_support/replicas.py): the
+# address of the replica Caddy sent the request to.
+UPSTREAM_HEADER = "Fjmcp-E2e-Upstream"
 
 
 def redact_url(url: str) -> str:
@@ -46,6 +49,21 @@ def redact_body(text: str) -> str:
     return text[:BODY_LIMIT]
 
 
+def _rpc_of(request) -> tuple[str | None, bool]:
+    """The JSON-RPC method of a request's body and whether its params carry `requestState`;
+    (None, False) for anything else (a form, a streamed body, a batch)."""
+    if request.method != "POST" or "json" not in request.headers.get("content-type", ""):
+        return None, False
+    try:
+        message = json.loads(request.content)
+    except Exception:  # noqa: BLE001 - a body that is not (readable) JSON has no method
+        return None, False
+    if not isinstance(message, dict) or not isinstance(message.get("method"), str):
+        return None, False
+    params = message.get("params")
+    return message["method"], isinstance(params, dict) and "requestState" in params
+
+
 @dataclass
 class Exchange:
     step: str
@@ -56,16 +74,27 @@ class Exchange:
     content_type: str = ""
     session_id: str | None = None
     location: str | None = None
+    # The broker replica that answered through Caddy (test_replicas' Caddyfile names it in
+    # UPSTREAM_HEADER); None elsewhere.
+    upstream: str | None = None
+    # The JSON-RPC method of a POSTed message, and whether it is a 2026-07-28 MRTR retry (its
+    # params carry `requestState`).
+    rpc_method: str | None = None
+    mrtr_retry: bool = False
     body: str | None = None
     extra: dict = field(default_factory=dict)
 
     def describe(self) -> str:
         text = f"[{self.step}] {self.method} {self.url}"
+        if self.rpc_method:
+            text += f" {self.rpc_method}" + (" (MRTR retry)" if self.mrtr_retry else "")
         if self.auth:
             text += f" (Authorization: {self.auth} …)"
         if self.status is None:
             return text + " → no response"
         text += f" → {self.status}"
+        if self.upstream:
+            text += f" (from replica {self.upstream})"
         if self.content_type:
             text += f" {self.content_type}"
         if self.location:
@@ -93,6 +122,7 @@ class ExchangeLog:
         self.exchanges.append(Exchange(
             step=self.current_step, method=request.method, url=redact_url(str(request.url)),
             auth=auth.split(" ", 1)[0] if auth else ""))
+        self.exchanges[-1].rpc_method, self.exchanges[-1].mrtr_retry = _rpc_of(request)
         request.extensions = dict(request.extensions, e2e_exchange=self.exchanges[-1])
 
     async def _on_response(self, response) -> None:
@@ -103,6 +133,7 @@ class ExchangeLog:
         exchange.content_type = response.headers.get("content-type", "").split(";")[0]
         exchange.session_id = response.headers.get("mcp-session-id")
         exchange.location = response.headers.get("location")
+        exchange.upstream = response.headers.get(UPSTREAM_HEADER)
         exchange.extra["www_authenticate"] = response.headers.get("www-authenticate")
         if response.status_code >= 400 and exchange.content_type != "text/event-stream":
             try:

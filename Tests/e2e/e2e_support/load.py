@@ -45,10 +45,10 @@ class Counters:
         return self.metrics.get(series, 0.0)
 
 
-def read_counters(d: Deployment) -> Counters:
-    fake = d.fake_control("GET", "counters").json()
-    with httpx.Client(timeout=10.0, trust_env=False, verify=d.verify) as client:
-        text = client.get(d.public_url + "/metrics").text
+def read_metrics(base_url: str, verify=True) -> dict[str, float]:
+    """A broker's /metrics (Prometheus text) as series → value."""
+    with httpx.Client(timeout=10.0, trust_env=False, verify=verify) as client:
+        text = client.get(base_url + "/metrics").text
     metrics: dict[str, float] = {}
     for line in text.splitlines():
         match = re.match(r"^([^#\s][^ ]*) (\S+)$", line)
@@ -57,7 +57,12 @@ def read_counters(d: Deployment) -> Counters:
                 metrics[match.group(1)] = float(match.group(2))
             except ValueError:
                 pass
-    return Counters(refreshes_by_user=dict(fake.get("refreshes_by_user", {})), metrics=metrics)
+    return metrics
+
+
+def read_counters(d: Deployment) -> Counters:
+    fake = d.fake_control("GET", "counters").json()
+    return Counters(refreshes_by_user=dict(fake.get("refreshes_by_user", {})), metrics=read_metrics(d.public_url, d.verify))
 
 
 def add_users(d: Deployment, count: int) -> list[str]:

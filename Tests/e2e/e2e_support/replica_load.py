@@ -1,0 +1,222 @@
+"""Clients calling tools back to back through Caddy while something happens to the replicas (a
+refresh, a SIGKILL), with every call's start, end, outcome and landing replica recorded, so a test
+can tell which calls failed and whether they were in flight at a given moment.
+
+- `LegacyLoad`: a plain-httpx legacy session (`EchoingLegacyClient`): one `initialize`, then the
+  same `Mcp-Session-Id` on every call; it never re-initializes, so a lost session is a failure.
+- `ModernLoad`: the SDK's 2026-07-28 client (mode "auto", mcp 2 only): `_meta` per request, the
+  user's shared child; every POST it makes is in its exchange log, re-discovery included.
+
+Sign-in is sequential (the fake Forgejo approves as one user at a time), before the load starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+
+from .deployment import Deployment
+from .exchanges import UPSTREAM_HEADER, ExchangeLog
+from .flow import OAuthClient
+from .plain_clients import EchoingLegacyClient, Outcome
+from .sdk import SDK
+
+CALL_TIMEOUT = 20.0
+PAUSE = 0.02
+LOAD_STEP = "load"
+
+
+@dataclass
+class CallRecord:
+    client: str
+    started: float
+    ended: float
+    ok: bool
+    detail: str
+    upstream: str | None
+
+    def describe(self, origin: float) -> str:
+        return (f"{self.client}: +{(self.started - origin) * 1000:.0f}..+{(self.ended - origin) * 1000:.0f} ms "
+                f"via {self.upstream or '?'}: {self.detail}")
+
+
+@dataclass
+class LoadClient:
+    """A client of `login`; `call(index)` makes one tool call and says how it went."""
+    name: str
+    login: str
+    records: list[CallRecord] = field(default_factory=list)
+
+    def ok_after(self, moment: float) -> int:
+        return sum(1 for r in self.records if r.ok and r.started > moment)
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        yield
+
+    async def call(self, index: int) -> tuple[bool, str, str | None]:
+        raise NotImplementedError
+
+
+def _expected(login: str, index: int) -> tuple[str, dict, Callable[[dict], bool]]:
+    """Call `index` of a client: `whoami` (must name `login`) and `echo` in turn."""
+    if index % 2 == 0:
+        return "whoami", {}, lambda structured: structured.get("login") == login
+    text = f"{login}-{index}"
+    return "echo", {"text": text}, lambda structured: structured.get("text") == text
+
+
+class LegacyLoad(LoadClient):
+    def __init__(self, d: Deployment, login: str, name: str):
+        super().__init__(name=name, login=login)
+        self.client = EchoingLegacyClient(d)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.client.session_id
+
+    async def open(self) -> None:
+        """Signs in (as whoever the fake Forgejo approves now), opens the session, calls once."""
+        outcome = await self.client.initialize()
+        assert outcome.ok and self.client.session_id, outcome.describe()
+        response = await self.client.notify("notifications/initialized")
+        assert response.status_code == 202, (response.status_code, response.text[:300])
+        ok, detail, _ = await self.call(0)
+        assert ok, detail
+
+    async def call(self, index: int) -> tuple[bool, str, str | None]:
+        name, arguments, check = _expected(self.login, index)
+        outcome: Outcome = await self.client.call_tool(name, arguments)
+        upstream = outcome.response.headers.get(UPSTREAM_HEADER)
+        if not outcome.ok:
+            return False, outcome.describe(), upstream
+        structured = outcome.result.get("structuredContent") or {}
+        return check(structured), f"{name} → {structured}", upstream
+
+    async def close(self) -> None:
+        """DELETEs the session (best effort) and closes the connection."""
+        if self.client.session_id and self.client.token:
+            with contextlib.suppress(Exception):
+                await self.client.http.delete(self.client.deployment.mcp_url, headers={
+                    "Authorization": f"Bearer {self.client.token}", "Mcp-Session-Id": self.client.session_id,
+                    "MCP-Protocol-Version": self.client.negotiated or "2025-11-25"})
+        await self.client.aclose()
+
+
+class ModernLoad(LoadClient):
+    def __init__(self, d: Deployment, login: str, name: str):
+        super().__init__(name=name, login=login)
+        self.d = d
+        self.oauth = OAuthClient(d, log=ExchangeLog(keep=10_000))
+        self.session = None
+        self.protocol_version = ""
+
+    async def open(self) -> None:
+        """Signs in with one short SDK session (the tokens stay in the client)."""
+        async with SDK.session(self.d.mcp_url, self.oauth.http, mode="auto") as session:
+            result = await session.call_tool("whoami")
+            assert not result.is_error and (result.structured or {}).get("login") == self.login, result
+
+    @contextlib.asynccontextmanager
+    async def connected(self) -> AsyncIterator[None]:
+        self.oauth.log.mark(LOAD_STEP)
+        async with SDK.session(self.d.mcp_url, self.oauth.http, mode="auto") as session:
+            self.session = session
+            self.protocol_version = session.protocol_version
+            yield
+
+    def load_posts(self, *methods: str) -> list:
+        """The POSTs this client made during the load, of the given JSON-RPC methods (all without)."""
+        return [e for e in self.oauth.log.exchanges
+                if e.step == LOAD_STEP and e.method == "POST" and (not methods or e.rpc_method in methods)]
+
+    async def call(self, index: int) -> tuple[bool, str, str | None]:
+        name, arguments, check = _expected(self.login, index)
+        posts = len(self.oauth.log)
+        result = await self.session.call_tool(name, arguments)
+        landed = [e.upstream for e in list(self.oauth.log.exchanges)[posts:] if e.method == "POST"]
+        upstream = landed[-1] if landed else None
+        if result.is_error:
+            return False, f"{name}: error result {result.text[:300]}", upstream
+        return check(result.structured or {}), f"{name} → {result.structured}", upstream
+
+    async def close(self) -> None:
+        await self.oauth.aclose()
+
+
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], timeout: float, what: str,
+                     details: Callable[[], str] | None = None, interval: float = 0.05) -> None:
+    """Polls `condition()` (a bool or an awaitable of one) until true; fails after `timeout`
+    seconds naming `what` (and `details()`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout:.0f} s: {what}" + (f"\n{details()}" if details else ""))
+        await anyio.sleep(interval)
+
+
+class LoadRun:
+    """Runs every client's call loop until `stop()`: call, record, pause, again."""
+
+    def __init__(self, clients: list[LoadClient]):
+        self.clients = clients
+        self.origin = time.monotonic()
+        self._stop = anyio.Event()
+        self._connected = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def records(self) -> list[CallRecord]:
+        return sorted((r for c in self.clients for r in c.records), key=lambda r: r.started)
+
+    async def _loop(self, client: LoadClient) -> None:
+        index = 1
+        async with client.connected():
+            self._connected += 1
+            while not self._stop.is_set():
+                started = time.monotonic()
+                try:
+                    with anyio.fail_after(CALL_TIMEOUT):
+                        ok, detail, upstream = await client.call(index)
+                except Exception as error:  # every kind of failure counts, and the loop goes on
+                    ok, detail, upstream = False, f"{type(error).__name__}: {str(error)[:300]}", None
+                client.records.append(CallRecord(client.name, started, time.monotonic(), ok, detail, upstream))
+                index += 1
+                await anyio.sleep(PAUSE)
+
+    async def wait_until(self, condition: Callable[[], bool | Awaitable[bool]], timeout: float, what: str) -> None:
+        await eventually(condition, timeout, what, self.summary)
+
+    def summary(self, failures: int = 10) -> str:
+        lines = [f"{c.name}: {sum(r.ok for r in c.records)}/{len(c.records)} calls answered" for c in self.clients]
+        failed = [r for r in self.records if not r.ok]
+        lines += ["  failed " + r.describe(self.origin) for r in failed[:failures]]
+        return "\n".join(lines)
+
+
+@contextlib.asynccontextmanager
+async def running(clients: list[LoadClient]) -> AsyncIterator[LoadRun]:
+    """Every client calling until the body ends; the body waits for what it needs with
+    `run.wait_until`. Each client's connection opens first (bounded)."""
+    run = LoadRun(clients)
+    async with anyio.create_task_group() as group:
+        for client in clients:
+            group.start_soon(run._loop, client)
+        try:
+            await run.wait_until(lambda: run._connected == len(clients), 30, "every load client connected")
+            run.origin = time.monotonic()
+            yield run
+        finally:
+            run.stop()
