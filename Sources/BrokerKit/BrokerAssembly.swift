@@ -44,6 +44,10 @@ public struct BrokerAssembly: Sendable {
     /// on SQLite, whose single process needs none.
     let changeFeed: PostgresChangeFeed?
     private let changeListener: (any Service)?
+    /// Replica mode (`FJMCP_REPLICA_URL`): where this replica may run children, and its
+    /// heartbeat; nil with one broker per database.
+    public let placement: ChildPlacement?
+    private let heartbeat: ReplicaHeartbeat?
 
     public init(config: BrokerConfig, store: any StoreEngine, masterKey: [UInt8], httpClient: HTTPClient, logger: Logger,
                 options: Options = Options()) {
@@ -58,11 +62,19 @@ public struct BrokerAssembly: Sendable {
         let childTokens = ManagedUpstreamTokenProvider(manager: tokenManager, minimumRemaining: options.sessionTokenMinimumRemaining)
         var limits = SessionRegistryLimits(config.sessions)
         limits.drain = options.drain
+        placement = config.replica.map { settings in
+            ChildPlacement(identity: ReplicaIdentity(address: settings.address), store: store, lapse: settings.lapse, logger: logger)
+        }
         host = ChildHost(limits: limits, launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger, records: store,
                          hasLiveGrant: { userID in
                              // A store that cannot answer keeps the child: ending it is the irreversible choice.
                              (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true
-                         }, doubts: truthProbe)
+                         }, doubts: truthProbe, placement: placement)
+        heartbeat = if let placement, let settings = config.replica {
+            ReplicaHeartbeat(placement: placement, host: host, interval: settings.heartbeat, logger: logger)
+        } else {
+            nil
+        }
         audit = AuditTrail(settings: config.audit, store: store, logger: logger)
         auditUpstream = AuditUpstreamEvents(manager: tokenManager, trail: audit, store: store)
         var authorization = options.authorization
@@ -92,16 +104,17 @@ public struct BrokerAssembly: Sendable {
         }
     }
 
-    /// Readiness beyond the store: the change listener, on PostgreSQL.
+    /// Readiness beyond the store: the change listener, on PostgreSQL; the heartbeat, in replica mode.
     public var readinessChecks: [ReadinessCheck] {
-        changeFeed.map { [$0.readinessCheck] } ?? []
+        (changeFeed.map { [$0.readinessCheck] } ?? []) + (placement.map { [$0.readinessCheck] } ?? [])
     }
 
     public var providers: [any RouteProvider] { [authorizationServer, mcp] }
 
     /// In start order; the group stops them in reverse, so children end before the manager.
-    /// The change listener last: it stops first, before the host it ends sessions on.
+    /// The change listener last: it stops first, before the host it ends sessions on. The
+    /// heartbeat first: it beats before the host starts children and stops after it.
     public var services: [any Service] {
-        [tokenManager, auditUpstream, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) + (changeListener.map { [$0] } ?? [])
+        (heartbeat.map { [$0] } ?? []) + [tokenManager, auditUpstream, rotation, host, truthProbe] + (signInEnforcer.map { [$0] } ?? []) + (changeListener.map { [$0] } ?? [])
     }
 }
