@@ -2,7 +2,7 @@ import BrokerKit
 import Foundation
 import XCTest
 
-/// The deployment files (env example, Quadlet unit, systemd unit, Containerfile) and README's
+/// The deployment files (env example, Quadlet unit, systemd unit, compose example, Containerfile) and README's
 /// configuration table are written by hand; these tests keep them in step with `Setting.all`,
 /// the single list of settings, so a renamed or removed setting cannot linger in a deployment.
 final class DeploymentFilesTests: XCTestCase {
@@ -47,6 +47,16 @@ final class DeploymentFilesTests: XCTestCase {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             guard line.hasPrefix("Environment=") else { return [] }
             return words(String(line.dropFirst("Environment=".count))).compactMap(assignmentName)
+        }
+    }
+
+    /// Names set in a compose file's `environment:` maps (`NAME: value`, also in YAML anchors
+    /// that services merge in). Only setting-like names count; other keys are compose's own.
+    static func composeEnvironmentNames(_ text: String) -> [String] {
+        text.split(separator: "\n").compactMap { rawLine in
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            guard !line.hasPrefix("#"), let colon = line.firstIndex(of: ":") else { return nil }
+            return assignmentName(String(line[..<colon]) + "=")
         }
     }
 
@@ -140,6 +150,7 @@ final class DeploymentFilesTests: XCTestCase {
     func testParsersReadTheFormsTheFilesUse() {
         XCTAssertEqual(Self.envFileNames("# comment\nFJMCP_A=1\n  # FORGEJO_B=x y\n# FJMCP_C is prose\nOTHER=1\n"), ["FJMCP_A", "FORGEJO_B"])
         XCTAssertEqual(Self.environmentDirectiveNames("Environment=FJMCP_A=1 \"FORGEJO_B=x y\"\nEnvironmentFile=/x\n"), ["FJMCP_A", "FORGEJO_B"])
+        XCTAssertEqual(Self.composeEnvironmentNames("x: &env\n  FJMCP_A: 1\n  # FJMCP_B: 2\n  FORGEJO_C: ${C:?}\n  image: x\n  OTHER_D: 1\n"), ["FJMCP_A", "FORGEJO_C"])
         XCTAssertEqual(Self.containerfileEnvNames("ENV FJMCP_A=1 \\\n    FJMCP_B=2\nENV FJMCP_C 3\n# ENV FJMCP_D=4\nRUN FJMCP_E=5 x\n"), ["FJMCP_A", "FJMCP_B", "FJMCP_C"])
         XCTAssertEqual(
             Self.containerfileCopySources("""
@@ -180,6 +191,26 @@ final class DeploymentFilesTests: XCTestCase {
         for line in published {
             XCTAssertTrue(line.hasPrefix("PublishPort=127.0.0.1:"), "\(path): \(line) must bind loopback only")
         }
+    }
+
+    /// The replica example: every name a setting, and each replica its own FJMCP_REPLICA_URL on
+    /// PostgreSQL with the shared secret key from a file (docs/scaling.md).
+    func testComposeExampleSetsOnlyKnownSettings() throws {
+        let path = "deploy/compose/compose.yaml"
+        let text = try read(path)
+        // Caddy's service sets the variables Caddyfile.replicas reads ({$NAME}), not settings.
+        let caddyfile = try read("deploy/caddy/Caddyfile.replicas")
+        let caddyVariables = Set(caddyfile.components(separatedBy: "{$").dropFirst().compactMap { $0.split(separator: "}").first?.split(separator: ":").first.map(String.init) })
+        XCTAssertTrue(caddyVariables.contains("FJMCP_UPSTREAMS"), "parsed Caddyfile variables: \(caddyVariables)")
+        let names = Self.composeEnvironmentNames(text).filter { !caddyVariables.contains($0) }
+        assertAllKnown(names, in: path, minimum: 8)
+        for required in [Setting.databaseURL.env, Setting.secretKey.fileEnv, Setting.databasePassword.fileEnv, Setting.forgejoClientSecret.fileEnv] {
+            XCTAssertTrue(names.contains(required), "\(path) should set \(required)")
+        }
+        let replicaURLs = text.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix(Setting.replicaURL.env + ":") }
+        XCTAssertEqual(replicaURLs.count, 3, "\(path): one \(Setting.replicaURL.env) per replica")
+        XCTAssertEqual(Set(replicaURLs).count, replicaURLs.count, "\(path): each replica needs its own address")
+        XCTAssertTrue(text.contains("FJMCP_DATABASE_URL: postgres://"), "\(path): replicas share PostgreSQL")
     }
 
     func testSystemdUnitSetsOnlyKnownSettings() throws {
