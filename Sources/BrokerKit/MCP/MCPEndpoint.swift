@@ -31,11 +31,15 @@ public struct MCPEndpoint: RouteProvider {
     let audit: AuditTrail?
     /// The stateless 2026-07-28 era on the same endpoint; nil serves the legacy eras only.
     let modern: ModernEndpoint?
+    /// Replica mode: forwards requests whose child another replica holds; nil (one broker per
+    /// database) adds nothing to the route group.
+    let hop: ReplicaHopMiddleware?
 
     /// `modern` turns on the 2026-07-28 era (its requests run on the host's user children).
     public init(host: ChildHost, bearer: BearerAuthenticator, publicURL: PublicURL, options: Options = Options(), modern: Bool = true,
-                tools: ToolGate = ToolGate(policy: ToolPolicy()), audit: AuditTrail? = nil) {
+                tools: ToolGate = ToolGate(policy: ToolPolicy()), audit: AuditTrail? = nil, hop: ReplicaHopMiddleware? = nil) {
         self.host = host
+        self.hop = hop
         self.tools = tools
         self.audit = audit
         self.bearer = bearer
@@ -52,7 +56,9 @@ public struct MCPEndpoint: RouteProvider {
     public var parking: ModernInputParking? { modern?.parking }
 
     public func addRoutes(to router: Router<BrokerRequestContext>) {
-        router.group("/mcp").add(middleware: MCPAccessMiddleware(policy: policy, bearer: bearer))
+        let group = router.group("/mcp").add(middleware: MCPAccessMiddleware(policy: policy, bearer: bearer))
+        if let hop { group.add(middleware: hop) }
+        group
             .post { request, context in try await self.post(request, context: context) }
             .get { request, context in try await self.openServerStream(request, context: context) }
             .delete { request, context in try await self.delete(request, context: context) }

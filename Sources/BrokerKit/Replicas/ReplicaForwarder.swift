@@ -1,0 +1,123 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+
+extension HTTPField.Name {
+    static let lastEventID = Self("Last-Event-ID")!
+    /// On the answer to a hop: how long the holder took to its response head, in microseconds,
+    /// so the forwarding replica can tell the hop's own cost apart (`fjmcp_replica_hop_added_seconds`).
+    static let replicaHandled = Self("Fjmcp-Replica-Handled")!
+}
+
+/// Sends a request that arrived on this replica to the replica holding its child, and streams
+/// that replica's answer back: status, the headers an MCP client reads, and the body chunk by
+/// chunk (an SSE answer is never buffered). The hop is signed (`ReplicaHopSignature`) so the
+/// holder trusts the client address and does not forward it again.
+struct ReplicaForwarder: Sendable {
+    /// One connection pool per process for every hop: replicas are few, so their connections
+    /// stay warm. Never shut down (a static lives as long as the process), like
+    /// `HTTPClient.shared`, but with a short connect timeout: a holder that cannot be reached
+    /// must turn into a quick 503 (the client retries; after the holder's lapse another replica
+    /// takes the child over), not a request hanging for the default 10 s.
+    private static let pool: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.redirectConfiguration = .disallow
+        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2))
+        configuration.decompression = .disabled
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
+    /// The client's request headers the holder needs: its own access middleware checks Host,
+    /// Origin and the bearer token again, its handlers read the MCP headers. Host is sent as the
+    /// client sent it (AsyncHTTPClient keeps an explicit Host), since the holder compares it
+    /// with the public URL, which the hop's own address is not.
+    private static let requestHeaders: [HTTPField.Name] = [
+        .authorization, .contentType, .accept, .mcpSessionID, .mcpProtocolVersion, .lastEventID, .origin,
+    ]
+    /// The holder's response headers a client reads; transport headers are this hop's own.
+    private static let responseHeaders: [HTTPField.Name] = [
+        .contentType, .mcpSessionID, .wwwAuthenticate, .retryAfter, .cacheControl, .xAccelBuffering,
+    ]
+    /// The whole wait for the holder's response head. Its handlers answer within the JSON window
+    /// (1 s) or switch to SSE, so this only ends a holder that accepted and then stalled.
+    static let headTimeout: Duration = .seconds(30)
+
+    let identity: ReplicaIdentity
+    let signature: ReplicaHopSignature
+
+    /// Forwards `request` (its collected `body`) to `holder`. `unreachable` is the answer when
+    /// the holder does not answer: the endpoint's own 503 with Retry-After 1 and JSON-RPC error.
+    /// `arrivedAt` is when this replica started on the request, for the added-latency histogram.
+    func forward(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord,
+                 unreachable: MCPRequestError, arrivedAt: ContinuousClock.Instant) async throws -> Response
+    {
+        let upstream: HTTPClientResponse
+        let sent = ContinuousClock.now
+        do {
+            upstream = try await Self.pool.execute(outgoing(request, body: body, context: context, to: holder),
+                                                   timeout: TimeAmount(Self.headTimeout))
+        } catch {
+            ReplicaHopMetrics.hop(.unreachable)
+            context.logger.warning("replica holding the child did not answer", metadata: [
+                "replica": .string(holder.id), "address": .string(holder.address), "error": .string("\(error)"),
+            ])
+            throw unreachable
+        }
+        ReplicaHopMetrics.hop(.forwarded)
+        let handled = upstream.headers.first(name: HTTPField.Name.replicaHandled.canonicalName).flatMap(Int64.init).map(Duration.microseconds)
+        ReplicaHopMetrics.addedLatency((ContinuousClock.now - arrivedAt) - (handled ?? .zero))
+        context.logger.debug("request forwarded to the replica holding the child", metadata: [
+            "replica": .string(holder.id), "status": .string("\(upstream.status.code)"),
+            "head_ms": .string(AccessLogMiddleware.milliseconds(ContinuousClock.now - sent)),
+        ])
+        return response(relaying: upstream, to: request)
+    }
+
+    private func outgoing(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord) -> HTTPClientRequest {
+        let path = request.head.path ?? "/mcp"
+        var outgoing = HTTPClientRequest(url: holder.address + path)
+        outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
+        for name in Self.requestHeaders {
+            for value in request.headers[values: name] { outgoing.headers.add(name: name.canonicalName, value: value) }
+        }
+        if let authority = request.head.authority { outgoing.headers.add(name: "Host", value: authority) }
+        let facts = ReplicaHopFacts(request, body: body, clientAddress: context.clientAddress)
+        outgoing.headers.add(name: HTTPField.Name.replicaHop.canonicalName, value: signature.sign(facts, sender: identity.id, at: Date()))
+        outgoing.headers.add(name: HTTPField.Name.replicaClient.canonicalName, value: context.clientAddress)
+        if body.readableBytes > 0 { outgoing.body = .bytes(body) }
+        return outgoing
+    }
+
+    /// The holder's answer as this replica's response. An SSE body is relayed while watching
+    /// the client's side of the connection, as every SSE writer here does: when the client goes
+    /// away the relay is cancelled, which drops the upstream body and so cancels the hop's
+    /// request, and the holder sees its client leave. Such a response closes its connection
+    /// afterwards (see `MCPEventStream.headers`).
+    private func response(relaying upstream: HTTPClientResponse, to request: Request) -> Response {
+        var headers = HTTPFields()
+        for name in Self.responseHeaders {
+            for value in upstream.headers[name.canonicalName] { headers.append(HTTPField(name: name, value: value)) }
+        }
+        let status = HTTPResponse.Status(code: Int(upstream.status.code))
+        // No body at all for these: a chunked frame would be a protocol error.
+        if [204, 304].contains(status.code) { return Response(status: status, headers: headers) }
+        let contentLength = upstream.headers.first(name: "Content-Length").flatMap(Int.init)
+        guard headers[.contentType]?.hasPrefix("text/event-stream") == true else {
+            return Response(status: status, headers: headers, body: ResponseBody(contentLength: contentLength) { writer in
+                for try await chunk in upstream.body { try await writer.write(chunk) }
+                try await writer.finish(nil)
+            })
+        }
+        headers[.connection] = "close"
+        return Response(status: status, headers: headers, body: ResponseBody { writer in
+            try await request.body.consumeWithCancellationOnInboundClose { _ in
+                for try await chunk in upstream.body { try await writer.write(chunk) }
+            }
+            try await writer.finish(nil)
+        })
+    }
+}

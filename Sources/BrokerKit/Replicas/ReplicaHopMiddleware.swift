@@ -1,0 +1,76 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The forwarding hop on the `/mcp` route group, installed only in replica mode, after the
+/// access middleware (Host, Origin, bearer token). A request for a session or user whose child
+/// another live replica holds fails in the handler with `SessionError.heldElsewhere` before
+/// anything was sent to a child; this middleware then sends the same request to that replica
+/// and streams its answer back.
+///
+/// A request that itself arrived through a hop (valid `Fjmcp-Replica-Hop`) is served here and
+/// never forwarded again: two replicas that each believe the other holds a child answer 503
+/// (the client retries once the store agrees) instead of bouncing the request between them.
+/// Its client address is the one the forwarding replica saw. A hop header that does not verify
+/// is refused with 403: only a replica with the shared secret may claim to be one.
+public struct ReplicaHopMiddleware: RouterMiddleware {
+    public typealias Context = BrokerRequestContext
+    let forwarder: ReplicaForwarder
+
+    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]]) {
+        forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
+            key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)))
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let arrivedAt = ContinuousClock.now
+        // Collected once, bounded as the handlers do; their own collect then returns this buffer,
+        // and the request keeps its connection stream behind it, which the SSE writers watch.
+        var request = request
+        let body = try await request.collectBody(upTo: context.maxUploadSize)
+        guard let hop = request.headers[.replicaHop] else {
+            do {
+                return try await next(request, context)
+            } catch let error as MCPRequestError {
+                guard case .session(.heldElsewhere(let holder), _, _) = error, holder.id != forwarder.identity.id else { throw error }
+                return try await forwarder.forward(request, body: body, context: context, to: holder, unreachable: error,
+                                                   arrivedAt: arrivedAt)
+            }
+        }
+        var context = context
+        let client = request.headers[.replicaClient] ?? "-"
+        do {
+            let sender = try forwarder.signature.verify(hop, facts: ReplicaHopFacts(request, body: body, clientAddress: client), now: Date())
+            context.clientAddress = client
+            context.logger[metadataKey: "client"] = .string(client)
+            context.logger[metadataKey: "hop_from"] = .string(sender)
+        } catch {
+            ReplicaHopMetrics.hop(.invalid)
+            // The header's value is never logged: it is what an attacker controls.
+            context.logger.warning("replica hop refused", metadata: [
+                "reason": .string(error.description), "peer": .string(context.peerAddress?.ipAddress ?? "-"),
+            ])
+            throw ReplicaHopRefusal()
+        }
+        do {
+            var response = try await next(request, context)
+            response.headers[.replicaHandled] = String((ContinuousClock.now - arrivedAt) / .microseconds(1))
+            return response
+        } catch let error as MCPRequestError {
+            if case .session(.heldElsewhere, _, _) = error { ReplicaHopMetrics.hop(.refusedOnward) }
+            throw error
+        }
+    }
+}
+
+/// The answer to a request whose `Fjmcp-Replica-Hop` header does not verify: 403 with a
+/// JSON-RPC error, saying nothing about why (the log says).
+struct ReplicaHopRefusal: Error, HTTPResponseError {
+    var status: HTTPResponse.Status { .forbidden }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        let body = JSONRPCEnvelope.error(rawID: nil, code: -32600, message: "Forbidden: invalid replica hop")
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+}

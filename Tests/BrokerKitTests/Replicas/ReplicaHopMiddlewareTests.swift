@@ -1,0 +1,258 @@
+import AsyncHTTPClient
+@testable import BrokerKit
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Synchronization
+import XCTest
+
+/// The hop over real loopback sockets between two in-process routers with the broker's own
+/// middleware stack: "B" (where the client's request lands; its handler says the child is held
+/// by "A") forwards to "A" (which serves it). The handlers stand in for `MCPEndpoint`'s.
+final class ReplicaHopMiddlewareTests: XCTestCase {
+    private static let secret = [UInt8](repeating: 5, count: 32)
+
+    /// One replica's test handler state: where it believes the child lives (nil: here), and its
+    /// SSE answer's gate and cancellation report.
+    final class Replica: Sendable {
+        let id: String
+        let holder = Mutex<ReplicaRecord?>(nil)
+        let gate = AsyncStream<Void>.makeStream()
+        let cancelled = Mutex(false)
+        init(id: String) { self.id = id }
+    }
+
+    struct Routes: RouteProvider {
+        let replica: Replica
+
+        func addRoutes(to router: Router<BrokerRequestContext>) {
+            let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://127.0.0.1:1", id: replica.id),
+                                           masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [])
+            let group = router.group("/mcp").add(middleware: hop)
+            group.post { request, context in try await self.handle(request, context: context) }
+            group.get { request, context in try await self.handle(request, context: context) }
+            group.delete { _, _ in Response(status: .noContent, headers: [.mcpSessionID: "gone"]) }
+        }
+
+        private func handle(_ request: Request, context: BrokerRequestContext) async throws -> Response {
+            if let holder = replica.holder.withLock({ $0 }) {
+                throw MCPRequestError.session(.heldElsewhere(holder), rawID: Array("7".utf8), challenge: nil)
+            }
+            var request = request
+            let body = try await request.collectBody(upTo: context.maxUploadSize)
+            if request.uri.queryParameters["mode"] == "sse" { return stream(request) }
+            let seen: [String: String] = [
+                "replica": replica.id, "method": request.method.rawValue, "path": request.head.path ?? "", "host": request.head.authority ?? "",
+                "authorization": request.headers[.authorization] ?? "", "session": request.headers[.mcpSessionID] ?? "",
+                "version": request.headers[.mcpProtocolVersion] ?? "", "lastEventID": request.headers[.lastEventID] ?? "",
+                "origin": request.headers[.origin] ?? "", "client": context.clientAddress, "body": String(buffer: body),
+                "hop": request.headers[.replicaHop] == nil ? "no" : "yes",
+            ]
+            let json = try JSONSerialization.data(withJSONObject: seen)
+            return Response(status: .created, headers: [
+                .contentType: "application/json", .mcpSessionID: "s-1", .wwwAuthenticate: "Bearer x", HTTPField.Name("X-Internal")!: "1",
+            ], body: .init(byteBuffer: ByteBuffer(bytes: json)))
+        }
+
+        /// One event, then the next only when the test opens the gate; reports a client that left.
+        private func stream(_ request: Request) -> Response {
+            let replica = replica
+            return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+                do {
+                    try await request.body.consumeWithCancellationOnInboundClose { _ in
+                        try await writer.write(MCPEventStream.event(Array(#"{"n":1}"#.utf8)))
+                        for await _ in replica.gate.stream { break }
+                        try Task.checkCancellation()
+                        try await writer.write(MCPEventStream.event(Array(#"{"n":2}"#.utf8)))
+                    }
+                    try await writer.finish(nil)
+                } catch {
+                    replica.cancelled.withLock { $0 = true }
+                }
+            })
+        }
+    }
+
+    private static func app(_ replica: Replica) throws -> some ApplicationProtocol {
+        let config = try BrokerConfig.load(from: ConfigSource(environment: [
+            "FJMCP_PUBLIC_URL": "http://127.0.0.1:8080", "FORGEJO_URL": "https://f.example.org",
+            "FORGEJO_CLIENT_ID": "id", "FORGEJO_CLIENT_SECRET": "s",
+        ]))
+        let router = BrokerServer.makeRouter(config: config, checks: [], providers: [Routes(replica: replica)])
+        return Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+    }
+
+    private static func record(_ id: String, port: Int) -> ReplicaRecord {
+        ReplicaRecord(id: id, address: "http://127.0.0.1:\(port)", startedAt: Date(), heartbeatAt: Date())
+    }
+
+    /// Runs `body` with A and B listening, B believing A holds the child; the ports are A's, B's.
+    private func withReplicas(_ body: @Sendable (Replica, Replica, Int, Int, HTTPClient) async throws -> Void) async throws {
+        let a = Replica(id: "replica-A")
+        let b = Replica(id: "replica-B")
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await Self.app(a).test(.live) { clientA in
+                let portA = try XCTUnwrap(clientA.port)
+                b.holder.withLock { $0 = Self.record(a.id, port: portA) }
+                try await Self.app(b).test(.live) { clientB in
+                    try await body(a, b, portA, try XCTUnwrap(clientB.port), client)
+                }
+            }
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    private static func post(_ port: Int, path: String = "/mcp", headers: [(String, String)] = [], body: String = #"{"id":7}"#) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = .POST
+        for (name, value) in [("Authorization", "Bearer t0k"), ("Content-Type", "application/json")] + headers {
+            request.headers.add(name: name, value: value)
+        }
+        request.body = .bytes(ByteBuffer(string: body))
+        return request
+    }
+
+    private static func collect(_ client: HTTPClient, _ request: HTTPClientRequest) async throws -> (HTTPClientResponse, String) {
+        let response = try await client.execute(request, timeout: .seconds(10))
+        return (response, String(buffer: try await response.body.collect(upTo: 1 << 20)))
+    }
+
+    func testARequestHeldElsewhereIsServedByTheHolderWithTheClientsHeadersBodyAndAddress() async throws {
+        try await withReplicas { _, _, _, portB, client in
+            let (response, text) = try await Self.collect(client, Self.post(portB, path: "/mcp?x=1", headers: [
+                ("Mcp-Session-Id", "s-1"), ("MCP-Protocol-Version", "2025-11-25"), ("Origin", "http://127.0.0.1:8080"),
+                ("Last-Event-ID", "e-9"), ("X-Private", "not forwarded"),
+            ]))
+            XCTAssertEqual(response.status.code, 201, text)
+            let seen = try XCTUnwrap(MCPJSON.object(text))
+            XCTAssertEqual(seen["replica"], "replica-A")
+            XCTAssertEqual(seen["hop"], "yes")
+            XCTAssertEqual(seen["method"], "POST")
+            XCTAssertEqual(seen["path"], "/mcp?x=1")
+            XCTAssertEqual(seen["host"], "127.0.0.1:\(portB)", "Host as the client sent it")
+            XCTAssertEqual(seen["authorization"], "Bearer t0k")
+            XCTAssertEqual(seen["session"], "s-1")
+            XCTAssertEqual(seen["version"], "2025-11-25")
+            XCTAssertEqual(seen["lastEventID"], "e-9")
+            XCTAssertEqual(seen["origin"], "http://127.0.0.1:8080")
+            XCTAssertEqual(seen["client"], "127.0.0.1", "the client's address, not the hop's")
+            XCTAssertEqual(seen["body"], #"{"id":7}"#)
+            XCTAssertEqual(response.headers.first(name: "Mcp-Session-Id"), "s-1")
+            XCTAssertEqual(response.headers.first(name: "WWW-Authenticate"), "Bearer x")
+            XCTAssertEqual(response.headers.first(name: "Content-Type"), "application/json")
+            XCTAssertNil(response.headers.first(name: "X-Internal"))
+            XCTAssertNil(response.headers.first(name: "Fjmcp-Replica-Handled"))
+        }
+    }
+
+    func testGetAndDeleteTravelToo() async throws {
+        try await withReplicas { _, _, _, portB, client in
+            var get = HTTPClientRequest(url: "http://127.0.0.1:\(portB)/mcp")
+            get.headers.add(name: "Mcp-Session-Id", value: "s-2")
+            let (got, text) = try await Self.collect(client, get)
+            XCTAssertEqual(got.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["method"], "GET")
+            XCTAssertEqual(MCPJSON.object(text)?["body"], "")
+            var delete = HTTPClientRequest(url: "http://127.0.0.1:\(portB)/mcp")
+            delete.method = .DELETE
+            let (deleted, _) = try await Self.collect(client, delete)
+            XCTAssertEqual(deleted.status.code, 204)
+            XCTAssertEqual(deleted.headers.first(name: "Mcp-Session-Id"), "gone")
+        }
+    }
+
+    func testAnSSEAnswerStreamsThroughEventByEventAndTheClientLeavingCancelsTheHolder() async throws {
+        try await withReplicas { a, _, _, portB, client in
+            let response = try await client.execute(Self.post(portB, path: "/mcp?mode=sse"), timeout: .seconds(10))
+            XCTAssertEqual(response.status.code, 200)
+            XCTAssertEqual(response.headers.first(name: "Content-Type"), "text/event-stream")
+            XCTAssertEqual(response.headers.first(name: "Connection"), "close")
+            var iterator = response.body.makeAsyncIterator()
+            var text = ""
+            // The first event arrives while the holder is still waiting at its gate: no buffering.
+            while !text.contains(#"{"n":1}"#), let chunk = try await iterator.next() { text += String(buffer: chunk) }
+            XCTAssertFalse(text.contains(#"{"n":2}"#))
+            a.gate.continuation.yield()
+            while !text.contains(#"{"n":2}"#), let chunk = try await iterator.next() { text += String(buffer: chunk) }
+            XCTAssertTrue(text.hasSuffix("\n\n"), text)
+
+            // A second stream the client abandons: the holder's writer learns it.
+            let abandoned = try await client.execute(Self.post(portB, path: "/mcp?mode=sse"), timeout: .seconds(10))
+            let reader = Task {
+                for try await chunk in abandoned.body where String(buffer: chunk).contains(#"{"n":1}"#) {
+                    try await Task.sleep(for: .seconds(60))
+                }
+            }
+            reader.cancel()
+            let heard = await eventually { a.cancelled.withLock { $0 } }
+            XCTAssertTrue(heard, "the holder's stream was not cancelled")
+        }
+    }
+
+    func testAHolderThatCannotBeReachedIs503RetryAfter1WithTheRequestsJSONRPCError() async throws {
+        try await withReplicas { _, b, _, portB, client in
+            b.holder.withLock { $0 = Self.record("replica-gone", port: 1) }
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 503, text)
+            XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
+            let error = try XCTUnwrap(MCPJSON.any(text)?["error"] as? [String: Any])
+            XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
+            XCTAssertEqual(error["code"] as? Int, SessionError.heldElsewhere(Self.record("x", port: 1)).rpcCode)
+        }
+    }
+
+    func testARequestThatArrivedByHopIsNeverForwardedAgain() async throws {
+        try await withReplicas { a, _, _, portB, client in
+            // A believes B holds it, B believes A does: one hop, then 503, no ping-pong.
+            a.holder.withLock { $0 = Self.record("replica-B", port: portB) }
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 503, text)
+            XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
+        }
+    }
+
+    func testAForgedStaleOrReplayedHopHeaderIs403AndNeverReachesTheHandler() async throws {
+        try await withReplicas { _, _, portA, _, client in
+            let signature = ReplicaHopSignature(key: ReplicaHopKey(masterKey: Self.secret))
+            let otherKey = ReplicaHopSignature(key: ReplicaHopKey(masterKey: [UInt8](repeating: 6, count: 32)))
+            let facts = ReplicaHopFacts(method: "POST", authority: "127.0.0.1:\(portA)", path: "/mcp", sessionID: nil,
+                                        body: ByteBuffer(string: #"{"id":7}"#), clientAddress: "198.51.100.7")
+            let valid = signature.sign(facts, sender: "replica-B", at: Date())
+            let forged: [(String, String)] = [
+                ("garbage", "198.51.100.7"),
+                (otherKey.sign(facts, sender: "replica-B", at: Date()), "198.51.100.7"),
+                (signature.sign(facts, sender: "replica-B", at: Date().addingTimeInterval(-60)), "198.51.100.7"),
+                (valid, "192.0.2.1"),  // another client address than the one signed
+            ]
+            for (header, address) in forged {
+                let (response, text) = try await Self.collect(client, Self.post(portA, headers: [
+                    ("Fjmcp-Replica-Hop", header), ("Fjmcp-Replica-Client", address),
+                ]))
+                XCTAssertEqual(response.status.code, 403, text)
+                XCTAssertEqual(response.headers.first(name: "Content-Type"), "application/json")
+                XCTAssertEqual((MCPJSON.any(text)?["error"] as? [String: Any])?["code"] as? Int, -32600)
+            }
+            // The same header with its own facts is served, with the signed client address.
+            let (response, text) = try await Self.collect(client, Self.post(portA, headers: [
+                ("Fjmcp-Replica-Hop", valid), ("Fjmcp-Replica-Client", "198.51.100.7"),
+            ]))
+            XCTAssertEqual(response.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["client"], "198.51.100.7")
+            XCTAssertNotNil(response.headers.first(name: "Fjmcp-Replica-Handled"))
+        }
+    }
+}
+
+private enum MCPJSON {
+    static func any(_ text: String) -> [String: Any]? {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any]
+    }
+
+    static func object(_ text: String) -> [String: String]? { any(text) as? [String: String] }
+}
