@@ -2,9 +2,10 @@ import BrokerKit
 import Foundation
 import XCTest
 
-/// The deployment files (env example, Quadlet unit, systemd unit, compose example, Containerfile) and README's
-/// configuration table are written by hand; these tests keep them in step with `Setting.all`,
-/// the single list of settings, so a renamed or removed setting cannot linger in a deployment.
+/// The deployment files (env example, Quadlet unit, systemd unit, compose example, Containerfile)
+/// and README's configuration table are written by hand; these tests keep them in step with
+/// `Setting.all`, the single list of settings, so a renamed or removed setting cannot linger in a
+/// deployment.
 final class DeploymentFilesTests: XCTestCase {
     /// Tests/BrokerKitTests/Config/DeploymentFilesTests.swift → repository root.
     static let root: URL = URL(fileURLWithPath: #filePath)
