@@ -16,13 +16,14 @@ final class ServedBroker: @unchecked Sendable {
 
     var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    static func start(environment: [String: String] = [:]) async throws -> ServedBroker {
+    /// `port`: the one to listen on, when a setting must name it before the start (a replica's address).
+    static func start(environment: [String: String] = [:], port: Int? = nil) async throws -> ServedBroker {
         let forgejo = try await FakeForgejoServer.start(options: FakeForgejoOptions(autoApproveUser: "alice", users: OAuthTestBroker.users))
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         let broker = ServedBroker(
             forgejo: forgejo, httpClient: HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration),
-            directory: NSTemporaryDirectory() + "fjmcp-served-" + UUID().uuidString, port: try FreePort.pick(), environment: environment)
+            directory: NSTemporaryDirectory() + "fjmcp-served-" + UUID().uuidString, port: try port ?? FreePort.pick(), environment: environment)
         try await forgejo.state.registerApp(FakeAppSeed(
             name: "broker", redirectURIs: [broker.baseURL + "/oauth/callback"], clientID: OAuthTestBroker.forgejoClientID,
             clientSecret: OAuthTestBroker.forgejoClientSecret))
