@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,7 +31,17 @@ public actor ChildProcess {
     }
     public private(set) var pid: pid_t?
     /// The child's stdin pipe, set by the runner once the child runs (before `start` returns).
-    private var stdin: (any Channel)?
+    private var stdin: ChildStdin?
+    /// The child's stdout as the runner reads it (set with `stdin`), told when the pipes move.
+    private var stdout: ChildStdout?
+    /// Set once the runner has closed stdin (the child's stdout ended): no move reopens it.
+    private var stdinClosed = false
+    private let pipeMoves: ChildPipeMovePolicy
+    /// The other event loop the last writes came from and how many came in a row (see `ChildPipeMovePolicy`).
+    private var writerLoop: (any EventLoop)?
+    private var writerStreak = 0
+    private var lastMove: ContinuousClock.Instant?
+    private var moving = false
     /// Set once `start()` hands the child to its runner; `stop()` waits on it for the pid.
     private var launch: Latch<Result<pid_t, ChildError>>?
     private var started = false
@@ -52,8 +63,13 @@ public actor ChildProcess {
     }()
 
     public init(spec: ChildSpec, sessionID: String, logger: Logger) {
+        self.init(spec: spec, sessionID: sessionID, logger: logger, pipeMoves: .standard)
+    }
+
+    init(spec: ChildSpec, sessionID: String, logger: Logger, pipeMoves: ChildPipeMovePolicy) {
         self.spec = spec
         self.sessionID = sessionID
+        self.pipeMoves = pipeMoves
         self.logger = logger
         self.logger[metadataKey: "session_id"] = .string(sessionID)
     }
@@ -91,7 +107,7 @@ public actor ChildProcess {
                 // Nothing has been said to this child yet, so there is no graceful state to keep.
                 logger.info("start cancelled; killing the new child")
                 stopRequested = true
-                stdin?.close(promise: nil)
+                stdin?.channel.close(promise: nil)
                 kill(-pid, SIGKILL)
                 _ = await exitLatch.waitIgnoringCancellation()
                 throw .spawnFailed("cancelled while starting")
@@ -110,7 +126,13 @@ public actor ChildProcess {
     /// A child that has more than `maxPendingStdinBytes` waiting is not reading: the write is
     /// refused with `.stdinFull` (one message always gets through to a child with none waiting):
     /// the child is alive, only this message did not reach it.
-    public func send(_ line: [UInt8]) async throws(ChildError) {
+    ///
+    /// `loop` is the event loop the caller runs on (the default is read in the caller, before the
+    /// hop to this actor): the pipes follow the loop their writes come from (`ChildPipeMovePolicy`).
+    public func send(_ line: [UInt8], from loop: (any EventLoop)? = MultiThreadedEventLoopGroup.currentEventLoop)
+        async throws(ChildError)
+    {
+        if let loop { await noteWrite(from: loop) }
         guard let stdin, !stopRequested else { throw .notRunning }
         let framed = Self.framed(line)
         guard stdinPending == 0 || stdinPending + framed.count <= Self.maxPendingStdinBytes else {
@@ -124,16 +146,57 @@ public actor ChildProcess {
         stdinPending += framed.count
         defer { stdinPending -= framed.count }
         do {
-            try await stdin.writeAndFlush(ByteBuffer(bytes: framed)).get()
+            try await stdin.channel.writeAndFlush(ByteBuffer(bytes: framed)).get()
         } catch {
             throw .notRunning
         }
     }
 
-    /// Called by the runner with the child's stdin once the child runs.
-    func attachStdin(_ channel: any Channel) {
-        stdin = channel
-        if stopRequested { channel.close(promise: nil) }
+    /// Counts writes from one other event loop in a row and, at `pipeMoves.streak` with no write
+    /// pending, moves stdin and stdout to that loop. The new stdin channel replaces the old one only
+    /// if still no write is pending after it is made (sends go on meanwhile, on the old one).
+    private func noteWrite(from loop: any EventLoop) async {
+        guard let current = stdin, loop !== current.channel.eventLoop else {
+            writerStreak = 0
+            return
+        }
+        if writerLoop !== loop {
+            writerLoop = loop
+            writerStreak = 0
+        }
+        writerStreak += 1
+        guard writerStreak >= pipeMoves.streak, !moving, stdinPending == 0 else { return }
+        if let lastMove, ContinuousClock.now - lastMove < pipeMoves.interval { return }
+        moving = true
+        defer { moving = false }
+        lastMove = .now
+        writerStreak = 0
+        guard let moved = await current.duplicate(on: loop) else { return }
+        guard stdin?.channel === current.channel, stdinPending == 0, !stopRequested, !stdinClosed else {
+            moved.channel.close(promise: nil)
+            return
+        }
+        stdin = moved
+        current.channel.close(promise: nil)
+        stdout?.move(to: loop)
+        logger.debug("child pipes moved to the event loop of their writer")
+    }
+
+    /// The event loop the child's stdin channel is on (tests).
+    var stdinLoop: (any EventLoop)? { stdin?.channel.eventLoop }
+
+    /// Called by the runner with the child's stdin and stdout once the child runs.
+    func attachPipes(stdin: ChildStdin, stdout: ChildStdout) {
+        self.stdin = stdin
+        self.stdout = stdout
+        if stopRequested { stdin.channel.close(promise: nil) }
+    }
+
+    /// Called by the runner when the child's stdout has ended: a child that will not answer any
+    /// more gets stdin EOF too.
+    func closeStdin() {
+        stdinClosed = true
+        stdin?.channel.close(promise: nil)
     }
 
     /// `line` plus the terminating `\n`, with every CR/LF inside it turned into a space. MCP
@@ -166,7 +229,7 @@ public actor ChildProcess {
     public func stop() async -> ChildExit {
         if let exit = await exitLatch.current { return exit }
         stopRequested = true
-        stdin?.close(promise: nil)
+        stdin?.channel.close(promise: nil)
         guard let launch else {
             // Never launched: either start() was not called, or its executable lookup failed
             // and settles the exit itself.
@@ -230,7 +293,7 @@ public actor ChildProcess {
     }
 
     func didExit(_ status: ChildExit.Status?) async {
-        stdin?.close(promise: nil)
+        stdin?.channel.close(promise: nil)
         let reason: ChildExit.Reason
         if killedForLongLine {
             reason = .lineTooLong

@@ -56,14 +56,15 @@ struct ChildRunner: Sendable {
                 error: .fileDescriptor(pipes.childStderr, closeAfterSpawningProcess: true)
             ) { execution in
                 let pid = execution.processIdentifier.value
-                await owner.attachStdin(pipes.stdin)
+                let stdout = ChildStdout(pipes.stdout, descriptor: pipes.stdoutDescriptor)
+                await owner.attachPipes(stdin: ChildStdin(channel: pipes.stdin, descriptor: pipes.stdinDescriptor), stdout: stdout)
                 await launched.resolve(.success(pid))
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await drainStderr(pipes.stderr) }
-                    if await readStdout(pipes.stdout, pid: pid) == .lineTooLong {
+                    if await readStdout(stdout, pid: pid) == .lineTooLong {
                         await owner.noteLongLine()
                     }
-                    pipes.stdin.close(promise: nil)
+                    await owner.closeStdin()
                     await group.waitForAll()
                 }
             }
@@ -106,35 +107,43 @@ struct ChildRunner: Sendable {
 
     enum StdoutEnd { case endOfStream, lineTooLong }
 
-    /// Reads the child's stdout until it ends. A line over the limit kills the child's group
-    /// before the pipe closes: closed first, a child still writing would die of SIGPIPE instead,
-    /// and its exit would not say why.
-    private func readStdout(_ output: NIOAsyncChannel<ByteBuffer, Never>, pid: pid_t) async -> StdoutEnd {
+    /// Reads the child's stdout until it ends, through each channel it moves to (a move ends
+    /// one channel's chunks; the splitter carries a partial line over). A line over the limit
+    /// kills the child's group before the pipe closes: closed first, a child still writing would
+    /// die of SIGPIPE instead, and its exit would not say why.
+    private func readStdout(_ stdout: ChildStdout, pid: pid_t) async -> StdoutEnd {
         var splitter = LineSplitter(maxLine: spec.maxLineBytes, overflow: .fail)
         var garbageLog = LogRateLimiter(spec.stderrRateLimit)
         var lines: [[UInt8]] = []
         var end = StdoutEnd.endOfStream
-        do {
-            try await output.executeThenClose { chunks in
-                for try await chunk in chunks {
-                    do {
-                        try chunk.withUnsafeReadableBytes { (bytes) throws(LineSplitter.LineTooLong) in
-                            try splitter.feed(bytes, into: &lines)
+        var channel: ChildStdout.Reader? = stdout.first
+        while let output = channel {
+            do {
+                try await output.executeThenClose { chunks in
+                    for try await chunk in chunks {
+                        do {
+                            try chunk.withUnsafeReadableBytes { (bytes) throws(LineSplitter.LineTooLong) in
+                                try splitter.feed(bytes, into: &lines)
+                            }
+                        } catch {
+                            end = .lineTooLong
                         }
-                    } catch {
-                        end = .lineTooLong
-                    }
-                    for line in lines { await deliver(line, garbageLog: &garbageLog) }
-                    lines.removeAll(keepingCapacity: true)
-                    if end == .lineTooLong {
-                        kill(-pid, SIGKILL)
-                        return
+                        for line in lines { await deliver(line, garbageLog: &garbageLog) }
+                        lines.removeAll(keepingCapacity: true)
+                        if end == .lineTooLong {
+                            kill(-pid, SIGKILL)
+                            return
+                        }
                     }
                 }
+            } catch {
+                logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
             }
-            if end == .lineTooLong { return end }
-        } catch {
-            logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
+            if end == .lineTooLong {
+                stdout.end()
+                return end
+            }
+            channel = await stdout.next()
         }
         if let rest = splitter.finish() { await deliver(rest, garbageLog: &garbageLog) }
         return end
@@ -210,6 +219,9 @@ struct ChildPipes: Sendable {
     let childStderr: SystemPackage.FileDescriptor
     /// Write side of the child's stdin (output-only channel: a failed write closes only it).
     let stdin: any Channel
+    /// The descriptors `stdin` and `stdout` own (duplicated when the pipes move: `ChildPipeMove`).
+    let stdinDescriptor: CInt
+    let stdoutDescriptor: CInt
     let stdout: NIOAsyncChannel<ByteBuffer, Never>
     let stderr: NIOAsyncChannel<ByteBuffer, Never>
 
@@ -217,9 +229,10 @@ struct ChildPipes: Sendable {
         let stdinPipe = try makePipe()
         let stdoutPipe = try makePipe()
         let stderrPipe = try makePipe()
-        // The event loop running this spawn: the one of the HTTP connection that opened the
-        // session (jobs stay on the loop that enqueued them), so a client on one connection
-        // has its socket and its child's pipes on one thread and a call needs no cross-thread wake-up.
+        // The event loop running this spawn: the one `start()` was called on (jobs stay on the
+        // loop that enqueued them), i.e. usually that of the connection whose request started the
+        // child. Later calls may come on other connections and loops: the pipes then follow their
+        // writers (`ChildPipeMovePolicy`), so that a call needs no cross-thread wake-up.
         let group = MultiThreadedEventLoopGroup.singleton.any()
         var owned: [CInt] = [stdinPipe.write, stdoutPipe.read, stderrPipe.read]
         let children = [stdinPipe.read, stdoutPipe.write, stderrPipe.write]
@@ -231,7 +244,8 @@ struct ChildPipes: Sendable {
             let stderr = try await reader(stderrPipe.read, group: group)
             return ChildPipes(
                 childStdin: .init(rawValue: children[0]), childStdout: .init(rawValue: children[1]),
-                childStderr: .init(rawValue: children[2]), stdin: stdin, stdout: stdout, stderr: stderr)
+                childStderr: .init(rawValue: children[2]), stdin: stdin, stdinDescriptor: stdinPipe.write,
+                stdoutDescriptor: stdoutPipe.read, stdout: stdout, stderr: stderr)
         } catch {
             for fd in owned + children { close(fd) }
             throw error
@@ -240,7 +254,7 @@ struct ChildPipes: Sendable {
 
     /// An input-only pipe channel with NIO's async backpressure: the event loop stops reading
     /// when the consumer falls behind, so a flooding child blocks on its own full pipe.
-    private static func reader(_ fd: CInt, group: any EventLoop) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+    static func reader(_ fd: CInt, group: any EventLoop) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
         try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
             channel.eventLoop.makeCompletedFuture {
                 try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
