@@ -94,8 +94,12 @@ public struct BrokerAssembly: Sendable {
             let ended = await host.endUser(userID, reason: .grantRevoked)
             return (ended.sessions, ended.userChildren)
         }
+        // Replica mode: requests for children another replica holds travel there (signed hop).
+        let hop = placement.map {
+            ReplicaHopMiddleware(identity: $0.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys)
+        }
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
-                          tools: ToolGate(policy: config.tools), audit: audit)
+                          tools: ToolGate(policy: config.tools), audit: audit, hop: hop)
         changeListener = if let changeFeed {
             StoreChangeListener(feed: changeFeed, consumer: PropagatedChanges(bearer: bearer, host: host, tokenManager: tokenManager,
                                                                                   logger: logger))
