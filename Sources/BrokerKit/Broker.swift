@@ -145,7 +145,8 @@ public final class Broker: Sendable {
             // The admin socket's directory: on PostgreSQL with a configured key nothing else creates it.
             try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
-            let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger, audit: assembly.audit)
+            let admin = AdminServer(host: assembly.host, bearer: assembly.bearer, store: store, logger: logger, audit: assembly.audit,
+                                    placement: assembly.placement)
                 .service(socketPath: AdminServer.socketPath(dataDirectory: config.dataDirectory))
             // The sentinel last: told of a graceful shutdown first, it stops new Forgejo refreshes
             // at the signal; running ones finish before the store closes (after the group).

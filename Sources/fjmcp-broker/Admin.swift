@@ -7,7 +7,7 @@ import NIOHTTP1
 
 struct Sessions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the running broker's children: legacy sessions and users' shared children (kind, user, clients, age, idle, busy, child pid, Forgejo token expiry).",
+        abstract: "List the running broker's children: legacy sessions and users' shared children (kind, user, clients, age, idle, busy, child pid, Forgejo token expiry); in replica mode also the replica holding each and every replica's last beat.",
         discussion: "Talks to <data dir>/admin.sock, so it needs the broker's data directory and OS user.\n\n" + settingsHelp
     )
 
@@ -15,16 +15,28 @@ struct Sessions: AsyncParsableCommand {
 
     func run() async throws {
         let config = try loadConfig(settings.source(), requireUpstream: false)
-        let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let sessions = try decoder.decode([ChildSummary].self, from: body)
-        let rows = sessions.map { session in
-            [session.kind, session.user, session.clients.joined(separator: ","), "\(session.ageSeconds)s", "\(session.idleSeconds)s",
-             "\(session.busy)", session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
+        guard config.replica != nil else {
+            let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
+            let sessions = try decoder.decode([ChildSummary].self, from: body)
+            for line in Self.table(header: Self.header, rows: sessions.map(Self.row)) { print(line) }
+            return
         }
-        let header = ["KIND", "USER", "CLIENTS", "AGE", "IDLE", "BUSY", "CHILD_PID", "TOKEN_EXPIRES"]
-        for line in Self.table(header: header, rows: rows) { print(line) }
+        // Replica mode: which replica the store says holds each child, then every replica.
+        let body = try await AdminClient.send(.GET, "/replicas", dataDirectory: config.dataDirectory)
+        let listing = try decoder.decode(AdminReplicaListing.self, from: body)
+        let rows = listing.children.map { Self.row($0.summary) + [$0.replicaID ?? "-", $0.replicaAddress ?? "-"] }
+        for line in Self.table(header: Self.header + ["REPLICA", "REPLICA_ADDRESS"], rows: rows) { print(line) }
+        print("")
+        for line in Self.table(header: AdminReplicaListing.replicaHeader, rows: listing.replicaRows(now: Date())) { print(line) }
+    }
+
+    static let header = ["KIND", "USER", "CLIENTS", "AGE", "IDLE", "BUSY", "CHILD_PID", "TOKEN_EXPIRES"]
+
+    static func row(_ session: ChildSummary) -> [String] {
+        [session.kind, session.user, session.clients.joined(separator: ","), "\(session.ageSeconds)s", "\(session.idleSeconds)s",
+         "\(session.busy)", session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
     }
 
     /// Left-aligned columns as wide as their widest cell. Cells hold client-chosen text, so

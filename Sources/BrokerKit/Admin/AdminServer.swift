@@ -18,9 +18,13 @@ public struct AdminServer: Sendable {
     let store: any BrokerStore
     let logger: Logger
     let audit: AuditTrail?
+    /// Replica mode: `/replicas` lists where children live; nil answers it 404.
+    let placement: ChildPlacement?
 
-    public init(host: ChildHost, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger, audit: AuditTrail? = nil) {
+    public init(host: ChildHost, bearer: BearerAuthenticator, store: any BrokerStore, logger: Logger, audit: AuditTrail? = nil,
+                placement: ChildPlacement? = nil) {
         self.host = host
+        self.placement = placement
         self.audit = audit
         self.bearer = bearer
         self.store = store
@@ -32,6 +36,10 @@ public struct AdminServer: Sendable {
     public func service(socketPath path: String) -> any Service {
         let router = Router()
         router.get("/sessions") { _, _ in try await self.sessions() }
+        router.get("/replicas") { _, _ in
+            guard let listing = try await self.replicaListing() else { throw HTTPError(.notFound, message: "replica mode is off") }
+            return try Self.json(listing)
+        }
         router.post("/users/:login/revoke") { _, context in
             try await self.revoke(login: context.parameters.require("login"))
         }
