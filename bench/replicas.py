@@ -1,7 +1,7 @@
 """Helpers of bench/replicas.sh (the forwarding hop's cost, idle sessions over replicas).
 
     replicas.py open   --url URL/mcp --token T             initialize + initialized + one call; prints the session id
-    replicas.py call   --url URL/mcp --token T --session S one tools/call that must answer a result
+    replicas.py call   --url URL/mcp --token T (--session S | --modern)  one tools/call that must answer a result
     replicas.py idle   --urls U1,U2,.. --pids P1,P2,.. --token T --count N --json FILE
     replicas.py report --dir OUT --replicas N --sandbox TEXT [--json FILE]
 
@@ -26,6 +26,11 @@ PROTOCOL = "2025-11-25"
 INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
     "protocolVersion": PROTOCOL, "capabilities": {}, "clientInfo": {"name": "bench-replicas", "version": "1"}}}
 CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hello"}}}
+MODERN = "2026-07-28"
+MODERN_CALL = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+    "name": "echo", "arguments": {"text": "hello"}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "bench-replicas", "version": "1"}}}}
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
@@ -49,15 +54,23 @@ def open_session(client: httpx.Client, url: str, token: str) -> str:
     return session
 
 
-def call(client: httpx.Client, url: str, token: str, session: str) -> float:
-    """One tools/call; its duration in seconds. Anything but a result is an error."""
-    headers = {**HEADERS, "Authorization": f"Bearer {token}", "Mcp-Session-Id": session, "MCP-Protocol-Version": PROTOCOL}
+def call(client: httpx.Client, url: str, token: str, session: str | None) -> float:
+    """One tools/call, on `session` or, without one, a 2026-07-28 request on the user's child; its
+    duration in seconds. Anything but a result is an error."""
+    if session:
+        headers = {**HEADERS, "Authorization": f"Bearer {token}", "Mcp-Session-Id": session, "MCP-Protocol-Version": PROTOCOL}
+        body = CALL
+    else:
+        headers = {**HEADERS, "Authorization": f"Bearer {token}", "MCP-Protocol-Version": MODERN,
+                   "Mcp-Method": "tools/call", "Mcp-Name": "echo"}
+        body = MODERN_CALL
     started = time.perf_counter()
-    response = client.post(url, json=CALL, headers=headers)
+    response = client.post(url, json=body, headers=headers)
     elapsed = time.perf_counter() - started
     message = answer(response)
     if response.status_code != 200 or "result" not in message or message["result"].get("isError"):
-        raise RuntimeError(f"tools/call at {url} (session {session[:8]}…): {response.status_code} {response.text[:200]}")
+        raise RuntimeError(f"tools/call at {url} ({'session ' + session[:8] + '…' if session else MODERN}): "
+                           f"{response.status_code} {response.text[:200]}")
     return elapsed
 
 
@@ -153,35 +166,45 @@ def metric_sum(text: str, name: str, labels: str = "") -> float:
 def report(args: argparse.Namespace) -> None:
     out = Path(args.dir)
     runs = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
-    rows = {}
-    print("\nReplicas: tools/call on one legacy session (C echo child), wrk, "
-          f"{args.replicas} replicas on one PostgreSQL; child sandbox: {args.sandbox}")
-    print(f"{'sent to':<32} {'c':>3} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    rows: dict[tuple[str, str, int], dict] = {}
+    print(f"\nReplicas: tools/call (C echo child), wrk, {args.replicas} replicas on one PostgreSQL; child sandbox: {args.sandbox}")
+    print(f"{'era':<8} {'sent to':<28} {'c':>3} {'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for run in runs:
         w = run["wrk"]
         errors = w["non_2xx"] + w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"]
         row = {"calls_per_second": round(w["requests"] / (w["duration_us"] / 1e6), 1),
                "p50_ms": w["p50_us"] / 1000, "p99_ms": w["p99_us"] / 1000, "errors": errors}
-        rows[(run["label"], run["concurrency"])] = row
+        rows[(run["mode"], run["label"], run["concurrency"])] = row
         where = "replica 1 (holds the child)" if run["label"] == "local" else "replica 2 (forwarded to 1)"
-        print(f"{where:<32} {run['concurrency']:>3} {row['calls_per_second']:>9} {row['p50_ms']:>8.3f} {row['p99_ms']:>8.3f} {errors:>7}")
-    added = {}
-    for c in sorted({c for _, c in rows}):
-        local, forwarded = rows.get(("local", c)), rows.get(("forwarded", c))
+        print(f"{run['mode']:<8} {where:<28} {run['concurrency']:>3} {row['calls_per_second']:>9} {row['p50_ms']:>8.3f} "
+              f"{row['p99_ms']:>8.3f} {errors:>7}")
+    added: dict[str, dict] = {}
+    for mode, _, c in sorted({(m, "", c) for m, _, c in rows}):
+        local, forwarded = rows.get((mode, "local", c)), rows.get((mode, "forwarded", c))
         if local and forwarded:
-            added[c] = {"p50_ms": round(forwarded["p50_ms"] - local["p50_ms"], 3),
-                        "p99_ms": round(forwarded["p99_ms"] - local["p99_ms"], 3),
-                        "throughput_ratio": round(forwarded["calls_per_second"] / local["calls_per_second"], 2)}
-            print(f"added per forwarded call at c={c}: p50 {added[c]['p50_ms']:+.3f} ms, p99 {added[c]['p99_ms']:+.3f} ms, "
-                  f"calls/s x{added[c]['throughput_ratio']}")
-    before = (out / "hop-metrics-before.txt").read_text()
-    after = (out / "hop-metrics-after.txt").read_text()
-    hops = metric_sum(after, "fjmcp_replica_hops_total", 'outcome="forwarded"') - metric_sum(before, "fjmcp_replica_hops_total", 'outcome="forwarded"')
-    count = metric_sum(after, "fjmcp_replica_hop_added_seconds_count") - metric_sum(before, "fjmcp_replica_hop_added_seconds_count")
-    seconds = metric_sum(after, "fjmcp_replica_hop_added_seconds_sum") - metric_sum(before, "fjmcp_replica_hop_added_seconds_sum")
-    broker_added_ms = round(1000 * seconds / count, 3) if count else None
-    print(f"replica 2's own account (fjmcp_replica_hop_added_seconds): {int(hops)} forwarded, "
-          f"mean added {broker_added_ms} ms (local attempt + hop up to the holder's response head)")
+            figures = {"p50_ms": round(forwarded["p50_ms"] - local["p50_ms"], 3),
+                       "p99_ms": round(forwarded["p99_ms"] - local["p99_ms"], 3),
+                       "throughput_ratio": round(forwarded["calls_per_second"] / local["calls_per_second"], 2)}
+            added[f"{mode}_c{c}"] = figures
+            print(f"added per forwarded call, {mode}, c={c}: p50 {figures['p50_ms']:+.3f} ms, p99 {figures['p99_ms']:+.3f} ms, "
+                  f"calls/s x{figures['throughput_ratio']}")
+    skipped = out / "modern-skipped.txt"
+    if skipped.exists():
+        print(f"2026-07-28 rows left out, its forwarded call failed: {skipped.read_text().strip()}")
+    broker_added_ms = {}
+    for mode in sorted({m for m, _, _ in rows}):
+        before = (out / f"hop-metrics-{mode}-before.txt").read_text()
+        after = (out / f"hop-metrics-{mode}-after.txt").read_text()
+
+        def delta(name: str, labels: str = "") -> float:
+            return metric_sum(after, name, labels) - metric_sum(before, name, labels)
+
+        forwarded = int(delta("fjmcp_replica_hops_total", 'outcome="forwarded"'))
+        count = delta("fjmcp_replica_hop_added_seconds_count")
+        broker_added_ms[mode] = round(1000 * delta("fjmcp_replica_hop_added_seconds_sum") / count, 3) if count else None
+        print(f"replica 2's own account, {mode} (fjmcp_replica_hop_added_seconds): "
+              f"{forwarded} forwarded, mean added {broker_added_ms[mode]} ms "
+              "(the local attempt and the hop, up to the holder's response head)")
 
     idle_figures = json.loads((out / "idle.json").read_text())
     n = idle_figures["count"]
@@ -212,7 +235,7 @@ def report(args: argparse.Namespace) -> None:
               f"{capacity[child['label']]['sessions_this_machine']:>6} in {available_mib:.0f} MiB")
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "runs": {f"{label}_c{c}": row for (label, c), row in rows.items()}, "added": added,
+            "runs": {f"{mode}_{label}_c{c}": row for (mode, label, c), row in rows.items()}, "added": added,
             "broker_added_ms_mean": broker_added_ms, "idle": idle_figures, "per_session_replica_kib": round(broker_kib, 1),
             "per_session_tree_pss_mib": round(tree_kib / 1024, 2), "capacity": capacity, "sandbox": args.sandbox}, indent=1))
 
@@ -226,7 +249,8 @@ def main() -> None:
     p = sub.add_parser("call")
     p.add_argument("--url", required=True)
     p.add_argument("--token", required=True)
-    p.add_argument("--session", required=True)
+    p.add_argument("--session")
+    p.add_argument("--modern", action="store_true", help="a 2026-07-28 request on the user's child")
     p = sub.add_parser("idle")
     p.add_argument("--urls", required=True)
     p.add_argument("--pids", required=True)
@@ -245,7 +269,9 @@ def main() -> None:
                 print(open_session(client, args.url, args.token))
         elif args.command == "call":
             with httpx.Client(timeout=30.0, trust_env=False) as client:
-                call(client, args.url, args.token, args.session)
+                if not args.session and not args.modern:
+                    sys.exit("call: --session or --modern")
+                call(client, args.url, args.token, None if args.modern else args.session)
         elif args.command == "idle":
             idle(args)
         else:

@@ -14,6 +14,7 @@
 #      (local: it holds the child) and to replica 2 (forwarded: replica 2 finds the child held by
 #      replica 1 and sends the request there over the signed hop), p50/p99 and calls/s, and the
 #      added latency per forwarded call; replica 2's own fjmcp_replica_hop_added_seconds too;
+#      for the legacy session and for 2026-07-28 requests (the user's child, also on replica 1);
 #   4. idle sessions: IDLE sessions opened round robin over the replicas, each with one call (its
 #      child starts on the replica the session was opened on), then every session called once
 #      through ANOTHER replica (all forwarded); memory: the replicas' RSS growth per session and
@@ -114,25 +115,40 @@ if ! hop_metrics | grep -Eq '^fjmcp_replica_hops_total\{outcome="forwarded"\} [1
     exit 1
 fi
 
-# run LABEL URL CONCURRENCY: one wrk run on the session, its JSON line kept with the label.
+# run MODE LABEL URL CONCURRENCY: one wrk run (legacy: on the session; modern: 2026-07-28 requests
+# on the user's child), its JSON line kept with the labels.
 run() {
-    local label=$1 url=$2 concurrency=$3 threads=2
+    local mode=$1 label=$2 url=$3 concurrency=$4 threads=2 sessions=""
     [[ $concurrency == 1 ]] && threads=1
-    MCP_MODE=legacy MCP_TOKENS=$TOKEN MCP_SESSIONS=$SESSION \
+    [[ $mode == legacy ]] && sessions=$SESSION
+    MCP_MODE=$mode MCP_TOKENS=$TOKEN MCP_SESSIONS=$sessions \
         wrk -t"$threads" -c"$concurrency" -d"${RUN_SECONDS}s" --timeout 10s -s bench/wrk/mcp_call.lua "$url/mcp" \
         >"$OUT/wrk.txt" 2>&1 || { cat "$OUT/wrk.txt" >&2; return 1; }
     local json
     json=$(grep '^{"requests"' "$OUT/wrk.txt") || { cat "$OUT/wrk.txt" >&2; return 1; }
-    echo "{\"label\":\"$label\",\"concurrency\":$concurrency,\"wrk\":$json}" >>"$OUT/runs.jsonl"
+    echo "{\"mode\":\"$mode\",\"label\":\"$label\",\"concurrency\":$concurrency,\"wrk\":$json}" >>"$OUT/runs.jsonl"
 }
 
-echo "== tools/call: local (replica 1 holds the child) and forwarded (sent to replica 2), ${RUN_SECONDS}s each"
-hop_metrics >"$OUT/hop-metrics-before.txt"
-for c in 1 50; do
-    run local "${REPLICA_URLS[0]}" "$c"
-    run forwarded "${REPLICA_URLS[1]}" "$c"
+# The user's shared child (2026-07-28 requests) starts on replica 1 too; replica 2 forwards to it.
+# When that forward does not answer a result, the 2026-07-28 rows are left out and the report says why.
+MODES=(legacy)
+$PY bench/replicas.py call --modern --url "${REPLICA_URLS[0]}/mcp" --token "$TOKEN"
+if $PY bench/replicas.py call --modern --url "${REPLICA_URLS[1]}/mcp" --token "$TOKEN" 2>"$OUT/modern-skipped.txt"; then
+    MODES+=(modern)
+    rm "$OUT/modern-skipped.txt"
+else
+    echo "2026-07-28 forwarding failed, its rows are left out: $(cat "$OUT/modern-skipped.txt")" >&2
+fi
+
+for mode in "${MODES[@]}"; do
+    echo "== tools/call ($mode): local (replica 1 holds the child) and forwarded (sent to replica 2), ${RUN_SECONDS}s each"
+    hop_metrics >"$OUT/hop-metrics-$mode-before.txt"
+    for c in 1 50; do
+        run "$mode" local "${REPLICA_URLS[0]}" "$c"
+        run "$mode" forwarded "${REPLICA_URLS[1]}" "$c"
+    done
+    hop_metrics >"$OUT/hop-metrics-$mode-after.txt"
 done
-hop_metrics >"$OUT/hop-metrics-after.txt"
 
 echo "== $IDLE idle sessions over $COUNT replicas, each called once locally and once forwarded"
 sleep 2   # wrk's connections closed, nothing in flight
