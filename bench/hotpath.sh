@@ -37,10 +37,7 @@ fi
 PORT=${HOTPATH_PORT:-18500}
 FLOOR_PORT=$((PORT + 1))
 OUT=$(mktemp -d /tmp/fjmcp-hotpath.XXXXXX)
-PY=python3
-for candidate in .venv-e2e-mcp2/bin/python .venv-e2e-mcp1/bin/python bench/.venv/bin/python; do
-    if [[ -x $candidate ]] && $candidate -c "import httpx" 2>/dev/null; then PY=$candidate; break; fi
-done
+PY=$(httpx_python)
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 for binary in fjmcp-broker fjmcp-floor fjmcp-bench; do
     [[ -x $BIN/$binary ]] || { echo "$BIN/$binary is missing: build it first" >&2; exit 1; }

@@ -14,10 +14,7 @@ BIN=${1:-.build-release/release}
 PORT=${COUNTS_PORT:-18610}
 SECONDS_PER_RUN=${COUNTS_SECONDS:-4}
 OUT=$(mktemp -d /tmp/fjmcp-counts.XXXXXX)
-PY=python3
-for candidate in .venv-e2e-mcp2/bin/python .venv-e2e-mcp1/bin/python bench/.venv/bin/python; do
-    if [[ -x $candidate ]] && $candidate -c "import httpx" 2>/dev/null; then PY=$candidate; break; fi
-done
+PY=$(httpx_python)
 LIBS=$(dirname "$(ldd "$BIN/fjmcp-broker" | awk '/libswift_Concurrency.so/ {print $3}')")
 [[ -d $LIBS ]] || { echo "the broker is not linked against the Swift runtime's shared libraries" >&2; exit 1; }
 

@@ -37,10 +37,7 @@ PORT=${REPLICAS_PORT:-18600}
 (( COUNT >= 2 && COUNT <= 5 )) || { echo "REPLICAS must be 2 to 5" >&2; exit 2; }
 (( IDLE >= COUNT && IDLE <= 1000 )) || { echo "REPLICAS_IDLE must be $COUNT to 1000" >&2; exit 2; }
 OUT=$(mktemp -d /tmp/fjmcp-replicas.XXXXXX)
-PY=python3
-for candidate in .venv-e2e-mcp2/bin/python .venv-e2e-mcp1/bin/python bench/.venv/bin/python; do
-    if [[ -x $candidate ]] && $candidate -c "import httpx" 2>/dev/null; then PY=$candidate; break; fi
-done
+PY=$(httpx_python)
 command -v wrk >/dev/null || { echo "wrk is missing (scripts/bootstrap.sh installs it)" >&2; exit 1; }
 for binary in fjmcp-broker fake-forgejo demo-mcp-server; do
     [[ -x $BIN/$binary ]] || { echo "$BIN/$binary is missing: swift build -c release --scratch-path .build-release --product $binary" >&2; exit 1; }
