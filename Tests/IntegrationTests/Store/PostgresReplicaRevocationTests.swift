@@ -1,66 +1,29 @@
 import AsyncHTTPClient
 import Foundation
-import Logging
-import PostgresNIO
 import XCTest
 
 /// Two `fjmcp-broker serve` processes on one PostgreSQL database, as replicas behind one public
 /// URL with one secret key: a token used on both (so both bearer caches hold it) and revoked
 /// through one answers 401 on the other within 2 s, not after the cache's 30 s TTL.
 final class PostgresReplicaRevocationTests: XCTestCase {
-    private var brokers: [ServedBroker] = []
-    private var database: String?
-    private var server: URLComponents?
+    private var replicas: PostgresReplicas?
 
     override func tearDown() async throws {
-        for broker in brokers { await broker.shutdown() }
-        if let database { try await admin("DROP DATABASE IF EXISTS \(unescaped: database) WITH (FORCE)") }
+        try await replicas?.stop()
     }
 
-    /// Runs one statement on the test server's own database (CREATE/DROP DATABASE cannot run in
-    /// the database they name).
-    private func admin(_ statement: PostgresQuery) async throws {
-        guard let server, let host = server.host, let port = server.port else { return }
-        let client = PostgresClient(configuration: .init(host: host, port: port, username: server.user ?? "postgres", password: nil,
-                                                         database: "postgres", tls: .disable), backgroundLogger: Logger(label: "test"))
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await client.query(statement)
-        }
-    }
-
-    /// Two brokers on a new database, the second with the first's public URL and Forgejo.
+    /// Two replicas on a new database, the second with the first's public URL and Forgejo, both
+    /// ready (the change listener connected, the replica heartbeat written).
     private func startReplicas() async throws -> (ServedBroker, ServedBroker) {
-        guard let raw = ProcessInfo.processInfo.environment["FJMCP_TEST_POSTGRES_URL"], !raw.isEmpty,
-              var url = URLComponents(string: raw) else {
-            throw XCTSkip("FJMCP_TEST_POSTGRES_URL is unset: PostgreSQL is not available here (scripts/test.sh starts it)")
-        }
-        server = url
-        // A generated name of hex digits only, never input.
-        let name = "fjmcp_replicas_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-        try await admin("CREATE DATABASE \(unescaped: name)")
-        database = name
-        url.path = "/" + name
-        url.query = "sslmode=disable"
-        let keyFile = NSTemporaryDirectory() + "fjmcp-replica-key-" + UUID().uuidString
-        let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
-        guard FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ProductProcess.ProcessFailure(message: "cannot create \(keyFile)")
-        }
-        addTeardownBlock { try? FileManager.default.removeItem(atPath: keyFile) }
-        let shared = ["FJMCP_DATABASE_URL": url.string ?? raw, "FJMCP_SECRET_KEY_FILE": keyFile]
-        let first = try await ServedBroker.start(environment: shared)
-        brokers.append(first)
-        let second = try await ServedBroker.start(environment: shared.merging([
-            "FJMCP_PUBLIC_URL": first.baseURL, "FORGEJO_URL": first.forgejo.baseURL,
-        ]) { _, new in new })
-        brokers.append(second)
-        for broker in [first, second] {
+        let replicas = try PostgresReplicas()
+        self.replicas = replicas
+        let brokers = try await replicas.start(2)
+        for broker in brokers {
             let ready = try await readiness(broker)
-            XCTAssertTrue(ready.contains(#""change_listener":"ok""#), ready + (broker.process?.stderr ?? ""))
+            XCTAssertTrue(ready.contains(#""change_listener":"ok""#) && ready.contains(#""replica_heartbeat":"ok""#),
+                          ready + (broker.process?.stderr ?? ""))
         }
-        return (first, second)
+        return (brokers[0], brokers[1])
     }
 
     /// `/readyz` once it answers 200 (the listener connects just after the start), else its last body.
