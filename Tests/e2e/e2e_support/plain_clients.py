@@ -202,10 +202,15 @@ class EchoingLegacyClient(_PlainClient):
         await self.http.aclose()
 
     async def initialize(self) -> Outcome:
-        """Signs in (the initialize is the request that gets the 401) and opens the session."""
+        """Signs in (the initialize is the request that gets the 401) unless it was handed a
+        token already, and opens the session."""
         assert self.session_id is None, "this client never re-initializes"
         message = self.initialize_message()
-        response = await self.first_or_post(message)
+        if self.token is None:
+            response = await self.first_or_post(message)
+        else:
+            response = await self.http.post(self.deployment.mcp_url, content=json.dumps(message), headers=self._headers())
+            await response.aread()
         outcome = Outcome(response, answer_to(response, message["id"]))
         if outcome.ok:
             self.negotiated = outcome.result.get("protocolVersion")

@@ -7,7 +7,9 @@ can tell which calls failed and whether they were in flight at a given moment.
 - `ModernLoad`: the SDK's 2026-07-28 client (mode "auto", mcp 2 only): `_meta` per request, the
   user's shared child; every POST it makes is in its exchange log, re-discovery included.
 
-Sign-in is sequential (the fake Forgejo approves as one user at a time), before the load starts.
+A user signs in once (`sign_in`: one Forgejo login, so one Forgejo token set whose refresh the
+tests can count) and all their clients share that login's tokens, as one person's several MCP
+clients on one machine would not, but as the broker allows: sessions are per client connection.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import anyio
 
 from .deployment import Deployment
 from .exchanges import UPSTREAM_HEADER, ExchangeLog
-from .flow import OAuthClient
+from .flow import INITIALIZE, OAuthClient
 from .plain_clients import EchoingLegacyClient, Outcome
-from .sdk import SDK
+from .sdk import SDK, MemoryTokenStorage
 
 CALL_TIMEOUT = 20.0
 PAUSE = 0.02
@@ -71,17 +73,30 @@ def _expected(login: str, index: int) -> tuple[str, dict, Callable[[dict], bool]
     return "echo", {"text": text}, lambda structured: structured.get("text") == text
 
 
+async def sign_in(d: Deployment, login: str) -> MemoryTokenStorage:
+    """`login` signs in once through Caddy (the SDK's OAuth client, the fake Forgejo approving as
+    `login`); the returned storage holds the client registration and tokens to share."""
+    response = d.fake_control("PUT", "auto-approve", json={"login": login})
+    assert response.status_code == 204, f"auto-approve {login}: {response.status_code} {response.text}"
+    async with OAuthClient(d) as client:
+        response = await client.post_mcp(INITIALIZE)
+        assert response.status_code == 200 and client.authorizations == 1, (response.status_code, response.text[:300])
+        await client.end_session(response)
+        return client.storage
+
+
 class LegacyLoad(LoadClient):
-    def __init__(self, d: Deployment, login: str, name: str):
+    def __init__(self, d: Deployment, login: str, name: str, account: MemoryTokenStorage):
         super().__init__(name=name, login=login)
         self.client = EchoingLegacyClient(d)
+        self.client.token = account.tokens.access_token
 
     @property
     def session_id(self) -> str | None:
         return self.client.session_id
 
     async def open(self) -> None:
-        """Signs in (as whoever the fake Forgejo approves now), opens the session, calls once."""
+        """Opens the session and calls once."""
         outcome = await self.client.initialize()
         assert outcome.ok and self.client.session_id, outcome.describe()
         response = await self.client.notify("notifications/initialized")
@@ -109,15 +124,15 @@ class LegacyLoad(LoadClient):
 
 
 class ModernLoad(LoadClient):
-    def __init__(self, d: Deployment, login: str, name: str):
+    def __init__(self, d: Deployment, login: str, name: str, account: MemoryTokenStorage):
         super().__init__(name=name, login=login)
         self.d = d
-        self.oauth = OAuthClient(d, log=ExchangeLog(keep=10_000))
+        self.oauth = OAuthClient(d, storage=account, log=ExchangeLog(keep=10_000))
         self.session = None
         self.protocol_version = ""
 
     async def open(self) -> None:
-        """Signs in with one short SDK session (the tokens stay in the client)."""
+        """One short SDK session and call: the user's child is running before the load."""
         async with SDK.session(self.d.mcp_url, self.oauth.http, mode="auto") as session:
             result = await session.call_tool("whoami")
             assert not result.is_error and (result.structured or {}).get("login") == self.login, result
