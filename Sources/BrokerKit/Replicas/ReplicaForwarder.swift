@@ -31,13 +31,13 @@ struct ReplicaForwarder: Sendable {
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
-    /// The client's request headers the holder needs: its own access middleware checks Host,
-    /// Origin and the bearer token again, its handlers read the MCP headers. Host is sent as the
-    /// client sent it (AsyncHTTPClient keeps an explicit Host), since the holder compares it
-    /// with the public URL, which the hop's own address is not.
-    private static let requestHeaders: [HTTPField.Name] = [
-        .authorization, .contentType, .accept, .mcpSessionID, .mcpProtocolVersion, .lastEventID, .origin,
-    ]
+    /// The client's request headers the holder needs besides the MCP ones (every `Mcp-*`:
+    /// session, protocol version, and the 2026-07-28 era's `Mcp-Method`, `Mcp-Name` and
+    /// `Mcp-Param-*`, which the holder validates against the body): its own access middleware
+    /// checks Origin and the bearer token again. Host is sent as the client sent it
+    /// (AsyncHTTPClient keeps an explicit Host), since the holder compares it with the public
+    /// URL, which the hop's own address is not.
+    private static let requestHeaders: Set<HTTPField.Name> = [.authorization, .contentType, .accept, .lastEventID, .origin]
     /// The holder's response headers a client reads; transport headers are this hop's own.
     private static let responseHeaders: [HTTPField.Name] = [
         .contentType, .mcpSessionID, .wwwAuthenticate, .retryAfter, .cacheControl, .xAccelBuffering,
@@ -81,8 +81,8 @@ struct ReplicaForwarder: Sendable {
         let path = request.head.path ?? "/mcp"
         var outgoing = HTTPClientRequest(url: holder.address + path)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        for name in Self.requestHeaders {
-            for value in request.headers[values: name] { outgoing.headers.add(name: name.canonicalName, value: value) }
+        for field in request.headers where field.name.canonicalName.hasPrefix("mcp-") || Self.requestHeaders.contains(field.name) {
+            outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
         if let authority = request.head.authority { outgoing.headers.add(name: "Host", value: authority) }
         let facts = ReplicaHopFacts(request, body: body, clientAddress: context.clientAddress)

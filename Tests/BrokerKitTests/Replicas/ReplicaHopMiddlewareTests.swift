@@ -48,7 +48,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
                 "authorization": request.headers[.authorization] ?? "", "session": request.headers[.mcpSessionID] ?? "",
                 "version": request.headers[.mcpProtocolVersion] ?? "", "lastEventID": request.headers[.lastEventID] ?? "",
                 "origin": request.headers[.origin] ?? "", "client": context.clientAddress, "body": String(buffer: body),
-                "hop": request.headers[.replicaHop] == nil ? "no" : "yes",
+                "hop": request.headers[.replicaHop] == nil ? "no" : "yes", "mcpMethod": request.headers[.mcpMethod] ?? "",
+                "mcpParam": request.headers[HTTPField.Name("Mcp-Param-Text")!] ?? "",
             ]
             let json = try JSONSerialization.data(withJSONObject: seen)
             return Response(status: .created, headers: [
@@ -127,7 +128,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         try await withReplicas { _, _, _, portB, client in
             let (response, text) = try await Self.collect(client, Self.post(portB, path: "/mcp?x=1", headers: [
                 ("Mcp-Session-Id", "s-1"), ("MCP-Protocol-Version", "2025-11-25"), ("Origin", "http://127.0.0.1:8080"),
-                ("Last-Event-ID", "e-9"), ("X-Private", "not forwarded"),
+                ("Last-Event-ID", "e-9"), ("X-Private", "not forwarded"), ("Mcp-Method", "tools/call"), ("Mcp-Param-Text", "hi"),
             ]))
             XCTAssertEqual(response.status.code, 201, text)
             let seen = try XCTUnwrap(MCPJSON.object(text))
@@ -140,6 +141,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(seen["session"], "s-1")
             XCTAssertEqual(seen["version"], "2025-11-25")
             XCTAssertEqual(seen["lastEventID"], "e-9")
+            XCTAssertEqual(seen["mcpMethod"], "tools/call")
+            XCTAssertEqual(seen["mcpParam"], "hi")
             XCTAssertEqual(seen["origin"], "http://127.0.0.1:8080")
             XCTAssertEqual(seen["client"], "127.0.0.1", "the client's address, not the hop's")
             XCTAssertEqual(seen["body"], #"{"id":7}"#)
