@@ -17,14 +17,14 @@ struct Sessions: AsyncParsableCommand {
         let config = try loadConfig(settings.source(), requireUpstream: false)
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        guard config.replica != nil else {
+        // The running broker, not this command's settings, says whether replica mode is on.
+        guard let body = try await AdminClient.sendIfServed(.GET, "/replicas", dataDirectory: config.dataDirectory) else {
             let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
             let sessions = try decoder.decode([ChildSummary].self, from: body)
             for line in Self.table(header: Self.header, rows: sessions.map(Self.row)) { print(line) }
             return
         }
         // Replica mode: which replica the store says holds each child, then every replica.
-        let body = try await AdminClient.send(.GET, "/replicas", dataDirectory: config.dataDirectory)
         let listing = try decoder.decode(AdminReplicaListing.self, from: body)
         let rows = listing.children.map { Self.row($0.summary) + [$0.replicaID ?? "-", $0.replicaAddress ?? "-"] }
         for line in Self.table(header: Self.header + ["REPLICA", "REPLICA_ADDRESS"], rows: rows) { print(line) }
@@ -75,6 +75,25 @@ struct Revoke: AsyncParsableCommand {
 /// HTTP over the running broker's admin socket.
 enum AdminClient {
     static func send(_ method: HTTPMethod, _ path: String, dataDirectory: String) async throws -> Data {
+        let (status, body) = try await exchange(method, path, dataDirectory: dataDirectory)
+        guard status == .ok else { throw refusal(status, body) }
+        return body
+    }
+
+    /// nil when the running broker does not serve `path` (404): a route of a mode it is not in,
+    /// or one an older broker does not have.
+    static func sendIfServed(_ method: HTTPMethod, _ path: String, dataDirectory: String) async throws -> Data? {
+        let (status, body) = try await exchange(method, path, dataDirectory: dataDirectory)
+        if status == .notFound { return nil }
+        guard status == .ok else { throw refusal(status, body) }
+        return body
+    }
+
+    private static func refusal(_ status: HTTPResponseStatus, _ body: Data) -> ExitCode {
+        fail("the broker answered \(status.code): \(String(decoding: body, as: UTF8.self))")
+    }
+
+    private static func exchange(_ method: HTTPMethod, _ path: String, dataDirectory: String) async throws -> (HTTPResponseStatus, Data) {
         let socket = AdminServer.socketPath(dataDirectory: dataDirectory)
         guard FileManager.default.fileExists(atPath: socket) else {
             throw fail("no admin socket at \(socket): is the broker running with this data directory?")
@@ -87,10 +106,7 @@ enum AdminClient {
             let response = try await client.execute(request, timeout: .seconds(30))
             let body = Data(buffer: try await response.body.collect(upTo: 16 << 20))
             try await client.shutdown()
-            guard response.status == .ok else {
-                throw fail("the broker answered \(response.status.code): \(String(decoding: body, as: UTF8.self))")
-            }
-            return body
+            return (response.status, body)
         } catch let exit as ExitCode {
             throw exit
         } catch {
