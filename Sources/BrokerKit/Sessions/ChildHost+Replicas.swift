@@ -46,9 +46,11 @@ extension ChildHost {
     }
 
     /// Claims `key` after any release of it still on its way (a child that ended here moments
-    /// ago), so a late release never takes a new child's claim away.
+    /// ago), so a late release never takes a new child's claim away. Never once shutting down:
+    /// the replica's row goes at the end of its shutdown, and a later claim would outlive it.
     private func claim(_ key: ChildKey) async throws(SessionError) {
         guard let placement else { return }
+        guard !shuttingDown else { throw .shuttingDown }
         while let pending = releases[key] { await pending.task.value }
         try await placement.claim(key)
         claimedAt[key] = .now

@@ -38,7 +38,7 @@ public actor ChildHost: Service {
     /// One start per user child, shared by concurrent first requests.
     var userStarts: [Int64: Task<HostedChild, any Error>] = [:]
     private var stopping: [Int: Task<Void, Never>] = [:]
-    private var shuttingDown = false
+    private(set) var shuttingDown = false
     /// The newest token generation announced per user (see `childrenToSwap`).
     private var newestGeneration: [Int64: Int64] = [:]
     /// Children that started with a token older than one already announced: their spawn fetched

@@ -185,6 +185,19 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertTrue(kept, "no claim is kept for a user without a child here")
     }
 
+    func testNothingIsClaimedOnceShuttingDown() async throws {
+        let (host, _) = try replica()
+        await host.shutdown()
+        do {
+            try await host.claimHere(.user(1))
+            XCTFail("the replica's row goes at the end of its shutdown; a claim made now would outlive it")
+        } catch {
+            XCTAssertEqual(error, .shuttingDown)
+        }
+        let claims = await replicas.claims
+        XCTAssertEqual(claims, 0)
+    }
+
     func testAStoreThatCannotBeReachedIsUnavailableAndSingleProcessModeNeverAsks() async throws {
         let (host, _) = try replica()
         await replicas.setFailing(true)
