@@ -24,6 +24,12 @@ extension PostgresStore: ReplicaStore {
     /// key at once queue on its row; the second re-checks the condition against the first's write
     /// and sees a live holder, so exactly one wins.
     ///
+    /// The second re-checks the key's row as the first wrote it, but reads `replicas` as of its own
+    /// statement's start: a replica whose first beat committed after that would look gone, and its
+    /// fresh claim would be taken at once. A claim within the lapse therefore counts as a sign of
+    /// life like a beat (its holder was registered and beating when it made it): only a claim older
+    /// than the lapse, whose holder's beat lapsed too, can be taken over.
+    ///
     /// A refused claim keeps the key's row locked until this transaction ends, so the holder read
     /// next is the one that refused. The claimant's row is read first: without it the insert never
     /// happens, and the refusal is the claimant's, not the holder's. Should the key's row have gone
@@ -37,8 +43,9 @@ extension PostgresStore: ReplicaStore {
                     SELECT \(key), \(replicaID), \(now.epochSeconds) WHERE EXISTS (SELECT 1 FROM replicas WHERE id = \(replicaID))
                     ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_at = excluded.claimed_at
                     WHERE child_owners.replica_id = excluded.replica_id
-                       OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id
-                                                                AND r.heartbeat_at >= \(lapsedBefore.epochSeconds))
+                       OR (child_owners.claimed_at < \(lapsedBefore.epochSeconds)
+                           AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id
+                                                                    AND r.heartbeat_at >= \(lapsedBefore.epochSeconds)))
                     RETURNING replica_id
                     """, logger: logger)
                 if !won.isEmpty { return .claimed }

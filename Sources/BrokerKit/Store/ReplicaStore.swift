@@ -54,7 +54,8 @@ public protocol ReplicaStore: Sendable {
     func beat(_ replica: ReplicaRecord) async throws -> Set<String>
     /// Claims `key` for `replicaID` in one statement: succeeds when nobody holds it, the replica
     /// already does, or the holder's replica row is gone or its last beat is before
-    /// `lapsedBefore`; otherwise names the live holder.
+    /// `lapsedBefore` (and so is the holder's claim: a claim is a sign of life too); otherwise
+    /// names the live holder.
     func claimChild(key: String, replicaID: String, now: Date, lapsedBefore: Date) async throws -> ChildClaim
     /// Gives `key` up if `replicaID` holds it (its child ended here); a no-op otherwise.
     func releaseChild(key: String, replicaID: String) async throws

@@ -22,6 +22,8 @@ extension SQLiteStore: ReplicaStore {
 
     /// The claim is one UPSERT whose update only happens for the holder itself or a holder that
     /// is gone or lapsed; the insert only for a registered claimant (see ``ReplicaStoreError``).
+    /// A claim made within the lapse counts as a sign of life like a beat (see PostgreSQL's
+    /// extension for why), so only a claim older than the lapse can be taken over.
     public func claimChild(key: String, replicaID: String, now: Date, lapsedBefore: Date) async throws -> ChildClaim {
         try await pool.write { db in
             let won = try String.fetchOne(db, sql: """
@@ -29,9 +31,10 @@ extension SQLiteStore: ReplicaStore {
                 SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM replicas WHERE id = ?)
                 ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_at = excluded.claimed_at
                 WHERE child_owners.replica_id = excluded.replica_id
-                   OR NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id AND r.heartbeat_at >= ?)
+                   OR (child_owners.claimed_at < ?
+                       AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id AND r.heartbeat_at >= ?))
                 RETURNING replica_id
-                """, arguments: [key, replicaID, now.epochSeconds, replicaID, lapsedBefore.epochSeconds])
+                """, arguments: [key, replicaID, now.epochSeconds, replicaID, lapsedBefore.epochSeconds, lapsedBefore.epochSeconds])
             if won != nil { return .claimed }
             guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM replicas WHERE id = ?)", arguments: [replicaID]) == true else {
                 throw ReplicaStoreError.unknownReplica(id: replicaID)

@@ -53,6 +53,19 @@ extension StoreSuite {
         XCTAssertEqual(back, .heldBy(replica("b", beatAt: 11)))
     }
 
+    /// On PostgreSQL a claim reads `replicas` as of its statement's start: a replica whose first
+    /// beat came after that looks lapsed (here: beat long ago), but its claim within the lapse
+    /// still keeps its key.
+    func testAClaimWithinTheLapseKeepsTheKeyWhateverTheHoldersBeat() async throws {
+        _ = try await store.beat(replica("a"))
+        _ = try await store.beat(replica("b", beatAt: 30))
+        _ = try await claim("session:s1", by: "a", at: 25)
+        let refused = try await claim("session:s1", by: "b", at: 30)
+        XCTAssertEqual(refused, .heldBy(replica("a")), "a claimed 5 s ago; the lapse is 10 s")
+        let takeOver = try await claim("session:s1", by: "b", at: 36)
+        XCTAssertEqual(takeOver, .claimed, "a's claim and beat are both older than the lapse")
+    }
+
     func testARemovedHoldersKeysAreFreeAtOnce() async throws {
         _ = try await store.beat(replica("a"))
         _ = try await store.beat(replica("b"))
