@@ -383,9 +383,10 @@ async def test_sigkill_of_a_replica_under_load_fails_only_its_calls_in_flight(de
             by_replica = Counter(name for per_user in children.values() for name, entries in per_user.items()
                                  for e in entries if e["kind"] == "session")
             victim = next(r for r in d.replicas if r.name == by_replica.most_common(1)[0][0])
-            held = {(login, e["kind"], e.get("session_id")) for login in users for e in children[login][victim.name]}
-            affected = [c for c in clients if (c.login, "session", getattr(c, "session_id", None)) in held
-                        or (isinstance(c, ModernLoad) and (c.login, "user", None) in held)]
+            # (user, session id) of the victim's session children, (user, None) of its user children.
+            held = {(login, e["session_id"] if e["kind"] == "session" else None)
+                    for login in users for e in children[login][victim.name]}
+            affected = [c for c in clients if (c.login, getattr(c, "session_id", None)) in held]
             print(f"children by replica: { {u: {n: len(e) for n, e in per.items()} for u, per in children.items()} }; "
                   f"killing {victim.name}, holding the children of {[c.name for c in affected]}")
             session_ids = {c.name: c.session_id for c in clients if isinstance(c, LegacyLoad)}

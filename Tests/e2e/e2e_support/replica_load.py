@@ -139,10 +139,11 @@ class ModernLoad(LoadClient):
 
     @contextlib.asynccontextmanager
     async def connected(self) -> AsyncIterator[None]:
-        self.oauth.log.mark(LOAD_STEP)
         async with SDK.session(self.d.mcp_url, self.oauth.http, mode="auto") as session:
             self.session = session
             self.protocol_version = session.protocol_version
+            # From here on: the connection's own discovery is not part of the load.
+            self.oauth.log.mark(LOAD_STEP)
             yield
 
     def load_posts(self, *methods: str) -> list:
