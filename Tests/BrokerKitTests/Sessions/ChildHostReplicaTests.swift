@@ -58,6 +58,12 @@ final class ChildHostReplicaTests: XCTestCase {
         guard case .heldElsewhere(let record)? = error else { return XCTFail("\(String(describing: error))") }
         XCTAssertEqual(record.id, placementA?.identity.id)
         XCTAssertEqual(record.address, "http://10.0.0.1:8080")
+        do {
+            _ = try await second.lookup(id: id, owner: owner)
+            XCTFail("a GET stream of a session another live replica holds is forwarded, not opened here")
+        } catch {
+            XCTAssertEqual(error, .heldElsewhere(record))
+        }
         let spawned = await second.childCount
         XCTAssertEqual(spawned, 0, "no child starts on a replica that does not hold the key")
         do {
@@ -110,7 +116,7 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertEqual(count, 1)
     }
 
-    func testTheClaimGoesBackWhenTheChildIsReapedDeletedOrCrashes() async throws {
+    func testTheClaimGoesBackWhenTheChildIsReapedDeletedCrashesOrIsRevoked() async throws {
         let (host, _) = try replica()
         let reaped = try await open(host)
         await host.end(.session(reaped), reason: .idle)
@@ -133,6 +139,11 @@ final class ChildHostReplicaTests: XCTestCase {
         kill(pid, SIGKILL)
         let crashed = await eventually { await self.replicas.holder(of: self.key(crashing)) == nil }
         XCTAssertTrue(crashed, "a crashed child gives the key back")
+
+        let revoked = try await open(host)
+        await host.endUser(1, reason: .adminRevoked)
+        let released = await eventually { await self.replicas.holder(of: self.key(revoked)) == nil }
+        XCTAssertTrue(released, "a revocation gives the key back")
     }
 
     func testASwapKeepsTheClaim() async throws {
