@@ -112,6 +112,18 @@ final class PostgresStoreTests: StoreSuite {
     }
 }
 
+/// Replica claims from separate pools, as separate broker processes make them.
+extension PostgresStoreTests {
+    func testConcurrentClaimsThroughThreePoolsHaveExactlyOneWinnerPerKey() async throws {
+        var pools: [PostgresStore] = []
+        for _ in 0..<2 { pools.append(try await PostgresStore.open(try location(), logger: Logger(label: "test"))) }
+        let raced: Result<Void, any Error>
+        do { raced = .success(try await assertOneWinnerPerKey(claimingThrough: [store] + pools)) } catch { raced = .failure(error) }
+        for pool in pools { await pool.shutdown() }
+        try raced.get()
+    }
+}
+
 /// Single-flight Forgejo refresh across broker processes on one database.
 extension PostgresStoreTests {
     /// Order of events seen by the lock holders.

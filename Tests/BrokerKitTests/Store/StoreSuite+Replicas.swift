@@ -163,18 +163,24 @@ extension StoreSuite {
     /// Replicas meeting one lapsed holder (and one free key) at once: exactly one wins each key,
     /// and every other is told that winner.
     func testConcurrentClaimsOfOneKeyHaveExactlyOneWinner() async throws {
+        try await assertOneWinnerPerKey(claimingThrough: [store])
+    }
+
+    /// Six replicas claim ten keys (five held by a lapsed replica), each replica through
+    /// `stores[i % stores.count]` (on PostgreSQL: several pools, as several processes have).
+    func assertOneWinnerPerKey(claimingThrough stores: [any ReplicaStore], file: StaticString = #filePath, line: UInt = #line) async throws {
         let claimants = (0..<6).map { "r\($0)" }
         _ = try await store.beat(replica("dead"))
         for id in claimants { _ = try await store.beat(replica(id, beatAt: 30)) }
         let keys = (0..<10).map { "session:k\($0)" }
         for key in keys.prefix(5) { _ = try await claim(key, by: "dead") }
-        let store: any StoreEngine = self.store
         let now = self.now
         let outcomes = try await withThrowingTaskGroup(of: (String, String, ChildClaim).self) { group in
             for key in keys {
-                for id in claimants {
+                for (index, id) in claimants.enumerated() {
+                    let through = stores[index % stores.count]
                     group.addTask {
-                        (key, id, try await store.claimChild(key: key, replicaID: id, now: now + 30, lapsedBefore: now + 20))
+                        (key, id, try await through.claimChild(key: key, replicaID: id, now: now + 30, lapsedBefore: now + 20))
                     }
                 }
             }
@@ -182,12 +188,12 @@ extension StoreSuite {
         }
         let owners = Dictionary(uniqueKeysWithValues: try await store.childOwners().map { ($0.key, $0.replicaID) })
         for key in keys {
-            let results = try XCTUnwrap(outcomes[key])
+            let results = try XCTUnwrap(outcomes[key], file: file, line: line)
             let winners = results.filter { $0.1 == .claimed }.map(\.0)
-            XCTAssertEqual(winners.count, 1, "\(key): \(results)")
-            XCTAssertEqual(owners[key], winners.first, key)
+            XCTAssertEqual(winners.count, 1, "\(key): \(results)", file: file, line: line)
+            XCTAssertEqual(owners[key], winners.first, key, file: file, line: line)
             for (id, outcome) in results where outcome != .claimed {
-                XCTAssertEqual(outcome, .heldBy(replica(try XCTUnwrap(winners.first), beatAt: 30)), "\(key), \(id)")
+                XCTAssertEqual(outcome, .heldBy(replica(try XCTUnwrap(winners.first), beatAt: 30)), "\(key), \(id)", file: file, line: line)
             }
         }
     }
