@@ -13,11 +13,14 @@ extension MCPEndpoint {
             throw MCPRequestError.sessionRequired
         case .notification:
             // Only a cancellation means anything without a session; it names this client's request.
-            if message.method == "notifications/cancelled", let child = await host.userChild(of: owner.userID) {
+            guard message.method == "notifications/cancelled" else { return Response(status: .accepted) }
+            try await host.routeUserChildHere(owner.userID, rawID: nil)
+            if let child = await host.userChild(of: owner.userID) {
                 _ = try? await child.forward(message, origin: owner.clientID)
             }
             return Response(status: .accepted)
         case .response, .errorResponse:
+            try await host.routeUserChildHere(owner.userID, rawID: nil)
             if let child = await host.userChild(of: owner.userID) { _ = await child.deliver(message) }
             return Response(status: .accepted)
         case .request:

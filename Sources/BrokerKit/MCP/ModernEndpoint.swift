@@ -109,16 +109,8 @@ struct ModernEndpoint: Sendable {
     /// the child's pending server→client request, and the call's remaining events answer THIS
     /// HTTP request (possibly with another `input_required`).
     private func resume(_ modern: ModernRequest, state: String, request: Request, owner: SessionOwner) async throws -> Response {
-        // The parked call lives with the user's child: on another replica, the retry goes there
-        // (`.heldElsewhere`, forwarded by the hop) before this one's parking is consulted. With
-        // one broker per database there is nothing to ask (no actor hop on the retry path).
-        if host.placement != nil {
-            do throws(SessionError) {
-                try await host.claimHere(.user(owner.userID))
-            } catch {
-                throw MCPRequestError.session(error, rawID: modern.rawID, challenge: nil)
-            }
-        }
+        // The parked call lives with the user's child: on another replica, the retry goes there.
+        try await host.routeUserChildHere(owner.userID, rawID: modern.rawID)
         let parked: ModernInputParking.Parked
         do {
             parked = try await parking.take(state, owner: owner, request: modern)

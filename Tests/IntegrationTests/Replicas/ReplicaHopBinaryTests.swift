@@ -145,6 +145,32 @@ final class ReplicaHopBinaryTests: XCTestCase {
         stream.close()
     }
 
+    /// A session-less client's answer to the child's question, posted to B, reaches the user's
+    /// child on A (it would otherwise be dropped on B, which runs no child for the user).
+    func testASessionlessAnswerPostedToBReachesTheUsersChildOnA() async throws {
+        let (a, b) = try await startReplicas()
+        var onA = try await a.client().client
+        // Its initialize declares elicitation; it then drops the session id, as some connectors do.
+        _ = try await onA.initialize()
+        onA.sessionID = nil
+        let onB = same(onA, on: b)
+        let ask = try await onA.stream(onA.request(body: MCPTestClient.body(id: 6, method: "tools/call", params: [
+            "name": "ask", "arguments": ["kind": "elicitation"],
+        ])))
+        let asked = await next(ask)
+        let question = try XCTUnwrap(asked, "the child's elicitation")
+        XCTAssertEqual(question["method"] as? String, "elicitation/create", "\(question)")
+        let answer = try await onB.post(MCPTestClient.json([
+            "jsonrpc": "2.0", "id": question["id"] ?? NSNull(), "result": ["action": "accept", "content": ["ok": true]],
+        ]))
+        XCTAssertEqual(answer.status, 202, answer.body)
+        let answered = await next(ask)
+        let result = try XCTUnwrap(answered, "the call completed with the answer posted to B")
+        XCTAssertEqual(result["id"] as? Int, 6, "\(result)")
+        XCTAssertEqual(((result["result"] as? [String: Any])?["structuredContent"] as? [String: Any])?["method"] as? String,
+                       "elicitation/create", "\(result)")
+    }
+
     func testAForgedHopHeaderIs403AndItsValueIsNotLogged() async throws {
         let (a, _) = try await startReplicas()
         var client = try await a.client().client
