@@ -10,6 +10,8 @@ import XCTest
 final class PostgresReplicas: @unchecked Sendable {
     private(set) var brokers: [ServedBroker] = []
     private var database: String?
+    /// The shared secret key's file: kept until `stop()`, since a replica restarted by a test reads it again.
+    private var keyFile: String?
     private let server: URLComponents
 
     init() throws {
@@ -30,11 +32,11 @@ final class PostgresReplicas: @unchecked Sendable {
         url.path = "/" + name
         url.query = "sslmode=disable"
         let keyFile = NSTemporaryDirectory() + "fjmcp-replica-key-" + UUID().uuidString
+        self.keyFile = keyFile
         let key = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         guard FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ProductProcess.ProcessFailure(message: "cannot create \(keyFile)")
         }
-        defer { try? FileManager.default.removeItem(atPath: keyFile) }
         var shared = settings.merging(["FJMCP_DATABASE_URL": url.string ?? "", "FJMCP_SECRET_KEY_FILE": keyFile]) { _, new in new }
         for _ in 0..<count {
             let port = try FreePort.pick()
@@ -51,6 +53,7 @@ final class PostgresReplicas: @unchecked Sendable {
 
     func stop() async throws {
         for broker in brokers { await broker.shutdown() }
+        if let keyFile { try? FileManager.default.removeItem(atPath: keyFile) }
         if let database { try await admin("DROP DATABASE IF EXISTS \(unescaped: database) WITH (FORCE)") }
     }
 
