@@ -12,8 +12,8 @@ extension ChildHost {
 
     /// Runs `body` (which starts `key`'s child) once this replica holds `key`; gives the claim
     /// back when no child runs under `key` afterwards (the start failed or was refused, or the
-    /// body only ended a record). Must run inside the one start per key (`resumptions`,
-    /// `userStarts`, or a new session id).
+    /// body only ended a record). Runs inside the one start per key (`resumptions`, `userStarts`,
+    /// a new session id), or for a DELETE of a session without a child here.
     func placed<T>(_ key: ChildKey, _ body: () async throws(SessionError) -> T) async throws(SessionError) -> T {
         guard placement != nil else { return try await body() }
         try await claim(key)
