@@ -53,14 +53,17 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
             ])
             throw ReplicaHopRefusal()
         }
+        var response: Response
         do {
-            var response = try await next(request, context)
-            response.headers[.replicaHandled] = String((ContinuousClock.now - arrivedAt) / .microseconds(1))
-            return response
-        } catch let error as MCPRequestError {
-            if case .session(.heldElsewhere, _, _) = error { ReplicaHopMetrics.hop(.refusedOnward) }
-            throw error
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Answered here rather than by the outer middleware, so that errors (a 401, a 404,
+            // a refused onward hop) carry the handling time too.
+            if case .session(.heldElsewhere, _, _)? = error as? MCPRequestError { ReplicaHopMetrics.hop(.refusedOnward) }
+            response = try error.response(from: request, context: context)
         }
+        response.headers[.replicaHandled] = String((ContinuousClock.now - arrivedAt) / .microseconds(1))
+        return response
     }
 }
 

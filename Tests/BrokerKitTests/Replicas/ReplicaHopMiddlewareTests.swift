@@ -217,6 +217,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             let (response, text) = try await Self.collect(client, Self.post(portB))
             XCTAssertEqual(response.status.code, 503, text)
             XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
+            XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7, "A's JSON-RPC error, relayed by B")
         }
     }
 
