@@ -180,6 +180,30 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertEqual(afterLocal, 1, "a key with a local child is served without the store")
     }
 
+    func testConcurrentRequestsResumingASessionMakeOneClaimAndOneStart() async throws {
+        let (host, _) = try replica()
+        let id = try await open(host)
+        await host.end(.session(id), reason: .idle)
+        let freed = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        XCTAssertTrue(freed)
+        let before = await replicas.claims
+        let owner = self.owner
+        let served = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    guard let lease = try? await host.acquire(id: id, owner: owner) else { return false }
+                    await lease.release()
+                    return true
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        XCTAssertEqual(served, 6)
+        let (claims, children) = (await replicas.claims, await host.childCount)
+        XCTAssertEqual(claims - before, 1)
+        XCTAssertEqual(children, 1)
+    }
+
     func testClaimHereForwardsAKeyHeldElsewhereAndKeepsNoClaimWithoutAChild() async throws {
         let (first, placementA) = try replica()
         let (second, _) = try replica()
