@@ -56,6 +56,24 @@ final class ReplicaHopBinaryTests: XCTestCase {
         return text.flatMap(MCPReply.object)
     }
 
+    /// Reads the child's elicitation from the `ask` tool's SSE answer, posts the client's answer
+    /// through `client` (202) and returns the call's final message (the tool echoes the answer).
+    private func answerElicitation(on ask: MCPStream, through client: MCPTestClient,
+                                   file: StaticString = #filePath, line: UInt = #line) async throws -> [String: Any] {
+        let asked = await next(ask)
+        let question = try XCTUnwrap(asked, "the child's elicitation", file: file, line: line)
+        XCTAssertEqual(question["method"] as? String, "elicitation/create", "\(question)", file: file, line: line)
+        let answer = try await client.post(MCPTestClient.json([
+            "jsonrpc": "2.0", "id": question["id"] ?? NSNull(), "result": ["action": "accept", "content": ["ok": true]],
+        ]))
+        XCTAssertEqual(answer.status, 202, answer.body, file: file, line: line)
+        let answered = await next(ask)
+        let result = try XCTUnwrap(answered, "the call completed with the answer", file: file, line: line)
+        let structured = (result["result"] as? [String: Any])?["structuredContent"] as? [String: Any]
+        XCTAssertEqual(structured?["method"] as? String, "elicitation/create", "\(result)", file: file, line: line)
+        return result
+    }
+
     func testALegacySessionOpenedOnAIsServedThroughBWithSSEBothWaysListenAndDelete() async throws {
         let (a, b) = try await startReplicas()
         var onA = try await a.client().client
@@ -79,18 +97,8 @@ final class ReplicaHopBinaryTests: XCTestCase {
         ])))
         XCTAssertEqual(ask.status, 200)
         XCTAssertEqual(ask.headers["content-type"].first, "text/event-stream")
-        let asked = await next(ask)
-        let question = try XCTUnwrap(asked, "the child's elicitation came through B")
-        XCTAssertEqual(question["method"] as? String, "elicitation/create", "\(question)")
-        let answer = try await onB.post(MCPTestClient.json([
-            "jsonrpc": "2.0", "id": question["id"] ?? NSNull(), "result": ["action": "accept", "content": ["ok": true]],
-        ]))
-        XCTAssertEqual(answer.status, 202, answer.body)
-        let answered = await next(ask)
-        let result = try XCTUnwrap(answered, "the call's answer came through B")
+        let result = try await answerElicitation(on: ask, through: onB)
         XCTAssertEqual(result["id"] as? Int, 3, "\(result)")
-        let structured = (result["result"] as? [String: Any])?["structuredContent"] as? [String: Any]
-        XCTAssertEqual(structured?["method"] as? String, "elicitation/create", "\(result)")
 
         // GET: A's session stream, through B, carries a notification the child sends outside any call.
         let listen = try await onB.stream(onB.request(.GET))
@@ -157,18 +165,8 @@ final class ReplicaHopBinaryTests: XCTestCase {
         let ask = try await onA.stream(onA.request(body: MCPTestClient.body(id: 6, method: "tools/call", params: [
             "name": "ask", "arguments": ["kind": "elicitation"],
         ])))
-        let asked = await next(ask)
-        let question = try XCTUnwrap(asked, "the child's elicitation")
-        XCTAssertEqual(question["method"] as? String, "elicitation/create", "\(question)")
-        let answer = try await onB.post(MCPTestClient.json([
-            "jsonrpc": "2.0", "id": question["id"] ?? NSNull(), "result": ["action": "accept", "content": ["ok": true]],
-        ]))
-        XCTAssertEqual(answer.status, 202, answer.body)
-        let answered = await next(ask)
-        let result = try XCTUnwrap(answered, "the call completed with the answer posted to B")
+        let result = try await answerElicitation(on: ask, through: onB)
         XCTAssertEqual(result["id"] as? Int, 6, "\(result)")
-        XCTAssertEqual(((result["result"] as? [String: Any])?["structuredContent"] as? [String: Any])?["method"] as? String,
-                       "elicitation/create", "\(result)")
     }
 
     func testAForgedHopHeaderIs403AndItsValueIsNotLogged() async throws {
