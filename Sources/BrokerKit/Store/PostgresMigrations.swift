@@ -191,15 +191,15 @@ enum PostgresMigrations {
             CREATE TABLE replicas (
                 id TEXT PRIMARY KEY,
                 address TEXT NOT NULL,
-                started_at BIGINT NOT NULL,
-                heartbeat_at BIGINT NOT NULL
+                started_ms BIGINT NOT NULL,
+                heartbeat_ms BIGINT NOT NULL
             )
             """,
             """
             CREATE TABLE child_owners (
                 key TEXT PRIMARY KEY,
                 replica_id TEXT NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
-                claimed_at BIGINT NOT NULL
+                claimed_ms BIGINT NOT NULL
             )
             """,
             "CREATE INDEX child_owners_replica ON child_owners(replica_id)",

@@ -2,17 +2,16 @@ import Foundation
 import PostgresNIO
 
 /// Replica mode's tables on PostgreSQL, where several replicas write them at once. Same SQL and
-/// semantics as ``SQLiteStore``'s extension (epoch seconds, rounded down on both sides of the
-/// lapse comparison). Replicas' clocks must agree to well within the lapse: a beat is stamped
+/// semantics as ``SQLiteStore``'s extension (epoch milliseconds). Replicas' clocks must agree to well within the lapse: a beat is stamped
 /// with its writer's clock and judged with the claimant's.
 extension PostgresStore: ReplicaStore {
     /// One statement: the row upserted, then the keys read (the claims are not changed by it).
     public func beat(_ replica: ReplicaRecord) async throws -> Set<String> {
         let rows = try await rows("""
             WITH beat AS (
-                INSERT INTO replicas (id, address, started_at, heartbeat_at)
-                VALUES (\(replica.id), \(replica.address), \(replica.startedAt.epochSeconds), \(replica.heartbeatAt.epochSeconds))
-                ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at
+                INSERT INTO replicas (id, address, started_ms, heartbeat_ms)
+                VALUES (\(replica.id), \(replica.address), \(replica.startedAt.epochMilliseconds), \(replica.heartbeatAt.epochMilliseconds))
+                ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_ms = excluded.heartbeat_ms
             )
             SELECT key FROM child_owners WHERE replica_id = \(replica.id)
             """)
@@ -39,13 +38,13 @@ extension PostgresStore: ReplicaStore {
         return try await transaction { connection in
             for _ in 0..<2 {
                 let won = try await connection.rows("""
-                    INSERT INTO child_owners (key, replica_id, claimed_at)
-                    SELECT \(key), \(replicaID), \(now.epochSeconds) WHERE EXISTS (SELECT 1 FROM replicas WHERE id = \(replicaID))
-                    ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_at = excluded.claimed_at
+                    INSERT INTO child_owners (key, replica_id, claimed_ms)
+                    SELECT \(key), \(replicaID), \(now.epochMilliseconds) WHERE EXISTS (SELECT 1 FROM replicas WHERE id = \(replicaID))
+                    ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_ms = excluded.claimed_ms
                     WHERE child_owners.replica_id = excluded.replica_id
-                       OR (child_owners.claimed_at < \(lapsedBefore.epochSeconds)
+                       OR (child_owners.claimed_ms < \(lapsedBefore.epochMilliseconds)
                            AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id
-                                                                    AND r.heartbeat_at >= \(lapsedBefore.epochSeconds)))
+                                                                    AND r.heartbeat_ms >= \(lapsedBefore.epochMilliseconds)))
                     RETURNING replica_id
                     """, logger: logger)
                 if !won.isEmpty { return .claimed }
@@ -72,7 +71,7 @@ extension PostgresStore: ReplicaStore {
     }
 
     public func replicas() async throws -> [ReplicaRecord] {
-        try await rows("SELECT * FROM replicas ORDER BY heartbeat_at DESC, id").map(ReplicaRecord.init(row:))
+        try await rows("SELECT * FROM replicas ORDER BY heartbeat_ms DESC, id").map(ReplicaRecord.init(row:))
     }
 
     public func childOwners() async throws -> [ChildOwnerRecord] {
@@ -82,7 +81,7 @@ extension PostgresStore: ReplicaStore {
     public func purgeReplicas(lapsedBefore before: Date) async throws -> Int {
         try await rows("""
             DELETE FROM replicas
-            WHERE heartbeat_at < \(before.epochSeconds) AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
+            WHERE heartbeat_ms < \(before.epochMilliseconds) AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
             RETURNING 1
             """).count
     }

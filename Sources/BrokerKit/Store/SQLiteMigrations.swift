@@ -192,17 +192,18 @@ enum SQLiteMigrations {
             // A claim references its replica's row: removing a replica (a clean stop) drops its
             // claims in the same statement, and a claim never outlives the row that says whether
             // its holder is alive. Every replica writes its row (its first beat) before it claims.
+            // Times in epoch milliseconds (`_ms`): a lapse of a second or two must not be rounded.
             try db.execute(sql: """
                 CREATE TABLE replicas (
                     id TEXT PRIMARY KEY,
                     address TEXT NOT NULL,
-                    started_at INTEGER NOT NULL,
-                    heartbeat_at INTEGER NOT NULL
+                    started_ms INTEGER NOT NULL,
+                    heartbeat_ms INTEGER NOT NULL
                 );
                 CREATE TABLE child_owners (
                     key TEXT PRIMARY KEY,
                     replica_id TEXT NOT NULL REFERENCES replicas(id) ON DELETE CASCADE,
-                    claimed_at INTEGER NOT NULL
+                    claimed_ms INTEGER NOT NULL
                 );
                 CREATE INDEX child_owners_replica ON child_owners(replica_id);
                 """)

@@ -6,16 +6,15 @@ import GRDB
 /// both engines and the store suite holds both to them. SQLite has one writer: every method here
 /// is one write transaction, so a claim and the read that explains a refusal see the same state.
 ///
-/// Times are epoch seconds like every other table's, rounded down on both sides of the lapse
-/// comparison: a live replica is never taken for dead by the rounding; a dead one may look
-/// alive up to a second longer than its lapse.
+/// Times are epoch milliseconds (other tables keep seconds): a lapse of a second or two is
+/// judged as set, neither a second late nor early.
 extension SQLiteStore: ReplicaStore {
     public func beat(_ replica: ReplicaRecord) async throws -> Set<String> {
         try await pool.write { db in
             try db.execute(sql: """
-                INSERT INTO replicas (id, address, started_at, heartbeat_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = excluded.heartbeat_at
-                """, arguments: [replica.id, replica.address, replica.startedAt.epochSeconds, replica.heartbeatAt.epochSeconds])
+                INSERT INTO replicas (id, address, started_ms, heartbeat_ms) VALUES (?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_ms = excluded.heartbeat_ms
+                """, arguments: [replica.id, replica.address, replica.startedAt.epochMilliseconds, replica.heartbeatAt.epochMilliseconds])
             return Set(try String.fetchAll(db, sql: "SELECT key FROM child_owners WHERE replica_id = ?", arguments: [replica.id]))
         }
     }
@@ -27,14 +26,14 @@ extension SQLiteStore: ReplicaStore {
     public func claimChild(key: String, replicaID: String, now: Date, lapsedBefore: Date) async throws -> ChildClaim {
         try await pool.write { db in
             let won = try String.fetchOne(db, sql: """
-                INSERT INTO child_owners (key, replica_id, claimed_at)
+                INSERT INTO child_owners (key, replica_id, claimed_ms)
                 SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM replicas WHERE id = ?)
-                ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_at = excluded.claimed_at
+                ON CONFLICT (key) DO UPDATE SET replica_id = excluded.replica_id, claimed_ms = excluded.claimed_ms
                 WHERE child_owners.replica_id = excluded.replica_id
-                   OR (child_owners.claimed_at < ?
-                       AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id AND r.heartbeat_at >= ?))
+                   OR (child_owners.claimed_ms < ?
+                       AND NOT EXISTS (SELECT 1 FROM replicas r WHERE r.id = child_owners.replica_id AND r.heartbeat_ms >= ?))
                 RETURNING replica_id
-                """, arguments: [key, replicaID, now.epochSeconds, replicaID, lapsedBefore.epochSeconds, lapsedBefore.epochSeconds])
+                """, arguments: [key, replicaID, now.epochMilliseconds, replicaID, lapsedBefore.epochMilliseconds, lapsedBefore.epochMilliseconds])
             if won != nil { return .claimed }
             guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM replicas WHERE id = ?)", arguments: [replicaID]) == true else {
                 throw ReplicaStoreError.unknownReplica(id: replicaID)
@@ -63,7 +62,7 @@ extension SQLiteStore: ReplicaStore {
 
     public func replicas() async throws -> [ReplicaRecord] {
         try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM replicas ORDER BY heartbeat_at DESC, id").map(ReplicaRecord.init(row:))
+            try Row.fetchAll(db, sql: "SELECT * FROM replicas ORDER BY heartbeat_ms DESC, id").map(ReplicaRecord.init(row:))
         }
     }
 
@@ -77,8 +76,8 @@ extension SQLiteStore: ReplicaStore {
         try await pool.write { db in
             try db.execute(sql: """
                 DELETE FROM replicas
-                WHERE heartbeat_at < ? AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
-                """, arguments: [before.epochSeconds])
+                WHERE heartbeat_ms < ? AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
+                """, arguments: [before.epochMilliseconds])
             return db.changesCount
         }
     }

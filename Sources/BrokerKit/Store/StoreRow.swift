@@ -27,6 +27,12 @@ extension StoreRow {
     /// An epoch-seconds column.
     func date(_ name: String) throws -> Date { Date(epochSeconds: try column(name)) }
 
+    /// An epoch-milliseconds column: replica heartbeats and claims, whose lapse may be shorter
+    /// than a second or two, are judged in milliseconds.
+    func millisecondsDate(_ name: String) throws -> Date {
+        Date(timeIntervalSince1970: TimeInterval(try column(name) as Int64) / 1_000)
+    }
+
     /// A nullable epoch-seconds column.
     func optionalDate(_ name: String) throws -> Date? { (try column(name) as Int64?).map(Date.init(epochSeconds:)) }
 }
@@ -136,13 +142,13 @@ extension SessionRecord {
 extension ReplicaRecord {
     init(row: some StoreRow) throws {
         self.init(id: try row.column("id"), address: try row.column("address"),
-                  startedAt: try row.date("started_at"), heartbeatAt: try row.date("heartbeat_at"))
+                  startedAt: try row.millisecondsDate("started_ms"), heartbeatAt: try row.millisecondsDate("heartbeat_ms"))
     }
 }
 
 extension ChildOwnerRecord {
     init(row: some StoreRow) throws {
-        self.init(key: try row.column("key"), replicaID: try row.column("replica_id"), claimedAt: try row.date("claimed_at"))
+        self.init(key: try row.column("key"), replicaID: try row.column("replica_id"), claimedAt: try row.millisecondsDate("claimed_ms"))
     }
 }
 
