@@ -88,6 +88,8 @@ struct ReplicaForwarder: Sendable {
         let facts = ReplicaHopFacts(request, body: body, clientAddress: context.clientAddress)
         outgoing.headers.add(name: HTTPField.Name.replicaHop.canonicalName, value: signature.sign(facts, sender: identity.id, at: Date()))
         outgoing.headers.add(name: HTTPField.Name.replicaClient.canonicalName, value: context.clientAddress)
+        // The holder logs the request under the same id, so one grep finds it on both replicas.
+        outgoing.headers.add(name: HTTPField.Name.requestID.canonicalName, value: context.requestID)
         if body.readableBytes > 0 { outgoing.body = .bytes(body) }
         return outgoing
     }

@@ -49,7 +49,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
                 "version": request.headers[.mcpProtocolVersion] ?? "", "lastEventID": request.headers[.lastEventID] ?? "",
                 "origin": request.headers[.origin] ?? "", "client": context.clientAddress, "body": String(buffer: body),
                 "hop": request.headers[.replicaHop] == nil ? "no" : "yes", "mcpMethod": request.headers[.mcpMethod] ?? "",
-                "mcpParam": request.headers[HTTPField.Name("Mcp-Param-Text")!] ?? "",
+                "mcpParam": request.headers[HTTPField.Name("Mcp-Param-Text")!] ?? "", "requestID": context.requestID,
             ]
             let json = try JSONSerialization.data(withJSONObject: seen)
             return Response(status: .created, headers: [
@@ -129,6 +129,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             let (response, text) = try await Self.collect(client, Self.post(portB, path: "/mcp?x=1", headers: [
                 ("Mcp-Session-Id", "s-1"), ("MCP-Protocol-Version", "2025-11-25"), ("Origin", "http://127.0.0.1:8080"),
                 ("Last-Event-ID", "e-9"), ("X-Private", "not forwarded"), ("Mcp-Method", "tools/call"), ("Mcp-Param-Text", "hi"),
+                ("X-Request-Id", "trace-123"),
             ]))
             XCTAssertEqual(response.status.code, 201, text)
             let seen = try XCTUnwrap(MCPJSON.object(text))
@@ -143,6 +144,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(seen["lastEventID"], "e-9")
             XCTAssertEqual(seen["mcpMethod"], "tools/call")
             XCTAssertEqual(seen["mcpParam"], "hi")
+            XCTAssertEqual(seen["requestID"], "trace-123", "the holder logs under the request's id")
             XCTAssertEqual(seen["origin"], "http://127.0.0.1:8080")
             XCTAssertEqual(seen["client"], "127.0.0.1", "the client's address, not the hop's")
             XCTAssertEqual(seen["body"], #"{"id":7}"#)
