@@ -25,7 +25,7 @@ public enum BrokerServer {
         router.add(middleware: RequestIDMiddleware(trustedProxies: config.trustedProxies))
         router.add(middleware: AccessLogMiddleware())
         router.add(middleware: SecurityHeadersMiddleware(publicURL: config.publicURL))
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: config.maxBodySize))
         HealthRoutes.add(to: router, readiness: readiness, allowed: config.metricsAllow)
         for provider in providers { provider.addRoutes(to: router) }
