@@ -33,7 +33,11 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
             do {
                 return try await next(request, context)
             } catch let error as MCPRequestError {
-                guard case .session(.heldElsewhere(let holder), _, _) = error, holder.id != forwarder.identity.id else { throw error }
+                // A holder at this replica's own address is its previous life (killed, restarted
+                // within the lapse): nobody answers for it, so 503 at once instead of a hop to self.
+                guard case .session(.heldElsewhere(let holder), _, _) = error, holder.id != forwarder.identity.id,
+                    holder.address != forwarder.identity.address
+                else { throw error }
                 return try await forwarder.forward(request, body: body, context: context, to: holder, unreachable: error,
                                                    arrivedAt: arrivedAt)
             }

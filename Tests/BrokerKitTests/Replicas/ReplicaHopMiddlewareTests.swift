@@ -28,7 +28,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         let replica: Replica
 
         func addRoutes(to router: Router<BrokerRequestContext>) {
-            let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://127.0.0.1:1", id: replica.id),
+            let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
                                            masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [])
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
@@ -203,13 +203,35 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     func testAHolderThatCannotBeReachedIs503RetryAfter1WithTheRequestsJSONRPCError() async throws {
         try await withReplicas { _, b, _, portB, client in
             b.holder.withLock { $0 = Self.record("replica-gone", port: 1) }
+            let unreachable = Self.hops("unreachable")
             let (response, text) = try await Self.collect(client, Self.post(portB))
             XCTAssertEqual(response.status.code, 503, text)
+            XCTAssertEqual(Self.hops("unreachable"), unreachable + 1)
             XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
             let error = try XCTUnwrap(MCPJSON.any(text)?["error"] as? [String: Any])
             XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
             XCTAssertEqual(error["code"] as? Int, SessionError.heldElsewhere(Self.record("x", port: 1)).rpcCode)
         }
+    }
+
+    func testAHolderAtThisReplicasOwnAddressIsItsPreviousLifeAnd503WithoutAHop() async throws {
+        try await withReplicas { _, b, _, portB, client in
+            b.holder.withLock { $0 = ReplicaRecord(id: "replica-B-before-restart", address: "http://replica-B.test", startedAt: Date(),
+                                                    heartbeatAt: Date()) }
+            let unreachable = Self.hops("unreachable")
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 503, text)
+            XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
+            XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
+            XCTAssertEqual(Self.hops("unreachable"), unreachable, "no hop was tried")
+        }
+    }
+
+    /// `fjmcp_replica_hops_total` for `outcome` in this test process's registry.
+    private static func hops(_ outcome: String) -> Double {
+        let series = #"fjmcp_replica_hops_total{outcome="\#(outcome)"} "#
+        let text = String(decoding: BrokerMetrics.render(), as: UTF8.self)
+        return text.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Double($0.dropFirst(series.count)) } ?? 0
     }
 
     func testARequestThatArrivedByHopIsNeverForwardedAgain() async throws {
