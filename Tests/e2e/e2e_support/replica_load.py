@@ -152,11 +152,20 @@ class ModernLoad(LoadClient):
                 if e.step == LOAD_STEP and e.method == "POST" and (not methods or e.rpc_method in methods)]
 
     async def call(self, index: int) -> tuple[bool, str, str | None]:
+        """An error the SDK raises (an HTTP error status, a JSON-RPC error) still names the
+        replica that answered, from the exchange log."""
         name, arguments, check = _expected(self.login, index)
         posts = len(self.oauth.log)
-        result = await self.session.call_tool(name, arguments)
-        landed = [e.upstream for e in list(self.oauth.log.exchanges)[posts:] if e.method == "POST"]
-        upstream = landed[-1] if landed else None
+
+        def landed_on() -> str | None:
+            landed = [e.upstream for e in list(self.oauth.log.exchanges)[posts:] if e.method == "POST"]
+            return landed[-1] if landed else None
+
+        try:
+            result = await self.session.call_tool(name, arguments)
+        except Exception as error:  # noqa: BLE001 - recorded as this call's failure
+            return False, f"{name}: {type(error).__name__}: {str(error)[:300]}", landed_on()
+        upstream = landed_on()
         if result.is_error:
             return False, f"{name}: error result {result.text[:300]}", upstream
         return check(result.structured or {}), f"{name} → {result.structured}", upstream
