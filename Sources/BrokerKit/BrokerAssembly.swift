@@ -94,9 +94,13 @@ public struct BrokerAssembly: Sendable {
             let ended = await host.endUser(userID, reason: .grantRevoked)
             return (ended.sessions, ended.userChildren)
         }
-        // Replica mode: requests for children another replica holds travel there (signed hop).
-        let hop = placement.map {
-            ReplicaHopMiddleware(identity: $0.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys)
+        // Replica mode: requests for children another replica holds travel there (signed hop);
+        // one whose holder died waits for its lapse (judged in whole seconds) plus a beat.
+        let hop: ReplicaHopMiddleware? = if let placement, let settings = config.replica {
+            ReplicaHopMiddleware(identity: placement.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys,
+                                 patience: settings.lapse + .seconds(1) + settings.heartbeat)
+        } else {
+            nil
         }
         mcp = MCPEndpoint(host: host, bearer: bearer, publicURL: config.publicURL, options: options.endpoint,
                           tools: ToolGate(policy: config.tools), audit: audit, hop: hop)

@@ -20,14 +20,19 @@ extension HTTPField.Name {
 struct ReplicaForwarder: Sendable {
     /// One connection pool per process for every hop: replicas are few, so their connections
     /// stay warm. Never shut down (a static lives as long as the process), like
-    /// `HTTPClient.shared`, but with a short connect timeout: a holder that cannot be reached
-    /// must turn into a quick 503 (the client retries; after the holder's lapse another replica
-    /// takes the child over), not a request hanging for the default 10 s.
+    /// `HTTPClient.shared`. A holder that cannot be reached must be known quickly (the request
+    /// then waits for the holder's lapse and is served here): a short connect timeout, and a
+    /// refused connection fails at once instead of being retried until that timeout.
+    /// Every forwarded request in flight holds a connection of its own (HTTP/1), listen streams
+    /// for hours, so the per-host limit is far above AsyncHTTPClient's default of 8, past which
+    /// requests would queue behind long-lived streams.
     private static let pool: HTTPClient = {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2))
         configuration.decompression = .disabled
+        configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1 << 16
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }()
 
@@ -49,11 +54,10 @@ struct ReplicaForwarder: Sendable {
     let identity: ReplicaIdentity
     let signature: ReplicaHopSignature
 
-    /// Forwards `request` (its collected `body`) to `holder`. `unreachable` is the answer when
-    /// the holder does not answer: the endpoint's own 503 with Retry-After 1 and JSON-RPC error.
+    /// Forwards `request` (its collected `body`) to `holder`; nil when the holder did not answer.
     /// `arrivedAt` is when this replica started on the request, for the added-latency histogram.
     func forward(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord,
-                 unreachable: MCPRequestError, arrivedAt: ContinuousClock.Instant) async throws -> Response
+                 arrivedAt: ContinuousClock.Instant) async -> Response?
     {
         let upstream: HTTPClientResponse
         let sent = ContinuousClock.now
@@ -65,7 +69,7 @@ struct ReplicaForwarder: Sendable {
             context.logger.warning("replica holding the child did not answer", metadata: [
                 "replica": .string(holder.id), "address": .string(holder.address), "error": .string("\(error)"),
             ])
-            throw unreachable
+            return nil
         }
         ReplicaHopMetrics.hop(.forwarded)
         let handled = upstream.headers.first(name: HTTPField.Name.replicaHandled.canonicalName).flatMap(Int64.init).map(Duration.microseconds)

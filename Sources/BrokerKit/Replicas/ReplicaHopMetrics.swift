@@ -6,7 +6,8 @@ enum ReplicaHopMetrics {
     enum Outcome: String, CaseIterable {
         /// Sent on to the replica holding the child, which answered (any status).
         case forwarded
-        /// The holder did not answer (refused, timed out): 503, the client retries.
+        /// The holder did not answer (refused, timed out): the request waits for the holder's
+        /// lapse and is served here, or is answered 503 when the holder does not lapse in time.
         case unreachable
         /// Arrived through a hop and would have to travel again: 503 (one hop at most).
         case refusedOnward = "refused_onward"

@@ -14,13 +14,24 @@ import NIOCore
 /// (the client retries once the store agrees) instead of bouncing the request between them.
 /// Its client address is the one the forwarding replica saw. A hop header that does not verify
 /// is refused with 403: only a replica with the shared secret may claim to be one.
+///
+/// A holder that does not answer is presumed dead (killed, its machine gone): the request is not
+/// failed but waits, asking again every `retryInterval`, until the holder's heartbeat lapses and
+/// the handler takes the child over here (a session resumes, as after a restart), so that only
+/// the requests in flight on the dead replica fail. A holder that is alive but unreachable from
+/// here keeps its claim; after `patience` the request is answered 503 with Retry-After 1.
 public struct ReplicaHopMiddleware: RouterMiddleware {
     public typealias Context = BrokerRequestContext
+    static let retryInterval: Duration = .milliseconds(250)
     let forwarder: ReplicaForwarder
+    let patience: Duration
 
-    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]]) {
+    /// `patience`: how long a request waits for a holder that does not answer to lapse; the
+    /// replica lapse plus a margin for the store's rounding and one heartbeat.
+    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], patience: Duration) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
             key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)))
+        self.patience = patience
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -30,17 +41,7 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
         var request = request
         let body = try await request.collectBody(upTo: context.maxUploadSize)
         guard let hop = request.headers[.replicaHop] else {
-            do {
-                return try await next(request, context)
-            } catch let error as MCPRequestError {
-                // A holder at this replica's own address is its previous life (killed, restarted
-                // within the lapse): nobody answers for it, so 503 at once instead of a hop to self.
-                guard case .session(.heldElsewhere(let holder), _, _) = error, holder.id != forwarder.identity.id,
-                    holder.address != forwarder.identity.address
-                else { throw error }
-                return try await forwarder.forward(request, body: body, context: context, to: holder, unreachable: error,
-                                                   arrivedAt: arrivedAt)
-            }
+            return try await serveOrForward(request, body: body, context: context, arrivedAt: arrivedAt, next: next)
         }
         var context = context
         let client = request.headers[.replicaClient] ?? "-"
@@ -68,6 +69,35 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
         }
         response.headers[.replicaHandled] = String((ContinuousClock.now - arrivedAt) / .microseconds(1))
         return response
+    }
+}
+
+extension ReplicaHopMiddleware {
+    /// Serves `request` here, or where its child lives; waits for a holder that does not answer
+    /// to lapse (see the type's comment). Calling the handler again is safe: `.heldElsewhere`
+    /// is thrown before anything reached a child.
+    private func serveOrForward(_ request: Request, body: ByteBuffer, context: Context, arrivedAt: ContinuousClock.Instant,
+                                next: (Request, Context) async throws -> Response) async throws -> Response
+    {
+        var giveUpAt: ContinuousClock.Instant?
+        while true {
+            do {
+                return try await next(request, context)
+            } catch let error as MCPRequestError {
+                guard case .session(.heldElsewhere(let holder), _, _) = error else { throw error }
+                // A holder at this replica's own address is its previous life (killed, restarted
+                // within the lapse): nobody answers for it, so no hop to self, only the wait.
+                let previousLife = holder.id == forwarder.identity.id || holder.address == forwarder.identity.address
+                if !previousLife, let response = await forwarder.forward(request, body: body, context: context, to: holder,
+                                                                         arrivedAt: arrivedAt) {
+                    return response
+                }
+                let deadline = giveUpAt ?? .now + patience
+                giveUpAt = deadline
+                guard ContinuousClock.now + Self.retryInterval < deadline else { throw error }
+                try await Task.sleep(for: Self.retryInterval)
+            }
+        }
     }
 }
 

@@ -56,7 +56,8 @@ enum ReplicaHopError: Error, Equatable, CustomStringConvertible {
     var description: String {
         switch self {
         case .malformed: "malformed"
-        case .unsupportedVersion(let version): "unsupported version \(version.prefix(16))"
+        // Not the version itself: any part of the header is the sender's to choose.
+        case .unsupportedVersion: "unsupported version"
         case .outsideWindow(let skew): "signed \(skew) ms away from this replica's clock"
         case .badSignature: "signature does not match"
         }

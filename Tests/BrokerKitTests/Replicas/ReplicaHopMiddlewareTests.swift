@@ -29,7 +29,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
 
         func addRoutes(to router: Router<BrokerRequestContext>) {
             let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
-                                           masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [])
+                                           masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [], patience: .seconds(1))
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
             group.get { request, context in try await self.handle(request, context: context) }
@@ -42,7 +42,11 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             }
             var request = request
             let body = try await request.collectBody(upTo: context.maxUploadSize)
-            if request.uri.queryParameters["mode"] == "sse" { return stream(request) }
+            switch request.uri.queryParameters["mode"] {
+            case "sse": return stream(request)
+            case "hold": return hold(request)
+            default: break
+            }
             let seen: [String: String] = [
                 "replica": replica.id, "method": request.method.rawValue, "path": request.head.path ?? "", "host": request.head.authority ?? "",
                 "authorization": request.headers[.authorization] ?? "", "session": request.headers[.mcpSessionID] ?? "",
@@ -55,6 +59,16 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             return Response(status: .created, headers: [
                 .contentType: "application/json", .mcpSessionID: "s-1", .wwwAuthenticate: "Bearer x", HTTPField.Name("X-Internal")!: "1",
             ], body: .init(byteBuffer: ByteBuffer(bytes: json)))
+        }
+
+        /// One event, then nothing until the client leaves.
+        private func hold(_ request: Request) -> Response {
+            Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
+                try? await request.body.consumeWithCancellationOnInboundClose { _ in
+                    try await writer.write(MCPEventStream.event(Array(#"{"held":true}"#.utf8)))
+                    try await Task.sleep(for: .seconds(120))
+                }
+            })
         }
 
         /// One event, then the next only when the test opens the gate; reports a client that left.
@@ -93,7 +107,10 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     private func withReplicas(_ body: @Sendable (Replica, Replica, Int, Int, HTTPClient) async throws -> Void) async throws {
         let a = Replica(id: "replica-A")
         let b = Replica(id: "replica-B")
-        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        // Room for more streams than the hop's pool would allow with AsyncHTTPClient's default.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             try await Self.app(a).test(.live) { clientA in
                 let portA = try XCTUnwrap(clientA.port)
@@ -206,11 +223,45 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             let unreachable = Self.hops("unreachable")
             let (response, text) = try await Self.collect(client, Self.post(portB))
             XCTAssertEqual(response.status.code, 503, text)
-            XCTAssertEqual(Self.hops("unreachable"), unreachable + 1)
+            XCTAssertGreaterThan(Self.hops("unreachable"), unreachable)
             XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
             let error = try XCTUnwrap(MCPJSON.any(text)?["error"] as? [String: Any])
             XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
             XCTAssertEqual(error["code"] as? Int, SessionError.heldElsewhere(Self.record("x", port: 1)).rpcCode)
+        }
+    }
+
+    func testARequestForAHolderThatDoesNotAnswerWaitsForItsLapseAndIsServedHere() async throws {
+        try await withReplicas { _, b, _, portB, client in
+            b.holder.withLock { $0 = Self.record("replica-gone", port: 1) }
+            let unreachable = Self.hops("unreachable")
+            // The holder's claim lapses while the request waits: the handler then serves it here.
+            let lapse = Task {
+                while Self.hops("unreachable") == unreachable { try await Task.sleep(for: .milliseconds(10)) }
+                b.holder.withLock { $0 = nil }
+            }
+            defer { lapse.cancel() }
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-B")
+            XCTAssertEqual(MCPJSON.object(text)?["hop"], "no")
+        }
+    }
+
+    /// More streams than AsyncHTTPClient's default per-host connection limit (8) stay open
+    /// through one hop at once, and a request after them is not queued behind them.
+    func testManyLongLivedStreamsThroughTheHopDoNotQueueLaterRequests() async throws {
+        try await withReplicas { _, _, _, portB, client in
+            var streams: [HTTPClientResponse] = []
+            for _ in 0..<12 {
+                let response = try await client.execute(Self.post(portB, path: "/mcp?mode=hold"), timeout: .seconds(5))
+                XCTAssertEqual(response.status.code, 200)
+                streams.append(response)
+            }
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-A")
+            _ = streams
         }
     }
 
