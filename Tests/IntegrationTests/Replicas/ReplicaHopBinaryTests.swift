@@ -74,13 +74,18 @@ final class ReplicaHopBinaryTests: XCTestCase {
         return result
     }
 
-    func testALegacySessionOpenedOnAIsServedThroughBWithSSEBothWaysListenAndDelete() async throws {
-        let (a, b) = try await startReplicas()
+    /// A legacy session opened on `a` (its child's pid) and the same session as a client
+    /// sending to `b` sees it.
+    private func sessionOnA(_ a: ServedBroker, _ b: ServedBroker) async throws -> (onA: MCPTestClient, onB: MCPTestClient, pidA: Int) {
         var onA = try await a.client().client
         _ = try await onA.initialize()
         let first = try await onA.tool(id: 1, "whoami")
-        let pidA = try XCTUnwrap(pid(first))
-        let onB = same(onA, on: b)
+        return (onA, same(onA, on: b), try XCTUnwrap(pid(first)))
+    }
+
+    func testALegacySessionOpenedOnAIsServedThroughBWithSSEBothWaysListenAndDelete() async throws {
+        let (a, b) = try await startReplicas()
+        let (onA, onB, pidA) = try await sessionOnA(a, b)
         let forwardedBefore = try await hops(b, "forwarded")
 
         // JSON: answered by A's child.
@@ -186,11 +191,7 @@ final class ReplicaHopBinaryTests: XCTestCase {
 
     func testARequestForAHolderThatDiedWaitsForItsLapseAndIsAnsweredByBsResumedChild() async throws {
         let (a, b) = try await startReplicas()
-        var onA = try await a.client().client
-        _ = try await onA.initialize()
-        let first = try await onA.tool(id: 1, "whoami")
-        let pidA = try XCTUnwrap(pid(first))
-        let onB = same(onA, on: b)
+        let (onA, onB, pidA) = try await sessionOnA(a, b)
         a.process?.signal(SIGKILL)
         _ = await a.process?.waitForExit(timeout: .seconds(10))
 
