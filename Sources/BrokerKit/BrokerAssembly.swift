@@ -95,7 +95,8 @@ public struct BrokerAssembly: Sendable {
             return (ended.sessions, ended.userChildren)
         }
         // Replica mode: requests for children another replica holds travel there (signed hop);
-        // one whose holder died waits for its lapse (judged in whole seconds) plus a beat.
+        // one whose holder died waits for its lapse, plus a second and a beat for clock skew
+        // between replicas and the timing of the holder's last beat.
         let hop: ReplicaHopMiddleware? = if let placement, let settings = config.replica {
             ReplicaHopMiddleware(identity: placement.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys,
                                  patience: settings.lapse + .seconds(1) + settings.heartbeat)
