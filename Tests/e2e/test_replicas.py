@@ -414,6 +414,8 @@ async def test_sigkill_of_a_replica_under_load_fails_only_its_calls_in_flight(de
     in_flight = [r for r in run.records if not r.ok and r not in bad]
     print(f"killed {victim.name} at +{(killed_at - origin) * 1000:.0f} ms (heartbeat lapse {LAPSE_SECONDS} s); "
           f"{len(run.records)} calls, {len(in_flight)} failed in flight on it")
+    for record in in_flight:
+        print("  in flight: " + record.describe(origin))
     for client in affected:
         first = next(r for r in client.records if r.ok and r.started > killed_at)
         print(f"  {client.name}: first answer after the kill at +{(first.ended - killed_at) * 1000:.0f} ms via {first.upstream}")
