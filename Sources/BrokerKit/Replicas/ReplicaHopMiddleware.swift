@@ -25,13 +25,18 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
     static let retryInterval: Duration = .milliseconds(250)
     let forwarder: ReplicaForwarder
     let patience: Duration
+    /// The placement's memo of holders: a holder the hop cannot reach is forgotten there, so the
+    /// next attempt asks the store (which takes the child over once the holder lapsed).
+    let holders: ReplicaHolderMemo?
 
     /// `patience`: how long a request waits for a holder that does not answer to lapse; the
-    /// replica lapse plus a margin for the store's rounding and one heartbeat.
-    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], patience: Duration) {
+    /// replica lapse plus a margin and one heartbeat.
+    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], patience: Duration,
+                holders: ReplicaHolderMemo? = nil) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
             key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)))
         self.patience = patience
+        self.holders = holders
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -92,6 +97,7 @@ extension ReplicaHopMiddleware {
                                                                          arrivedAt: arrivedAt) {
                     return response
                 }
+                holders?.forget(replicaID: holder.id)
                 let deadline = giveUpAt ?? .now + patience
                 giveUpAt = deadline
                 guard ContinuousClock.now + Self.retryInterval < deadline else { throw error }

@@ -297,7 +297,12 @@ public actor ChildHost: Service {
     /// The session without marking it busy (GET streams do not keep a session alive). A session
     /// this process holds no child for is resumed from its record.
     public func lookup(id: String, owner: SessionOwner) async throws(SessionError) -> HostedChild {
-        if entries[.session(id)] == nil { try await resume(id, owner: owner) }
+        if entries[.session(id)] == nil {
+            // Before the record is read: a session another replica holds is forwarded there,
+            // which checks the record itself.
+            try placement?.checkKnownHolder(.session(id))
+            try await resume(id, owner: owner)
+        }
         return try current(id: id, owner: owner)
     }
 

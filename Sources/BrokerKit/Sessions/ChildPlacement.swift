@@ -35,6 +35,8 @@ public final class ChildPlacement: Sendable {
     }
 
     private let beats = Mutex(Beats())
+    /// Holders the store named lately: requests for their keys are forwarded without asking again.
+    public let holders: ReplicaHolderMemo
 
     public init(identity: ReplicaIdentity, store: any ReplicaStore, lapse: Duration, logger: Logger,
                 now: @escaping @Sendable () -> Date = { Date() }) {
@@ -43,6 +45,7 @@ public final class ChildPlacement: Sendable {
         self.lapse = lapse
         self.logger = logger
         self.now = now
+        holders = ReplicaHolderMemo(lapse: lapse)
     }
 
     /// The child's key in the store: the session id only as its hash (as in the sessions
@@ -111,6 +114,7 @@ public final class ChildPlacement: Sendable {
     /// `.heldElsewhere` when another live replica holds it and `.storeUnavailable` when the store
     /// cannot say (or this replica's own beat cannot be written first).
     func claim(_ key: ChildKey) async throws(SessionError) {
+        try checkKnownHolder(key)
         if !isAlive {
             do {
                 _ = try await beat()
@@ -128,7 +132,16 @@ public final class ChildPlacement: Sendable {
             logger.error("child claim failed", metadata: ["kind": "\(key.kind)", "error": "\(error)"])
             throw .storeUnavailable
         }
-        if case .heldBy(let holder) = claim { throw .heldElsewhere(holder) }
+        if case .heldBy(let holder) = claim {
+            holders.remember(holder, for: Self.storeKey(key), now: at)
+            throw .heldElsewhere(holder)
+        }
+    }
+
+    /// Throws `.heldElsewhere` when the store named another holder of `key` lately (see
+    /// ``ReplicaHolderMemo``): the request is forwarded without reading the store again.
+    func checkKnownHolder(_ key: ChildKey) throws(SessionError) {
+        if let holder = holders.holder(of: Self.storeKey(key), now: now()) { throw .heldElsewhere(holder) }
     }
 
     /// Gives `key` up after its child ended here. A failure is only logged: the claim then lapses

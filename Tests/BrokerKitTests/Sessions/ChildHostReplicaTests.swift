@@ -76,6 +76,25 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertNotNil(stillLive, "the record is not ended under the holder's running child")
     }
 
+    /// A forwarded session's requests do not ask the store again while the memo lasts (a claim
+    /// per forwarded call queued on the key's row lock); a holder the hop could not reach is
+    /// forgotten, and the next request asks again.
+    func testAHolderNamedByTheStoreIsRememberedUntilTheHopForgetsIt() async throws {
+        let (first, placementA) = try replica()
+        let (second, placementB) = try replica()
+        let id = try await open(first)
+        let before = await replicas.claims
+        for _ in 0..<5 {
+            guard case .heldElsewhere? = await failure(acquiring: id, on: second) else { return XCTFail("served on the second replica") }
+        }
+        let asked = await replicas.claims - before
+        XCTAssertEqual(asked, 1, "one claim, then the memo")
+        placementB?.holders.forget(replicaID: try XCTUnwrap(placementA?.identity.id))
+        guard case .heldElsewhere? = await failure(acquiring: id, on: second) else { return XCTFail("served on the second replica") }
+        let askedAgain = await replicas.claims - before
+        XCTAssertEqual(askedAgain, 2, "a forgotten holder is asked about again")
+    }
+
     func testALapsedHoldersSessionIsTakenOverWithItsHandshakeAndFencedOnTheOldHolder() async throws {
         let (first, placementA) = try replica()
         let (second, placementB) = try replica()
