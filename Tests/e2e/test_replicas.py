@@ -96,10 +96,6 @@ def all_metrics(d: ReplicaCluster) -> list[dict[str, float]]:
     return [r.metrics() for r in d.replicas]
 
 
-def refreshes_of(d: ReplicaCluster, login: str) -> int:
-    return d.fake_control("GET", "counters").json().get("refreshes_by_user", {}).get(login, 0)
-
-
 async def children_of(d: ReplicaCluster, login: str) -> dict[str, list[dict]]:
     return await anyio.to_thread.run_sync(d.children_of, login)
 
@@ -185,6 +181,10 @@ async def test_refresh_on_one_replica_swaps_children_on_the_others_without_a_fai
                 ModernLoad(d, login, "2026-07-28", account)]
             for client in clients:
                 await client.open()
+            # Counters first: a refresh from here on is counted, whether or not it comes before
+            # the children's baseline.
+            forgejo_before = d.fake_control("GET", "counters").json()
+            before = await anyio.to_thread.run_sync(all_metrics, d)
             children = await children_of(d, login)
             holders = {name for name, entries in children.items() if entries}
             print(f"{login}'s children by replica: { {n: len(e) for n, e in children.items()} }")
@@ -192,10 +192,9 @@ async def test_refresh_on_one_replica_swaps_children_on_the_others_without_a_fai
             baseline = child_keys(children)
             assert len(baseline) == 4, baseline
         # One login, so one token set: its refresh (4.8 s after the login) gets a token of the
-        # default lifetime, so exactly one refresh happens in this run.
+        # default lifetime, so one refresh happens in this run (two if the first came before
+        # this line, on a slow machine).
         d.fake_control("POST", "lifetimes", json={"access_seconds": DEFAULT_LIFETIME})
-        refreshes_before = refreshes_of(d, login)
-        before = await anyio.to_thread.run_sync(all_metrics, d)
 
         async def every_child_replaced() -> bool:
             now = child_keys(await children_of(d, login))
@@ -216,22 +215,29 @@ async def test_refresh_on_one_replica_swaps_children_on_the_others_without_a_fai
 
     failed = [r.describe(run.origin) for r in run.records if not r.ok]
     assert not failed, f"{len(failed)} of {len(run.records)} calls failed:\n" + "\n".join(failed)
-    refreshes = refreshes_of(d, login) - refreshes_before
-    assert refreshes == 1, f"Forgejo saw {refreshes} refreshes of {login} during the run, expected 1"
+    forgejo_after = d.fake_control("GET", "counters").json()
+    refreshes = forgejo_after["refreshes_by_user"].get(login, 0) - forgejo_before["refreshes_by_user"].get(login, 0)
+    refused = {kind: count - forgejo_before["token_requests"].get(kind, 0)
+               for kind, count in forgejo_after["token_requests"].items() if kind.startswith("refresh_token:") and kind != "refresh_token:ok"}
     refreshed = deltas(before, after, REFRESHED)
     swapped = deltas(before, after, SWAPPED)
     names = [r.name for r in d.replicas]
-    print(f"refreshed per replica {dict(zip(names, refreshed))}, children swapped per replica {dict(zip(names, swapped))}")
-    assert sum(refreshed) == 1, f"refreshes per replica {refreshed}: one replica refreshes, the others adopt"
-    refresher = names[refreshed.index(1)]
+    print(f"Forgejo refreshes of {login}: {refreshes}; refreshed per replica {dict(zip(names, refreshed))}, "
+          f"children swapped per replica {dict(zip(names, swapped))}")
+    # Single flight across replicas: each refresh Forgejo saw was one replica's, none was refused
+    # (a second refresh of a rotated token would be), the other replicas adopted it.
+    assert 1 <= refreshes <= 2, f"Forgejo saw {refreshes} refreshes of {login} during the run, expected 1 (2 at most)"
+    assert sum(refreshed) == refreshes, f"refreshes per replica {refreshed}, at Forgejo {refreshes}"
+    assert not any(refused.values()), f"Forgejo refused refreshes: {refused}"
+    refreshers = {name for name, count in zip(names, refreshed) if count}
     assert sum(deltas(before, after, FAILED_SWAPS)) == 0, "a child swap failed"
     for key, (replica, _) in baseline.items():
         assert now[key][0] == replica, f"{key} moved from {replica} to {now[key][0]} instead of being swapped in place"
-    others = holders - {refresher}
-    assert others, "only the refreshing replica held children"
+    if refreshes == 1:
+        assert holders - refreshers, f"only the refreshing replica {refreshers} held children"
     for replica, count in zip(names, swapped):
         if replica in holders:
-            assert count >= 1, f"{replica} held {login}'s children and swapped none (refresh was on {refresher})"
+            assert count >= 1, f"{replica} held {login}'s children and swapped none (refreshed on {refreshers})"
     modern = clients[-1]
     assert not modern.load_posts("initialize", "server/discover"), "the 2026-07-28 client discovered again during the load"
 
