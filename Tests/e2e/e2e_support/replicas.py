@@ -39,8 +39,8 @@ POSTGRES_SCRIPT = REPO / "scripts" / "postgres.sh"
 CADDYFILE_REPLICAS = REPO / "deploy" / "caddy" / "Caddyfile.replicas"
 
 HEARTBEAT = "300ms"
-LAPSE = "1500ms"
 LAPSE_SECONDS = 1.5
+LAPSE = f"{LAPSE_SECONDS * 1000:.0f}ms"
 REPLICAS = 3
 READY_TIMEOUT = 30.0
 
