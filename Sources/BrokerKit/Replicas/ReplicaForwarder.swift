@@ -5,12 +5,23 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 
 extension HTTPField.Name {
     static let lastEventID = Self("Last-Event-ID")!
     /// On the answer to a hop: how long the holder took to its response head, in microseconds,
     /// so the forwarding replica can tell the hop's own cost apart (`fjmcp_replica_hop_added_seconds`).
     static let replicaHandled = Self("Fjmcp-Replica-Handled")!
+}
+
+/// Why a forward produced no answer from the holder.
+enum ReplicaHopFailure: Error, Equatable {
+    /// No connection to the holder could be made (refused, connect timeout, name not resolved):
+    /// the request never left this replica, so it may wait for the holder's lapse and run elsewhere.
+    case undelivered
+    /// The connection broke, or the holder sent no response head in time, after the request
+    /// may have reached it: it may have run there, so it is never sent again nor run here.
+    case lost(timedOut: Bool)
 }
 
 /// Sends a request that arrived on this replica to the replica holding its child, and streams
@@ -47,29 +58,30 @@ struct ReplicaForwarder: Sendable {
     private static let responseHeaders: [HTTPField.Name] = [
         .contentType, .mcpSessionID, .wwwAuthenticate, .retryAfter, .cacheControl, .xAccelBuffering,
     ]
-    /// The whole wait for the holder's response head. Its handlers answer within the JSON window
-    /// (1 s) or switch to SSE, so this only ends a holder that accepted and then stalled.
-    static let headTimeout: Duration = .seconds(30)
-
     let identity: ReplicaIdentity
     let signature: ReplicaHopSignature
+    /// The whole wait for the holder's response head. Its handlers answer within the JSON window
+    /// (1 s) or switch to SSE, so this only ends a holder that accepted and then stalled.
+    let headTimeout: Duration
 
-    /// Forwards `request` (its collected `body`) to `holder`; nil when the holder did not answer.
+    /// Forwards `request` (its collected `body`) to `holder` and relays its answer.
     /// `arrivedAt` is when this replica started on the request, for the added-latency histogram.
     func forward(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord,
-                 arrivedAt: ContinuousClock.Instant) async -> Response?
+                 arrivedAt: ContinuousClock.Instant) async throws(ReplicaHopFailure) -> Response
     {
         let upstream: HTTPClientResponse
         let sent = ContinuousClock.now
         do {
             upstream = try await Self.pool.execute(outgoing(request, body: body, context: context, to: holder),
-                                                   timeout: TimeAmount(Self.headTimeout))
+                                                   timeout: TimeAmount(headTimeout))
         } catch {
-            ReplicaHopMetrics.hop(.unreachable)
-            context.logger.warning("replica holding the child did not answer", metadata: [
+            let failure = Self.failure(error)
+            ReplicaHopMetrics.hop(failure == .undelivered ? .unreachable : .lost)
+            context.logger.warning(failure == .undelivered ? "replica holding the child could not be reached"
+                                                           : "request to the replica holding the child got no answer", metadata: [
                 "replica": .string(holder.id), "address": .string(holder.address), "error": .string("\(error)"),
             ])
-            return nil
+            throw failure
         }
         ReplicaHopMetrics.hop(.forwarded)
         let handled = upstream.headers.first(name: HTTPField.Name.replicaHandled.canonicalName).flatMap(Int64.init).map(Duration.microseconds)
@@ -79,6 +91,24 @@ struct ReplicaForwarder: Sendable {
             "head_ms": .string(AccessLogMiddleware.milliseconds(ContinuousClock.now - sent)),
         ])
         return response(relaying: upstream, to: request)
+    }
+
+    /// What `error` from the hop's request means for it. Only a connection that was never made
+    /// (refused, connect timeout, name not resolved, no connection from the pool) proves the
+    /// request never left; a closed or reset connection, a read error or the head timeout may
+    /// come after the holder read it and started on it (a tool call that then ran twice).
+    /// A host that is gone is a connect timeout (no answer to the handshake) long before it
+    /// could be "unreachable", an errno a connection in use can report too.
+    static func failure(_ error: any Error) -> ReplicaHopFailure {
+        // AsyncHTTPClient reports NIO's connect timeout as its own `.connectTimeout`; a refused
+        // connection to an address (no name to resolve) is the socket's ECONNREFUSED, which only
+        // a connection attempt can get.
+        if error is NIOConnectionError || (error as? IOError)?.errnoCode == ECONNREFUSED { return .undelivered }
+        return switch error as? HTTPClientError {
+        case .connectTimeout?, .getConnectionFromPoolTimeout?: .undelivered
+        case .deadlineExceeded?, .readTimeout?: .lost(timedOut: true)
+        default: .lost(timedOut: false)
+        }
     }
 
     private func outgoing(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord) -> HTTPClientRequest {

@@ -6,9 +6,13 @@ enum ReplicaHopMetrics {
     enum Outcome: String, CaseIterable {
         /// Sent on to the replica holding the child, which answered (any status).
         case forwarded
-        /// The holder did not answer (refused, timed out): the request waits for the holder's
-        /// lapse and is served here, or is answered 503 when the holder does not lapse in time.
+        /// The holder could not be connected to (refused, connect timeout): the request waits
+        /// for the holder's lapse and is served here, or is answered 503 when the holder does
+        /// not lapse in time.
         case unreachable
+        /// The connection broke or the holder did not answer in time after the request may have
+        /// reached it: 502 or 504, never sent again nor served here (it may have run there).
+        case lost
         /// Arrived through a hop and would have to travel again: 503 (one hop at most).
         case refusedOnward = "refused_onward"
         /// Carried a `Fjmcp-Replica-Hop` header that did not verify: 403.

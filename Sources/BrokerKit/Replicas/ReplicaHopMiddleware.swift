@@ -15,11 +15,14 @@ import NIOCore
 /// Its client address is the one the forwarding replica saw. A hop header that does not verify
 /// is refused with 403: only a replica with the shared secret may claim to be one.
 ///
-/// A holder that does not answer is presumed dead (killed, its machine gone): the request is not
-/// failed but waits, asking again every `retryInterval`, until the holder's heartbeat lapses and
-/// the handler takes the child over here (a session resumes, as after a restart), so that only
-/// the requests in flight on the dead replica fail. A holder that is alive but unreachable from
-/// here keeps its claim; after `patience` the request is answered 503 with Retry-After 1.
+/// A holder that cannot be connected to is presumed dead (killed, its machine gone): the request
+/// never left, so it is not failed but waits, asking again every `retryInterval`, until the
+/// holder's heartbeat lapses and the handler takes the child over here (a session resumes, as
+/// after a restart), so that only the requests in flight on the dead replica fail. A holder that
+/// is alive but unreachable from here keeps its claim; after `patience` the request is answered
+/// 503 with Retry-After 1. A request that may have reached the holder (the connection broke
+/// afterwards, or no answer came in time) may have run there: it is answered 502 (504 for the
+/// timeout) at once, and neither sent again nor run here.
 public struct ReplicaHopMiddleware: RouterMiddleware {
     public typealias Context = BrokerRequestContext
     static let retryInterval: Duration = .milliseconds(250)
@@ -31,10 +34,11 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
 
     /// `patience`: how long a request waits for a holder that does not answer to lapse; the
     /// replica lapse plus a margin and one heartbeat.
+    /// `headTimeout`: how long the holder may take to its response head.
     public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], patience: Duration,
-                holders: ReplicaHolderMemo? = nil) {
+                holders: ReplicaHolderMemo? = nil, headTimeout: Duration = .seconds(30)) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
-            key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)))
+            key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)), headTimeout: headTimeout)
         self.patience = patience
         self.holders = holders
     }
@@ -78,9 +82,9 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
 }
 
 extension ReplicaHopMiddleware {
-    /// Serves `request` here, or where its child lives; waits for a holder that does not answer
+    /// Serves `request` here, or where its child lives; waits for a holder that cannot be reached
     /// to lapse (see the type's comment). Calling the handler again is safe: `.heldElsewhere`
-    /// is thrown before anything reached a child.
+    /// is thrown before anything reached a child, and the forward it led to never left.
     private func serveOrForward(_ request: Request, body: ByteBuffer, context: Context, arrivedAt: ContinuousClock.Instant,
                                 next: (Request, Context) async throws -> Response) async throws -> Response
     {
@@ -89,13 +93,18 @@ extension ReplicaHopMiddleware {
             do {
                 return try await next(request, context)
             } catch let error as MCPRequestError {
-                guard case .session(.heldElsewhere(let holder), _, _) = error else { throw error }
+                guard case .session(.heldElsewhere(let holder), let rawID, _) = error else { throw error }
                 // A holder at this replica's own address is its previous life (killed, restarted
                 // within the lapse): nobody answers for it, so no hop to self, only the wait.
                 let previousLife = holder.id == forwarder.identity.id || holder.address == forwarder.identity.address
-                if !previousLife, let response = await forwarder.forward(request, body: body, context: context, to: holder,
-                                                                         arrivedAt: arrivedAt) {
-                    return response
+                if !previousLife {
+                    do throws(ReplicaHopFailure) {
+                        return try await forwarder.forward(request, body: body, context: context, to: holder, arrivedAt: arrivedAt)
+                    } catch .undelivered {
+                        // Never left: wait for the holder's lapse below.
+                    } catch .lost(let timedOut) {
+                        throw ReplicaHopLost(rawID: rawID, timedOut: timedOut)
+                    }
                 }
                 holders?.forget(replicaID: holder.id)
                 let deadline = giveUpAt ?? .now + patience
@@ -113,7 +122,31 @@ struct ReplicaHopRefusal: Error, HTTPResponseError {
     var status: HTTPResponse.Status { .forbidden }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let body = JSONRPCEnvelope.error(rawID: nil, code: -32600, message: "Forbidden: invalid replica hop")
+        .jsonRPCError(status: status, rawID: nil, code: -32600, message: "Forbidden: invalid replica hop")
+    }
+}
+
+/// The answer to a forwarded request that may have reached its holder but got no answer from
+/// it (`ReplicaHopFailure.lost`): 502, or 504 when the holder did not answer in time, with the
+/// request's JSON-RPC error as the endpoint's own errors carry it. No Retry-After: whether to
+/// send it again (it may have run) is the client's call.
+struct ReplicaHopLost: Error, HTTPResponseError {
+    let rawID: [UInt8]?
+    let timedOut: Bool
+
+    var status: HTTPResponse.Status { timedOut ? .gatewayTimeout : .badGateway }
+
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        .jsonRPCError(status: status, rawID: rawID, code: -32603, message: timedOut
+            ? "The replica holding this session did not answer in time; the request may have run there"
+            : "The connection to the replica holding this session broke; the request may have run there")
+    }
+}
+
+extension Response {
+    /// A JSON-RPC error answer of the hop's own (the endpoint's errors render as `MCPRequestError`).
+    fileprivate static func jsonRPCError(status: HTTPResponse.Status, rawID: [UInt8]?, code: Int, message: String) -> Response {
+        let body = JSONRPCEnvelope.error(rawID: rawID, code: code, message: message)
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 }

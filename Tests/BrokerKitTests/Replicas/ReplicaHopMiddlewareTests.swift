@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import NIOCore
+import NIOPosix
 import Synchronization
 import XCTest
 
@@ -18,10 +19,20 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     /// SSE answer's gate and cancellation report.
     final class Replica: Sendable {
         let id: String
+        let hop: HopSettings
         let holder = Mutex<ReplicaRecord?>(nil)
         let gate = AsyncStream<Void>.makeStream()
         let cancelled = Mutex(false)
-        init(id: String) { self.id = id }
+        init(id: String, hop: HopSettings = HopSettings()) {
+            self.id = id
+            self.hop = hop
+        }
+    }
+
+    /// A replica's hop middleware settings.
+    struct HopSettings: Sendable {
+        var patience: Duration = .seconds(1)
+        var headTimeout: Duration = .seconds(30)
     }
 
     struct Routes: RouteProvider {
@@ -29,7 +40,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
 
         func addRoutes(to router: Router<BrokerRequestContext>) {
             let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
-                                           masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [], patience: .seconds(1))
+                                           masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [],
+                                           patience: replica.hop.patience, headTimeout: replica.hop.headTimeout)
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
             group.get { request, context in try await self.handle(request, context: context) }
@@ -104,9 +116,10 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     }
 
     /// Runs `body` with A and B listening, B believing A holds the child; the ports are A's, B's.
-    private func withReplicas(_ body: @Sendable (Replica, Replica, Int, Int, HTTPClient) async throws -> Void) async throws {
+    private func withReplicas(b hop: HopSettings = HopSettings(),
+                              _ body: @Sendable (Replica, Replica, Int, Int, HTTPClient) async throws -> Void) async throws {
         let a = Replica(id: "replica-A")
-        let b = Replica(id: "replica-B")
+        let b = Replica(id: "replica-B", hop: hop)
         // Room for more streams than the hop's pool would allow with AsyncHTTPClient's default.
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
@@ -275,6 +288,65 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
             XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
             XCTAssertEqual(Self.hops("unreachable"), unreachable, "no hop was tried")
+        }
+    }
+
+    /// A holder that reads requests and then closes the connection, or (`answers: false`) keeps
+    /// it open and never answers: the request reached it, whatever ran there.
+    final class MuteHolder: Sendable {
+        final class Handler: ChannelInboundHandler, Sendable {
+            typealias InboundIn = ByteBuffer
+            let holder: MuteHolder
+            init(_ holder: MuteHolder) { self.holder = holder }
+
+            func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+                holder.received.withLock { $0 += String(buffer: unwrapInboundIn(data)) }
+                if holder.closes { context.close(promise: nil) }
+            }
+        }
+
+        let closes: Bool
+        let received = Mutex("")
+        init(closes: Bool) { self.closes = closes }
+
+        /// How many requests arrived (each is one POST to /mcp).
+        var requests: Int { received.withLock { $0.components(separatedBy: "POST /mcp").count - 1 } }
+
+        func run(_ body: (Int) async throws -> Void) async throws {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Handler(self)) }
+                }
+                .bind(host: "127.0.0.1", port: 0).get()
+            do {
+                try await body(try XCTUnwrap(channel.localAddress?.port))
+            } catch {
+                try? await channel.close()
+                throw error
+            }
+            try await channel.close()
+        }
+    }
+
+    /// A holder that may have run the request (the connection broke after it read it, or it never
+    /// answered) is not sent it again, nor does the request run here: 502, or 504 on the timeout.
+    func testARequestThatMayHaveReachedTheHolderIsAnswered502Or504OnceAndNeitherResentNorRunHere() async throws {
+        for (closes, status): (Bool, UInt) in [(true, 502), (false, 504)] {
+            let holder = MuteHolder(closes: closes)
+            try await holder.run { port in
+                try await withReplicas(b: HopSettings(patience: .seconds(3), headTimeout: .milliseconds(500))) { _, b, _, portB, client in
+                    b.holder.withLock { $0 = Self.record("replica-mute", port: port) }
+                    let (lost, unreachable) = (Self.hops("lost"), Self.hops("unreachable"))
+                    let (response, text) = try await Self.collect(client, Self.post(portB))
+                    XCTAssertEqual(response.status.code, status, text)
+                    XCTAssertNil(response.headers.first(name: "Retry-After"))
+                    XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
+                    XCTAssertEqual((MCPJSON.any(text)?["error"] as? [String: Any])?["code"] as? Int, -32603)
+                    XCTAssertEqual(holder.requests, 1, "sent to the holder exactly once")
+                    XCTAssertEqual(Self.hops("lost"), lost + 1)
+                    XCTAssertEqual(Self.hops("unreachable"), unreachable)
+                }
+            }
         }
     }
 
