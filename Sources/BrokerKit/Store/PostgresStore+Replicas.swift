@@ -78,11 +78,8 @@ extension PostgresStore: ReplicaStore {
         try await rows("SELECT * FROM child_owners ORDER BY key").map(ChildOwnerRecord.init(row:))
     }
 
+    /// Its claims go with the row (ON DELETE CASCADE).
     public func purgeReplicas(lapsedBefore before: Date) async throws -> Int {
-        try await rows("""
-            DELETE FROM replicas
-            WHERE heartbeat_ms < \(before.epochMilliseconds) AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
-            RETURNING 1
-            """).count
+        try await rows("DELETE FROM replicas WHERE heartbeat_ms < \(before.epochMilliseconds) RETURNING 1").count
     }
 }

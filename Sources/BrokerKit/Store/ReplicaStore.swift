@@ -66,6 +66,9 @@ public protocol ReplicaStore: Sendable {
     func replicas() async throws -> [ReplicaRecord]
     /// Every claim (`fjmcp-broker sessions` shows which replica holds each session's child).
     func childOwners() async throws -> [ChildOwnerRecord]
-    /// Deletes replica rows whose beat is before `before` and that hold no claims (maintenance).
+    /// Deletes replica rows whose beat is before `before`, and their claims with them
+    /// (maintenance): a replica killed without a clean stop would otherwise keep its row and
+    /// claims for ever. Once its beat lapsed, any replica may take its claims over, so a cutoff
+    /// no later than now less the lapse removes nothing a live replica relies on.
     func purgeReplicas(lapsedBefore before: Date) async throws -> Int
 }

@@ -72,12 +72,10 @@ extension SQLiteStore: ReplicaStore {
         }
     }
 
+    /// Its claims go with the row (ON DELETE CASCADE).
     public func purgeReplicas(lapsedBefore before: Date) async throws -> Int {
         try await pool.write { db in
-            try db.execute(sql: """
-                DELETE FROM replicas
-                WHERE heartbeat_ms < ? AND NOT EXISTS (SELECT 1 FROM child_owners o WHERE o.replica_id = replicas.id)
-                """, arguments: [before.epochMilliseconds])
+            try db.execute(sql: "DELETE FROM replicas WHERE heartbeat_ms < ?", arguments: [before.epochMilliseconds])
             return db.changesCount
         }
     }

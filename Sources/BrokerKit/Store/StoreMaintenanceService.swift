@@ -22,9 +22,11 @@ public struct StoreMaintenanceService: Service {
     /// still see them.
     public static let defaultRetention: Duration = .seconds(30 * 24 * 3600)
 
-    /// A replica silent this long (or for its lapse, if longer) and holding no child is deleted:
-    /// until then `fjmcp-broker sessions` still shows when it was last heard of. One that comes
-    /// back writes its row again with its next beat.
+    /// A replica silent this long (or for its lapse, if longer) is deleted with its claims: until
+    /// then `fjmcp-broker sessions` still shows when it was last heard of and what it held. Its
+    /// claims stopped counting at its lapse (any replica may take them over), so deleting them
+    /// later changes no placement. One that comes back writes its row again with its next beat,
+    /// which returns no keys, so it ends the children it still ran (fencing).
     public static let replicaRetention: Duration = .seconds(3600)
 
     /// - Parameter grantlessClientLifetime: dynamically registered clients that obtained no grant

@@ -69,9 +69,9 @@ actor InMemoryReplicaStore: ReplicaStore {
 
     func purgeReplicas(lapsedBefore before: Date) async throws -> Int {
         guard !failing else { throw Unreachable() }
-        let holding = Set(owners.values.map(\.replicaID))
-        let purged = rows.values.filter { $0.heartbeatAt < before && !holding.contains($0.id) }
-        for row in purged { rows[row.id] = nil }
+        let purged = Set(rows.values.filter { $0.heartbeatAt < before }.map(\.id))
+        rows = rows.filter { !purged.contains($0.key) }
+        owners = owners.filter { !purged.contains($0.value.replicaID) }
         return purged.count
     }
 }

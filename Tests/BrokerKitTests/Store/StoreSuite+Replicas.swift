@@ -130,29 +130,40 @@ extension StoreSuite {
         XCTAssertEqual(owners.map(\.replicaID), ["a"])
     }
 
-    func testPurgeDeletesOnlyLapsedReplicasWithoutClaims() async throws {
+    /// A replica killed without a clean stop leaves its row and claims; the purge takes both.
+    func testPurgeDeletesLapsedReplicasWithTheirClaims() async throws {
         _ = try await store.beat(replica("gone"))
         _ = try await store.beat(replica("holding"))
         _ = try await store.beat(replica("alive", beatAt: 100))
         _ = try await claim("session:s1", by: "holding")
+        _ = try await claim("user:7", by: "holding")
+        _ = try await claim("session:s2", by: "alive", at: 100)
         let purged = try await store.purgeReplicas(lapsedBefore: now + 50)
-        XCTAssertEqual(purged, 1)
+        XCTAssertEqual(purged, 2)
         let rows = try await store.replicas()
-        XCTAssertEqual(rows.map(\.id), ["alive", "holding"], "a lapsed replica's claims keep its row until taken over")
-        let nothing = try await store.purgeReplicas(lapsedBefore: now)
+        XCTAssertEqual(rows.map(\.id), ["alive"])
+        let owners = try await store.childOwners()
+        XCTAssertEqual(owners.map(\.key), ["session:s2"], "the purged replicas' claims went with their rows")
+        let holds = try await store.beat(replica("holding", beatAt: 101))
+        XCTAssertEqual(holds, [], "one that comes back is told it holds nothing, so it ends its children")
+        let nothing = try await store.purgeReplicas(lapsedBefore: now + 100)
         XCTAssertEqual(nothing, 0, "a beat exactly at the cutoff is not before it")
     }
 
-    /// The maintenance pass purges replicas silent for an hour, or for their lapse when longer.
+    /// The maintenance pass purges replicas silent for an hour, or for their lapse when longer,
+    /// claims and all.
     func testMaintenancePurgesReplicasSilentForAnHourOrTheLapse() async throws {
         _ = try await store.beat(replica("old", beatAt: -3_601))
         _ = try await store.beat(replica("recent", beatAt: -3_599))
+        _ = try await claim("session:s1", by: "old", at: -3_601)
         let now = self.now
         let hourly = StoreMaintenanceService(store: store, refreshGrace: .seconds(60), replicas: (store, .seconds(10)),
                                              now: { now }, logger: Logger(label: "test"))
         await hourly.runOnce()
         let afterHour = try await store.replicas()
         XCTAssertEqual(afterHour.map(\.id), ["recent"])
+        let owners = try await store.childOwners()
+        XCTAssertEqual(owners, [], "the claim of a replica silent for over an hour went with it")
         let longLapse = StoreMaintenanceService(store: store, refreshGrace: .seconds(60), replicas: (store, .seconds(7_200)),
                                                 now: { now + 3_600 }, logger: Logger(label: "test"))
         await longLapse.runOnce()
