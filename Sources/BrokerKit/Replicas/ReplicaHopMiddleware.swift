@@ -12,6 +12,8 @@ import NIOCore
 /// A request that itself arrived through a hop (valid `Fjmcp-Replica-Hop`) is served here and
 /// never forwarded again: two replicas that each believe the other holds a child answer 503
 /// (the client retries once the store agrees) instead of bouncing the request between them.
+/// When the holder is this replica's previous life (restarted within the lapse), it waits for
+/// that lapse as a request that arrived here directly does.
 /// Its client address is the one the forwarding replica saw. A hop header that does not verify
 /// is refused with 403: only a replica with the shared secret may claim to be one.
 ///
@@ -50,7 +52,7 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
         var request = request
         let body = try await request.collectBody(upTo: context.maxUploadSize)
         guard let hop = request.headers[.replicaHop] else {
-            return try await serveOrForward(request, body: body, context: context, arrivedAt: arrivedAt, next: next)
+            return try await serve(request, body: body, context: context, arrivedAt: arrivedAt, forwarding: true, next: next)
         }
         var context = context
         let client = request.headers[.replicaClient] ?? "-"
@@ -69,11 +71,10 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
         }
         var response: Response
         do {
-            response = try await next(request, context)
+            response = try await serve(request, body: body, context: context, arrivedAt: arrivedAt, forwarding: false, next: next)
         } catch let error as any HTTPResponseError {
             // Answered here rather than by the outer middleware, so that errors (a 401, a 404,
             // a refused onward hop) carry the handling time too.
-            if case .session(.heldElsewhere, _, _)? = error as? MCPRequestError { ReplicaHopMetrics.hop(.refusedOnward) }
             response = try error.response(from: request, context: context)
         }
         response.headers[.replicaHandled] = String((ContinuousClock.now - arrivedAt) / .microseconds(1))
@@ -82,11 +83,13 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
 }
 
 extension ReplicaHopMiddleware {
-    /// Serves `request` here, or where its child lives; waits for a holder that cannot be reached
-    /// to lapse (see the type's comment). Calling the handler again is safe: `.heldElsewhere`
-    /// is thrown before anything reached a child, and the forward it led to never left.
-    private func serveOrForward(_ request: Request, body: ByteBuffer, context: Context, arrivedAt: ContinuousClock.Instant,
-                                next: (Request, Context) async throws -> Response) async throws -> Response
+    /// Serves `request` here, or (when `forwarding`: it did not arrive through a hop) where its
+    /// child lives; waits for a holder that cannot be reached, or is this replica's previous
+    /// life, to lapse (see the type's comment). Calling the handler again is safe:
+    /// `.heldElsewhere` is thrown before anything reached a child, and the forward it led to
+    /// never left.
+    private func serve(_ request: Request, body: ByteBuffer, context: Context, arrivedAt: ContinuousClock.Instant,
+                       forwarding: Bool, next: (Request, Context) async throws -> Response) async throws -> Response
     {
         var giveUpAt: ContinuousClock.Instant?
         while true {
@@ -98,6 +101,11 @@ extension ReplicaHopMiddleware {
                 // within the lapse): nobody answers for it, so no hop to self, only the wait.
                 let previousLife = holder.id == forwarder.identity.id || holder.address == forwarder.identity.address
                 if !previousLife {
+                    guard forwarding else {
+                        // One hop at most: 503, the client retries once the store agrees.
+                        ReplicaHopMetrics.hop(.refusedOnward)
+                        throw error
+                    }
                     do throws(ReplicaHopFailure) {
                         return try await forwarder.forward(request, body: body, context: context, to: holder, arrivedAt: arrivedAt)
                     } catch .undelivered {

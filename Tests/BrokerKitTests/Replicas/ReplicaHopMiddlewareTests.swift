@@ -23,6 +23,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         let holder = Mutex<ReplicaRecord?>(nil)
         let gate = AsyncStream<Void>.makeStream()
         let cancelled = Mutex(false)
+        /// How often its handler ran.
+        let attempts = Mutex(0)
         init(id: String, hop: HopSettings = HopSettings()) {
             self.id = id
             self.hop = hop
@@ -49,6 +51,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         }
 
         private func handle(_ request: Request, context: BrokerRequestContext) async throws -> Response {
+            replica.attempts.withLock { $0 += 1 }
             if let holder = replica.holder.withLock({ $0 }) {
                 throw MCPRequestError.session(.heldElsewhere(holder), rawID: Array("7".utf8), challenge: nil)
             }
@@ -365,6 +368,26 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(response.status.code, 503, text)
             XCTAssertEqual(response.headers.first(name: "Retry-After"), "1")
             XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7, "A's JSON-RPC error, relayed by B")
+        }
+    }
+
+    /// A replica restarted within the lapse gets hops for its previous life's sessions: they wait
+    /// for that life's lapse and are served here, not refused as a second hop.
+    func testAHopForAChildOfThisReplicasPreviousLifeWaitsForItsLapseAndIsServedHere() async throws {
+        try await withReplicas { a, _, _, portB, client in
+            a.holder.withLock { $0 = ReplicaRecord(id: "replica-A-before-restart", address: "http://replica-A.test", startedAt: Date(),
+                                                    heartbeatAt: Date()) }
+            let lapse = Task {
+                while a.attempts.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(10)) }
+                a.holder.withLock { $0 = nil }
+            }
+            defer { lapse.cancel() }
+            let refused = Self.hops("refused_onward")
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-A")
+            XCTAssertEqual(MCPJSON.object(text)?["hop"], "yes")
+            XCTAssertEqual(Self.hops("refused_onward"), refused)
         }
     }
 
