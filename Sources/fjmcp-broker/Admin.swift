@@ -7,7 +7,7 @@ import NIOHTTP1
 
 struct Sessions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List the running broker's children: legacy sessions and users' shared children (kind, user, clients, age, idle, busy, child pid, Forgejo token expiry); in replica mode also the replica holding each and every replica's last beat.",
+        abstract: "List the running broker's children: legacy sessions and users' shared children (kind, user, clients, age, idle, busy, child pid, Forgejo token expiry); in replica mode every replica's sessions and children, from the database, each with the replica holding it, and every replica's last beat.",
         discussion: "Talks to <data dir>/admin.sock, so it needs the broker's data directory and OS user.\n\n" + settingsHelp
     )
 
@@ -21,22 +21,15 @@ struct Sessions: AsyncParsableCommand {
         guard let body = try await AdminClient.sendIfServed(.GET, "/replicas", dataDirectory: config.dataDirectory) else {
             let body = try await AdminClient.send(.GET, "/sessions", dataDirectory: config.dataDirectory)
             let sessions = try decoder.decode([ChildSummary].self, from: body)
-            for line in Self.table(header: Self.header, rows: sessions.map(Self.row)) { print(line) }
+            for line in Self.table(header: ChildSummary.tableHeader, rows: sessions.map(\.tableRow)) { print(line) }
             return
         }
-        // Replica mode: which replica the store says holds each child, then every replica.
+        // Replica mode: every replica's sessions and children from the store, each with the
+        // replica holding it, then every replica.
         let listing = try decoder.decode(AdminReplicaListing.self, from: body)
-        let rows = listing.children.map { Self.row($0.summary) + [$0.replicaID ?? "-", $0.replicaAddress ?? "-"] }
-        for line in Self.table(header: Self.header + ["REPLICA", "REPLICA_ADDRESS"], rows: rows) { print(line) }
+        for line in Self.table(header: AdminReplicaListing.childHeader, rows: listing.childRows) { print(line) }
         print("")
         for line in Self.table(header: AdminReplicaListing.replicaHeader, rows: listing.replicaRows(now: Date())) { print(line) }
-    }
-
-    static let header = ["KIND", "USER", "CLIENTS", "AGE", "IDLE", "BUSY", "CHILD_PID", "TOKEN_EXPIRES"]
-
-    static func row(_ session: ChildSummary) -> [String] {
-        [session.kind, session.user, session.clients.joined(separator: ","), "\(session.ageSeconds)s", "\(session.idleSeconds)s",
-         "\(session.busy)", session.childPID.map { "\($0)" } ?? "-", session.tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
     }
 
     /// Left-aligned columns as wide as their widest cell. Cells hold client-chosen text, so

@@ -1,19 +1,31 @@
 import Foundation
 
-/// `fjmcp-broker sessions` in replica mode: this replica's children, each with the replica the
-/// store says holds it, and every replica the database knows with its last beat. Normally a
-/// local child's holder is this replica; anything else shows a child another replica took over
-/// (it ends at this replica's next beat) or one whose claim is missing.
+/// `fjmcp-broker sessions` in replica mode, from the store rather than from the replica asked:
+/// every live session record and every user's child claimed anywhere, each with the replica
+/// holding its child ("-" when none runs), plus the children running on the replica asked that
+/// are in neither (a claim missing, or a record ended while its child stops), and every replica
+/// the database knows with its last beat. A child running on the replica asked also shows what
+/// only that replica knows (idle time, requests in flight, pid, token expiry).
 public struct AdminReplicaListing: Codable, Sendable, Equatable {
     public struct Child: Codable, Sendable, Equatable {
-        public let summary: ChildSummary
+        /// "session" (a legacy session) or "user" (a user's shared child).
+        public let kind: String
+        public let user: String
+        public let userID: Int64
+        public let clients: [String]
+        /// A session's age since its record was written, a user child's since its holder claimed
+        /// it; for a child running on the replica asked, that child's age (as ``local`` has it).
+        public let ageSeconds: Int64
+        /// The child as the replica asked runs it; nil when it runs elsewhere or nowhere.
+        public let local: ChildSummary?
         /// The replica holding the child's key; nil when nobody does.
         public let replicaID: String?
         /// That replica's address; nil when nobody holds the key or its row is gone.
         public let replicaAddress: String?
 
         enum CodingKeys: String, CodingKey {
-            case summary, replicaID = "replica_id", replicaAddress = "replica_address"
+            case kind, user, userID = "user_id", clients, ageSeconds = "age_s", local
+            case replicaID = "replica_id", replicaAddress = "replica_address"
         }
     }
 
@@ -29,19 +41,41 @@ public struct AdminReplicaListing: Codable, Sendable, Equatable {
         }
     }
 
+    /// Sessions oldest first, then users' children by key, then local children in neither.
     public let children: [Child]
     /// Newest beat first, as the store lists them.
     public let replicas: [Replica]
 
-    /// Joins the local children with the store's claims and replica rows.
-    init(summaries: [ChildSummary], owners: [ChildOwnerRecord], replicas: [ReplicaRecord], selfID: String) {
-        let holders = Dictionary(owners.map { ($0.key, $0.replicaID) }, uniquingKeysWith: { first, _ in first })
+    /// Joins the live session records, the claims and the local children by their key in the
+    /// store. `logins` names the users of children not running here (the records and claims
+    /// carry only ids); a user missing from it is shown as `#<id>`.
+    init(summaries: [ChildSummary], sessions: [SessionRecord], logins: [Int64: String], owners: [ChildOwnerRecord],
+         replicas: [ReplicaRecord], selfID: String, now: Date) {
+        let holders = Dictionary(owners.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
         let addresses = Dictionary(replicas.map { ($0.id, $0.address) }, uniquingKeysWith: { first, _ in first })
-        let counts = owners.reduce(into: [String: Int]()) { $0[$1.replicaID, default: 0] += 1 }
-        children = summaries.map { summary in
-            let holder = Self.storeKey(of: summary).flatMap { holders[$0] }
-            return Child(summary: summary, replicaID: holder, replicaAddress: holder.flatMap { addresses[$0] })
+        var local = Dictionary(summaries.compactMap { summary in Self.storeKey(of: summary).map { ($0, summary) } },
+                               uniquingKeysWith: { first, _ in first })
+        func child(key: String, kind: String, userID: Int64, clients: [String], since start: Date) -> Child {
+            let here = local.removeValue(forKey: key)
+            let holder = holders[key]?.replicaID
+            return Child(kind: kind, user: here?.user ?? logins[userID] ?? "#\(userID)", userID: userID, clients: here?.clients ?? clients,
+                         ageSeconds: here?.ageSeconds ?? max(0, Int64(now.timeIntervalSince(start).rounded(.down))), local: here,
+                         replicaID: holder, replicaAddress: holder.flatMap { addresses[$0] })
         }
+        var children = sessions.map { record in
+            child(key: Self.sessionKey(idHash: record.idHash), kind: ChildKey.session("").kind, userID: record.userID,
+                  clients: [record.clientID], since: record.createdAt)
+        }
+        for owner in owners {
+            guard let userID = Self.userID(ofKey: owner.key) else { continue }
+            children.append(child(key: owner.key, kind: ChildKey.user(0).kind, userID: userID, clients: [], since: owner.claimedAt))
+        }
+        for summary in summaries {
+            guard let key = Self.storeKey(of: summary), local[key] != nil else { continue }
+            children.append(child(key: key, kind: summary.kind, userID: summary.userID, clients: summary.clients, since: now))
+        }
+        self.children = children
+        let counts = owners.reduce(into: [String: Int]()) { $0[$1.replicaID, default: 0] += 1 }
         self.replicas = replicas.map { Replica(record: $0, children: counts[$0.id, default: 0], isSelf: $0.id == selfID) }
     }
 
@@ -55,6 +89,31 @@ public struct AdminReplicaListing: Codable, Sendable, Equatable {
         }
     }
 
+    /// A session's key from its record, which holds only the id's hash (the one
+    /// ``ChildPlacement/storeKey(_:)`` hashes the id with).
+    private static func sessionKey(idHash: String) -> String {
+        "session:\(idHash)"
+    }
+
+    /// The user of a `user:<id>` key; nil for any other key.
+    static func userID(ofKey key: String) -> Int64? {
+        guard key.hasPrefix("user:") else { return nil }
+        return Int64(key.dropFirst("user:".count))
+    }
+
+    /// The children as table rows under ``childHeader``: those running on the replica asked in
+    /// full, the others with "-" where only their replica knows (a user child's clients too).
+    public var childRows: [[String]] {
+        children.map { child in
+            let columns = child.local?.tableRow
+                ?? [child.kind, child.user, child.clients.isEmpty ? "-" : child.clients.joined(separator: ","), "\(child.ageSeconds)s",
+                    "-", "-", "-", "-"]
+            return columns + [child.replicaID ?? "-", child.replicaAddress ?? "-"]
+        }
+    }
+
+    public static let childHeader = ChildSummary.tableHeader + ["REPLICA", "REPLICA_ADDRESS"]
+
     /// The replicas as table rows under ``replicaHeader``; `now` gives each beat's age.
     public func replicaRows(now: Date) -> [[String]] {
         replicas.map { replica in
@@ -67,12 +126,31 @@ public struct AdminReplicaListing: Codable, Sendable, Equatable {
     public static let replicaHeader = ["REPLICA", "ADDRESS", "STARTED", "LAST_BEAT", "BEAT_AGE", "CHILDREN"]
 }
 
+extension ChildSummary {
+    /// The columns of `fjmcp-broker sessions`, one row per child.
+    public static let tableHeader = ["KIND", "USER", "CLIENTS", "AGE", "IDLE", "BUSY", "CHILD_PID", "TOKEN_EXPIRES"]
+
+    /// This child's row under ``tableHeader``.
+    public var tableRow: [String] {
+        [kind, user, clients.joined(separator: ","), "\(ageSeconds)s", "\(idleSeconds)s", "\(busy)",
+         childPID.map { "\($0)" } ?? "-", tokenExpiresAt.map { $0.ISO8601Format() } ?? "-"]
+    }
+}
+
 extension AdminServer {
-    /// The `/replicas` answer; nil outside replica mode.
+    /// The `/replicas` answer; nil outside replica mode. Users are looked up by id only for
+    /// children not running here (a local child knows its user's login).
     func replicaListing() async throws -> AdminReplicaListing? {
         guard let placement else { return nil }
+        let sessions = try await store.liveSessions()
         let owners = try await placement.store.childOwners()
         let replicas = try await placement.store.replicas()
-        return AdminReplicaListing(summaries: await host.summaries(), owners: owners, replicas: replicas, selfID: placement.identity.id)
+        let summaries = await host.summaries()
+        var logins = Dictionary(summaries.map { ($0.userID, $0.user) }, uniquingKeysWith: { first, _ in first })
+        for userID in Set(sessions.map(\.userID) + owners.compactMap { AdminReplicaListing.userID(ofKey: $0.key) }) where logins[userID] == nil {
+            logins[userID] = try await store.user(id: userID)?.login
+        }
+        return AdminReplicaListing(summaries: summaries, sessions: sessions, logins: logins, owners: owners, replicas: replicas,
+                                   selfID: placement.identity.id, now: Date())
     }
 }

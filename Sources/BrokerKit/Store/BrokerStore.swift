@@ -116,6 +116,9 @@ public protocol BrokerStore: Sendable {
     func insertSession(_ session: SessionRecord) async throws
     /// The record if the session was not ended and its grant is not revoked.
     func liveSession(idHash: String) async throws -> SessionRecord?
+    /// Every session not ended whose grant is not revoked, oldest first: `fjmcp-broker sessions`
+    /// in replica mode lists them all, whichever replica runs their child (or none does).
+    func liveSessions() async throws -> [SessionRecord]
     func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws
     func endSession(idHash: String, reason: String, now: Date) async throws
     /// Ends every session of a user, or of one client of the user (nil: all clients).

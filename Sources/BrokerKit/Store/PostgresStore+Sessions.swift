@@ -21,6 +21,13 @@ extension PostgresStore: AuditStore {
             """).first.map(SessionRecord.init(row:))
     }
 
+    public func liveSessions() async throws -> [SessionRecord] {
+        try await rows("""
+            SELECT s.* FROM mcp_sessions s JOIN grants g ON g.id = s.grant_id
+            WHERE s.ended_at IS NULL AND g.revoked_at IS NULL ORDER BY s.created_at, s.id_hash
+            """).map(SessionRecord.init(row:))
+    }
+
     public func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws {
         try await rows("""
             UPDATE mcp_sessions SET initialized = \(initialized.map { Data($0) }), log_level = \(logLevel),

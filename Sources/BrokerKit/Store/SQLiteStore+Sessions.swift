@@ -28,6 +28,15 @@ extension SQLiteStore {
         }
     }
 
+    public func liveSessions() async throws -> [SessionRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.* FROM mcp_sessions s JOIN grants g ON g.id = s.grant_id
+                WHERE s.ended_at IS NULL AND g.revoked_at IS NULL ORDER BY s.created_at, s.id_hash
+                """).map(SessionRecord.init(row:))
+        }
+    }
+
     public func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws {
         try await pool.write { db in
             try db.execute(sql: "UPDATE mcp_sessions SET initialized = ?, log_level = ?, subscriptions = ? WHERE id_hash = ?",

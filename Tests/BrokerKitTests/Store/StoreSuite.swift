@@ -65,6 +65,29 @@ class StoreSuite: XCTestCase {
         XCTAssertNil(allEnded)
     }
 
+    func testLiveSessionsListsEverySessionNotEndedOrRevokedOldestFirst() async throws {
+        try await store.upsertUser(user(1))
+        _ = try await store.upsertGrant(userID: 1, clientID: "c1", scope: "", resource: "r", newID: "g1", now: now)
+        _ = try await store.upsertGrant(userID: 1, clientID: "c2", scope: "", resource: "r", newID: "g2", now: now)
+        func session(_ idHash: String, grant: String, client: String, at offset: TimeInterval) -> SessionRecord {
+            SessionRecord(idHash: idHash, userID: 1, clientID: client, grantID: grant, protocolVersion: "2025-06-18",
+                          initialize: Array("{}".utf8), createdAt: now + offset)
+        }
+        let empty = try await store.liveSessions()
+        XCTAssertEqual(empty, [])
+        for record in [session("s3", grant: "g1", client: "c1", at: 2), session("s1", grant: "g1", client: "c1", at: 0),
+                       session("s2", grant: "g2", client: "c2", at: 1), session("s0", grant: "g1", client: "c1", at: 1)] {
+            try await store.insertSession(record)
+        }
+        try await store.endSession(idHash: "s3", reason: "closed", now: now)
+        let live = try await store.liveSessions()
+        XCTAssertEqual(live, [session("s1", grant: "g1", client: "c1", at: 0), session("s0", grant: "g1", client: "c1", at: 1),
+                              session("s2", grant: "g2", client: "c2", at: 1)], "oldest first, one second's by id hash")
+        _ = try await store.revokeGrant(id: "g2", now: now)
+        let afterRevoke = try await store.liveSessions()
+        XCTAssertEqual(afterRevoke.map(\.idHash), ["s1", "s0"], "a revoked grant's sessions cannot be resumed")
+    }
+
     func testAuditRecordsFilterNewestFirstAndPurge() async throws {
         let records = [
             AuditRecord(time: now, event: .toolCall, user: "Alice", client: "c1", tool: "t", durationMs: 12, outcome: "ok", requestID: "r1"),

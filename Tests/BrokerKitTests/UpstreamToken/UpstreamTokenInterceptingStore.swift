@@ -106,6 +106,7 @@ final class UpstreamTokenInterceptingStore: BrokerStore {
 
     func insertSession(_ session: SessionRecord) async throws { try await base.insertSession(session) }
     func liveSession(idHash: String) async throws -> SessionRecord? { try await base.liveSession(idHash: idHash) }
+    func liveSessions() async throws -> [SessionRecord] { try await base.liveSessions() }
     func updateSessionState(idHash: String, initialized: [UInt8]?, logLevel: String?, subscriptions: [String]) async throws {
         try await base.updateSessionState(idHash: idHash, initialized: initialized, logLevel: logLevel, subscriptions: subscriptions)
     }
