@@ -18,8 +18,9 @@ import NIOCore
 /// is refused with 403: only a replica with the shared secret may claim to be one.
 ///
 /// A holder that cannot be connected to is presumed dead (killed, its machine gone): the request
-/// never left, so it is not failed but waits, asking again every `retryInterval`, until the
-/// holder's heartbeat lapses and the handler takes the child over here (a session resumes, as
+/// never left, so it is not failed but waits, asking again when the holder's last beat is a
+/// lapse old (each attempt reads the record and tries a claim, so not sooner, and never more
+/// often than every `retryInterval`), until the holder's heartbeat lapses and the handler takes the child over here (a session resumes, as
 /// after a restart), so that only the requests in flight on the dead replica fail. A holder that
 /// is alive but unreachable from here keeps its claim; after `patience` the request is answered
 /// 503 with Retry-After 1. A request that may have reached the holder (the connection broke
@@ -30,6 +31,9 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
     static let retryInterval: Duration = .milliseconds(250)
     let forwarder: ReplicaForwarder
     let patience: Duration
+    /// The replicas' lapse (`FJMCP_REPLICA_LAPSE`): a holder's child may be taken over this long
+    /// after its last beat.
+    let lapse: Duration
     /// The placement's memo of holders: a holder the hop cannot reach is forgotten there, so the
     /// next attempt asks the store (which takes the child over once the holder lapsed).
     let holders: ReplicaHolderMemo?
@@ -37,10 +41,11 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
     /// `patience`: how long a request waits for a holder that does not answer to lapse; the
     /// replica lapse plus a margin and one heartbeat.
     /// `headTimeout`: how long the holder may take to its response head.
-    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], patience: Duration,
+    public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], lapse: Duration, patience: Duration,
                 holders: ReplicaHolderMemo? = nil, headTimeout: Duration = .seconds(30)) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
             key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)), headTimeout: headTimeout)
+        self.lapse = lapse
         self.patience = patience
         self.holders = holders
     }
@@ -117,8 +122,10 @@ extension ReplicaHopMiddleware {
                 holders?.forget(replicaID: holder.id)
                 let deadline = giveUpAt ?? .now + patience
                 giveUpAt = deadline
-                guard ContinuousClock.now + Self.retryInterval < deadline else { throw error }
-                try await Task.sleep(for: Self.retryInterval)
+                let now = ContinuousClock.now
+                guard now + Self.retryInterval < deadline else { throw error }
+                let lapsesIn = Duration.seconds(holder.heartbeatAt.addingTimeInterval(lapse.seconds).timeIntervalSinceNow)
+                try await Task.sleep(for: min(max(lapsesIn, Self.retryInterval), deadline - now))
             }
         }
     }

@@ -34,6 +34,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     /// A replica's hop middleware settings.
     struct HopSettings: Sendable {
         var patience: Duration = .seconds(1)
+        /// The test handler serves a request itself once its holder's last beat is this old.
+        var lapse: Duration = .seconds(60)
         var headTimeout: Duration = .seconds(30)
     }
 
@@ -43,7 +45,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         func addRoutes(to router: Router<BrokerRequestContext>) {
             let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
                                            masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [],
-                                           patience: replica.hop.patience, headTimeout: replica.hop.headTimeout)
+                                           lapse: replica.hop.lapse, patience: replica.hop.patience, headTimeout: replica.hop.headTimeout)
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
             group.get { request, context in try await self.handle(request, context: context) }
@@ -52,7 +54,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
 
         private func handle(_ request: Request, context: BrokerRequestContext) async throws -> Response {
             replica.attempts.withLock { $0 += 1 }
-            if let holder = replica.holder.withLock({ $0 }) {
+            if let holder = replica.holder.withLock({ $0 }), Date() < holder.heartbeatAt.addingTimeInterval(replica.hop.lapse.seconds) {
                 throw MCPRequestError.session(.heldElsewhere(holder), rawID: Array("7".utf8), challenge: nil)
             }
             var request = request
@@ -261,6 +263,20 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(response.status.code, 201, text)
             XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-B")
             XCTAssertEqual(MCPJSON.object(text)?["hop"], "no")
+        }
+    }
+
+    /// The wait asks again when the holder's beat lapses, not every `retryInterval` before
+    /// (each attempt is a record read and a claim transaction).
+    func testTheWaitForAnUnreachableHoldersLapseAsksAgainWhenItLapses() async throws {
+        try await withReplicas(b: HopSettings(patience: .seconds(5), lapse: .seconds(2))) { _, b, _, portB, client in
+            b.holder.withLock { $0 = ReplicaRecord(id: "replica-gone", address: "http://127.0.0.1:1", startedAt: Date(),
+                                                    heartbeatAt: Date().addingTimeInterval(-0.5)) }
+            let (response, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(response.status.code, 201, text)
+            XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-B")
+            // 1.5 s to the lapse: every 250 ms would be 7 attempts.
+            XCTAssertLessThanOrEqual(b.attempts.withLock { $0 }, 3)
         }
     }
 
