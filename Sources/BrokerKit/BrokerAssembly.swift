@@ -99,7 +99,8 @@ public struct BrokerAssembly: Sendable {
         // between replicas and the timing of the holder's last beat.
         let hop: ReplicaHopMiddleware? = if let placement, let settings = config.replica {
             ReplicaHopMiddleware(identity: placement.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys,
-                                 lapse: settings.lapse, patience: settings.lapse + .seconds(1) + settings.heartbeat, holders: placement.holders)
+                                 lapse: settings.lapse, patience: settings.lapse + .seconds(1) + settings.heartbeat,
+                                 keepAliveInterval: options.endpoint.keepAliveInterval, holders: placement.holders)
         } else {
             nil
         }

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 extension HTTPField.Name {
     static let lastEventID = Self("Last-Event-ID")!
@@ -29,23 +30,34 @@ enum ReplicaHopFailure: Error, Equatable {
 /// chunk (an SSE answer is never buffered). The hop is signed (`ReplicaHopSignature`) so the
 /// holder trusts the client address and does not forward it again.
 struct ReplicaForwarder: Sendable {
-    /// One connection pool per process for every hop: replicas are few, so their connections
-    /// stay warm. Never shut down (a static lives as long as the process), like
-    /// `HTTPClient.shared`. A holder that cannot be reached must be known quickly (the request
+    /// One connection pool per process for every hop (per idle limit, which a process has one
+    /// of): replicas are few, so their connections stay warm. Never shut down (a static lives as
+    /// long as the process), like `HTTPClient.shared`. A holder that cannot be reached must be known quickly (the request
     /// then waits for the holder's lapse and is served here): a short connect timeout, and a
     /// refused connection fails at once instead of being retried until that timeout.
     /// Every forwarded request in flight holds a connection of its own (HTTP/1), listen streams
     /// for hours, so the per-host limit is far above AsyncHTTPClient's default of 8, past which
     /// requests would queue behind long-lived streams.
-    private static let pool: HTTPClient = {
-        var configuration = HTTPClient.Configuration()
-        configuration.redirectConfiguration = .disallow
-        configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2))
-        configuration.decompression = .disabled
-        configuration.connectionPool.retryConnectionEstablishment = false
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1 << 16
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }()
+    /// A holder that vanishes without a reset (its machine gone, a network partition) leaves its
+    /// connections silent for ever: AsyncHTTPClient's read timeout ends a hop that read nothing
+    /// for `idleTimeout`, from the request's end on, so for the response head and between
+    /// body chunks alike (a client too slow to take the relayed bytes stalls the reads too).
+    private static let pools = Mutex<[Duration: HTTPClient]>([:])
+
+    private static func pool(idleTimeout: Duration) -> HTTPClient {
+        pools.withLock { pools in
+            if let pool = pools[idleTimeout] { return pool }
+            var configuration = HTTPClient.Configuration()
+            configuration.redirectConfiguration = .disallow
+            configuration.timeout = HTTPClient.Configuration.Timeout(connect: .seconds(2), read: TimeAmount(idleTimeout))
+            configuration.decompression = .disabled
+            configuration.connectionPool.retryConnectionEstablishment = false
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 1 << 16
+            let pool = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            pools[idleTimeout] = pool
+            return pool
+        }
+    }
 
     /// The client's request headers the holder needs besides the MCP ones (every `Mcp-*`:
     /// session, protocol version, and the 2026-07-28 era's `Mcp-Method`, `Mcp-Name` and
@@ -63,6 +75,15 @@ struct ReplicaForwarder: Sendable {
     /// The whole wait for the holder's response head. Its handlers answer within the JSON window
     /// (1 s) or switch to SSE, so this only ends a holder that accepted and then stalled.
     let headTimeout: Duration
+    private let pool: HTTPClient
+
+    /// `idleTimeout`: how long a hop may read nothing from the holder (see `pools`).
+    init(identity: ReplicaIdentity, signature: ReplicaHopSignature, headTimeout: Duration, idleTimeout: Duration) {
+        self.identity = identity
+        self.signature = signature
+        self.headTimeout = headTimeout
+        pool = Self.pool(idleTimeout: idleTimeout)
+    }
 
     /// Forwards `request` (its collected `body`) to `holder` and relays its answer.
     /// `arrivedAt` is when this replica started on the request, for the added-latency histogram.
@@ -72,7 +93,7 @@ struct ReplicaForwarder: Sendable {
         let upstream: HTTPClientResponse
         let sent = ContinuousClock.now
         do {
-            upstream = try await Self.pool.execute(outgoing(request, body: body, context: context, to: holder),
+            upstream = try await pool.execute(outgoing(request, body: body, context: context, to: holder),
                                                    timeout: TimeAmount(headTimeout))
         } catch {
             let failure = Self.failure(error)

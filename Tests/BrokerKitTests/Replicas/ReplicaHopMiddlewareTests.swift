@@ -37,6 +37,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         /// The test handler serves a request itself once its holder's last beat is this old.
         var lapse: Duration = .seconds(60)
         var headTimeout: Duration = .seconds(30)
+        var keepAliveInterval: Duration = .seconds(15)
     }
 
     struct Routes: RouteProvider {
@@ -45,7 +46,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         func addRoutes(to router: Router<BrokerRequestContext>) {
             let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
                                            masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [],
-                                           lapse: replica.hop.lapse, patience: replica.hop.patience, headTimeout: replica.hop.headTimeout)
+                                           lapse: replica.hop.lapse, patience: replica.hop.patience,
+                                           keepAliveInterval: replica.hop.keepAliveInterval, headTimeout: replica.hop.headTimeout)
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
             group.get { request, context in try await self.handle(request, context: context) }
@@ -263,6 +265,24 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             XCTAssertEqual(response.status.code, 201, text)
             XCTAssertEqual(MCPJSON.object(text)?["replica"], "replica-B")
             XCTAssertEqual(MCPJSON.object(text)?["hop"], "no")
+        }
+    }
+
+    /// A relayed stream whose holder goes silent (gone without a reset) ends after three
+    /// keep-alive intervals without a byte, instead of hanging for ever.
+    func testARelayedStreamThatFallsSilentForThreeKeepAliveIntervalsEnds() async throws {
+        try await withReplicas(b: HopSettings(keepAliveInterval: .milliseconds(200))) { _, _, _, portB, client in
+            let started = ContinuousClock.now
+            let response = try await client.execute(Self.post(portB, path: "/mcp?mode=hold"), timeout: .seconds(30))
+            XCTAssertEqual(response.status.code, 200)
+            var text = ""
+            do {
+                for try await chunk in response.body { text += String(buffer: chunk) }
+            } catch {
+                // A cut chunked body: the relay ended it.
+            }
+            XCTAssertTrue(text.contains(#"{"held":true}"#), text)
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "the relay did not end the silent stream")
         }
     }
 
