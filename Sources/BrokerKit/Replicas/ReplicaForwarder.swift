@@ -23,6 +23,9 @@ enum ReplicaHopFailure: Error, Equatable {
     /// The connection broke, or the holder sent no response head in time, after the request
     /// may have reached it: it may have run there, so it is never sent again nor run here.
     case lost(timedOut: Bool)
+    /// The request target would not reach the holder as the client sent it (and as the hop
+    /// signs it): Foundation's URL, which AsyncHTTPClient sends through, rejects or re-encodes it.
+    case unsendable
 }
 
 /// Sends a request that arrived on this replica to the replica holding its child, and streams
@@ -90,10 +93,12 @@ struct ReplicaForwarder: Sendable {
     func forward(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord,
                  arrivedAt: ContinuousClock.Instant) async throws(ReplicaHopFailure) -> Response
     {
+        let path = request.head.path ?? "/mcp"
+        guard let url = URL(string: holder.address + path), Self.requestTarget(url) == path else { throw .unsendable }
         let upstream: HTTPClientResponse
         let sent = ContinuousClock.now
         do {
-            upstream = try await pool.execute(outgoing(request, body: body, context: context, to: holder),
+            upstream = try await pool.execute(outgoing(request, url: url, body: body, context: context),
                                                    timeout: TimeAmount(headTimeout))
         } catch {
             let failure = Self.failure(error)
@@ -132,9 +137,14 @@ struct ReplicaForwarder: Sendable {
         }
     }
 
-    private func outgoing(_ request: Request, body: ByteBuffer, context: BrokerRequestContext, to holder: ReplicaRecord) -> HTTPClientRequest {
-        let path = request.head.path ?? "/mcp"
-        var outgoing = HTTPClientRequest(url: holder.address + path)
+    /// The request target AsyncHTTPClient sends for `url` (as its `URL.uri` does).
+    static func requestTarget(_ url: URL) -> String {
+        let path = url.path.isEmpty ? "/" : URLComponents(url: url, resolvingAgainstBaseURL: true)?.percentEncodedPath ?? url.path
+        return url.query.map { path + "?" + $0 } ?? path
+    }
+
+    private func outgoing(_ request: Request, url: URL, body: ByteBuffer, context: BrokerRequestContext) -> HTTPClientRequest {
+        var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
         for field in request.headers where field.name.canonicalName.hasPrefix("mcp-") || Self.requestHeaders.contains(field.name) {
             outgoing.headers.add(name: field.name.rawName, value: field.value)

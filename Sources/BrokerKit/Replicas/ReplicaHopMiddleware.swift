@@ -118,8 +118,8 @@ extension ReplicaHopMiddleware {
                         return try await forwarder.forward(request, body: body, context: context, to: holder, arrivedAt: arrivedAt)
                     } catch .undelivered {
                         // Never left: wait for the holder's lapse below.
-                    } catch .lost(let timedOut) {
-                        throw ReplicaHopLost(rawID: rawID, timedOut: timedOut)
+                    } catch {
+                        throw ReplicaHopFailed(failure: error, rawID: rawID)
                     }
                 }
                 holders?.forget(replicaID: holder.id)
@@ -144,20 +144,30 @@ struct ReplicaHopRefusal: Error, HTTPResponseError {
     }
 }
 
-/// The answer to a forwarded request that may have reached its holder but got no answer from
-/// it (`ReplicaHopFailure.lost`): 502, or 504 when the holder did not answer in time, with the
-/// request's JSON-RPC error as the endpoint's own errors carry it. No Retry-After: whether to
-/// send it again (it may have run) is the client's call.
-struct ReplicaHopLost: Error, HTTPResponseError {
+/// The answer to a forwarded request that is not waited on, with the request's JSON-RPC error
+/// as the endpoint's own errors carry it. One that may have reached its holder but got no answer
+/// (`.lost`): 502, or 504 when the holder did not answer in time; no Retry-After: whether to
+/// send it again (it may have run) is the client's call. One whose target cannot be forwarded
+/// unchanged (`.unsendable`): 400.
+struct ReplicaHopFailed: Error, HTTPResponseError {
+    let failure: ReplicaHopFailure
     let rawID: [UInt8]?
-    let timedOut: Bool
 
-    var status: HTTPResponse.Status { timedOut ? .gatewayTimeout : .badGateway }
+    var status: HTTPResponse.Status {
+        switch failure {
+        case .lost(timedOut: true): .gatewayTimeout
+        case .lost(timedOut: false), .undelivered: .badGateway
+        case .unsendable: .badRequest
+        }
+    }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        .jsonRPCError(status: status, rawID: rawID, code: -32603, message: timedOut
-            ? "The replica holding this session did not answer in time; the request may have run there"
-            : "The connection to the replica holding this session broke; the request may have run there")
+        let message = switch failure {
+        case .lost(timedOut: true): "The replica holding this session did not answer in time; the request may have run there"
+        case .lost(timedOut: false), .undelivered: "The connection to the replica holding this session broke; the request may have run there"
+        case .unsendable: "Bad Request: this request target cannot be forwarded to the replica holding this session"
+        }
+        return .jsonRPCError(status: status, rawID: rawID, code: failure == .unsendable ? -32600 : -32603, message: message)
     }
 }
 

@@ -389,6 +389,18 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         }
     }
 
+    /// The hop sends (and signs) a request target only when AsyncHTTPClient's URL keeps it as
+    /// it is; one it would re-encode or reject is not forwarded (the holder would refuse the
+    /// signature, or see another target).
+    func testOnlyARequestTargetTheHopSendsUnchangedIsForwarded() {
+        for path in ["/mcp", "/mcp?x=1", "/mcp?a=%20b&c=d", "/mcp/x%2Fy"] {
+            XCTAssertEqual(URL(string: "http://10.0.0.5:8080" + path).map(ReplicaForwarder.requestTarget), path)
+        }
+        for path in ["/mcp?q={x}", "/mcp?q=a|b", "/mcp?q=\"x\""] {
+            XCTAssertNotEqual(URL(string: "http://10.0.0.5:8080" + path).map(ReplicaForwarder.requestTarget), path)
+        }
+    }
+
     /// `fjmcp_replica_hops_total` for `outcome` in this test process's registry.
     private static func hops(_ outcome: String) -> Double {
         let series = #"fjmcp_replica_hops_total{outcome="\#(outcome)"} "#
