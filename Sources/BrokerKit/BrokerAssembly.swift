@@ -63,15 +63,16 @@ public struct BrokerAssembly: Sendable {
         var limits = SessionRegistryLimits(config.sessions)
         limits.drain = options.drain
         placement = config.replica.map { settings in
-            ChildPlacement(identity: ReplicaIdentity(address: settings.address), store: store, lapse: settings.lapse, logger: logger)
+            ChildPlacement(identity: ReplicaIdentity(address: settings.address), store: store, lapse: settings.lapse,
+                           heartbeat: settings.heartbeat, logger: logger)
         }
         host = ChildHost(limits: limits, launcher: ChildLauncher(config: config), tokens: childTokens, logger: logger, records: store,
                          hasLiveGrant: { userID in
                              // A store that cannot answer keeps the child: ending it is the irreversible choice.
                              (try? await store.activeGrants(userID: userID)).map { !$0.isEmpty } ?? true
                          }, doubts: truthProbe, placement: placement)
-        heartbeat = if let placement, let settings = config.replica {
-            ReplicaHeartbeat(placement: placement, host: host, interval: settings.heartbeat, logger: logger)
+        heartbeat = if let placement {
+            ReplicaHeartbeat(placement: placement, host: host, logger: logger)
         } else {
             nil
         }

@@ -2,37 +2,61 @@ import Logging
 import ServiceLifecycle
 
 /// Keeps this replica alive in the others' eyes (replica mode): a beat at once, then one every
-/// `interval`. Each beat also says which child keys the store gives this replica; a local child
-/// whose key is missing was taken over by another replica and ends here (fencing). When no beat
-/// reached the store for longer than the lapse, every local child ends: the others may have
-/// taken any of them over. At a clean stop the replica's row and claims go once its children
-/// have stopped, so the others resume its sessions at once.
+/// `placement.heartbeat`. Each beat also says which child keys the store gives this replica; a
+/// local child whose key is missing was taken over by another replica and ends here (fencing).
+/// A watchdog beside the beats ends every local child once the last beat the store took is
+/// `placement.fenceAge` old, strictly before the others may take any over, whether or not a
+/// beat is still on its way (each is bounded by `placement.beatTimeout` as well). At a clean
+/// stop the replica's row and claims go once its children have stopped, so the others resume
+/// its sessions at once.
 ///
 /// Listed before the `ChildHost` among the broker's services: it starts first and stops after it.
 public struct ReplicaHeartbeat: Service {
     let placement: ChildPlacement
     let host: ChildHost
-    let interval: Duration
     let logger: Logger
 
-    public init(placement: ChildPlacement, host: ChildHost, interval: Duration, logger: Logger) {
+    public init(placement: ChildPlacement, host: ChildHost, logger: Logger) {
         self.placement = placement
         self.host = host
-        self.interval = interval
         self.logger = logger
     }
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                failures = await beat(after: failures)
-                try await Task.sleep(for: interval)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await beats() }
+                group.addTask { try await watchdog() }
+                // Both run until cancelled.
+                try await group.next()
+                group.cancelAll()
             }
         }
         // Removing the row lets the others start this replica's children: never while one runs.
         await host.shutdown()
         await placement.leave()
+    }
+
+    private func beats() async throws {
+        var failures = 0
+        while !Task.isCancelled {
+            failures = await beat(after: failures)
+            try await Task.sleep(for: placement.heartbeat)
+        }
+    }
+
+    /// Looks every quarter heartbeat: `fenceAge` is set a heartbeat before the lapse for this.
+    private func watchdog() async throws {
+        while !Task.isCancelled {
+            try await Task.sleep(for: placement.heartbeat / 4)
+            await fenceIfStale()
+        }
+    }
+
+    /// Ends every local child once this replica is no longer serving (its last beat is
+    /// `fenceAge` old): another replica may take any of them over at the lapse.
+    func fenceIfStale() async {
+        if !placement.isServing { await host.endAllTakenOver() }
     }
 
     /// One beat; returns the consecutive failures after it.
@@ -46,7 +70,7 @@ public struct ReplicaHeartbeat: Service {
             if failures == 0 {
                 logger.warning("replica heartbeat not written", metadata: ["replica_id": "\(placement.identity.id)", "error": "\(error)"])
             }
-            if !placement.isAlive { await host.endAllTakenOver() }
+            await fenceIfStale()
             return failures + 1
         }
     }

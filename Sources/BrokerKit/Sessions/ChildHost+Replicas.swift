@@ -30,9 +30,11 @@ extension ChildHost {
     /// The MRTR retry path (`ModernEndpoint.resume`): a parked call lives with the user's child,
     /// so a retry is served here only when this replica runs that child or may start it. Throws
     /// `.heldElsewhere` when another live replica holds `key` (the hop forwards the retry there).
-    /// No store access when the child is local.
+    /// No store access when the child is local (a lock read: `.storeUnavailable` while this
+    /// replica's beat is too old to serve it, see ``ChildPlacement/isServing``).
     public func claimHere(_ key: ChildKey) async throws(SessionError) {
-        guard placement != nil, entries[key] == nil else { return }
+        guard let placement else { return }
+        guard entries[key] == nil else { return try placement.checkServing() }
         try await claim(key)
         // No child here and none starting: nothing can be parked here; keep no claim for it.
         if entries[key] == nil, !isStarting(key) { releaseClaim(key, after: nil) }
@@ -100,11 +102,11 @@ extension ChildHost {
         }
     }
 
-    /// This replica's beats have not reached the store for longer than the lapse: the others
-    /// may have taken any of its children over, so all of them end here.
+    /// This replica's last beat is `fenceAge` old (the heartbeat's watchdog): the others may
+    /// take any of its children over at the lapse, so all of them end here first.
     func endAllTakenOver() {
         guard !entries.isEmpty else { return }
-        logger.error("replica heartbeat lapsed; ending every local child (the other replicas may have taken them over)", metadata: [
+        logger.error("replica heartbeat too old; ending every local child (the other replicas may have taken them over)", metadata: [
             "children": "\(entries.count)",
         ])
         for key in Array(entries.keys) { end(key, reason: .takenOver) }

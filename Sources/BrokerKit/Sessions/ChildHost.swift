@@ -295,13 +295,16 @@ public actor ChildHost: Service {
     }
 
     /// The session without marking it busy (GET streams do not keep a session alive). A session
-    /// this process holds no child for is resumed from its record.
+    /// this process holds no child for is resumed from its record. In replica mode a local child
+    /// is served only while this replica's beat is fresh (see ``ChildPlacement/isServing``).
     public func lookup(id: String, owner: SessionOwner) async throws(SessionError) -> HostedChild {
         if entries[.session(id)] == nil {
             // Before the record is read: a session another replica holds is forwarded there,
             // which checks the record itself.
             try placement?.checkKnownHolder(.session(id))
             try await resume(id, owner: owner)
+        } else {
+            try placement?.checkServing()
         }
         return try current(id: id, owner: owner)
     }
@@ -325,6 +328,7 @@ public actor ChildHost: Service {
         guard !shuttingDown else { throw .shuttingDown }
         let key = ChildKey.user(owner.userID)
         if let entry = entries[key] {
+            try placement?.checkServing()
             if entry.child.isNearExpiry(fallbackMargin: Self.credentialMargin) {
                 _ = await replaceChild(key, generation: nil, drain: limits.drain)
             }

@@ -7,14 +7,24 @@ import Synchronization
 /// ends, so exactly one replica runs a session's (or a user's) child. `ChildHost` owns one; nil
 /// there is the single-process broker, which touches none of this.
 ///
-/// It also keeps this replica's heartbeat state: a claim is only made while the replica's own
-/// beat is written and younger than the lapse, since the other replicas take over the children
-/// of a replica whose beat they do not see.
+/// It also keeps this replica's heartbeat state: a claim is only made, and a local child only
+/// served, while the replica's own last beat is younger than ``fenceAge``, since the other
+/// replicas take over the children of a replica whose beat they have not seen for the lapse.
 public final class ChildPlacement: Sendable {
     public let identity: ReplicaIdentity
     let store: any ReplicaStore
     /// A replica whose beat is older than this is presumed dead (`FJMCP_REPLICA_LAPSE`).
     public let lapse: Duration
+    /// How often the heartbeat service beats (`FJMCP_REPLICA_HEARTBEAT`).
+    public let heartbeat: Duration
+    /// A beat the store has not answered within this is given up (and the next one tried): a
+    /// connection to a vanished database can hang for minutes, and the watchdog must not wait.
+    let beatTimeout: Duration
+    /// Once the last beat is this old, every local child ends and none is served: strictly
+    /// before the lapse, when the others may take the children over. A beat interval earlier,
+    /// since the watchdog looks only every quarter interval, less a quarter interval for its
+    /// wake-up running late on a loaded machine.
+    let fenceAge: Duration
     /// Wall-clock time for the store's timestamps; injected so tests can let a lapse pass.
     let now: @Sendable () -> Date
     let logger: Logger
@@ -24,6 +34,8 @@ public final class ChildPlacement: Sendable {
         var last: Date?
         /// The beat being written, shared by whoever needs one meanwhile.
         var pending: Task<Beat, any Error>?
+        /// Numbers the beats, so a beat given up (timed out) never clears its successor.
+        var serial = 0
     }
 
     /// One beat the store took.
@@ -38,11 +50,14 @@ public final class ChildPlacement: Sendable {
     /// Holders the store named lately: requests for their keys are forwarded without asking again.
     public let holders: ReplicaHolderMemo
 
-    public init(identity: ReplicaIdentity, store: any ReplicaStore, lapse: Duration, logger: Logger,
+    public init(identity: ReplicaIdentity, store: any ReplicaStore, lapse: Duration, heartbeat: Duration, logger: Logger,
                 now: @escaping @Sendable () -> Date = { Date() }) {
         self.identity = identity
         self.store = store
         self.lapse = lapse
+        self.heartbeat = heartbeat
+        beatTimeout = heartbeat / 2
+        fenceAge = lapse - heartbeat - heartbeat / 4
         self.logger = logger
         self.now = now
         holders = ReplicaHolderMemo(lapse: lapse)
@@ -59,14 +74,17 @@ public final class ChildPlacement: Sendable {
 
     // MARK: - Heartbeat
 
-    /// Writes a beat, or joins the one being written.
+    /// Writes a beat, or joins the one being written; throws ``ReplicaBeatTimedOut`` when the
+    /// store did not answer within ``beatTimeout``.
     func beat() async throws -> Beat {
-        let task = beats.withLock { state in
-            if let pending = state.pending { return pending }
+        let (task, serial) = beats.withLock { state in
+            if let pending = state.pending { return (pending, state.serial) }
+            state.serial += 1
+            let serial = state.serial
             // Cleared by the task under the same lock, which it can take only after this
             // closure stored it.
             let task = Task { [self] () async throws -> Beat in
-                defer { beats.withLock { $0.pending = nil } }
+                defer { beats.withLock { if $0.serial == serial { $0.pending = nil } } }
                 let issuedAt = ContinuousClock.now
                 let at = now()
                 let held = try await store.beat(identity.record(beatAt: at))
@@ -74,25 +92,55 @@ public final class ChildPlacement: Sendable {
                 return Beat(held: held, issuedAt: issuedAt)
             }
             state.pending = task
-            return task
+            return (task, serial)
         }
-        return try await task.value
+        guard let beat = try await value(of: task, within: beatTimeout) else {
+            // The next beat is a new write (perhaps on a new connection), not a wait on this one.
+            beats.withLock { if $0.serial == serial { $0.pending = nil } }
+            throw ReplicaBeatTimedOut(timeout: beatTimeout)
+        }
+        return beat
+    }
+
+    /// `task`'s value, or nil once `timeout` passed. Unlike `withTimeout` it never waits for
+    /// `task` to end: a store call stuck on a dead connection may ignore its cancellation.
+    private func value<T: Sendable>(of task: Task<T, any Error>, within timeout: Duration) async throws -> T? {
+        try await withCheckedThrowingContinuation { continuation in
+            let first = FirstResume(continuation)
+            let timer = Task {
+                try? await Task.sleep(for: timeout)
+                first.resume(with: .success(nil))
+            }
+            Task {
+                first.resume(with: await task.result.map { Optional($0) })
+                // Only now: a cancelled timer resumes at once.
+                timer.cancel()
+            }
+        }
     }
 
     /// The beat time of the last beat the store took; nil before the first.
     public var lastBeat: Date? { beats.withLock { $0.last } }
 
-    /// Whether the other replicas still see this one alive: its last beat is within the lapse.
-    var isAlive: Bool {
+    /// Whether this replica may run and serve children: its last beat is younger than
+    /// ``fenceAge``, so the others cannot have taken any of them over. A lock read: it guards
+    /// every request served by a local child.
+    var isServing: Bool {
         guard let last = lastBeat else { return false }
-        return now().timeIntervalSince(last) < lapse.seconds
+        return now().timeIntervalSince(last) < fenceAge.seconds
+    }
+
+    /// Throws `.storeUnavailable` (503, the client retries) while this replica is not
+    /// ``isServing``: its local children are being ended, as another replica may run them soon.
+    func checkServing() throws(SessionError) {
+        guard isServing else { throw .storeUnavailable }
     }
 
     /// `/readyz` in replica mode: a replica whose beats do not reach the store may have lost its
     /// children to the others and must not take new requests.
     public var readinessCheck: ReadinessCheck {
         ReadinessCheck(name: "replica_heartbeat", required: true) { [self] in
-            guard isAlive else { throw ReplicaHeartbeatLapsed(lastBeat: lastBeat) }
+            guard isServing else { throw ReplicaHeartbeatLapsed(lastBeat: lastBeat) }
         }
     }
 
@@ -115,7 +163,7 @@ public final class ChildPlacement: Sendable {
     /// cannot say (or this replica's own beat cannot be written first).
     func claim(_ key: ChildKey) async throws(SessionError) {
         try checkKnownHolder(key)
-        if !isAlive {
+        if !isServing {
             do {
                 _ = try await beat()
             } catch {
@@ -156,7 +204,27 @@ public final class ChildPlacement: Sendable {
     }
 }
 
-/// `/readyz`'s reason when this replica's heartbeat is older than the lapse (or never written).
+/// A beat the store did not answer within the placement's beat timeout.
+struct ReplicaBeatTimedOut: Error, CustomStringConvertible {
+    let timeout: Duration
+
+    var description: String { "the store did not answer the heartbeat within \(timeout)" }
+}
+
+/// A continuation resumed by whichever of several tasks comes first; the others' results are dropped.
+private final class FirstResume<T: Sendable>: Sendable {
+    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
+
+    init(_ continuation: CheckedContinuation<T, any Error>) {
+        self.continuation = Mutex(continuation)
+    }
+
+    func resume(with result: Result<T, any Error>) {
+        continuation.withLock { $0.take() }?.resume(with: result)
+    }
+}
+
+/// `/readyz`'s reason when this replica's heartbeat is older than the fence age (or never written).
 struct ReplicaHeartbeatLapsed: Error, CustomStringConvertible {
     let lastBeat: Date?
 

@@ -20,7 +20,80 @@ final class ReplicaHeartbeatTests: XCTestCase {
     }
 
     private func heartbeat(_ host: ChildHost, _ placement: ChildPlacement?) throws -> ReplicaHeartbeat {
-        ReplicaHeartbeat(placement: try XCTUnwrap(placement), host: host, interval: .milliseconds(50), logger: Logger(label: "heartbeat-tests"))
+        ReplicaHeartbeat(placement: try XCTUnwrap(placement), host: host, logger: Logger(label: "heartbeat-tests"))
+    }
+
+    /// A local child is not served (503, the client retries) once the last beat is as old as
+    /// the fence age, a beat interval before the lapse: the others may soon run it.
+    func testALocalChildIsNotServedOnceTheBeatIsTooOld() async throws {
+        let (host, placement) = try bed.replica()
+        let placed = try XCTUnwrap(placement)
+        XCTAssertLessThanOrEqual(placed.fenceAge + ReplicaTestBed.heartbeat, ReplicaTestBed.lapse)
+        let id = try await bed.open(host)
+        let lease = try await host.acquireUserChild(owner: bed.owner)
+        await lease.release()
+        bed.clock.advance(by: placed.fenceAge - .milliseconds(1))
+        _ = try await host.lookup(id: id, owner: bed.owner)
+        try await host.acquireUserChild(owner: bed.owner).release()
+
+        bed.clock.advance(by: .milliseconds(1))
+        await bed.replicas.setFailing(true)
+        do {
+            _ = try await host.lookup(id: id, owner: bed.owner)
+            XCTFail("a local session child is not served once the beat is too old")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+        }
+        do {
+            _ = try await host.acquireUserChild(owner: bed.owner)
+            XCTFail("a local user child is not served once the beat is too old")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+        }
+        do {
+            try await host.claimHere(.user(bed.owner.userID))
+            XCTFail("an MRTR retry is not served here once the beat is too old")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+        }
+        let kept = await host.childCount
+        XCTAssertEqual(kept, 2, "the children stay until the watchdog ends them")
+
+        await bed.replicas.setFailing(false)
+        _ = try await placed.beat()
+        _ = try await host.lookup(id: id, owner: bed.owner)
+    }
+
+    /// A beat stuck on a dead connection: the watchdog still ends every local child at the fence
+    /// age, and no new child is claimed while beats hang (each gives up after the beat timeout).
+    func testAHangingBeatStillFencesEveryLocalChildBeforeTheLapse() async throws {
+        let (host, placement) = try bed.replica()
+        let placed = try XCTUnwrap(placement)
+        let heartbeat = try heartbeat(host, placement)
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: heartbeat)], logger: Logger(label: "heartbeat-tests")))
+        let running = Task { try await group.run() }
+        let beaten = await eventually { placed.lastBeat != nil }
+        XCTAssertTrue(beaten, "the first beat is written at once")
+        _ = try await bed.open(host)
+        try await host.acquireUserChild(owner: bed.owner).release()
+
+        await bed.replicas.setHanging(.beat, true)
+        bed.clock.advance(by: placed.fenceAge)
+        let fenced = await eventually { await host.sessionCount + host.userChildCount == 0 }
+        XCTAssertTrue(fenced, "the watchdog ends every local child although the beat never returns")
+        let claims = await bed.replicas.claims
+        do {
+            _ = try await host.acquireUserChild(owner: bed.owner)
+            XCTFail("no child starts while beats hang")
+        } catch {
+            XCTAssertEqual(error, .storeUnavailable)
+        }
+        let claimed = await bed.replicas.claims
+        XCTAssertEqual(claimed, claims, "no claim without a fresh beat")
+
+        await bed.replicas.setHanging(.beat, false)
+        await group.triggerGracefulShutdown()
+        try await running.value
     }
 
     func testReadinessFollowsTheLastBeatAndLapsedBeatsEndEveryLocalChild() async throws {

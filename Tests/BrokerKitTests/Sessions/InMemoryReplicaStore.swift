@@ -5,7 +5,8 @@ import Synchronization
 
 /// The replica store's rules (one holder per key, take-over only after the holder's lapse, a
 /// beat returns the beater's keys) on dictionaries, for ChildHost tests without a database. It
-/// counts claims and releases, and can be made to fail like a store that cannot be reached.
+/// counts claims and releases, and can be made to fail like a store that cannot be reached, or
+/// to hang like one behind a dead connection.
 actor InMemoryReplicaStore: ReplicaStore {
     struct Unreachable: Error {}
 
@@ -15,9 +16,30 @@ actor InMemoryReplicaStore: ReplicaStore {
     private(set) var releases = 0
     /// Every call throws while set.
     var failing = false
+    enum Call: Hashable { case beat, claim }
+    /// These calls wait while set (ignoring cancellation, as one on a blackholed connection does).
+    private var hanging: Set<Call> = []
+    private var hung: [CheckedContinuation<Void, Never>] = []
+    /// Calls waiting right now.
+    var hungCalls: Int { hung.count }
 
     func setFailing(_ failing: Bool) {
         self.failing = failing
+    }
+
+    /// Hangs every `call` from now on, or lets all hung calls (and later ones) through.
+    func setHanging(_ call: Call, _ hanging: Bool) {
+        if hanging {
+            self.hanging.insert(call)
+            return
+        }
+        self.hanging.remove(call)
+        for waiting in hung { waiting.resume() }
+        hung = []
+    }
+
+    private func hangIfSet(_ call: Call) async {
+        if hanging.contains(call) { await withCheckedContinuation { hung.append($0) } }
     }
 
     /// Gives `key` to `replicaID` as a take-over by another replica would.
@@ -30,12 +52,14 @@ actor InMemoryReplicaStore: ReplicaStore {
     }
 
     func beat(_ replica: ReplicaRecord) async throws -> Set<String> {
+        await hangIfSet(.beat)
         guard !failing else { throw Unreachable() }
         rows[replica.id] = replica
         return Set(owners.values.filter { $0.replicaID == replica.id }.map(\.key))
     }
 
     func claimChild(key: String, replicaID: String, now: Date, lapsedBefore: Date) async throws -> ChildClaim {
+        await hangIfSet(.claim)
         guard !failing else { throw Unreachable() }
         claims += 1
         if let owner = owners[key], owner.replicaID != replicaID, let holder = rows[owner.replicaID], holder.heartbeatAt >= lapsedBefore {

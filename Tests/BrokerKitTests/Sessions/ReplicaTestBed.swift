@@ -15,17 +15,22 @@ final class ReplicaTestBed: @unchecked Sendable {
     }
 
     static let lapse: Duration = .seconds(10)
+    /// Beats (real time) are bounded by half of it, and the watchdog looks every quarter.
+    static let heartbeat: Duration = .seconds(1)
     let owner = SessionOwner(userID: 1, login: "alice", clientID: "c1", grantID: "g1")
     let replicas = InMemoryReplicaStore()
     let clock = TestWallClock()
     private(set) var records: SQLiteStore?
+    /// The session store's file (a test may lock it to hold a write back).
+    private(set) var databasePath = ""
     private(set) var hosts: [ChildHost] = []
 
     func setUp(_ test: XCTestCase) async throws {
         let directory = NSTemporaryDirectory() + "child-host-replicas-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         test.addTeardownBlock { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try SQLiteStore(path: directory + "/broker.sqlite")
+        databasePath = directory + "/broker.sqlite"
+        let store = try SQLiteStore(path: databasePath)
         try await store.upsertUser(UserRecord(id: 1, login: "alice", createdAt: Date(), updatedAt: Date()))
         _ = try await store.upsertGrant(userID: 1, clientID: "c1", scope: "", resource: "r", newID: "g1", now: Date())
         records = store
@@ -47,7 +52,7 @@ final class ReplicaTestBed: @unchecked Sendable {
         let logger = Logger(label: "replica-test-bed")
         let placement = replicaMode
             ? ChildPlacement(identity: ReplicaIdentity(address: "http://10.0.0.\(hosts.count + 1):8080"), store: replicas,
-                             lapse: Self.lapse, logger: logger, now: { clock.now })
+                             lapse: Self.lapse, heartbeat: Self.heartbeat, logger: logger, now: { clock.now })
             : nil
         let host = ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                              tokens: FixedTokens(), logger: logger, records: records, placement: placement)
