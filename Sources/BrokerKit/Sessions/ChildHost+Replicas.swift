@@ -19,10 +19,10 @@ extension ChildHost {
         try await claim(key)
         do {
             let result = try await body()
-            if entries[key] == nil { releaseClaim(key, after: nil) }
+            if entries[key] == nil { releaseClaim(key, after: []) }
             return result
         } catch {
-            if entries[key] == nil { releaseClaim(key, after: nil) }
+            if entries[key] == nil { releaseClaim(key, after: []) }
             throw error
         }
     }
@@ -37,7 +37,7 @@ extension ChildHost {
         guard entries[key] == nil else { return try placement.checkServing() }
         try await claim(key)
         // No child here and none starting: nothing can be parked here; keep no claim for it.
-        if entries[key] == nil, !isStarting(key) { releaseClaim(key, after: nil) }
+        if entries[key] == nil, !isStarting(key) { releaseClaim(key, after: []) }
     }
 
     private func isStarting(_ key: ChildKey) -> Bool {
@@ -58,9 +58,10 @@ extension ChildHost {
         claimedAt[key] = .now
     }
 
-    /// Gives `key`'s claim back once `stop` (its child's stop) finished: another replica may
-    /// start a child for it only when this one is gone.
-    func releaseClaim(_ key: ChildKey, after stop: Task<Void, Never>?) {
+    /// Gives `key`'s claim back once `work` finished (its child's stop, its record's end):
+    /// another replica may start a child for it only when this one is gone, and resumes a
+    /// session only when its end for good is in the store.
+    func releaseClaim(_ key: ChildKey, after work: [Task<Void, Never>]) {
         guard let placement else { return }
         claimedAt[key] = nil
         let previous = releases[key]?.task
@@ -68,7 +69,7 @@ extension ChildHost {
         let serial = nextReleaseSerial
         releases[key] = PendingRelease(serial: serial, task: Task { [weak self] in
             await previous?.value
-            await stop?.value
+            for task in work { await task.value }
             await placement.release(key)
             await self?.released(key, serial: serial)
         })
@@ -78,13 +79,14 @@ extension ChildHost {
         if releases[key]?.serial == serial { releases[key] = nil }
     }
 
-    /// `key`'s child ended here for `reason` and is stopped by `stop`. Its key is given back,
+    /// `key`'s child ended here for `reason` and is stopped by `stop`; `recordEnded` writes the
+    /// session's end for good (DELETE, revocation, lifetime). Its key is given back after both,
     /// except at shutdown (the replica's removal releases every claim at once) and when it may
     /// already belong to another replica.
-    func childEnded(_ key: ChildKey, reason: SessionEndReason, stop: Task<Void, Never>) {
+    func childEnded(_ key: ChildKey, reason: SessionEndReason, stop: Task<Void, Never>, recordEnded: Task<Void, Never>?) {
         switch reason {
         case .shutdown, .takenOver: claimedAt[key] = nil
-        default: releaseClaim(key, after: stop)
+        default: releaseClaim(key, after: [stop] + (recordEnded.map { [$0] } ?? []))
         }
     }
 

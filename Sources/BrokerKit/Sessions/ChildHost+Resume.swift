@@ -26,7 +26,21 @@ extension ChildHost {
     }
 
     private func resumeOnce(_ id: String, owner: SessionOwner) async throws(SessionError) {
-        guard let records, entries[.session(id)] == nil else { return }
+        guard entries[.session(id)] == nil else { return }
+        // Read before the claim too: an unknown or foreign id costs no claim transaction.
+        let record = try await resumableRecord(id, owner: owner)
+        try await placed(.session(id)) { () async throws(SessionError) in
+            // A DELETE (or revocation) on the replica that held the key may have ended the
+            // record between the read and the claim; it gives the claim back only once the
+            // record is ended, so a read after the claim sees it.
+            let current = placement == nil ? record : try await resumableRecord(id, owner: owner)
+            try await startResumed(id, record: current, owner: owner)
+        }
+    }
+
+    /// Session `id`'s live record, when `owner` may resume it; `.notFound` otherwise.
+    private func resumableRecord(_ id: String, owner: SessionOwner) async throws(SessionError) -> SessionRecord {
+        guard let records else { throw .notFound }
         let record: SessionRecord?
         do {
             record = try await records.liveSession(idHash: TokenHasher.hash(id))
@@ -44,7 +58,7 @@ extension ChildHost {
             ])
             throw .notFound
         }
-        try await placed(.session(id)) { () async throws(SessionError) in try await startResumed(id, record: record, owner: owner) }
+        return record
     }
 
     /// Starts session `id`'s child from its record (this replica holds its key, in replica mode).

@@ -411,11 +411,12 @@ public actor ChildHost: Service {
         guard let entry = entries.removeValue(forKey: key) else { return }
         let child = entry.child
         let (logger, tokens) = (logger, tokens)
+        var recordEnded: Task<Void, Never>?
         if case .session(let id) = key {
             SessionMetrics.sessionEnded(reason)
             if reason.endsSession {
                 freed.insert(id, cause: .ended)
-                Task { await endRecord(id, reason: reason) }
+                recordEnded = Task { await endRecord(id, reason: reason) }
             } else {
                 freed.insert(id, reason: reason)
             }
@@ -433,7 +434,7 @@ public actor ChildHost: Service {
             await self?.stopped(entry.serial)
         }
         stopping[entry.serial] = stop
-        childEnded(key, reason: reason, stop: stop)
+        childEnded(key, reason: reason, stop: stop, recordEnded: recordEnded)
         publishCounts()
     }
 

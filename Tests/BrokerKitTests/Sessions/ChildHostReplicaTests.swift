@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import XCTest
 
@@ -123,6 +124,68 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertNotNil(record, "fencing frees the child here, never ends the session")
         let stillHolder = await replicas.holder(of: key(id))
         XCTAssertEqual(stillHolder, placementB?.identity.id, "the fenced replica does not release a claim that is not its own")
+    }
+
+    /// A resume reads the record again once it holds the key: a DELETE on the former holder may
+    /// have ended it between the first read and the claim, and the session must stay ended.
+    func testAResumeReadsTheRecordAgainAfterItsClaim() async throws {
+        let (host, _) = try replica()
+        let id = try await open(host)
+        await host.end(.session(id), reason: .idle)
+        let freed = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        XCTAssertTrue(freed)
+
+        await replicas.setHanging(.claim, true)
+        let owner = owner
+        let resumed = Task { () -> SessionError? in
+            do throws(SessionError) {
+                try await host.acquire(id: id, owner: owner).release()
+                return nil
+            } catch {
+                return error
+            }
+        }
+        let claiming = await eventually { await self.replicas.hungCalls == 1 }
+        XCTAssertTrue(claiming, "the resume read the live record and waits for its claim")
+        try await records?.endSession(idHash: TokenHasher.hash(id), reason: SessionEndReason.clientDeleted.label, now: Date())
+        await replicas.setHanging(.claim, false)
+        let error = await resumed.value
+        XCTAssertEqual(error, .notFound, "a session ended meanwhile is not brought back")
+        let (sessions, children) = (await host.sessionCount, await host.childCount)
+        XCTAssertEqual(sessions + children, 0, "no child started for it")
+        let released = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        XCTAssertTrue(released, "its claim goes back")
+    }
+
+    /// A DELETE gives the key back only once the record's end is in the store: a replica that
+    /// claims the key next reads the record ended and never resumes the session.
+    func testADeletedSessionsClaimGoesBackOnlyAfterItsRecordEnded() async throws {
+        let (host, placement) = try replica()
+        let id = try await open(host)
+        // Another connection holds the database's write lock: the record's end waits for it.
+        let database = try DatabaseQueue(path: bed.databasePath)
+        let (locked, unlock) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        Thread {
+            try? database.inTransaction(.immediate) { _ in
+                locked.signal()
+                unlock.wait()
+                return .commit
+            }
+        }.start()
+        let holding = await eventually { locked.wait(timeout: .now()) == .success }
+        XCTAssertTrue(holding)
+
+        try await host.delete(id: id, owner: owner)
+        let stopped = await eventually { await host.childCount == 0 }
+        XCTAssertTrue(stopped)
+        try await Task.sleep(for: .milliseconds(300))
+        let whileWriting = await replicas.holder(of: key(id))
+        unlock.signal()
+        XCTAssertEqual(whileWriting, placement?.identity.id, "the claim is kept while the record's end is not written")
+        let released = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        XCTAssertTrue(released)
+        let record = try await records?.liveSession(idHash: TokenHasher.hash(id))
+        XCTAssertNil(record, "the record was ended before the claim went back")
     }
 
     func testAChildClaimedAfterABeatWasSentIsNotFencedByIt() async throws {
