@@ -96,21 +96,34 @@ extension ChildHost {
     /// among them was taken over by another replica while this one's beats did not arrive, and
     /// ends here (its session resumes on the holder). Children claimed after the beat was sent
     /// are not judged by it.
-    func fence(held: Set<String>, beatIssuedAt: ContinuousClock.Instant) {
+    func fence(held: Set<String>, beatIssuedAt: ContinuousClock.Instant) async {
+        var taken: [ChildKey] = []
         for key in Array(entries.keys) where !held.contains(ChildPlacement.storeKey(key)) {
             guard let claimed = claimedAt[key], claimed < beatIssuedAt else { continue }
             logger.warning("child taken over by another replica; ending it here", metadata: ["kind": "\(key.kind)"])
-            end(key, reason: .takenOver)
+            taken.append(key)
         }
+        await endTakenOver(taken)
     }
 
     /// This replica's last beat is `fenceAge` old (the heartbeat's watchdog): the others may
     /// take any of its children over at the lapse, so all of them end here first.
-    func endAllTakenOver() {
+    func endAllTakenOver() async {
         guard !entries.isEmpty else { return }
         logger.error("replica heartbeat too old; ending every local child (the other replicas may have taken them over)", metadata: [
             "children": "\(entries.count)",
         ])
-        for key in Array(entries.keys) { end(key, reason: .takenOver) }
+        await endTakenOver(Array(entries.keys))
+    }
+
+    /// Ends `keys`' children here. A user child's listen streams and parked MRTR calls live
+    /// with it: they end too, or their clients would wait on a silent stream for ever instead
+    /// of reconnecting (and landing on the new holder).
+    private func endTakenOver(_ keys: [ChildKey]) async {
+        for key in keys { end(key, reason: .takenOver) }
+        for case .user(let userID) in keys {
+            endListeners(userID: userID, clientID: nil)
+            await endScopedWork(userID: userID, clientID: nil)
+        }
     }
 }

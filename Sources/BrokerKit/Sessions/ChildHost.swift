@@ -473,7 +473,7 @@ public actor ChildHost: Service {
         }
     }
 
-    private func endScopedWork(userID: Int64, clientID: String?) async {
+    func endScopedWork(userID: Int64, clientID: String?) async {
         for work in scopedWork.withLock({ $0 }) { await work.end(userID: userID, clientID: clientID) }
     }
 

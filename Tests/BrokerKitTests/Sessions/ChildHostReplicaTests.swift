@@ -126,6 +126,35 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertEqual(stillHolder, placementB?.identity.id, "the fenced replica does not release a claim that is not its own")
     }
 
+    /// A user child taken over ends here with its listen streams and parked MRTR calls, so
+    /// their clients reconnect (to the new holder) instead of waiting on a silent stream.
+    func testAFencedUserChildEndsItsListenStreamsAndParkedCalls() async throws {
+        let (host, placement) = try replica()
+        let scoped = ScopedWorkRecorder()
+        host.register(scoped)
+        var filter = ListenFilter()
+        filter.toolsListChanged = true
+        let (_, notifications, _) = try await host.listen(owner: owner, filter: filter)
+        let listening = await host.listenerCount(userID: owner.userID)
+        XCTAssertEqual(listening, 1)
+
+        await replicas.assign(ChildPlacement.storeKey(.user(owner.userID)), to: "replica-b", at: clock.now)
+        let beaten = try await placement?.beat()
+        let beat = try XCTUnwrap(beaten)
+        await host.fence(held: beat.held, beatIssuedAt: beat.issuedAt)
+        let (children, listeners) = (await host.userChildCount, await host.listenerCount(userID: owner.userID))
+        XCTAssertEqual(children, 0)
+        XCTAssertEqual(listeners, 0)
+        let ended = await withTimeout(.seconds(10)) { () async -> Bool? in
+            for await _ in notifications {}
+            return !Task.isCancelled
+        }
+        XCTAssertEqual(ended, true, "the listen stream ends, so its client reconnects")
+        let endedWork = await scoped.ended
+        XCTAssertEqual(endedWork.map(\.userID), [owner.userID], "the user's parked calls end")
+        XCTAssertEqual(endedWork.map(\.clientID), [nil])
+    }
+
     /// A resume reads the record again once it holds the key: a DELETE on the former holder may
     /// have ended it between the first read and the claim, and the session must stay ended.
     func testAResumeReadsTheRecordAgainAfterItsClaim() async throws {
@@ -337,4 +366,15 @@ final class ChildHostReplicaTests: XCTestCase {
         let claims = await replicas.claims
         XCTAssertEqual(claims, 0)
     }
+}
+
+/// Records which users' client-scoped work (parked MRTR calls) the host ended.
+private actor ScopedWorkRecorder: ClientScopedWork {
+    private(set) var ended: [(userID: Int64, clientID: String?)] = []
+
+    func end(userID: Int64, clientID: String?) async {
+        ended.append((userID, clientID))
+    }
+
+    func endAll() async {}
 }
