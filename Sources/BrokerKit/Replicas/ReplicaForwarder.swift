@@ -98,7 +98,7 @@ struct ReplicaForwarder: Sendable {
         let upstream: HTTPClientResponse
         let sent = ContinuousClock.now
         do {
-            upstream = try await pool.execute(outgoing(request, url: url, body: body, context: context),
+            upstream = try await pool.execute(outgoing(request, url: url, body: body, context: context, to: holder),
                                                    timeout: TimeAmount(headTimeout))
         } catch {
             let failure = Self.failure(error)
@@ -143,14 +143,20 @@ struct ReplicaForwarder: Sendable {
         return url.query.map { path + "?" + $0 } ?? path
     }
 
-    private func outgoing(_ request: Request, url: URL, body: ByteBuffer, context: BrokerRequestContext) -> HTTPClientRequest {
+    /// Whether the hop sends the client's header `name` on (and so signs it).
+    static func forwards(_ name: HTTPField.Name) -> Bool {
+        name.canonicalName.hasPrefix("mcp-") || requestHeaders.contains(name)
+    }
+
+    private func outgoing(_ request: Request, url: URL, body: ByteBuffer, context: BrokerRequestContext,
+                          to holder: ReplicaRecord) -> HTTPClientRequest {
         var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = HTTPMethod(rawValue: request.method.rawValue)
-        for field in request.headers where field.name.canonicalName.hasPrefix("mcp-") || Self.requestHeaders.contains(field.name) {
+        for field in request.headers where Self.forwards(field.name) {
             outgoing.headers.add(name: field.name.rawName, value: field.value)
         }
         if let authority = request.head.authority { outgoing.headers.add(name: "Host", value: authority) }
-        let facts = ReplicaHopFacts(request, body: body, clientAddress: context.clientAddress)
+        let facts = ReplicaHopFacts(request, body: body, clientAddress: context.clientAddress, target: holder.id)
         outgoing.headers.add(name: HTTPField.Name.replicaHop.canonicalName, value: signature.sign(facts, sender: identity.id, at: Date()))
         outgoing.headers.add(name: HTTPField.Name.replicaClient.canonicalName, value: context.clientAddress)
         // The holder logs the request under the same id, so one grep finds it on both replicas.

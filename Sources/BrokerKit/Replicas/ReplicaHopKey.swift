@@ -7,7 +7,7 @@ import Crypto
 /// signature, nor the other way round.
 struct ReplicaHopKey: Sendable {
     let current: SymmetricKey
-    /// Keys from `FJMCP_PREVIOUS_SECRET_KEYS`: during a rolling key rotation, a replica still
+    /// The key from `FJMCP_SECRET_KEY_PREVIOUS[_FILE]`: during a rolling key rotation, a replica still
     /// on the old key signs with it, and the ones already rotated accept it.
     let previous: [SymmetricKey]
 

@@ -65,7 +65,8 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
         var context = context
         let client = request.headers[.replicaClient] ?? "-"
         do {
-            let sender = try forwarder.signature.verify(hop, facts: ReplicaHopFacts(request, body: body, clientAddress: client), now: Date())
+            let facts = ReplicaHopFacts(request, body: body, clientAddress: client, target: forwarder.identity.id)
+            let sender = try forwarder.signature.verify(hop, facts: facts, now: Date())
             context.clientAddress = client
             context.logger[metadataKey: "client"] = .string(client)
             context.logger[metadataKey: "hop_from"] = .string(sender)

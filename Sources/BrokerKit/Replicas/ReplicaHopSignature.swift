@@ -14,30 +14,43 @@ extension HTTPField.Name {
 }
 
 /// What a hop signature covers: everything the receiving replica acts on that could be swapped
-/// in transit or in a replay of a captured hop (within the window) — method, Host as the client
-/// sent it, path with query, `Mcp-Session-Id`, the body (its SHA-256) and the client address
-/// the receiver then logs and counts instead of the forwarding replica's.
+/// in transit or in a replay of a captured hop (within the window) — the replica it is meant
+/// for (a captured hop cannot be played to another one), method, Host as the client sent it,
+/// path with query, `Mcp-Session-Id`, every header the hop forwards (Authorization,
+/// MCP-Protocol-Version, `Mcp-Method`/`Mcp-Param-*`, Accept, Last-Event-ID, Origin,
+/// Content-Type; their SHA-256), the body (its SHA-256) and the client address the receiver
+/// then logs and counts instead of the forwarding replica's.
 struct ReplicaHopFacts: Sendable, Equatable {
+    var target: String
     var method: String
     var authority: String
     var path: String
     var sessionID: String?
+    var headersDigest: [UInt8]
     var bodyDigest: [UInt8]
     var clientAddress: String
 
-    init(method: String, authority: String, path: String, sessionID: String?, body: ByteBuffer, clientAddress: String) {
+    /// `target`: the receiving replica's id. `headers`: the request's, of which those the hop
+    /// forwards count (`ReplicaForwarder.forwards`), in any order.
+    init(target: String, method: String, authority: String, path: String, sessionID: String?, headers: HTTPFields, body: ByteBuffer,
+         clientAddress: String) {
+        self.target = target
         self.method = method
         self.authority = authority
         self.path = path
         self.sessionID = sessionID
+        // One "name:value" per line, sorted: names hold no colon, values no line break.
+        let lines = headers.filter { ReplicaForwarder.forwards($0.name) }.map { $0.name.canonicalName + ":" + $0.value }.sorted()
+        self.headersDigest = Array(SHA256.hash(data: Array(lines.joined(separator: "\n").utf8)))
         self.bodyDigest = body.withUnsafeReadableBytes { Array(SHA256.hash(data: $0)) }
         self.clientAddress = clientAddress
     }
 
-    /// The facts of `request` (whose body is `body`) as it arrived from `clientAddress`.
-    init(_ request: Request, body: ByteBuffer, clientAddress: String) {
-        self.init(method: request.method.rawValue, authority: request.head.authority ?? "", path: request.head.path ?? "",
-                  sessionID: request.headers[.mcpSessionID], body: body, clientAddress: clientAddress)
+    /// The facts of `request` (whose body is `body`) as it arrived from `clientAddress`, for
+    /// replica `target`.
+    init(_ request: Request, body: ByteBuffer, clientAddress: String, target: String) {
+        self.init(target: target, method: request.method.rawValue, authority: request.head.authority ?? "", path: request.head.path ?? "",
+                  sessionID: request.headers[.mcpSessionID], headers: request.headers, body: body, clientAddress: clientAddress)
     }
 }
 
@@ -105,9 +118,9 @@ struct ReplicaHopSignature: Sendable {
     /// values and request targets), so no two different fact sets give the same message.
     private static func message(_ facts: ReplicaHopFacts, sender: String, milliseconds: Int64) -> [UInt8] {
         let lines = [
-            "fjmcp-replica-hop", version, sender, String(milliseconds), facts.method, facts.authority, facts.path,
+            "fjmcp-replica-hop", version, sender, facts.target, String(milliseconds), facts.method, facts.authority, facts.path,
             // Absent and empty differ: "-" alone, or "+" before the value.
-            facts.sessionID.map { "+" + $0 } ?? "-", facts.clientAddress, Hex.encode(facts.bodyDigest),
+            facts.sessionID.map { "+" + $0 } ?? "-", facts.clientAddress, Hex.encode(facts.headersDigest), Hex.encode(facts.bodyDigest),
         ]
         return Array(lines.joined(separator: "\n").utf8)
     }

@@ -443,7 +443,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         try await withReplicas { _, _, portA, _, client in
             let signature = ReplicaHopSignature(key: ReplicaHopKey(masterKey: Self.secret))
             let otherKey = ReplicaHopSignature(key: ReplicaHopKey(masterKey: [UInt8](repeating: 6, count: 32)))
-            let facts = ReplicaHopFacts(method: "POST", authority: "127.0.0.1:\(portA)", path: "/mcp", sessionID: nil,
+            let facts = ReplicaHopFacts(target: "replica-A", method: "POST", authority: "127.0.0.1:\(portA)", path: "/mcp", sessionID: nil,
+                                        headers: [.authorization: "Bearer t0k", .contentType: "application/json"],
                                         body: ByteBuffer(string: #"{"id":7}"#), clientAddress: "198.51.100.7")
             let valid = signature.sign(facts, sender: "replica-B", at: Date())
             let forged: [(String, String)] = [

@@ -1,5 +1,6 @@
 @testable import BrokerKit
 import Foundation
+import HTTPTypes
 import NIOCore
 import XCTest
 
@@ -10,9 +11,10 @@ final class ReplicaHopSignatureTests: XCTestCase {
 
     private func facts(method: String = "POST", authority: String = "broker.example", path: String = "/mcp",
                        sessionID: String? = "session-1", body: String = #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
-                       client: String = "203.0.113.9") -> ReplicaHopFacts {
-        ReplicaHopFacts(method: method, authority: authority, path: path, sessionID: sessionID, body: ByteBuffer(string: body),
-                        clientAddress: client)
+                       client: String = "203.0.113.9", target: String = "replica-B",
+                       headers: HTTPFields = [.authorization: "Bearer t0k", .mcpProtocolVersion: "2025-11-25"]) -> ReplicaHopFacts {
+        ReplicaHopFacts(target: target, method: method, authority: authority, path: path, sessionID: sessionID, headers: headers,
+                        body: ByteBuffer(string: body), clientAddress: client)
     }
 
     private func assertRefused(_ header: String, _ facts: ReplicaHopFacts, at time: Date? = nil, as expected: ReplicaHopError,
@@ -36,12 +38,22 @@ final class ReplicaHopSignatureTests: XCTestCase {
         for tampered in [
             facts(body: #"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#), facts(path: "/mcp?x=1"), facts(sessionID: "session-2"),
             facts(sessionID: nil), facts(sessionID: ""), facts(method: "DELETE"), facts(authority: "evil.example"),
-            facts(client: "198.51.100.1"),
+            facts(client: "198.51.100.1"), facts(target: "replica-C"),
+            facts(headers: [.authorization: "Bearer other", .mcpProtocolVersion: "2025-11-25"]),
+            facts(headers: [.authorization: "Bearer t0k", .mcpProtocolVersion: "2025-06-18"]),
+            facts(headers: [.authorization: "Bearer t0k", .mcpProtocolVersion: "2025-11-25", .accept: "text/event-stream"]),
+            facts(headers: [.authorization: "Bearer t0k"]),
         ] {
             assertRefused(header, tampered, as: .badSignature)
         }
         // Another sender id in the header is not covered by the MAC it carries.
         assertRefused(header.replacingOccurrences(of: "replica-A", with: "replica-B"), facts(), as: .badSignature)
+    }
+
+    func testHeadersTheHopDoesNotForwardAndTheForwardedOnesOrderAreNotCovered() throws {
+        let header = signature.sign(facts(), sender: "replica-A", at: now)
+        let reordered = facts(headers: [.mcpProtocolVersion: "2025-11-25", .authorization: "Bearer t0k", .userAgent: "curl", .cookie: "x"])
+        XCTAssertEqual(try signature.verify(header, facts: reordered, now: now), "replica-A")
     }
 
     func testAHopSignedWithAnotherSecretIsABadSignature() {
