@@ -101,7 +101,8 @@ public struct BrokerAssembly: Sendable {
         let hop: ReplicaHopMiddleware? = if let placement, let settings = config.replica {
             ReplicaHopMiddleware(identity: placement.identity, masterKey: masterKey, previousMasterKeys: config.previousSecretKeys,
                                  lapse: settings.lapse, patience: settings.lapse + .seconds(1) + settings.heartbeat,
-                                 keepAliveInterval: options.endpoint.keepAliveInterval, holders: placement.holders)
+                                 keepAliveInterval: options.endpoint.keepAliveInterval,
+                                 headTimeout: limits.initializeTimeout * 2 + .seconds(15), holders: placement.holders)
         } else {
             nil
         }

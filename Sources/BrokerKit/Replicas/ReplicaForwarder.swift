@@ -76,16 +76,19 @@ struct ReplicaForwarder: Sendable {
     let identity: ReplicaIdentity
     let signature: ReplicaHopSignature
     /// The whole wait for the holder's response head. Its handlers answer within the JSON window
-    /// (1 s) or switch to SSE, so this only ends a holder that accepted and then stalled.
+    /// (1 s) or switch to SSE once they hold the child, which a resume may first have to start
+    /// (initialize, then the tool list): longer than that, this only ends a holder that
+    /// accepted and then stalled.
     let headTimeout: Duration
     private let pool: HTTPClient
 
-    /// `idleTimeout`: how long a hop may read nothing from the holder (see `pools`).
+    /// `idleTimeout`: how long a hop may read nothing from the holder (see `pools`); never
+    /// shorter than `headTimeout`, which the same read timeout would cut short otherwise.
     init(identity: ReplicaIdentity, signature: ReplicaHopSignature, headTimeout: Duration, idleTimeout: Duration) {
         self.identity = identity
         self.signature = signature
         self.headTimeout = headTimeout
-        pool = Self.pool(idleTimeout: idleTimeout)
+        pool = Self.pool(idleTimeout: max(idleTimeout, headTimeout))
     }
 
     /// Forwards `request` (its collected `body`) to `holder` and relays its answer.

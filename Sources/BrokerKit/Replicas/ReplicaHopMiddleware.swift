@@ -40,11 +40,12 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
 
     /// `patience`: how long a request waits for a holder that does not answer to lapse; the
     /// replica lapse plus a margin and one heartbeat.
-    /// `headTimeout`: how long the holder may take to its response head. `keepAliveInterval`:
-    /// the endpoint's SSE keep-alive interval (`MCPEndpoint.Options`); a relayed answer silent
-    /// for three of them (the holder writes at least one each) is ended, its holder gone.
+    /// `headTimeout`: how long the holder may take to its response head (it may have to start
+    /// the child first). `keepAliveInterval`: the endpoint's SSE keep-alive interval
+    /// (`MCPEndpoint.Options`); a relayed answer silent for three of them (the holder writes at
+    /// least one each) is ended, its holder gone.
     public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], lapse: Duration, patience: Duration,
-                keepAliveInterval: Duration, holders: ReplicaHolderMemo? = nil, headTimeout: Duration = .seconds(30)) {
+                keepAliveInterval: Duration, headTimeout: Duration, holders: ReplicaHolderMemo? = nil) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
             key: ReplicaHopKey(masterKey: masterKey, previousMasterKeys: previousMasterKeys)), headTimeout: headTimeout,
             idleTimeout: keepAliveInterval * 3)

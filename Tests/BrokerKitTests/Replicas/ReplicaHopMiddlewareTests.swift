@@ -271,7 +271,7 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
     /// A relayed stream whose holder goes silent (gone without a reset) ends after three
     /// keep-alive intervals without a byte, instead of hanging for ever.
     func testARelayedStreamThatFallsSilentForThreeKeepAliveIntervalsEnds() async throws {
-        try await withReplicas(b: HopSettings(keepAliveInterval: .milliseconds(200))) { _, _, _, portB, client in
+        try await withReplicas(b: HopSettings(headTimeout: .milliseconds(500), keepAliveInterval: .milliseconds(200))) { _, _, _, portB, client in
             let started = ContinuousClock.now
             let response = try await client.execute(Self.post(portB, path: "/mcp?mode=hold"), timeout: .seconds(30))
             XCTAssertEqual(response.status.code, 200)
