@@ -36,6 +36,15 @@ final class ChildHostReplicaTests: XCTestCase {
 
     private func key(_ id: String) -> String { ChildPlacement.storeKey(.session(id)) }
 
+    /// A session opened on `host` whose child was then reaped (its claim given back).
+    private func reapedSession(on host: ChildHost) async throws -> String {
+        let id = try await open(host)
+        await host.end(.session(id), reason: .idle)
+        let freed = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        XCTAssertTrue(freed, "an idle reap gives the key back")
+        return id
+    }
+
     /// The error a request on `id` meets on `host`, or nil when it was served.
     private func failure(acquiring id: String, on host: ChildHost) async -> SessionError? {
         do {
@@ -159,10 +168,7 @@ final class ChildHostReplicaTests: XCTestCase {
     /// have ended it between the first read and the claim, and the session must stay ended.
     func testAResumeReadsTheRecordAgainAfterItsClaim() async throws {
         let (host, _) = try replica()
-        let id = try await open(host)
-        await host.end(.session(id), reason: .idle)
-        let freed = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
-        XCTAssertTrue(freed)
+        let id = try await reapedSession(on: host)
 
         await replicas.setHanging(.claim, true)
         let owner = owner
@@ -293,10 +299,7 @@ final class ChildHostReplicaTests: XCTestCase {
 
     func testConcurrentRequestsResumingASessionMakeOneClaimAndOneStart() async throws {
         let (host, _) = try replica()
-        let id = try await open(host)
-        await host.end(.session(id), reason: .idle)
-        let freed = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
-        XCTAssertTrue(freed)
+        let id = try await reapedSession(on: host)
         let before = await replicas.claims
         let owner = self.owner
         let served = await withTaskGroup(of: Bool.self) { group in
