@@ -8,7 +8,10 @@ public struct ReplicaSettings: Sendable, Equatable {
     /// How often this replica writes its heartbeat.
     public var heartbeat: Duration
     /// A replica whose last heartbeat is older than this is presumed dead: its children may be
-    /// taken over. At least two heartbeats, so one late beat never costs a replica its children.
+    /// taken over. At least three heartbeats: a replica ends its own children once its last beat
+    /// is a heartbeat and a quarter short of the lapse (before the others may take them over),
+    /// so the lapse must leave room for a healthy beat's age (a heartbeat, plus at most half of
+    /// one while the database answers).
     public var lapse: Duration
 
     public init(address: String, heartbeat: Duration, lapse: Duration) {
@@ -21,7 +24,7 @@ public struct ReplicaSettings: Sendable, Equatable {
     /// lost or late beats (a database failover, a stalled host) before others take over.
     public static let defaultLapseBeats = 5
     /// The fewest heartbeats a lapse may span.
-    public static let minimumLapseBeats = 2
+    public static let minimumLapseBeats = 3
     /// Heartbeats more often than this load the database for nothing; rarer ones make a
     /// take-over after a crash wait too long.
     public static let heartbeatRange: ClosedRange<Duration> = .milliseconds(100) ... .seconds(60)
@@ -37,7 +40,7 @@ public struct ReplicaSettings: Sendable, Equatable {
 extension Setting {
     public static let replicaURL = Setting("FJMCP_REPLICA_URL", help: "Replica mode: this broker's address as the other replicas reach it directly (not through the load balancer), e.g. http://10.0.0.5:8080 (http or https, no path, query or fragment). Needs a PostgreSQL FJMCP_DATABASE_URL shared by all replicas. Unset: one broker per database.")
     public static let replicaHeartbeat = Setting("FJMCP_REPLICA_HEARTBEAT", default: "2s", help: "Replica mode: how often this replica writes its heartbeat to the database (100ms to 60s).")
-    public static let replicaLapse = Setting("FJMCP_REPLICA_LAPSE", help: "Replica mode: a replica whose last heartbeat is older than this is presumed dead and its children are taken over; at least 2 heartbeats. Unset: 5 heartbeats.")
+    public static let replicaLapse = Setting("FJMCP_REPLICA_LAPSE", help: "Replica mode: a replica whose last heartbeat is older than this is presumed dead and its children are taken over; at least 3 heartbeats. Unset: 5 heartbeats.")
 }
 
 extension ConfigReader {

@@ -38,9 +38,9 @@ extension ConfigTests {
 
     func testReplicaHeartbeatAndLapseAreRead() throws {
         let url = ["FJMCP_REPLICA_URL": "http://10.0.0.5:8080"]
-        let custom = try loadReplica(url.merging(["FJMCP_REPLICA_HEARTBEAT": "500ms", "FJMCP_REPLICA_LAPSE": "1s"]) { _, new in new }).replica
+        let custom = try loadReplica(url.merging(["FJMCP_REPLICA_HEARTBEAT": "500ms", "FJMCP_REPLICA_LAPSE": "1500ms"]) { _, new in new }).replica
         XCTAssertEqual(custom?.heartbeat, .milliseconds(500))
-        XCTAssertEqual(custom?.lapse, .seconds(1), "exactly two heartbeats is enough")
+        XCTAssertEqual(custom?.lapse, .milliseconds(1500), "exactly three heartbeats is enough")
         let derived = try loadReplica(url.merging(["FJMCP_REPLICA_HEARTBEAT": "100ms"]) { _, new in new }).replica
         XCTAssertEqual(derived?.lapse, .milliseconds(500), "the default lapse follows the heartbeat")
         XCTAssertEqual(try loadReplica(url.merging(["FJMCP_REPLICA_HEARTBEAT": "60s"]) { _, new in new }).replica?.heartbeat, .seconds(60))
@@ -76,10 +76,10 @@ extension ConfigTests {
 
     func testReplicaLapseShorterThanTwoBeatsOrMalformedIsRefused() {
         let url = "http://10.0.0.5:8080"
-        XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_LAPSE": "3s"]),
-                       ["FJMCP_REPLICA_LAPSE=3s is shorter than 2 heartbeats (FJMCP_REPLICA_HEARTBEAT=2s): it must be at least 4s"])
-        XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_HEARTBEAT": "1s", "FJMCP_REPLICA_LAPSE": "1500ms"]),
-                       ["FJMCP_REPLICA_LAPSE=1s500ms is shorter than 2 heartbeats (FJMCP_REPLICA_HEARTBEAT=1s): it must be at least 2s"])
+        XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_LAPSE": "5s"]),
+                       ["FJMCP_REPLICA_LAPSE=5s is shorter than 3 heartbeats (FJMCP_REPLICA_HEARTBEAT=2s): it must be at least 6s"])
+        XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_HEARTBEAT": "1s", "FJMCP_REPLICA_LAPSE": "2500ms"]),
+                       ["FJMCP_REPLICA_LAPSE=2s500ms is shorter than 3 heartbeats (FJMCP_REPLICA_HEARTBEAT=1s): it must be at least 3s"])
         XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_LAPSE": "0s"]), ["FJMCP_REPLICA_LAPSE must be greater than zero"])
         XCTAssertEqual(replicaProblems(["FJMCP_REPLICA_URL": url, "FJMCP_REPLICA_LAPSE": "ten"]),
                        ["FJMCP_REPLICA_LAPSE=ten is invalid: expected a duration such as 90s, 30m, 24h or 30d"])
