@@ -4,12 +4,7 @@ import XCTest
 /// `fjmcp-broker sessions` against replicas on one PostgreSQL database: whichever replica is
 /// asked lists every replica's sessions, each naming the replica holding its child, and every
 /// replica with its beat, the one asked marked.
-final class AdminReplicaSessionsBinaryTests: XCTestCase {
-    private var replicas: PostgresReplicas?
-
-    override func tearDown() async throws {
-        try await replicas?.stop()
-    }
+final class AdminReplicaSessionsBinaryTests: PostgresReplicaTestCase {
 
     /// The rows of a `sessions` listing's two tables, split into words.
     private func tables(_ listing: String) -> (children: [[String]], replicas: [[String]]) {
@@ -21,9 +16,7 @@ final class AdminReplicaSessionsBinaryTests: XCTestCase {
     }
 
     func testSessionsListsEveryReplicasSessionsWithTheReplicaHoldingEachAndListsTheReplicas() async throws {
-        let cluster = try PostgresReplicas()
-        replicas = cluster
-        let brokers = try await cluster.start(2, settings: ["FJMCP_REPLICA_HEARTBEAT": "200ms", "FJMCP_REPLICA_LAPSE": "2s"])
+        let brokers = try await startReplicas(2, settings: ["FJMCP_REPLICA_HEARTBEAT": "200ms", "FJMCP_REPLICA_LAPSE": "2s"])
         let (a, b) = (brokers[0], brokers[1])
         var (onA, _) = try await a.client()
         let opened = try await onA.initialize()

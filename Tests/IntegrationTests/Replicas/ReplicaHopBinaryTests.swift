@@ -7,19 +7,12 @@ import XCTest
 /// JSON and SSE streaming both ways, GET and DELETE included; an MRTR retry sent to B completes
 /// the call parked on A. A forged hop header is 403; a request for a holder that died waits for
 /// its heartbeat to lapse, then B takes the session over and answers it.
-final class ReplicaHopBinaryTests: XCTestCase {
-    private var replicas: PostgresReplicas?
-
-    override func tearDown() async throws {
-        try await replicas?.stop()
-    }
+final class ReplicaHopBinaryTests: PostgresReplicaTestCase {
 
     /// Two replicas (A, B) whose demo children have the `notify` tool. A short heartbeat and
     /// lapse, so a killed replica's sessions are taken over within seconds.
     private func startReplicas() async throws -> (ServedBroker, ServedBroker) {
-        let replicas = try PostgresReplicas()
-        self.replicas = replicas
-        let started = try await replicas.start(2, settings: [
+        let started = try await startReplicas(2, settings: [
             "FJMCP_CHILD_COMMAND": MCPDemo.path + " --notify", "FJMCP_REPLICA_HEARTBEAT": "300ms", "FJMCP_REPLICA_LAPSE": "3s",
         ])
         return (started[0], started[1])

@@ -5,19 +5,12 @@ import XCTest
 /// Two `fjmcp-broker serve` processes on one PostgreSQL database, as replicas behind one public
 /// URL with one secret key: a token used on both (so both bearer caches hold it) and revoked
 /// through one answers 401 on the other within 2 s, not after the cache's 30 s TTL.
-final class PostgresReplicaRevocationTests: XCTestCase {
-    private var replicas: PostgresReplicas?
-
-    override func tearDown() async throws {
-        try await replicas?.stop()
-    }
+final class PostgresReplicaRevocationTests: PostgresReplicaTestCase {
 
     /// Two replicas on a new database, the second with the first's public URL and Forgejo, both
     /// ready (the change listener connected, the replica heartbeat written).
-    private func startReplicas() async throws -> (ServedBroker, ServedBroker) {
-        let replicas = try PostgresReplicas()
-        self.replicas = replicas
-        let brokers = try await replicas.start(2)
+    private func startPair() async throws -> (ServedBroker, ServedBroker) {
+        let brokers = try await startReplicas(2)
         for broker in brokers {
             let ready = try await readiness(broker)
             XCTAssertTrue(ready.contains(#""change_listener":"ok""#) && ready.contains(#""replica_heartbeat":"ok""#),
@@ -64,7 +57,7 @@ final class PostgresReplicaRevocationTests: XCTestCase {
     }
 
     func testRevokeUserOnOneBrokerIsUnauthorizedOnTheOtherWithin2Seconds() async throws {
-        let replicas = try await startReplicas()
+        let replicas = try await startPair()
         let (_, tokens) = try await replicas.0.client()
         let onSecond = try await useOnBoth(tokens.accessToken, replicas)
 
@@ -75,7 +68,7 @@ final class PostgresReplicaRevocationTests: XCTestCase {
     }
 
     func testRevokingOneGrantOnOneBrokerIsUnauthorizedOnTheOtherWithin2SecondsAndSparesOtherGrants() async throws {
-        let replicas = try await startReplicas()
+        let replicas = try await startPair()
         let (_, revokedTokens) = try await replicas.0.client()
         let (_, keptTokens) = try await replicas.0.client()
         let revokedOnSecond = try await useOnBoth(revokedTokens.accessToken, replicas)

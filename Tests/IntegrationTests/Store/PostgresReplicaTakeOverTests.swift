@@ -7,22 +7,10 @@ import XCTest
 /// heartbeat is live (it forwards the request, or answers 503 "try again" when it cannot); once
 /// the holder is SIGKILLed and its lapse has passed, the other replica resumes the session under
 /// the same id, without a new `initialize`.
-final class PostgresReplicaTakeOverTests: XCTestCase {
-    private var replicas: PostgresReplicas?
-
-    override func tearDown() async throws {
-        if let run = testRun, run.failureCount + run.unexpectedExceptionCount > 0 {
-            for broker in replicas?.brokers ?? [] {
-                print("fjmcp-broker log of the failed test (last 6000 characters):\n" + String((broker.process?.stderr ?? "").suffix(6000)))
-            }
-        }
-        try await replicas?.stop()
-    }
+final class PostgresReplicaTakeOverTests: PostgresReplicaTestCase {
 
     func testASessionHeldByALiveReplicaIsNotStartedElsewhereAndIsResumedOnceItsHolderDiedAndLapsed() async throws {
-        let cluster = try PostgresReplicas()
-        replicas = cluster
-        let brokers = try await cluster.start(2, settings: ["FJMCP_REPLICA_HEARTBEAT": "200ms", "FJMCP_REPLICA_LAPSE": "1s"])
+        let brokers = try await startReplicas(2, settings: ["FJMCP_REPLICA_HEARTBEAT": "200ms", "FJMCP_REPLICA_LAPSE": "1s"])
         let (holder, other) = (brokers[0], brokers[1])
         var (onHolder, tokens) = try await holder.client()
         let opened = try await onHolder.initialize()
