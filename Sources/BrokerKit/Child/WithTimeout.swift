@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The result of `body`, or nil if `timeout` passes first (`body` is then cancelled). For waits
 /// that must give up without an error: a child that never answers, a latch never resolved.
 func withTimeout<Value: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> Value?) async -> Value? {
@@ -10,5 +12,25 @@ func withTimeout<Value: Sendable>(_ timeout: Duration, _ body: @escaping @Sendab
         let first = await group.next() ?? nil
         group.cancelAll()
         return first
+    }
+}
+
+/// `work`'s result, or nil at `deadline` without waiting for `work` to notice: for work that
+/// may ignore cancellation (a blocking `getaddrinfo`, a store call on a dead connection), which
+/// `withTimeout` would wait for.
+func race<Value: Sendable>(until deadline: ContinuousClock.Instant, _ work: @escaping @Sendable () async -> Value) async -> Value? {
+    let outcome = Mutex<CheckedContinuation<Value?, Never>?>(nil)
+    return await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
+        outcome.withLock { $0 = continuation }
+        let finish = { @Sendable (value: Value?) in outcome.withLock { $0.take() }?.resume(returning: value) }
+        let timer = Task {
+            try? await Task.sleep(until: deadline)
+            finish(nil)
+        }
+        Task {
+            let value = await work()
+            timer.cancel()
+            finish(value)
+        }
     }
 }

@@ -91,7 +91,7 @@ public struct MetadataDocumentFetcher: Sendable {
             addresses = [literal]
         } else {
             let resolver = self.resolver
-            let resolved = await Self.race(until: deadline) { () async -> [IPAddress]? in try? await resolver.addresses(of: host) }
+            let resolved = await race(until: deadline) { () async -> [IPAddress]? in try? await resolver.addresses(of: host) }
             guard let resolved else { throw .timeout }
             guard let resolved else { throw .unresolvable }
             addresses = resolved
@@ -99,26 +99,6 @@ public struct MetadataDocumentFetcher: Sendable {
         guard let first = addresses.first else { throw .unresolvable }
         guard allowPrivate || addresses.allSatisfy(AddressPolicy.isPublic) else { throw .privateAddress }
         return first
-    }
-
-    /// `work`'s result, or nil at `deadline` without waiting for `work` to notice (a blocking
-    /// `getaddrinfo` cannot be cancelled).
-    private static func race<Value: Sendable>(until deadline: ContinuousClock.Instant,
-                                              _ work: @escaping @Sendable () async -> Value) async -> Value? {
-        let outcome = Mutex<CheckedContinuation<Value?, Never>?>(nil)
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Value?, Never>) in
-            outcome.withLock { $0 = continuation }
-            let finish = { @Sendable (value: Value?) in outcome.withLock { $0.take() }?.resume(returning: value) }
-            let timer = Task {
-                try? await Task.sleep(until: deadline)
-                finish(nil)
-            }
-            Task {
-                let value = await work()
-                timer.cancel()
-                finish(value)
-            }
-        }
     }
 
     private func download(_ request: HTTPClientRequest, pinning host: String, to address: IPAddress,
