@@ -63,11 +63,11 @@ public struct AdminReplicaListing: Codable, Sendable, Equatable {
                          replicaID: holder, replicaAddress: holder.flatMap { addresses[$0] })
         }
         var children = sessions.map { record in
-            child(key: Self.sessionKey(idHash: record.idHash), kind: ChildKey.session("").kind, userID: record.userID,
+            child(key: ChildPlacement.sessionKey(idHash: record.idHash), kind: ChildKey.session("").kind, userID: record.userID,
                   clients: [record.clientID], since: record.createdAt)
         }
         for owner in owners {
-            guard let userID = Self.userID(ofKey: owner.key) else { continue }
+            guard let userID = ChildPlacement.userID(ofKey: owner.key) else { continue }
             children.append(child(key: owner.key, kind: ChildKey.user(0).kind, userID: userID, clients: [], since: owner.claimedAt))
         }
         for summary in summaries {
@@ -87,18 +87,6 @@ public struct AdminReplicaListing: Codable, Sendable, Equatable {
         case ChildKey.user(0).kind: ChildPlacement.storeKey(.user(summary.userID))
         default: nil
         }
-    }
-
-    /// A session's key from its record, which holds only the id's hash (the one
-    /// ``ChildPlacement/storeKey(_:)`` hashes the id with).
-    private static func sessionKey(idHash: String) -> String {
-        "session:\(idHash)"
-    }
-
-    /// The user of a `user:<id>` key; nil for any other key.
-    static func userID(ofKey key: String) -> Int64? {
-        guard key.hasPrefix("user:") else { return nil }
-        return Int64(key.dropFirst("user:".count))
     }
 
     /// The children as table rows under ``childHeader``: those running on the replica asked in
@@ -147,7 +135,7 @@ extension AdminServer {
         let replicas = try await placement.store.replicas()
         let summaries = await host.summaries()
         var logins = Dictionary(summaries.map { ($0.userID, $0.user) }, uniquingKeysWith: { first, _ in first })
-        for userID in Set(sessions.map(\.userID) + owners.compactMap { AdminReplicaListing.userID(ofKey: $0.key) }) where logins[userID] == nil {
+        for userID in Set(sessions.map(\.userID) + owners.compactMap { ChildPlacement.userID(ofKey: $0.key) }) where logins[userID] == nil {
             logins[userID] = try await store.user(id: userID)?.login
         }
         return AdminReplicaListing(summaries: summaries, sessions: sessions, logins: logins, owners: owners, replicas: replicas,

@@ -17,14 +17,8 @@ extension ChildHost {
     func placed<T>(_ key: ChildKey, _ body: () async throws(SessionError) -> T) async throws(SessionError) -> T {
         guard placement != nil else { return try await body() }
         try await claim(key)
-        do {
-            let result = try await body()
-            if entries[key] == nil { releaseClaim(key, after: []) }
-            return result
-        } catch {
-            if entries[key] == nil { releaseClaim(key, after: []) }
-            throw error
-        }
+        defer { if entries[key] == nil { releaseClaim(key, after: []) } }
+        return try await body()
     }
 
     /// The MRTR retry path (`ModernEndpoint.resume`): a parked call lives with the user's child,

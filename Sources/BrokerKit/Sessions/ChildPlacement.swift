@@ -67,9 +67,20 @@ public final class ChildPlacement: Sendable {
     /// table), never in clear.
     static func storeKey(_ key: ChildKey) -> String {
         switch key {
-        case .session(let id): "session:\(TokenHasher.hash(id))"
+        case .session(let id): sessionKey(idHash: TokenHasher.hash(id))
         case .user(let userID): "user:\(userID)"
         }
+    }
+
+    /// A session's key from the hash of its id (what its record holds).
+    static func sessionKey(idHash: String) -> String {
+        "session:\(idHash)"
+    }
+
+    /// The user of a `user:<id>` key; nil for any other key.
+    static func userID(ofKey key: String) -> Int64? {
+        guard key.hasPrefix("user:") else { return nil }
+        return Int64(key.dropFirst("user:".count))
     }
 
     // MARK: - Heartbeat
@@ -94,29 +105,12 @@ public final class ChildPlacement: Sendable {
             state.pending = task
             return (task, serial)
         }
-        guard let beat = try await value(of: task, within: beatTimeout) else {
+        guard let beat = try await race(until: .now + beatTimeout, { await task.result })?.get() else {
             // The next beat is a new write (perhaps on a new connection), not a wait on this one.
             beats.withLock { if $0.serial == serial { $0.pending = nil } }
             throw ReplicaBeatTimedOut(timeout: beatTimeout)
         }
         return beat
-    }
-
-    /// `task`'s value, or nil once `timeout` passed. Unlike `withTimeout` it never waits for
-    /// `task` to end: a store call stuck on a dead connection may ignore its cancellation.
-    private func value<T: Sendable>(of task: Task<T, any Error>, within timeout: Duration) async throws -> T? {
-        try await withCheckedThrowingContinuation { continuation in
-            let first = FirstResume(continuation)
-            let timer = Task {
-                try? await Task.sleep(for: timeout)
-                first.resume(with: .success(nil))
-            }
-            Task {
-                first.resume(with: await task.result.map { Optional($0) })
-                // Only now: a cancelled timer resumes at once.
-                timer.cancel()
-            }
-        }
     }
 
     /// The beat time of the last beat the store took; nil before the first.
@@ -209,19 +203,6 @@ struct ReplicaBeatTimedOut: Error, CustomStringConvertible {
     let timeout: Duration
 
     var description: String { "the store did not answer the heartbeat within \(timeout)" }
-}
-
-/// A continuation resumed by whichever of several tasks comes first; the others' results are dropped.
-private final class FirstResume<T: Sendable>: Sendable {
-    private let continuation: Mutex<CheckedContinuation<T, any Error>?>
-
-    init(_ continuation: CheckedContinuation<T, any Error>) {
-        self.continuation = Mutex(continuation)
-    }
-
-    func resume(with result: Result<T, any Error>) {
-        continuation.withLock { $0.take() }?.resume(with: result)
-    }
 }
 
 /// `/readyz`'s reason when this replica's heartbeat is older than the fence age (or never written).
