@@ -37,11 +37,13 @@ public struct AdminServer: Sendable {
         let router = Router()
         router.get("/sessions") { _, _ in try await self.sessions() }
         router.get("/replicas") { _, _ in
-            guard let listing = try await self.replicaListing() else { throw HTTPError(.notFound, message: "replica mode is off") }
-            return try Self.json(listing)
+            try await Self.answering("list the replicas' sessions", logger: self.logger) {
+                guard let listing = try await self.replicaListing() else { throw HTTPError(.notFound, message: "replica mode is off") }
+                return try Self.json(listing)
+            }
         }
         router.post("/users/:login/revoke") { _, context in
-            try await self.revoke(login: context.parameters.require("login"))
+            try await Self.answering("revoke the user", logger: self.logger) { try await self.revoke(login: context.parameters.require("login")) }
         }
         try? FileManager.default.removeItem(atPath: path)
         let logger = logger
@@ -49,6 +51,20 @@ public struct AdminServer: Sendable {
             if chmod(path, 0o600) != 0 { logger.error("admin socket permissions could not be restricted", metadata: ["path": "\(path)"]) }
             logger.notice("admin socket listening", metadata: ["path": "\(path)"])
         }, logger: logger)
+    }
+
+    /// Runs `work`; an error that is not already an HTTP answer (the database did not answer)
+    /// becomes a 503 that says what failed, logged with its cause, instead of an empty 500 the
+    /// command would print as "the broker answered 500: ".
+    static func answering(_ what: String, logger: Logger, _ work: () async throws -> Response) async throws -> Response {
+        do {
+            return try await work()
+        } catch let error as any HTTPResponseError {
+            throw error
+        } catch {
+            logger.error("admin request failed", metadata: ["request": "\(what)", "error": "\(error)"])
+            throw HTTPError(.serviceUnavailable, message: "could not \(what): the broker's database did not answer (see the broker's log)")
+        }
     }
 
     private func sessions() async throws -> Response {
