@@ -234,6 +234,7 @@ public actor HostedChild {
     /// (`UpstreamTokenThresholds`), or than `fallbackMargin` when the provider derived none. A
     /// fixed margin at or above a short token's lifetime replaced the child on every request.
     nonisolated func isNearExpiry(fallbackMargin: TimeInterval, now: Date = Date()) -> Bool {
+        let credential = self.credential
         guard let expiry = credential.expiresAt else { return false }
         return expiry.timeIntervalSince(now) < credential.thresholds?.retirementMargin ?? fallbackMargin
     }
