@@ -58,6 +58,12 @@ extension ConfigReader {
         }
         let address: String?
         switch PublicURL.parse(raw, allowPath: false, requireTLSOffLoopback: false) {
+        case .success(let url) where Self.isUnspecified(url.host):
+            // A listen-everywhere address names no host: other replicas cannot reach it, and
+            // replicas sharing it would each take the others' children for their own.
+            problems.append("\(Setting.replicaURL.env)=\(raw) is invalid: \(url.host) is not an address other replicas can reach; "
+                            + "give this replica's own address")
+            address = nil
         case .success(let url): address = url.origin
         case .failure(let reason):
             problems.append("\(Setting.replicaURL.env)=\(raw) is invalid: \(reason.message)")
@@ -71,6 +77,11 @@ extension ConfigReader {
         let lapse = replicaLapse(heartbeat: heartbeat)
         guard let address, let heartbeat, let lapse else { return nil }
         return ReplicaSettings(address: address, heartbeat: heartbeat, lapse: lapse)
+    }
+
+    private static func isUnspecified(_ host: String) -> Bool {
+        guard let address = IPAddress(parsing: host) else { return false }
+        return [IPAddress(parsing: "0.0.0.0"), IPAddress(parsing: "::")].contains(address)
     }
 
     private mutating func replicaHeartbeat() -> Duration? {

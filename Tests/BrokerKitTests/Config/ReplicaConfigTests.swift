@@ -58,7 +58,8 @@ extension ConfigTests {
 
     func testMalformedReplicaURLsAreRefusedByName() {
         for raw in ["10.0.0.5:8080", "ftp://10.0.0.5", "http://", "http://10.0.0.5:8080/mcp", "http://10.0.0.5:8080/?a=b",
-                    "http://10.0.0.5:8080/#top", "http://user:pw@10.0.0.5:8080", "http://10.0.0.5:70000"] {
+                    "http://10.0.0.5:8080/#top", "http://user:pw@10.0.0.5:8080", "http://10.0.0.5:70000", "http://0.0.0.0:8080",
+                    "http://[::]:8080"] {
             let found = replicaProblems(["FJMCP_REPLICA_URL": raw])
             XCTAssertEqual(found.count, 1, "\(raw): \(found)")
             XCTAssertTrue(found.first?.hasPrefix("FJMCP_REPLICA_URL=\(raw) is invalid: ") ?? false, "\(raw): \(found)")
