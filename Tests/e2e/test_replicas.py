@@ -412,11 +412,16 @@ async def test_sigkill_of_a_replica_under_load_fails_only_its_calls_in_flight(de
 
     # In flight on the victim at the kill: Caddy's own error (no upstream header: the victim's
     # connection broke) or a live replica's failed hop to the victim for a client whose child it
-    # held. Anything that started after the kill must have been answered.
+    # held. Caddy's own error also for a request it sent, in the moment after the kill, over a
+    # kept-alive connection to the victim it had not yet seen close (a POST that may have been
+    # delivered is not retried: the rule Caddyfile.replicas keeps). Anything else that started
+    # after the kill must have been answered.
     origin = run.origin
     affected_names = {c.name for c in affected}
+    caddy_unaware = 0.25  # s after the kill in which Caddy may still write to the victim's connections
     bad = [r for r in run.records if not r.ok and not (
-        r.started < killed_at < r.ended and (r.upstream in (None, victim.hostport) or r.client in affected_names))]
+        (r.started < killed_at < r.ended and (r.upstream in (None, victim.hostport) or r.client in affected_names))
+        or (r.upstream is None and killed_at <= r.started < killed_at + caddy_unaware))]
     in_flight = [r for r in run.records if not r.ok and r not in bad]
     print(f"killed {victim.name} at +{(killed_at - origin) * 1000:.0f} ms (heartbeat lapse {LAPSE_SECONDS} s); "
           f"{len(run.records)} calls, {len(in_flight)} failed in flight on it")
