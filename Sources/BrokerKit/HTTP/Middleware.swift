@@ -16,7 +16,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let incoming = request.headers[.requestID]
+        let incoming = request.headers.value(.requestID)
         let id = incoming.flatMap { Self.isAcceptable($0) ? $0 : nil } ?? RequestIDs.next()
         context.requestID = id
         context.clientAddress = ClientAddress.resolve(peer: context.peerAddress, forwardedFor: request.headers[values: .xForwardedFor],
@@ -138,7 +138,7 @@ public struct BodyLimitMiddleware: RouterMiddleware {
     public init(limit: Int) { self.limit = limit }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+        if let length = request.headers.value(.contentLength).flatMap(Int.init), length > limit {
             throw BrokerHTTPError.payloadTooLarge(limit: limit)
         }
         var context = context

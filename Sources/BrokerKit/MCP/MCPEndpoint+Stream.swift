@@ -7,7 +7,7 @@ extension MCPEndpoint {
     func openServerStream(_ request: Request, context: BrokerRequestContext) async throws -> Response {
         let owner = try context.owner
         try policy.checkStreamAccept(request)
-        guard let sessionID = request.headers[.mcpSessionID] else { throw MCPRequestError.sessionRequired }
+        guard let sessionID = request.headers.value(.mcpSessionID) else { throw MCPRequestError.sessionRequired }
         let session: HostedChild
         do throws(SessionError) {
             session = try await host.lookup(id: sessionID, owner: owner)

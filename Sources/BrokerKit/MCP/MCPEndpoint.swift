@@ -81,7 +81,7 @@ public struct MCPEndpoint: RouteProvider {
         if let modern, let response = try await modern.respond(to: message, request: request, owner: owner) { return response }
         if let refused = refusal(of: message, owner: owner) { return Self.json(refused) }
         let isInitialize = message.kind == .request && message.method == "initialize"
-        guard let sessionID = request.headers[.mcpSessionID] else {
+        guard let sessionID = request.headers.value(.mcpSessionID) else {
             if isInitialize { return try await initialize(message, owner: owner, context: context) }
             if message.kind == .batch, Self.containsInitialize(message) { throw MCPRequestError.initializeInBatch }
             return try await sessionless(message, owner: owner, request: request)
@@ -124,7 +124,7 @@ public struct MCPEndpoint: RouteProvider {
 
     private func delete(_ request: Request, context: BrokerRequestContext) async throws -> Response {
         let owner = try context.owner
-        guard let sessionID = request.headers[.mcpSessionID] else { throw MCPRequestError.sessionRequired }
+        guard let sessionID = request.headers.value(.mcpSessionID) else { throw MCPRequestError.sessionRequired }
         do throws(SessionError) {
             try await host.delete(id: sessionID, owner: owner)
         } catch {

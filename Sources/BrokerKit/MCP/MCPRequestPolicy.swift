@@ -36,7 +36,7 @@ struct MCPRequestPolicy: Sendable {
     /// Browsers send `Origin`; a page from anywhere but the broker's own origin must not drive
     /// a user's session (MCP 2025-11-25: 403).
     func checkOrigin(_ request: Request) throws(MCPRequestError) {
-        guard let origin = request.headers[.origin] else { return }
+        guard let origin = request.headers.value(.origin) else { return }
         if origin.lowercased() == publicURL.origin.lowercased() { return }
         if publicURL.isLoopback, let components = URLComponents(string: origin), let host = components.host,
             components.scheme == publicURL.scheme, PublicURL.isLoopbackHost(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
@@ -47,7 +47,7 @@ struct MCPRequestPolicy: Sendable {
     }
 
     func checkContentType(_ request: Request) throws(MCPRequestError) {
-        let value = request.headers[.contentType]
+        let value = request.headers.value(.contentType)
         // The exact value nearly every client sends needs no parsing.
         if value == "application/json" { return }
         let type = value?.split(separator: ";").first.map { Self.trimmed($0).lowercased() }
@@ -72,7 +72,7 @@ struct MCPRequestPolicy: Sendable {
     /// Missing means the negotiated version: the session already knows it (transport spec:
     /// assume 2025-03-26 only when there is no other way to know).
     func checkProtocolVersion(_ request: Request, negotiated: String) throws(MCPRequestError) {
-        guard let sent = request.headers[.mcpProtocolVersion].map({ Self.trimmed($0[...]) }) else { return }
+        guard let sent = request.headers.value(.mcpProtocolVersion).map({ Self.trimmed($0[...]) }) else { return }
         guard MCPProtocolVersion.supported.contains(sent) else { throw .unsupportedProtocolVersion(sent) }
         guard sent == negotiated else { throw .protocolVersionMismatch(sent: sent, negotiated: negotiated) }
     }

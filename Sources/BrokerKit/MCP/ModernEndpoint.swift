@@ -48,7 +48,7 @@ struct ModernEndpoint: Sendable {
         case .unclassified:
             // A modern server sees a request without its protocol header (or, with the header,
             // without the required `_meta`); either way a recognised modern error.
-            if request.headers[.mcpProtocolVersion] == ModernProtocol.version {
+            if request.headers.value(.mcpProtocolVersion) == ModernProtocol.version {
                 throw ModernRequestError(.invalidParams("_meta[\"\(ModernProtocol.protocolVersionKey)\"] is required"), rawID: message.rawID)
             }
             throw ModernRequestError(

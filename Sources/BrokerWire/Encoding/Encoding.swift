@@ -20,14 +20,22 @@ public enum Base64URL {
 }
 
 public enum Hex {
+    /// Inlinable so that callers in other modules get it specialized for their byte sequence (a
+    /// digest per request on the bearer path), not iterated through protocol witnesses.
+    @inlinable
     public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        let digits = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
+        text.reserveCapacity(2 * bytes.underestimatedCount)
         for byte in bytes {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
+            text.append(digit(byte >> 4))
+            text.append(digit(byte & 0x0F))
         }
         return String(decoding: text, as: UTF8.self)
+    }
+
+    @inlinable @usableFromInline
+    static func digit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
     }
 
     public static func decode(_ text: String) -> [UInt8]? {

@@ -196,9 +196,30 @@ extension JSONRPCMessage {
     static let foldedEnvelopeNames = FoldedNames(envelopeNames)
     static let foldedReadParamsNames = FoldedNames(readParamsNames)
 
+    /// Where each envelope member's value is (the first of each name, as `envelopeNames` orders them).
+    struct EnvelopeMembers {
+        private var ranges = InlineArray<6, Range<Int>?>(repeating: nil)
+
+        subscript(_ name: Name) -> Range<Int>? { ranges[name.rawValue] }
+
+        enum Name: Int, CaseIterable {
+            case jsonrpc, id, method, params, result, error
+        }
+
+        /// Keeps `value` for the envelope name `key` matches, unless one was kept already.
+        mutating func note(_ buffer: UnsafeBufferPointer<UInt8>, _ key: Range<Int>, _ hasEscapes: Bool, _ value: Range<Int>) {
+            for name in Name.allCases where ranges[name.rawValue] == nil
+                && keyEquals(buffer, key, hasEscapes, envelopeNames[name.rawValue])
+            {
+                ranges[name.rawValue] = value
+                return
+            }
+        }
+    }
+
     static func scan(_ buffer: UnsafeBufferPointer<UInt8>, strict: Bool) throws(JSONRPCParseError) -> Scan {
         var scanner = JSONScanner(buffer, checksMemberNames: strict)
-        var members: [String: Range<Int>] = [:]
+        var members = EnvelopeMembers()
         var result = Scan()
         do throws(JSONScanner.Failure) {
             scanner.skipWhitespace()
@@ -206,11 +227,9 @@ extension JSONRPCMessage {
             case UInt8(ascii: "{"):
                 try scanner.scanObject(depth: 0) { keyRange, hasEscapes, valueRange throws(JSONScanner.Failure) in
                     if strict { try refuseCaseVariant(buffer, keyRange, hasEscapes, of: foldedEnvelopeNames) }
-                    for key in envelopeNames where members[key] == nil && keyEquals(buffer, keyRange, hasEscapes, key) {
-                        members[key] = valueRange
-                    }
+                    members.note(buffer, keyRange, hasEscapes, valueRange)
                 }
-                if strict, let params = members["params"] { try refuseCaseVariants(buffer, inObjectAt: params) }
+                if strict, let params = members[.params] { try refuseCaseVariants(buffer, inObjectAt: params) }
             case UInt8(ascii: "["):
                 // Each element is checked when it is parsed on its own, so one bad element fails only itself.
                 var elements = JSONScanner(buffer, at: scanner.index)
@@ -235,21 +254,21 @@ extension JSONRPCMessage {
         guard buffer.first(where: { $0 > 0x20 }) == UInt8(ascii: "{") else {
             throw .invalidRequest("not an object")
         }
-        guard let version = members["jsonrpc"], buffer[version.lowerBound] == UInt8(ascii: "\""),
+        guard let version = members[.jsonrpc], buffer[version.lowerBound] == UInt8(ascii: "\""),
             JSONScanner.decodeString(buffer, version.lowerBound + 1..<version.upperBound - 1) == "2.0"
         else { throw .invalidRequest("jsonrpc must be \"2.0\"") }
-        if let idRange = members["id"] {
+        if let idRange = members[.id] {
             guard let id = JSONRPCID.parse(buffer, idRange) else { throw .invalidRequest("id must be a string or number") }
             result.id = id
             result.idRange = idRange
         }
-        if let params = members["params"] {
+        if let params = members[.params] {
             guard [UInt8(ascii: "{"), UInt8(ascii: "[")].contains(buffer[params.lowerBound]) else {
                 throw .invalidRequest("params must be an object or array")
             }
             result.paramsRange = params
         }
-        if let methodRange = members["method"] {
+        if let methodRange = members[.method] {
             guard buffer[methodRange.lowerBound] == UInt8(ascii: "\"") else {
                 throw .invalidRequest("method must be a string")
             }
@@ -259,7 +278,7 @@ extension JSONRPCMessage {
             return result
         }
         guard result.id != nil else { throw .invalidRequest("a response needs an id") }
-        switch (members["result"], members["error"]) {
+        switch (members[.result], members[.error]) {
         case (.some, nil): result.kind = .response
         case (nil, .some): result.kind = .errorResponse
         default: throw .invalidRequest("a response needs exactly one of result and error")

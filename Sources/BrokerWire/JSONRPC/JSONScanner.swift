@@ -68,15 +68,14 @@ struct JSONScanner {
             index += 1
             return
         }
-        // Folded names seen in this object; an empty Set does not allocate.
-        var names: Set<FoldedName> = []
+        var names = SeenNames()
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw .malformed("expected a member name at offset \(index)") }
             let (keyRange, keyHasEscapes) = try scanString()
             if checksMemberNames {
                 let name = FoldedName(bytes, keyRange.lowerBound + 1..<keyRange.upperBound - 1, hasEscapes: keyHasEscapes)
-                guard names.insert(name).inserted else {
+                guard names.insert(name) else {
                     throw .ambiguousMember("member name repeated (or a case variant) at offset \(keyRange.lowerBound)")
                 }
             }
@@ -220,6 +219,10 @@ struct JSONScanner {
 
     /// Decodes the content of an already validated string (range excludes the quotes).
     static func decodeString(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        // Method names, ids and versions rarely hold escapes: those are taken as they are.
+        guard bytes[range].contains(UInt8(ascii: "\\")) else {
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
         var output: [UInt8] = []
         output.reserveCapacity(range.count)
         var index = range.lowerBound
@@ -258,6 +261,31 @@ struct JSONScanner {
             }
         }
         return String(decoding: output, as: UTF8.self)
+    }
+}
+
+/// The folded member names seen in one object. Nearly every object a client sends has a handful
+/// of members: those are compared one by one in an inline buffer, allocating nothing (a `Set`
+/// allocated its storage for every object of every message); past `inlineCapacity` names the
+/// set takes over, so a client cannot make the check quadratic.
+private struct SeenNames {
+    private static let inlineCapacity = 8
+    private var inline = InlineArray<8, FoldedName?>(repeating: nil)
+    private var count = 0
+    private var overflow: Set<FoldedName> = []
+
+    /// False when `name` was seen before in this object.
+    mutating func insert(_ name: FoldedName) -> Bool {
+        if count < Self.inlineCapacity {
+            for slot in 0..<count where inline[slot] == name { return false }
+            inline[count] = name
+            count += 1
+            return true
+        }
+        if overflow.isEmpty {
+            for slot in 0..<count { if let seen = inline[slot] { overflow.insert(seen) } }
+        }
+        return overflow.insert(name).inserted
     }
 }
 

@@ -23,6 +23,21 @@ final class JSONMemberNameTests: XCTestCase {
         assertRefused(#"{"jsonrpc":"2.0","id":1,"method":"ping","\u0069d":2}"#)
     }
 
+    /// The first eight names of an object are checked inline, later ones in a set: a repeat is
+    /// found on either side of that line, and as many distinct names as wanted still pass.
+    func testRepeatsAreFoundBeforeAndPastTheInlineNames() throws {
+        func arguments(_ names: [String]) -> String {
+            let members = names.enumerated().map { #""\#($0.element)":\#($0.offset)"# }.joined(separator: ",")
+            return #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{\#(members)}}}"#
+        }
+        let distinct = (0..<40).map { "k\($0)" }
+        XCTAssertEqual(try strict(arguments(distinct)).method, "tools/call")
+        assertRefused(arguments(Array(distinct[0..<5]) + ["K2"]))
+        assertRefused(arguments(Array(distinct[0..<8]) + ["K3"]))
+        assertRefused(arguments(Array(distinct[0..<8]) + ["k8", "k9", "K8"]))
+        assertRefused(arguments(Array(distinct[0..<30]) + ["k\\u0030"]))
+    }
+
     func testCaseVariantsAreRefused() {
         assertRefused(#"{"jsonrpc":"2.0","id":7,"ID":8,"method":"ping"}"#)
         assertRefused(#"{"jsonrpc":"2.0","id":7,"Method":"tools/call","method":"ping"}"#)

@@ -28,8 +28,8 @@ enum MCPEra: Equatable {
     static func of(_ message: JSONRPCMessage, headers: HTTPFields) -> MCPEra {
         if message.kind == .batch || (message.kind == .request && message.method == "initialize") { return .legacy }
         if message.hasModernMeta { return .modern }
-        if headers[.mcpSessionID] != nil { return .legacy }
-        if message.method == "server/discover" || headers[.mcpProtocolVersion] == ModernProtocol.version { return .unclassified }
+        if headers.contains(.mcpSessionID) { return .legacy }
+        if message.method == "server/discover" || headers.value(.mcpProtocolVersion) == ModernProtocol.version { return .unclassified }
         return .sessionless
     }
 }
@@ -52,7 +52,7 @@ extension ModernRequest {
     init(validating message: JSONRPCMessage, headers: HTTPFields) throws(ModernRequestError) {
         try self.init(
             validating: message,
-            headers: Headers(protocolVersion: headers[.mcpProtocolVersion], method: headers[.mcpMethod], name: headers[.mcpName]),
+            headers: Headers(protocolVersion: headers.value(.mcpProtocolVersion), method: headers.value(.mcpMethod), name: headers.value(.mcpName)),
             digest: { Array(SHA256.hash(data: $0)) })
     }
 
