@@ -101,6 +101,9 @@ extension AuditRecord {
     static func toolOutcome(of answer: [UInt8]) -> String {
         guard let message = try? JSONRPCMessage(answer) else { return "error" }
         if message.kind == .errorResponse { return "error" }
+        // Nearly every answer has no `"isError"` anywhere, which memchr tells at once; only
+        // then is the result member read for it.
+        guard ChildAnswer.hasTrueIsError(answer) else { return "ok" }
         let failed = answer.withUnsafeBufferPointer { buffer in
             guard let start = buffer.firstIndex(where: { $0 > 0x20 }),
                   let result = JSONRPCMessage.member("result", inObjectAt: start..<buffer.count, of: buffer),

@@ -9,4 +9,14 @@ extension HTTPFields {
         guard self[index(after: first)...].contains(where: { $0.name == name }) else { return self[first].value }
         return self[name]
     }
+
+    /// `self[field.name] = field.value` for a field built beforehand: appended when absent (the
+    /// common case, one search), otherwise every field of that name is replaced by it.
+    mutating func replaceOrAppend(_ field: HTTPField) {
+        if contains(field.name) {
+            self[field.name] = field.value
+        } else {
+            append(field)
+        }
+    }
 }

@@ -24,7 +24,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request_id"] = .string(id)
         // Inner middleware turns every error into a response, so the id can always be attached.
         var response = try await next(request, context)
-        response.headers[.requestID] = id
+        response.headers.replaceOrAppend(HTTPField(name: .requestID, value: id))
         return response
     }
 
@@ -117,16 +117,24 @@ public struct SecurityHeadersMiddleware: RouterMiddleware {
             response = try BrokerHTTPError(.internalServerError, code: "server_error", description: "internal error")
                 .response(from: request, context: context)
         }
-        response.headers[.xContentTypeOptions] = "nosniff"
-        response.headers[.xFrameOptions] = "DENY"
-        response.headers[.referrerPolicy] = "no-referrer"
-        if response.headers[.contentSecurityPolicy] == nil {
-            response.headers[.contentSecurityPolicy] = "default-src 'none'; frame-ancestors 'none'"
-        }
-        if response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
-        if strictTransport { response.headers[.strictTransportSecurity] = "max-age=31536000" }
+        // Every response gets these: fields built once and appended (the subscript setter
+        // validated each value and searched the fields again, six times per request).
+        response.headers.reserveCapacity(response.headers.count + Self.always.count + 3)
+        for field in Self.always { response.headers.replaceOrAppend(field) }
+        if !response.headers.contains(.contentSecurityPolicy) { response.headers.append(Self.contentSecurityPolicy) }
+        if !response.headers.contains(.cacheControl) { response.headers.append(Self.noStore) }
+        if strictTransport { response.headers.replaceOrAppend(Self.strictTransportSecurity) }
         return response
     }
+
+    private static let always = [
+        HTTPField(name: .xContentTypeOptions, value: "nosniff"),
+        HTTPField(name: .xFrameOptions, value: "DENY"),
+        HTTPField(name: .referrerPolicy, value: "no-referrer"),
+    ]
+    private static let contentSecurityPolicy = HTTPField(name: .contentSecurityPolicy, value: "default-src 'none'; frame-ancestors 'none'")
+    private static let noStore = HTTPField(name: .cacheControl, value: "no-store")
+    private static let strictTransportSecurity = HTTPField(name: .strictTransportSecurity, value: "max-age=31536000")
 }
 
 /// Rejects bodies over the configured limit: at once from `Content-Length`, and while streaming

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -147,7 +148,9 @@ public struct MCPEndpoint: RouteProvider {
 
     static func json(_ bytes: [UInt8], headers: HTTPFields = [:]) -> Response {
         var fields = headers
-        fields[.contentType] = "application/json"
+        fields.replaceOrAppend(jsonContentType)
         return Response(status: .ok, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
+
+    private static let jsonContentType = HTTPField(name: .contentType, value: "application/json")
 }
