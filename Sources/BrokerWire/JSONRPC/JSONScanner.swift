@@ -68,14 +68,15 @@ struct JSONScanner {
             index += 1
             return
         }
-        var names = SeenNames()
+        // Only strict scans (client messages) keep names; a child's output is not checked.
+        var names = checksMemberNames ? SeenNames() : nil
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw .malformed("expected a member name at offset \(index)") }
             let (keyRange, keyHasEscapes) = try scanString()
             if checksMemberNames {
                 let name = FoldedName(bytes, keyRange.lowerBound + 1..<keyRange.upperBound - 1, hasEscapes: keyHasEscapes)
-                guard names.insert(name) else {
+                guard names?.insert(name) != false else {
                     throw .ambiguousMember("member name repeated (or a case variant) at offset \(keyRange.lowerBound)")
                 }
             }

@@ -15,6 +15,7 @@ package enum AuthorizationHeader {
     /// Another scheme counts as missing, so a client sending e.g. Basic gets the bearer challenge.
     package static func bearerToken(_ values: [String]) throws(Failure) -> String {
         guard values.count == 1, let header = values.first else { throw values.isEmpty ? .missing : .malformed }
+        if let token = plainBearerToken(header) { return token }
         let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw parts.first?.lowercased() == "bearer" ? .malformed : .missing
@@ -22,6 +23,21 @@ package enum AuthorizationHeader {
         let token = trimmedOfWhitespace(parts[1])
         guard !token.isEmpty else { throw .malformed }
         return token
+    }
+
+    /// The common form, `Bearer <token>` with the scheme written so and the token starting and
+    /// ending in a visible ASCII character, read without splitting or case folding (every `/mcp`
+    /// request passes here); nil sends anything else through the general parse, which reads the
+    /// same token from it.
+    private static func plainBearerToken(_ header: String) -> String? {
+        let utf8 = header.utf8
+        let prefix = "Bearer ".utf8
+        guard utf8.count > prefix.count, utf8.starts(with: prefix) else { return nil }
+        let token = utf8.dropFirst(prefix.count)
+        guard let first = token.first, let last = token.last, (0x21...0x7E).contains(first), (0x21...0x7E).contains(last) else {
+            return nil
+        }
+        return String(Substring(token))
     }
 
     /// `text` without the `.whitespaces` (tab and Unicode space separators) around it. Every

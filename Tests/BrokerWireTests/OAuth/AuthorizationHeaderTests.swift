@@ -9,6 +9,11 @@ final class AuthorizationHeaderTests: XCTestCase {
         XCTAssertEqual(try AuthorizationHeader.bearerToken(["bEaReR   abc \t"]), "abc")
         XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer \u{00A0}a b\u{2003}"]), "a b", "Unicode space separators are trimmed too")
         XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer a\u{00A0}b"]), "a\u{00A0}b", "only around the token")
+        // The plain form's shortcut and the general parse read the same tokens.
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer fjat_x y"]), "fjat_x y")
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer  fjat_x"]), "fjat_x")
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer fjat_x\u{2003}"]), "fjat_x")
+        XCTAssertEqual(try AuthorizationHeader.bearerToken(["Bearer \u{00E9}t\u{00E9}"]), "\u{00E9}t\u{00E9}")
     }
 
     func testBearerRefusals() {
