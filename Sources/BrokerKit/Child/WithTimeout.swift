@@ -24,13 +24,15 @@ func race<Value: Sendable>(until deadline: ContinuousClock.Instant, _ work: @esc
         outcome.withLock { $0 = continuation }
         let finish = { @Sendable (value: Value?) in outcome.withLock { $0.take() }?.resume(returning: value) }
         let timer = Task {
-            try? await Task.sleep(until: deadline)
+            // A cancelled sleep is the work's answer arriving: only a deadline reached says nil.
+            guard (try? await Task.sleep(until: deadline)) != nil else { return }
             finish(nil)
         }
         Task {
             let value = await work()
-            timer.cancel()
+            // Answer first: the cancelled timer must not be able to answer nil before it.
             finish(value)
+            timer.cancel()
         }
     }
 }
