@@ -57,14 +57,22 @@ protocol BridgeEventSink: Sendable {
     func yield(_ event: BridgeEvent) -> Bool
     /// The byte bound `yield` enforces (named in the error that ends the call).
     var limit: Int { get }
-    /// No event follows; called exactly once per call.
+    /// No event follows; called exactly once per call (after `answer`, or without an answer when
+    /// the call was abandoned).
     func finish()
+    /// The call's final response, after which no event follows.
+    func answer(_ response: [UInt8])
     /// What an overflow of this sink counts as (`fjmcp_buffer_overflows_total`).
     var overflowKind: BridgeMetrics.Stream { get }
 }
 
 extension BridgeEventSink {
     var overflowKind: BridgeMetrics.Stream { .call }
+
+    func answer(_ response: [UInt8]) {
+        _ = yield(.response(response))
+        finish()
+    }
 }
 
 /// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`). Unbounded: its

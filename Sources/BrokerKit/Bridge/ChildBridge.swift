@@ -150,8 +150,7 @@ public actor ChildBridge {
                 logger.debug("dropped a response for no pending request (cancelled or late)")
                 return
             }
-            _ = call.events.yield(.response(message.replacingID(withRaw: call.clientRawID)))
-            call.events.finish()
+            call.events.answer(message.replacingID(withRaw: call.clientRawID))
         case .notification:
             routeNotification(message)
         case .request:
@@ -223,8 +222,7 @@ public actor ChildBridge {
     private func overflowed(_ childID: Int64, limit: Int) {
         guard let call = table.remove(childID) else { return }
         logger.warning("ended a call whose client read its messages too slowly", metadata: ["limit_bytes": "\(limit)"])
-        _ = call.events.yield(.response(BufferBound.overflowError(rawID: call.clientRawID, limit: limit)))
-        call.events.finish()
+        call.events.answer(BufferBound.overflowError(rawID: call.clientRawID, limit: limit))
         let cancel = JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(childID).jsonBytes, reason: "client too slow")
         Task { [child] in try? await child.send(cancel) }
     }
@@ -232,8 +230,7 @@ public actor ChildBridge {
     private func childExited(_ exit: ChildExit) {
         self.exit = exit
         for call in table.removeAll() {
-            _ = call.events.yield(.response(Self.exitedError(call.clientRawID, exit)))
-            call.events.finish()
+            call.events.answer(Self.exitedError(call.clientRawID, exit))
         }
         serverContinuation.finish()
     }

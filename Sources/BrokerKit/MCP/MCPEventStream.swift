@@ -44,6 +44,13 @@ struct SignalSink: BridgeEventSink {
         continuation.yield(.ended)
         continuation.finish()
     }
+
+    /// The response is the stream's last signal: its readers stop at it, so no `.ended` marker
+    /// is queued behind it (one stream operation fewer on every call's answer path).
+    func answer(_ response: [UInt8]) {
+        continuation.yield(.item(.response(response)))
+        continuation.finish()
+    }
 }
 
 /// Server-Sent Events plumbing shared by every `/mcp` stream.

@@ -366,19 +366,22 @@ public actor ChildHost: Service {
 
     /// `call`: the lease carries a request, which counts against the per-child bound; a
     /// notification or an answer (a cancellation above all) always gets through.
+    /// Each request passes here and through `release`: one dictionary lookup each (a session
+    /// key hashes its whole id).
     private func checkout(_ key: ChildKey, child: HostedChild, call: Bool = true) throws(SessionError) -> ChildLease {
-        guard !call || (entries[key]?.inFlight ?? 0) < limits.maxCallsPerChild else {
+        guard let index = entries.index(forKey: key) else { return ChildLease(host: self, key: key, child: child, serial: 0) }
+        guard !call || entries.values[index].inFlight < limits.maxCallsPerChild else {
             throw .limitReached("\(limits.maxCallsPerChild) requests are already in flight on this \(key.noun)")
         }
-        entries[key]?.inFlight += 1
-        entries[key]?.lastActivity = .now
-        return ChildLease(host: self, key: key, child: child, serial: entries[key]?.serial ?? 0)
+        entries.values[index].inFlight += 1
+        entries.values[index].lastActivity = .now
+        return ChildLease(host: self, key: key, child: child, serial: entries.values[index].serial)
     }
 
     func release(_ lease: ChildLease) {
-        guard entries[lease.key]?.serial == lease.serial else { return }
-        entries[lease.key]?.inFlight -= 1
-        entries[lease.key]?.lastActivity = .now
+        guard let index = entries.index(forKey: lease.key), entries.values[index].serial == lease.serial else { return }
+        entries.values[index].inFlight -= 1
+        entries.values[index].lastActivity = .now
     }
 
     public var sessionCount: Int { entries.keys.count { if case .session = $0 { true } else { false } } }
