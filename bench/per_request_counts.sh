@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Counts what each forwarded tools/call makes the broker do, per era: Swift tasks created
-# (swift_task_create) and Foundation JSON calls (JSONSerialization.jsonObject/data(withJSONObject:),
+# (swift_task_create), jobs queued on the event loops (swift_task_enqueueGlobal: every executor
+# hop that could not continue inline) and Foundation JSON calls (JSONSerialization.jsonObject/data(withJSONObject:),
 # JSONDecoder.decode, JSONEncoder.encode), with perf uprobes on the Swift runtime's shared
 # libraries, over a fixed wrk run against `fjmcp-broker demo` and the C echo child, divided by
 # the requests. Exact counts, not samples: "no task per request" is a figure below 1 (what
@@ -20,6 +21,7 @@ LIBS=$(dirname "$(ldd "$BIN/fjmcp-broker" | awk '/libswift_Concurrency.so/ {prin
 
 PROBES=(
     "libswift_Concurrency.so|fjmcp_task=swift_task_create"
+    "libswift_Concurrency.so|fjmcp_job=swift_task_enqueueGlobal"
     "libFoundation.so|fjmcp_json_parse=\$s10Foundation17JSONSerializationC10jsonObject4with7optionsyp0A10Essentials4DataV_AC14ReadingOptionsVtKFZ"
     "libFoundation.so|fjmcp_json_write=\$s10Foundation17JSONSerializationC4data14withJSONObject7options0A10Essentials4DataVyp_AC14WritingOptionsVtKFZ"
     "libFoundationEssentials.so|fjmcp_json_decode=\$s20FoundationEssentials11JSONDecoderC6decode_4fromxxm_AA4DataVtKSeRzlF"
