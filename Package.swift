@@ -41,10 +41,13 @@ let package = Package(
             dependencies: [],
             swiftSettings: swiftSettings
         ),
+        // The Swift runtime's global-enqueue hook, reached at link time (ConcurrencyOnEventLoops).
+        .target(name: "CConcurrencyHook"),
         .target(
             name: "BrokerKit",
             dependencies: [
                 "BrokerWire",
+                "CConcurrencyHook",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -46,6 +46,8 @@ public final class Broker: Sendable {
             throw .store(error)
         }
         logger.info("store open", metadata: ["database": "\(config.database.redacted)"])
+        // The hot path depends on it; the release build once ran without it unnoticed.
+        logger.info("swift concurrency jobs", metadata: ["executor": ConcurrencyOnEventLoops.isInstalled ? "event loops" : "default pool"])
         do throws(BrokerStartupError) {
             masterKey = try Self.loadKey(config, logger: logger)
             try Self.checkSandbox(config.child, logger: logger)

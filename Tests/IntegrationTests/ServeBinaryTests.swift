@@ -34,6 +34,7 @@ final class ServeBinaryTests: XCTestCase {
         XCTAssertEqual(stat(dir + "/data/secret.key", &info), 0)
         XCTAssertEqual(info.st_mode & 0o777, 0o600)
         XCTAssertTrue(broker.stderr.contains("generated a new secret key"))
+        XCTAssertTrue(broker.stderr.contains(#"executor="event loops""#), "jobs run on the event loops (ConcurrencyOnEventLoops)")
 
         let stopAsked = ContinuousClock.now
         broker.signal(SIGTERM)

@@ -102,7 +102,8 @@ extension AuditRecord {
         guard let message = try? JSONRPCMessage(answer) else { return "error" }
         if message.kind == .errorResponse { return "error" }
         // Nearly every answer has no `"isError"` anywhere, which memchr tells at once; only
-        // then is the result member read for it.
+        // then is the result member read for it. A member name spelled with escapes
+        // (`"is\u0045rror"`) is not looked for, as the upstream-doubt check does not either.
         guard ChildAnswer.hasTrueIsError(answer) else { return "ok" }
         let failed = answer.withUnsafeBufferPointer { buffer in
             guard let start = buffer.firstIndex(where: { $0 > 0x20 }),

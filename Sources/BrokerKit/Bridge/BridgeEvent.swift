@@ -57,8 +57,8 @@ protocol BridgeEventSink: Sendable {
     func yield(_ event: BridgeEvent) -> Bool
     /// The byte bound `yield` enforces (named in the error that ends the call).
     var limit: Int { get }
-    /// No event follows; called exactly once per call (after `answer`, or without an answer when
-    /// the call was abandoned).
+    /// No event follows: the call ended without an answer (abandoned). Each call ends with
+    /// exactly one of `finish` and `answer`.
     func finish()
     /// The call's final response, after which no event follows.
     func answer(_ response: [UInt8])

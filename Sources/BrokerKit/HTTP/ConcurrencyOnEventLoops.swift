@@ -1,11 +1,6 @@
+import CConcurrencyHook
 import NIOCore
 import NIOPosix
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// Where Swift Concurrency runs its jobs in the broker process.
 public enum ConcurrencyOnEventLoops {
@@ -27,21 +22,27 @@ public enum ConcurrencyOnEventLoops {
     /// Same mechanism as NIO's: the runtime's `swift_task_enqueueGlobal_hook`, set once before
     /// any task is enqueued, sending each job to the current event loop (sticky; any loop of the
     /// group from other threads). Jobs for executors of their own (actors bound to an event
-    /// loop's executor) do not pass through this hook and keep that isolation.
+    /// loop's executor) do not pass through this hook and keep that isolation. The hook is
+    /// reached through a C shim resolved at link time: NIO finds it with `dlsym`, which sees
+    /// nothing in a `--static-swift-stdlib` build (the release tarball and the container image),
+    /// so there the take-over silently did not happen.
     ///
-    /// Call once, first thing in `main`. Returns false where the hook cannot be found or was
-    /// already taken (the default pool is then kept).
+    /// Call once, first thing in `main`, before any other thread exists. Returns false when the
+    /// hook was already taken (the default pool is then kept).
     @discardableResult
     public static func install() -> Bool {
-        guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "swift_task_enqueueGlobal_hook") else { return false }
-        let slot = symbol.assumingMemoryBound(to: UnsafeRawPointer?.self)
+        let slot = fjmcp_enqueue_global_hook_slot()
         guard slot.pointee == nil else { return false }
         let hook: EnqueueGlobalHook = { job, _ in
             MultiThreadedEventLoopGroup.singleton.any().execute { runJob(job, genericExecutor) }
         }
-        slot.pointee = unsafeBitCast(hook, to: UnsafeRawPointer.self)
+        slot.pointee = unsafeBitCast(hook, to: UnsafeMutableRawPointer.self)
         return true
     }
+
+    /// Whether Swift Concurrency's jobs go to a hook (this one, after `install()`) rather than
+    /// the default pool: the broker says so in its startup line.
+    public static var isInstalled: Bool { fjmcp_enqueue_global_hook_slot().pointee != nil }
 
     /// The hook's type in the runtime: the job, and the enqueue it replaces.
     private typealias EnqueueGlobalHook = @convention(thin) (UnownedJob, @convention(thin) (UnownedJob) -> Void) -> Void

@@ -11,7 +11,8 @@ extension HTTPFields {
     }
 
     /// `self[field.name] = field.value` for a field built beforehand: appended when absent (the
-    /// common case, one search), otherwise every field of that name is replaced by it.
+    /// common case, one search), otherwise every field of that name is replaced by it. Not for
+    /// `Cookie`, which the setter splits into one field per pair.
     mutating func replaceOrAppend(_ field: HTTPField) {
         if contains(field.name) {
             self[field.name] = field.value
