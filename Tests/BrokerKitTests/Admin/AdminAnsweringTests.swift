@@ -11,28 +11,29 @@ final class AdminAnsweringTests: XCTestCase {
     private struct StoreDown: Error {}
 
     func testAStoreFailureIsA503SayingWhatFailed() async {
-        do {
-            _ = try await AdminServer.answering("list the replicas' sessions", logger: Logger(label: "test")) { throw StoreDown() }
-            XCTFail("answered")
-        } catch let error as HTTPError {
-            XCTAssertEqual(error.status, .serviceUnavailable)
-            XCTAssertEqual(error.body, "could not list the replicas' sessions: the broker's database did not answer (see the broker's log)")
-        } catch {
-            XCTFail("\(error)")
-        }
+        let error = await answered("list the replicas' sessions") { throw StoreDown() }
+        XCTAssertEqual(error?.status, .serviceUnavailable)
+        XCTAssertEqual(error?.body, "could not list the replicas' sessions: the broker's database did not answer (see the broker's log)")
     }
 
     func testTheHandlersOwnHTTPAnswerPassesUnchanged() async {
+        let error = await answered("list") { throw HTTPError(.notFound, message: "replica mode is off") }
+        XCTAssertEqual(error?.status, .notFound)
+        XCTAssertEqual(error?.body, "replica mode is off")
+    }
+
+    /// The HTTP error `AdminServer.answering` turns a failing handler into (nil, and a failure,
+    /// for anything else).
+    private func answered(_ action: String, _ handler: () async throws -> Response,
+                          file: StaticString = #filePath, line: UInt = #line) async -> HTTPError? {
         do {
-            _ = try await AdminServer.answering("list", logger: Logger(label: "test")) {
-                throw HTTPError(.notFound, message: "replica mode is off")
-            }
-            XCTFail("answered")
+            _ = try await AdminServer.answering(action, logger: Logger(label: "test"), handler)
+            XCTFail("answered", file: file, line: line)
         } catch let error as HTTPError {
-            XCTAssertEqual(error.status, .notFound)
-            XCTAssertEqual(error.body, "replica mode is off")
+            return error
         } catch {
-            XCTFail("\(error)")
+            XCTFail("\(error)", file: file, line: line)
         }
+        return nil
     }
 }
