@@ -43,7 +43,8 @@ public struct ReplicaHopMiddleware: RouterMiddleware {
     /// `headTimeout`: how long the holder may take to its response head (it may have to start
     /// the child first). `keepAliveInterval`: the endpoint's SSE keep-alive interval
     /// (`MCPEndpoint.Options`); a relayed answer silent for three of them (the holder writes at
-    /// least one each) is ended, its holder gone.
+    /// least one each), or for `headTimeout` if that is longer (one read timeout covers both: 75 s
+    /// with the defaults), is ended, its holder gone.
     public init(identity: ReplicaIdentity, masterKey: [UInt8], previousMasterKeys: [[UInt8]], lapse: Duration, patience: Duration,
                 keepAliveInterval: Duration, headTimeout: Duration, holders: ReplicaHolderMemo? = nil) {
         forwarder = ReplicaForwarder(identity: identity, signature: ReplicaHopSignature(
@@ -118,10 +119,9 @@ extension ReplicaHopMiddleware {
                     }
                     do throws(ReplicaHopFailure) {
                         return try await forwarder.forward(request, body: body, context: context, to: holder, arrivedAt: arrivedAt)
-                    } catch .undelivered {
-                        // Never left: wait for the holder's lapse below.
                     } catch {
-                        throw ReplicaHopFailed(failure: error, rawID: rawID)
+                        // One that never left (`.undelivered`) waits for the holder's lapse below.
+                        if let failed = ReplicaHopFailed(error, rawID: rawID) { throw failed }
                     }
                 }
                 holders?.forget(replicaID: holder.id)
@@ -152,24 +152,40 @@ struct ReplicaHopRefusal: Error, HTTPResponseError {
 /// send it again (it may have run) is the client's call. One whose target cannot be forwarded
 /// unchanged (`.unsendable`): 400.
 struct ReplicaHopFailed: Error, HTTPResponseError {
-    let failure: ReplicaHopFailure
+    /// The failures a client is answered for.
+    enum Outcome: Equatable {
+        case lost(timedOut: Bool)
+        case unsendable
+    }
+
+    let outcome: Outcome
     let rawID: [UInt8]?
 
-    var status: HTTPResponse.Status {
+    /// Nil for a request that never left (`.undelivered`): that one is not answered but waits.
+    init?(_ failure: ReplicaHopFailure, rawID: [UInt8]?) {
         switch failure {
+        case .undelivered: return nil
+        case .lost(let timedOut): outcome = .lost(timedOut: timedOut)
+        case .unsendable: outcome = .unsendable
+        }
+        self.rawID = rawID
+    }
+
+    var status: HTTPResponse.Status {
+        switch outcome {
         case .lost(timedOut: true): .gatewayTimeout
-        case .lost(timedOut: false), .undelivered: .badGateway
+        case .lost(timedOut: false): .badGateway
         case .unsendable: .badRequest
         }
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        let message = switch failure {
+        let message = switch outcome {
         case .lost(timedOut: true): "The replica holding this session did not answer in time; the request may have run there"
-        case .lost(timedOut: false), .undelivered: "The connection to the replica holding this session broke; the request may have run there"
+        case .lost(timedOut: false): "The connection to the replica holding this session broke; the request may have run there"
         case .unsendable: "Bad Request: this request target cannot be forwarded to the replica holding this session"
         }
-        return .jsonRPCError(status: status, rawID: rawID, code: failure == .unsendable ? -32600 : -32603, message: message)
+        return .jsonRPCError(status: status, rawID: rawID, code: outcome == .unsendable ? -32600 : -32603, message: message)
     }
 }
 

@@ -20,6 +20,9 @@ public final class ReplicaHolderMemo: Sendable {
     /// Entries beyond this are not kept (a flood of distinct keys then simply asks the store).
     static let capacity = 10_000
     private let entries = Mutex<[String: Entry]>([:])
+    /// When a full memo last dropped its expired entries: at most once a second, so a memo full
+    /// of live entries is not copied on every request that would add one.
+    private let sweptAt = Mutex<Date>(.distantPast)
     private let lapse: TimeInterval
 
     init(lapse: Duration) {
@@ -43,9 +46,17 @@ public final class ReplicaHolderMemo: Sendable {
         let until = min(now.addingTimeInterval(lapse / 5), holder.heartbeatAt.addingTimeInterval(lapse))
         guard now < until else { return }
         entries.withLock { entries in
-            if entries.count >= Self.capacity { entries = entries.filter { now < $0.value.until } }
+            if entries.count >= Self.capacity, sweepDue(now) { entries = entries.filter { now < $0.value.until } }
             guard entries.count < Self.capacity else { return }
             entries[key] = Entry(holder: holder, until: until)
+        }
+    }
+
+    private func sweepDue(_ now: Date) -> Bool {
+        sweptAt.withLock { sweptAt in
+            guard now.timeIntervalSince(sweptAt) >= 1 else { return false }
+            sweptAt = now
+            return true
         }
     }
 

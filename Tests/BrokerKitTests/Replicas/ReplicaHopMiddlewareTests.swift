@@ -283,6 +283,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             }
             XCTAssertTrue(text.contains(#"{"held":true}"#), text)
             XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "the relay did not end the silent stream")
+            // Not before three keep-alive intervals of silence (the 500 ms head timeout must not cut it).
+            XCTAssertGreaterThanOrEqual(ContinuousClock.now - started, .milliseconds(580), "the relay ended the stream too early")
         }
     }
 
