@@ -43,6 +43,11 @@ public struct PublicURL: Sendable, Equatable {
         guard let rawHost = components.host, !rawHost.isEmpty else {
             return .failure(Problem(message: "missing host"))
         }
+        // A percent-encoded host decodes to characters (controls, `/`, `@`…) that make the URL
+        // another one, or none, when it is written out again (found by Fuzz/redirect-uri).
+        guard components.percentEncodedHost == rawHost else {
+            return .failure(Problem(message: "the host must not be percent-encoded"))
+        }
         guard components.query == nil, components.fragment == nil else {
             return .failure(Problem(message: "must not have a query or fragment"))
         }

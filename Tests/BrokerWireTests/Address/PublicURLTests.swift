@@ -15,4 +15,17 @@ final class PublicURLTests: XCTestCase {
         XCTAssertEqual(url.host, "::1")
         XCTAssertEqual(url.origin, "http://[::1]:8080")
     }
+
+    /// Found by Fuzz/redirect-uri: `%12` in a host decoded to a control character, and the URL
+    /// written out again did not parse.
+    func testAPercentEncodedHostIsRefused() {
+        for text in ["http://%127.localhost/1080", "https://exa%2Fmple.org", "https://a%40b.example"] {
+            guard case .failure(let problem) = PublicURL.parse(text, allowPath: true) else {
+                return XCTFail("\(text) parsed")
+            }
+            XCTAssertEqual(problem.message, "the host must not be percent-encoded")
+        }
+        guard case .success(let url) = PublicURL.parse("https://broker.example.org") else { return XCTFail("a plain host refused") }
+        XCTAssertEqual(url.host, "broker.example.org")
+    }
 }
