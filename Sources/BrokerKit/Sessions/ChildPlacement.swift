@@ -50,13 +50,15 @@ public final class ChildPlacement: Sendable {
     /// Holders the store named lately: requests for their keys are forwarded without asking again.
     public let holders: ReplicaHolderMemo
 
+    /// `beatTimeout` is half the heartbeat unless given (tests lengthen it to show that the
+    /// watchdog alone fences).
     public init(identity: ReplicaIdentity, store: any ReplicaStore, lapse: Duration, heartbeat: Duration, logger: Logger,
-                now: @escaping @Sendable () -> Date = { Date() }) {
+                beatTimeout: Duration? = nil, now: @escaping @Sendable () -> Date = { Date() }) {
         self.identity = identity
         self.store = store
         self.lapse = lapse
         self.heartbeat = heartbeat
-        beatTimeout = heartbeat / 2
+        self.beatTimeout = beatTimeout ?? heartbeat / 2
         fenceAge = lapse - heartbeat - heartbeat / 4
         self.logger = logger
         self.now = now

@@ -64,23 +64,38 @@ final class ReplicaHeartbeatTests: XCTestCase {
         _ = try await host.lookup(id: id, owner: bed.owner)
     }
 
-    /// A beat stuck on a dead connection: the watchdog still ends every local child at the fence
-    /// age, and no new child is claimed while beats hang (each gives up after the beat timeout).
-    func testAHangingBeatStillFencesEveryLocalChildBeforeTheLapse() async throws {
+    /// A beat stuck on a dead connection: the watchdog alone ends every local child at the fence
+    /// age. The beat timeout is far longer than the test, so no timed-out beat can do it instead.
+    func testTheWatchdogAloneFencesEveryLocalChildWhileABeatHangs() async throws {
+        let (host, placement) = try bed.replica(beatTimeout: .seconds(600))
+        let placed = try XCTUnwrap(placement)
+        let (group, running) = try await runBeating(host, placed)
+
+        await bed.replicas.setHanging(.beat, true)
+        let hung = await eventually { await self.bed.replicas.hungCalls > 0 }
+        XCTAssertTrue(hung, "a beat is stuck in the store")
+        bed.clock.advance(by: placed.fenceAge)
+        let fenced = await eventually { await host.sessionCount + host.userChildCount == 0 }
+        XCTAssertTrue(fenced, "the watchdog ends every local child although the beat never returns")
+        let stillHung = await bed.replicas.hungCalls
+        XCTAssertGreaterThan(stillHung, 0, "the beat had not given up: the watchdog fenced")
+
+        await bed.replicas.setHanging(.beat, false)
+        await group.triggerGracefulShutdown()
+        try await running.value
+    }
+
+    /// While beats hang, no child is claimed: a claim needs a fresh beat first, and each beat
+    /// gives up after the beat timeout (503, the client retries).
+    func testNoChildIsClaimedWhileBeatsHang() async throws {
         let (host, placement) = try bed.replica()
         let placed = try XCTUnwrap(placement)
-        let heartbeat = try heartbeat(host, placement)
-        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: heartbeat)], logger: Logger(label: "heartbeat-tests")))
-        let running = Task { try await group.run() }
-        let beaten = await eventually { placed.lastBeat != nil }
-        XCTAssertTrue(beaten, "the first beat is written at once")
-        _ = try await bed.open(host)
-        try await host.acquireUserChild(owner: bed.owner).release()
+        let (group, running) = try await runBeating(host, placed)
 
         await bed.replicas.setHanging(.beat, true)
         bed.clock.advance(by: placed.fenceAge)
         let fenced = await eventually { await host.sessionCount + host.userChildCount == 0 }
-        XCTAssertTrue(fenced, "the watchdog ends every local child although the beat never returns")
+        XCTAssertTrue(fenced, "every local child ends")
         let claims = await bed.replicas.claims
         do {
             _ = try await host.acquireUserChild(owner: bed.owner)
@@ -94,6 +109,21 @@ final class ReplicaHeartbeatTests: XCTestCase {
         await bed.replicas.setHanging(.beat, false)
         await group.triggerGracefulShutdown()
         try await running.value
+    }
+
+    /// Runs the heartbeat service until the test stops it, once its first beat was written and
+    /// a session and a user child run locally.
+    private func runBeating(_ host: ChildHost, _ placed: ChildPlacement) async throws -> (ServiceGroup, Task<Void, any Error>) {
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: try heartbeat(host, placed))],
+                                                                          logger: Logger(label: "heartbeat-tests")))
+        let running = Task { try await group.run() }
+        let beaten = await eventually { placed.lastBeat != nil }
+        XCTAssertTrue(beaten, "the first beat is written at once")
+        _ = try await bed.open(host)
+        try await host.acquireUserChild(owner: bed.owner).release()
+        let started = await host.sessionCount + host.userChildCount
+        XCTAssertEqual(started, 2)
+        return (group, running)
     }
 
     func testReadinessFollowsTheLastBeatAndLapsedBeatsEndEveryLocalChild() async throws {

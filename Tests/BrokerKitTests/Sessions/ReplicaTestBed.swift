@@ -42,7 +42,7 @@ final class ReplicaTestBed: @unchecked Sendable {
     }
 
     /// A replica: its host and placement (nil placement: single-process mode).
-    func replica(replicaMode: Bool = true) throws -> (ChildHost, ChildPlacement?) {
+    func replica(replicaMode: Bool = true, beatTimeout: Duration? = nil) throws -> (ChildHost, ChildPlacement?) {
         let config = try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
@@ -52,7 +52,8 @@ final class ReplicaTestBed: @unchecked Sendable {
         let logger = Logger(label: "replica-test-bed")
         let placement = replicaMode
             ? ChildPlacement(identity: ReplicaIdentity(address: "http://10.0.0.\(hosts.count + 1):8080"), store: replicas,
-                             lapse: Self.lapse, heartbeat: Self.heartbeat, logger: logger, now: { clock.now })
+                             lapse: Self.lapse, heartbeat: Self.heartbeat, logger: logger, beatTimeout: beatTimeout,
+                             now: { clock.now })
             : nil
         let host = ChildHost(limits: SessionRegistryLimits(config.sessions), launcher: ChildLauncher(config: config, brokerEnvironment: [:]),
                              tokens: FixedTokens(), logger: logger, records: records, placement: placement)
