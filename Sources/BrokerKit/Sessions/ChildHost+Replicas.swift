@@ -74,9 +74,9 @@ extension ChildHost {
     }
 
     /// `key`'s child ended here for `reason` and is stopped by `stop`; `recordEnded` writes the
-    /// session's end for good (DELETE, revocation, lifetime). Its key is given back after both,
-    /// except at shutdown (the replica's removal releases every claim at once) and when it may
-    /// already belong to another replica.
+    /// session's end for good (revocation, lifetime; a DELETE wrote it before ending the child).
+    /// Its key is given back after both, except at shutdown (the replica's removal releases every
+    /// claim at once) and when it may already belong to another replica.
     func childEnded(_ key: ChildKey, reason: SessionEndReason, stop: Task<Void, Never>, recordEnded: Task<Void, Never>?) {
         switch reason {
         case .shutdown, .takenOver: claimedAt[key] = nil

@@ -89,21 +89,48 @@ extension ChildHost {
         return .notFound
     }
 
-    /// DELETE: ends the session whether or not a child runs for it right now. In replica mode a
-    /// session whose child another live replica holds is deleted there (`.heldElsewhere`), so its
-    /// record never ends under a running child.
+    /// DELETE: ends the session for good whether or not a child runs for it right now, and
+    /// succeeds only once its record's end is in the store. In replica mode a session whose child
+    /// another live replica holds is deleted there (`.heldElsewhere`), so its record never ends
+    /// under a running child.
+    ///
+    /// When the store cannot end the record (or read it), the DELETE throws `.storeUnavailable`
+    /// (503: the client retries) and changes nothing: the child keeps running, the claim stays
+    /// here, the record stays live. Answering 204 instead would let the deleted session come
+    /// back from its live record: on another replica once the claim went back (with the child,
+    /// or with this replica's removal at a clean stop or its lapse), and in this process after a
+    /// restart or once `freed` forgot the id. Only a record's end in the store outlives all of
+    /// those; a claim or a tombstone kept here does not.
     public func delete(id: String, owner: SessionOwner) async throws(SessionError) {
         if entries[.session(id)] != nil {
             _ = try current(id: id, owner: owner)
-            end(.session(id), reason: .clientDeleted)
+            try await endRecordForDelete(id)
+            end(.session(id), reason: .clientDeleted, endingRecord: false)
             return
         }
-        guard let records, !freed.isEnded(id), let record = try? await records.liveSession(idHash: TokenHasher.hash(id)),
-            record.userID == owner.userID, record.clientID == owner.clientID
-        else { throw .notFound }
+        _ = try await resumableRecord(id, owner: owner)
         try await placed(.session(id)) { () async throws(SessionError) in
+            try await endRecordForDelete(id)
+        }
+    }
+
+    /// Ends session `id`'s record for a DELETE; throws `.storeUnavailable` when the store could
+    /// not. The id is marked ended before the write, so that a resumption on this process that
+    /// read the record before the write cannot start a child for it, and unmarked when the
+    /// write failed (the session then lives on).
+    private func endRecordForDelete(_ id: String) async throws(SessionError) {
+        freed.insert(id, cause: .ended)
+        guard let records else { return }
+        do {
+            try await records.endSession(idHash: TokenHasher.hash(id), reason: SessionEndReason.clientDeleted.label, now: Date())
+            // Again: the child may have exited during the write and noted its own cause.
             freed.insert(id, cause: .ended)
-            await endRecord(id, reason: .clientDeleted)
+        } catch {
+            freed.unmarkEnded(id)
+            logger.error("session record not ended; answering the DELETE 503, the session lives on", metadata: [
+                "session_id": "\(id)", "error": "\(error)",
+            ])
+            throw .storeUnavailable
         }
     }
 
@@ -216,6 +243,13 @@ struct FreedSessions: Sendable {
 
     func isEnded(_ id: String) -> Bool {
         causes[id] == .ended
+    }
+
+    /// Takes back `id`'s `.ended` mark: its end for good did not happen (the store refused it).
+    mutating func unmarkEnded(_ id: String) {
+        guard isEnded(id) else { return }
+        causes[id] = nil
+        order.removeAll { $0 == id }
     }
 }
 

@@ -411,6 +411,12 @@ public actor ChildHost: Service {
     /// Removes the child at once (later requests get 404, or a new user child) and stops it in
     /// the background.
     public func end(_ key: ChildKey, reason: SessionEndReason) {
+        end(key, reason: reason, endingRecord: reason.endsSession)
+    }
+
+    /// `endingRecord`: a session's record is ended too, in the background (false when the
+    /// caller ended it already: a DELETE).
+    func end(_ key: ChildKey, reason: SessionEndReason, endingRecord: Bool) {
         guard let entry = entries.removeValue(forKey: key) else { return }
         let child = entry.child
         let (logger, tokens) = (logger, tokens)
@@ -419,7 +425,7 @@ public actor ChildHost: Service {
             SessionMetrics.sessionEnded(reason)
             if reason.endsSession {
                 freed.insert(id, cause: .ended)
-                recordEnded = Task { await endRecord(id, reason: reason) }
+                if endingRecord { recordEnded = Task { await endRecord(id, reason: reason) } }
             } else {
                 freed.insert(id, reason: reason)
             }

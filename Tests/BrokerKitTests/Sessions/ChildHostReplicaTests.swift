@@ -1,6 +1,6 @@
 import Foundation
-import GRDB
 import Logging
+import Synchronization
 import XCTest
 
 @testable import BrokerKit
@@ -192,35 +192,29 @@ final class ChildHostReplicaTests: XCTestCase {
         XCTAssertTrue(released, "its claim goes back")
     }
 
-    /// A DELETE gives the key back only once the record's end is in the store: a replica that
-    /// claims the key next reads the record ended and never resumes the session.
+    /// A DELETE is answered once the record's end is in the store, and gives the key back only
+    /// after that: a replica that claims the key next reads the record ended and never resumes
+    /// the session. Both are checked at the moment they happen (when `delete` returns, and
+    /// inside the store's release), so no wait decides the outcome; a write that could not be
+    /// made is `SessionDeleteTests`'.
     func testADeletedSessionsClaimGoesBackOnlyAfterItsRecordEnded() async throws {
-        let (host, placement) = try replica()
+        let (host, _) = try replica()
         let id = try await open(host)
-        // Another connection holds the database's write lock: the record's end waits for it.
-        let database = try DatabaseQueue(path: bed.databasePath)
-        let (locked, unlock) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
-        Thread {
-            try? database.inTransaction(.immediate) { _ in
-                locked.signal()
-                unlock.wait()
-                return .commit
-            }
-        }.start()
-        let holding = await eventually { locked.wait(timeout: .now()) == .success }
-        XCTAssertTrue(holding)
+        let (records, key, idHash) = (try XCTUnwrap(records), key(id), TokenHasher.hash(id))
+        let liveAtRelease = Mutex<[Bool?]>([])
+        await replicas.setBeforeRelease { released in
+            guard released == key else { return }
+            let live: Bool?  // nil: the record could not be read
+            do { live = try await records.liveSession(idHash: idHash) != nil } catch { live = nil }
+            liveAtRelease.withLock { $0.append(live) }
+        }
 
         try await host.delete(id: id, owner: owner)
-        let stopped = await eventually { await host.childCount == 0 }
-        XCTAssertTrue(stopped)
-        try await Task.sleep(for: .milliseconds(300))
-        let whileWriting = await replicas.holder(of: key(id))
-        unlock.signal()
-        XCTAssertEqual(whileWriting, placement?.identity.id, "the claim is kept while the record's end is not written")
-        let released = await eventually { await self.replicas.holder(of: self.key(id)) == nil }
+        let atAnswer = try await records.liveSession(idHash: idHash)
+        XCTAssertNil(atAnswer, "the record is ended when the DELETE is answered")
+        let released = await eventually { await self.replicas.holder(of: key) == nil }
         XCTAssertTrue(released)
-        let record = try await records?.liveSession(idHash: TokenHasher.hash(id))
-        XCTAssertNil(record, "the record was ended before the claim went back")
+        XCTAssertEqual(liveAtRelease.withLock { $0 }, [false], "the record was ended before the claim went back")
     }
 
     func testAChildClaimedAfterABeatWasSentIsNotFencedByIt() async throws {

@@ -22,6 +22,8 @@ actor InMemoryReplicaStore: ReplicaStore {
     private var hung: [CheckedContinuation<Void, Never>] = []
     /// Calls waiting right now.
     var hungCalls: Int { hung.count }
+    /// Runs inside each release, before the key is given back: what was true at that moment.
+    private var beforeRelease: (@Sendable (String) async -> Void)?
 
     func setFailing(_ failing: Bool) {
         self.failing = failing
@@ -40,6 +42,10 @@ actor InMemoryReplicaStore: ReplicaStore {
 
     private func hangIfSet(_ call: Call) async {
         if hanging.contains(call) { await withCheckedContinuation { hung.append($0) } }
+    }
+
+    func setBeforeRelease(_ action: (@Sendable (_ key: String) async -> Void)?) {
+        beforeRelease = action
     }
 
     /// Gives `key` to `replicaID` as a take-over by another replica would.
@@ -71,6 +77,7 @@ actor InMemoryReplicaStore: ReplicaStore {
 
     func releaseChild(key: String, replicaID: String) async throws {
         guard !failing else { throw Unreachable() }
+        await beforeRelease?(key)
         releases += 1
         if owners[key]?.replicaID == replicaID { owners[key] = nil }
     }

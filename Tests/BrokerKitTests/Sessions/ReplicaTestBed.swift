@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 import XCTest
 
@@ -59,6 +60,41 @@ final class ReplicaTestBed: @unchecked Sendable {
                              tokens: FixedTokens(), logger: logger, records: records, placement: placement)
         hosts.append(host)
         return (host, placement)
+    }
+
+    /// Ways the session store can fail, injected into the real database (the hosts' store stays
+    /// the one production uses).
+    enum SessionRecordsFault {
+        /// A session's end cannot be written (reads still work): a trigger aborts every update.
+        case endsFail
+        /// Nothing about sessions can be read or written: the table is renamed away.
+        case unreachable
+    }
+
+    private var fault: SessionRecordsFault?
+
+    /// Injects `fault` into the session store, or repairs the one injected (nil).
+    func setSessionRecords(failing fault: SessionRecordsFault?) throws {
+        guard fault != self.fault else { return }
+        var configuration = Configuration()
+        // The hosts may be writing (a session's state): wait for them as the store itself does.
+        configuration.busyMode = .timeout(5)
+        let database = try DatabaseQueue(path: databasePath, configuration: configuration)
+        try database.write { db in
+            switch self.fault {
+            case .endsFail?: try db.execute(sql: "DROP TRIGGER sessions_down")
+            case .unreachable?: try db.execute(sql: "ALTER TABLE mcp_sessions_away RENAME TO mcp_sessions")
+            case nil: break
+            }
+            switch fault {
+            case .endsFail?:
+                try db.execute(sql: "CREATE TRIGGER sessions_down BEFORE UPDATE ON mcp_sessions BEGIN SELECT RAISE(ABORT, 'down'); END")
+            case .unreachable?: try db.execute(sql: "ALTER TABLE mcp_sessions RENAME TO mcp_sessions_away")
+            case nil: break
+            }
+        }
+        try database.close()
+        self.fault = fault
     }
 
     /// Opens a legacy session on `host` (its child starts at once: the first `initialize`).
