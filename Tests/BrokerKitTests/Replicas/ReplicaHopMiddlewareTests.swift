@@ -25,9 +25,12 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         let cancelled = Mutex(false)
         /// How often its handler ran.
         let attempts = Mutex(0)
+        /// Its placement's memo of holders, which the hop forgets an unreachable holder in.
+        let memo: ReplicaHolderMemo
         init(id: String, hop: HopSettings = HopSettings()) {
             self.id = id
             self.hop = hop
+            memo = ReplicaHolderMemo(lapse: hop.lapse)
         }
     }
 
@@ -47,7 +50,8 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
             let hop = ReplicaHopMiddleware(identity: ReplicaIdentity(address: "http://\(replica.id).test", id: replica.id),
                                            masterKey: ReplicaHopMiddlewareTests.secret, previousMasterKeys: [],
                                            lapse: replica.hop.lapse, patience: replica.hop.patience,
-                                           keepAliveInterval: replica.hop.keepAliveInterval, headTimeout: replica.hop.headTimeout)
+                                           keepAliveInterval: replica.hop.keepAliveInterval, headTimeout: replica.hop.headTimeout,
+                                           holders: replica.memo)
             let group = router.group("/mcp").add(middleware: hop)
             group.post { request, context in try await self.handle(request, context: context) }
             group.get { request, context in try await self.handle(request, context: context) }
@@ -401,6 +405,61 @@ final class ReplicaHopMiddlewareTests: XCTestCase {
         for path in ["/mcp?q={x}", "/mcp?q=a|b", "/mcp?q=\"x\""] {
             XCTAssertNotEqual(URL(string: "http://10.0.0.5:8080" + path).map(ReplicaForwarder.requestTarget), path)
         }
+    }
+
+    /// A request target the hop could not send unchanged (and sign as the holder would verify
+    /// it) is answered 400 with the request's JSON-RPC error at once: neither forwarded, nor
+    /// waited on, nor served here. AsyncHTTPClient would not send such a target either, so the
+    /// client writes its request by hand.
+    func testARequestTargetTheHopCannotSendUnchangedIs400AndNeitherForwardedNorRunHere() async throws {
+        try await withReplicas { a, b, _, portB, _ in
+            let (status, text) = try await Self.rawPost(portB, target: "/mcp?q={x}")
+            XCTAssertEqual(status, 400, text)
+            XCTAssertEqual(MCPJSON.any(text)?["id"] as? Int, 7)
+            XCTAssertEqual((MCPJSON.any(text)?["error"] as? [String: Any])?["code"] as? Int, -32600)
+            XCTAssertEqual(a.attempts.withLock { $0 }, 0, "not forwarded")
+            XCTAssertEqual(b.attempts.withLock { $0 }, 1, "asked once: not waited on for a lapse")
+        }
+    }
+
+    /// A holder the hop could not reach is forgotten in the placement's memo, so the next attempt
+    /// asks the store (which takes the child over once the holder lapsed); a holder that answered
+    /// stays remembered, and so do the other holders.
+    func testTheHopForgetsAnUnreachableHolderInTheMemoAndKeepsOneThatAnswered() async throws {
+        try await withReplicas(b: HopSettings(patience: .milliseconds(300))) { a, b, portA, portB, client in
+            let (reachable, gone) = (Self.record(a.id, port: portA), Self.record("replica-gone", port: 1))
+            b.memo.remember(reachable, for: "session:served", now: Date())
+            b.memo.remember(gone, for: "session:lost", now: Date())
+            let (served, servedText) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(served.status.code, 201, servedText)
+            XCTAssertEqual(b.memo.holder(of: "session:served", now: Date())?.id, a.id, "a holder that answered is kept")
+
+            b.holder.withLock { $0 = gone }
+            let (unreachable, text) = try await Self.collect(client, Self.post(portB))
+            XCTAssertEqual(unreachable.status.code, 503, text)
+            XCTAssertNil(b.memo.holder(of: "session:lost", now: Date()), "the unreachable holder is forgotten")
+            XCTAssertEqual(b.memo.holder(of: "session:served", now: Date())?.id, a.id, "only that holder is")
+        }
+    }
+
+    /// POSTs `{"id":7}` to `target` on a raw connection; the status and body of the answer.
+    private static func rawPost(_ port: Int, target: String) async throws -> (UInt, String) {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port) {
+            channel in
+            channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+        }
+        let body = #"{"id":7}"#
+        let request = "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer t0k\r\n"
+            + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+        let answer = try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: request))
+            var text = ""
+            for try await chunk in inbound { text += String(buffer: chunk) }
+            return text
+        }
+        let parts = answer.components(separatedBy: "\r\n\r\n")
+        let status = parts.first?.split(separator: " ").dropFirst().first.flatMap { UInt($0) } ?? 0
+        return (status, parts.dropFirst().joined(separator: "\r\n\r\n"))
     }
 
     /// `fjmcp_replica_hops_total` for `outcome` in this test process's registry.
