@@ -34,6 +34,16 @@ public struct AdminServer: Sendable {
     /// The listener as a service for the broker's `ServiceGroup`. A socket file left by a
     /// previous run is removed first (binding would fail on it).
     public func service(socketPath path: String) -> any Service {
+        try? FileManager.default.removeItem(atPath: path)
+        let logger = logger
+        return Application(router: router(), configuration: .init(address: .unixDomainSocket(path: path)), onServerRunning: { _ in
+            if chmod(path, 0o600) != 0 { logger.error("admin socket permissions could not be restricted", metadata: ["path": "\(path)"]) }
+            logger.notice("admin socket listening", metadata: ["path": "\(path)"])
+        }, logger: logger)
+    }
+
+    /// The admin endpoints, without their socket.
+    func router() -> Router<BasicRequestContext> {
         let router = Router()
         router.get("/sessions") { _, _ in try await self.sessions() }
         router.get("/replicas") { _, _ in
@@ -45,17 +55,14 @@ public struct AdminServer: Sendable {
         router.post("/users/:login/revoke") { _, context in
             try await Self.answering("revoke the user", logger: self.logger) { try await self.revoke(login: context.parameters.require("login")) }
         }
-        try? FileManager.default.removeItem(atPath: path)
-        let logger = logger
-        return Application(router: router, configuration: .init(address: .unixDomainSocket(path: path)), onServerRunning: { _ in
-            if chmod(path, 0o600) != 0 { logger.error("admin socket permissions could not be restricted", metadata: ["path": "\(path)"]) }
-            logger.notice("admin socket listening", metadata: ["path": "\(path)"])
-        }, logger: logger)
+        return router
     }
 
     /// Runs `work`; an error that is not already an HTTP answer (the database did not answer)
     /// becomes a 503 that says what failed, logged with its cause, instead of an empty 500 the
-    /// command would print as "the broker answered 500: ".
+    /// command would print as "the broker answered 500: ". Blaming the database is right for
+    /// every error these handlers can throw: their other steps are HTTP answers (404, a missing
+    /// parameter) or cannot fail (encoding strings, numbers and dates).
     static func answering(_ what: String, logger: Logger, _ work: () async throws -> Response) async throws -> Response {
         do {
             return try await work()

@@ -42,13 +42,18 @@ final class ReplicaTestBed: @unchecked Sendable {
         try records?.close()
     }
 
-    /// A replica: its host and placement (nil placement: single-process mode).
-    func replica(replicaMode: Bool = true, beatTimeout: Duration? = nil) throws -> (ChildHost, ChildPlacement?) {
-        let config = try BrokerConfig.load(from: ConfigSource(environment: [
+    /// The replicas' configuration: demo children, no sandbox, a short stop grace.
+    func config() throws -> BrokerConfig {
+        try BrokerConfig.load(from: ConfigSource(environment: [
             "FJMCP_PUBLIC_URL": "http://127.0.0.1:9", "FORGEJO_URL": "http://127.0.0.1:1", "FORGEJO_CLIENT_ID": "id",
             "FORGEJO_CLIENT_SECRET": "secret", "FJMCP_DATA_DIR": NSTemporaryDirectory(),
             "FJMCP_CHILD_COMMAND": DemoBinary.path + " --no-forgejo-check", "FJMCP_CHILD_STOP_GRACE": "200ms", "FJMCP_CHILD_SANDBOX": "off",
         ]))
+    }
+
+    /// A replica: its host and placement (nil placement: single-process mode).
+    func replica(replicaMode: Bool = true, beatTimeout: Duration? = nil) throws -> (ChildHost, ChildPlacement?) {
+        let config = try config()
         let clock = self.clock
         let logger = Logger(label: "replica-test-bed")
         let placement = replicaMode
