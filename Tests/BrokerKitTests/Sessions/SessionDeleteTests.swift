@@ -29,6 +29,14 @@ final class SessionDeleteTests: XCTestCase {
         }
     }
 
+    /// The error a DELETE meets while the store cannot end session records (repaired after).
+    private func failure(deletingWhileEndsFail id: String, on host: ChildHost) async throws -> SessionError? {
+        try bed.setSessionRecords(failing: .endsFail)
+        let refused = await failure(deleting: id, on: host)
+        try bed.setSessionRecords(failing: nil)
+        return refused
+    }
+
     private func failure(acquiring id: String, on host: ChildHost) async -> SessionError? {
         do {
             try await host.acquire(id: id, owner: owner).release()
@@ -43,9 +51,7 @@ final class SessionDeleteTests: XCTestCase {
         let (second, secondPlacement) = try bed.replica()
         let id = try await bed.open(first)
 
-        try bed.setSessionRecords(failing: .endsFail)
-        let refused = await failure(deleting: id, on: first)
-        try bed.setSessionRecords(failing: nil)
+        let refused = try await failure(deletingWhileEndsFail: id, on: first)
         XCTAssertEqual(refused, .storeUnavailable, "a 204 would let another replica resume the live record once the claim went back")
         let served = await failure(acquiring: id, on: first)
         XCTAssertNil(served, "the session still runs here")
@@ -91,9 +97,7 @@ final class SessionDeleteTests: XCTestCase {
         let (host, _) = try bed.replica(replicaMode: false)
         let id = try await bed.open(host)
 
-        try bed.setSessionRecords(failing: .endsFail)
-        let refused = await failure(deleting: id, on: host)
-        try bed.setSessionRecords(failing: nil)
+        let refused = try await failure(deletingWhileEndsFail: id, on: host)
         XCTAssertEqual(refused, .storeUnavailable, "a 204 would leave a live record that the next process resumes")
         let served = await failure(acquiring: id, on: host)
         XCTAssertNil(served, "the session still runs")
