@@ -134,8 +134,9 @@ public actor ChildProcess {
     {
         if let loop { await noteWrite(from: loop) }
         guard let stdin, !stopRequested else { throw .notRunning }
-        let framed = Self.framed(line)
-        guard stdinPending == 0 || stdinPending + framed.count <= Self.maxPendingStdinBytes else {
+        let channel = stdin.channel
+        let framed = Self.framed(line, allocator: channel.allocator)
+        guard stdinPending == 0 || stdinPending + framed.readableBytes <= Self.maxPendingStdinBytes else {
             if !stdinStallLogged {
                 stdinStallLogged = true
                 logger.warning("child does not read its stdin; refusing writes while it is behind",
@@ -143,13 +144,37 @@ public actor ChildProcess {
             }
             throw .stdinFull
         }
-        stdinPending += framed.count
-        defer { stdinPending -= framed.count }
+        let count = framed.readableBytes
+        stdinPending += count
+        defer { stdinPending -= count }
         do {
-            try await stdin.channel.writeAndFlush(ByteBuffer(bytes: framed)).get()
+            try await Self.write(framed, to: channel)
         } catch {
             throw .notRunning
         }
+    }
+
+    /// Writes and flushes `buffer`, returning once the pipe took it. On the channel's own loop
+    /// (where a session's writes come from once its pipes followed them) a pipe with room takes
+    /// the write before `writeAndFlush` returns: the outcome is read at once, without suspending
+    /// on the future, which would cost a job on the loop per request.
+    private static func write(_ buffer: ByteBuffer, to channel: any Channel) async throws {
+        guard channel.eventLoop.inEventLoop else {
+            return try await channel.writeAndFlush(buffer).get()
+        }
+        let (written, future) = writeOnLoop(buffer, to: channel)
+        if let written { return try written.get() }
+        try await future.get()
+    }
+
+    /// The write's outcome if the pipe took (or refused) it at once, and its future either way.
+    private static func writeOnLoop(_ buffer: ByteBuffer, to channel: any Channel) -> (Result<Void, any Error>?, EventLoopFuture<Void>) {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        channel.writeAndFlush(buffer, promise: promise)
+        var outcome: Result<Void, any Error>?
+        // Runs inline when the future is already complete (we are on its loop).
+        promise.futureResult.assumeIsolated().whenComplete { outcome = $0 }
+        return (outcome, promise.futureResult)
     }
 
     /// Counts writes from one other event loop in a row and, at `pipeMoves.streak` with no write
@@ -203,15 +228,13 @@ public actor ChildProcess {
     /// stdio allows no embedded newline, yet a forwarded HTTP body may be pretty-printed or
     /// CRLF-terminated; raw CR/LF can only sit between JSON tokens (inside strings they must be
     /// escaped), where a space means the same. The common case has none and is copied once.
-    static func framed(_ line: [UInt8]) -> [UInt8] {
-        let firstBreak = line.firstIndex(where: isLineBreak)
-        var framed: [UInt8] = []
-        framed.reserveCapacity(line.count + 1)
-        framed.append(contentsOf: line)
-        framed.append(0x0A)
-        if let firstBreak {
-            for index in firstBreak..<line.count where isLineBreak(framed[index]) {
-                framed[index] = 0x20
+    static func framed(_ line: [UInt8], allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+        var framed = allocator.buffer(capacity: line.count + 1)
+        framed.writeBytes(line)
+        framed.writeInteger(UInt8(0x0A))
+        if let firstBreak = line.firstIndex(where: isLineBreak) {
+            for index in firstBreak..<line.count where isLineBreak(line[index]) {
+                framed.setInteger(UInt8(0x20), at: index)
             }
         }
         return framed
