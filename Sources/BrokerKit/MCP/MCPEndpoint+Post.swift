@@ -45,17 +45,14 @@ extension MCPEndpoint {
         let started = ContinuousClock.now
         // Its record is written by the answer, a cancellation or a failure, whichever is first.
         let audited = ToolCallAudit.start(audit, message, owner: owner)
-        // The bridge writes the call's events straight into `signals`; the shared timer adds the
-        // JSON-window tick (and later keep-alives). No task or timer of its own per request.
-        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
-        let ticks = MCPEventStream.armKeepAlive(continuation, firstTick: options.jsonWindow, interval: options.keepAliveInterval)
-        continuation.onTermination = { _ in ticks.cancel() }
-        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: host.limits.maxBufferedEventBytes))
+        // The bridge writes the call's events straight into the inbox; waiting on it with a
+        // deadline (the JSON window, then the keep-alive interval) takes one entry of the shared
+        // timer. No task, stream or timer of its own per request.
+        let inbox = CallInbox(limit: host.limits.maxBufferedEventBytes, overflowKind: .call)
         let ticket: SessionTicket
         do {
-            ticket = try await lease.child.send(message, origin: origin, into: sink)
+            ticket = try await lease.child.send(message, origin: origin, into: inbox)
         } catch .childGone where !resent {
-            continuation.finish()
             await host.childGone(lease.child)
             let renewed: ChildLease
             do {
@@ -65,17 +62,15 @@ extension MCPEndpoint {
             }
             return try await call(message, lease: renewed, owner: owner, request: request, origin: origin, relay: relay, resent: true)
         } catch {
-            continuation.finish()
             await lease.release()
             audited?.failed()
             // A busy child (`.childBusy`) stays: only this request is answered, never `childGone`.
             throw MCPRequestError.unsent(error, rawID: message.rawID) ?? MCPRequestError.malformed(.invalidRequest("not a request"))
         }
-        var iterator = signals.makeAsyncIterator()
         let child = lease.child
         let answer = finalAnswer(for: message, audit: audited)
-        let first = await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer)
-        if case .item(.response(let bytes))? = first {
+        let first = answer(await Self.next(inbox, until: .now + options.jsonWindow, relaying: relay, child: child))
+        if case .item(.response(let bytes)) = first {
             SessionMetrics.bridged(method: message.method, duration: .now - started)
             await lease.release()
             return Self.json(bytes)
@@ -88,13 +83,11 @@ extension MCPEndpoint {
             await lease.release()
         }
         let method = message.method
+        let keepAlive = options.keepAliveInterval
         return Response(status: .ok, headers: MCPEventStream.headers, body: ResponseBody { writer in
-            let first = first.map(Self.frame) ?? .end
-            // The stream has one consumer at a time: the handler's iterator is done with it.
-            var iterator = signals.makeAsyncIterator()
             do {
-                try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, first]) {
-                    await Self.next(&iterator, sink: sink, relaying: relay, child: child).map(answer).map(Self.frame) ?? .end
+                try await MCPEventStream.write(request, to: &writer, opening: [.keepAlive, Self.frame(first)]) {
+                    Self.frame(answer(await Self.next(inbox, until: .now + keepAlive, relaying: relay, child: child)))
                 }
             } catch {
                 await abandon.run()
@@ -106,21 +99,24 @@ extension MCPEndpoint {
         })
     }
 
-    /// The call's next signal, minus the server→client requests `relay` declines (refused to
-    /// the child at once, so a tool never waits for an answer nobody will send). Each signal
-    /// taken frees its share of the call's buffer bound.
-    private static func next(_ iterator: inout AsyncStream<StreamSignal<BridgeEvent>>.Iterator, sink: SignalSink,
+    /// The call's next event (`.tick` once `deadline` passes, `.ended` when the call ended
+    /// without an answer), minus the server→client requests `relay` declines (refused to the
+    /// child at once, so a tool never waits for an answer nobody will send).
+    private static func next(_ inbox: CallInbox, until deadline: ContinuousClock.Instant,
                              relaying relay: (@Sendable (JSONRPCMessage) async -> Bool)?, child: HostedChild) async
-        -> StreamSignal<BridgeEvent>?
+        -> StreamSignal<BridgeEvent>
     {
-        while let signal = await iterator.next() {
-            sink.taken(signal)
-            guard let relay, case .item(.message(let bytes)) = signal, let message = try? JSONRPCMessage(bytes), message.kind == .request,
-                await !relay(message)
-            else { return signal }
-            await child.refuse(message)
+        while true {
+            switch await inbox.next(until: deadline) {
+            case .tick: return .tick
+            case .ended: return .ended
+            case .event(let event):
+                guard let relay, case .message(let bytes) = event, let message = try? JSONRPCMessage(bytes), message.kind == .request,
+                    await !relay(message)
+                else { return .item(event) }
+                await child.refuse(message)
+            }
         }
-        return nil
     }
 
     private static func frame(_ signal: StreamSignal<BridgeEvent>) -> SSEFrame {

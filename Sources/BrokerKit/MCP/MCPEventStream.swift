@@ -19,40 +19,6 @@ enum SSEFrame: Sendable {
     case end
 }
 
-/// Puts a call's events straight into the stream its SSE writer reads, which spares the POST
-/// path a relay task and a stream per request. The side messages waiting for the writer are
-/// bounded by `budget`; the writer reports each one it takes (`taken`).
-struct SignalSink: BridgeEventSink {
-    let continuation: AsyncStream<StreamSignal<BridgeEvent>>.Continuation
-    let budget: BufferBudget
-
-    var limit: Int { budget.limit }
-
-    func yield(_ event: BridgeEvent) -> Bool {
-        if case .message(let bytes) = event, budget.offer(bytes.count) != .accept { return false }
-        continuation.yield(.item(event))
-        return true
-    }
-
-    /// The writer took `signal` off the stream.
-    func taken(_ signal: StreamSignal<BridgeEvent>?) {
-        if case .item(.message(let bytes))? = signal { budget.taken(bytes.count) }
-    }
-
-    /// The `.ended` marker first, as `MCPEventStream.signals` gives it.
-    func finish() {
-        continuation.yield(.ended)
-        continuation.finish()
-    }
-
-    /// The response is the stream's last signal: its readers stop at it, so no `.ended` marker
-    /// is queued behind it (one stream operation fewer on every call's answer path).
-    func answer(_ response: [UInt8]) {
-        continuation.yield(.item(.response(response)))
-        continuation.finish()
-    }
-}
-
 /// Server-Sent Events plumbing shared by every `/mcp` stream.
 enum MCPEventStream {
     /// Every SSE response also says `Connection: close`. Hummingbird's

@@ -29,24 +29,25 @@ final class BridgeOverflowTests: XCTestCase {
     func testACallNobodyReadsEndsWithTheOverflowErrorAndTheChildStopsWorkingOnIt() async throws {
         let bridge = try await start()
         let limit = 256 << 10
-        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
-        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: limit))
+        let inbox = CallInbox(limit: limit, overflowKind: .call)
         // 64 MiB asked for; a polite flood stops at the cancellation the overflow sends.
-        _ = try await bridge.send(try request(1, "flood", #"{"bytes":67108864}"#), into: sink)
+        _ = try await bridge.send(try request(1, "flood", #"{"bytes":67108864}"#), into: inbox)
+        // Nobody reads until the call has ended: everything still buffered then is what a reader
+        // that never came would have cost.
+        let ended = await eventually { await bridge.pendingCount == 0 }
+        XCTAssertTrue(ended, "the call ended on its own")
         var messageBytes = 0
         var answer: String?
-        for await signal in signals {
-            switch signal {
-            case .item(.message(let bytes)): messageBytes += bytes.count
-            case .item(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
-            case .tick, .ended: break
+        reading: while true {
+            switch await inbox.next(until: .now + .seconds(10)) {
+            case .event(.message(let bytes)): messageBytes += bytes.count
+            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
+            case .tick, .ended: break reading
             }
         }
         XCTAssertLessThanOrEqual(messageBytes, limit, "nothing beyond the bound was queued for the reader")
         let text = try XCTUnwrap(answer)
         XCTAssertTrue(text.contains(#""id":1"#) && text.contains("-32603") && text.contains("\(limit) bytes"), text)
-        let pending = await bridge.pendingCount
-        XCTAssertEqual(pending, 0)
 
         let next = try await bridge.send(try request(2, "echo", #"{"text":"still here"}"#, token: false))
         let response = await next.response(within: .seconds(10))
@@ -56,15 +57,16 @@ final class BridgeOverflowTests: XCTestCase {
 
     func testAReaderThatKeepsUpGetsTheWholeFlood() async throws {
         let bridge = try await start()
-        let (signals, continuation) = AsyncStream<StreamSignal<BridgeEvent>>.makeStream()
-        let sink = SignalSink(continuation: continuation, budget: BufferBudget(limit: 256 << 10))
-        _ = try await bridge.send(try request(3, "flood", #"{"bytes":4194304,"lineBytes":16384}"#), into: sink)
+        let inbox = CallInbox(limit: 256 << 10, overflowKind: .call)
+        _ = try await bridge.send(try request(3, "flood", #"{"bytes":4194304,"lineBytes":16384}"#), into: inbox)
         var received = 0
         var answer = ""
-        for await signal in signals {
-            sink.taken(signal)
-            if case .item(.message(let bytes)) = signal { received += bytes.count }
-            if case .item(.response(let bytes)) = signal { answer = String(decoding: bytes, as: UTF8.self) }
+        reading: while true {
+            switch await inbox.next(until: .now + .seconds(10)) {
+            case .event(.message(let bytes)): received += bytes.count
+            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
+            case .tick, .ended: break reading
+            }
         }
         XCTAssertGreaterThanOrEqual(received, 4_000_000, "16 times the bound went through a reader that kept up")
         XCTAssertTrue(answer.contains("flooded"), answer)
