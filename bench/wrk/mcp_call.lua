@@ -52,6 +52,14 @@ local prepared = {}
 function init(args)
   local count = math.max(#tokens, #sessions, 1)
   local body = mode == "modern" and modern_call or call
+  if count == 1 then
+    -- One request for every call: wrk's static mode sends it without entering Lua per request
+    -- (wrk builds it from these fields after `init`, and skips Lua when `request` is nil).
+    wrk.method, wrk.path, wrk.body = "POST", "/mcp", body
+    for name, value in pairs(headers_for(0)) do wrk.headers[name] = value end
+    request = nil
+    return
+  end
   for index = 0, count - 1 do
     prepared[index + 1] = wrk.format("POST", "/mcp", headers_for(index), body)
   end
