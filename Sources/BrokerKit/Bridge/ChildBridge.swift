@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -10,20 +11,29 @@ import Darwin
 /// (and progress tokens by child-side tokens), so concurrent callers never collide, and
 /// everything the child says is routed back to the caller it belongs to.
 ///
-public actor ChildBridge {
-    public nonisolated let child: ChildProcess
+/// A lock rather than an actor: the child's stdout lines arrive on the event loop that reads
+/// its pipe and are routed there at once, synchronously (`childSent`), so an answer reaches its
+/// caller's sink without a task, an async sequence or an executor hop in between. The critical
+/// sections are table updates; every write to the child happens outside the lock.
+public final class ChildBridge: Sendable {
+    public let child: ChildProcess
     /// Child messages that belong to no single pending request (for the legacy GET stream).
-    public nonisolated let serverStream: AsyncStream<[UInt8]>
+    public let serverStream: AsyncStream<[UInt8]>
     private let serverContinuation: AsyncStream<[UInt8]>.Continuation
-    private var table = ChildIDTable()
-    private var exit: ChildExit?
     private let logger: Logger
     /// Makes server→client ids unique across the children of one session (child swaps).
     private let tag = String(UInt32.random(in: .min ... .max), radix: 16)
-    private var nextServerRequest = 0
-    private var malformedLog = LogRateLimiter(LogRateLimit(burst: 10, perSecond: 1))
-    /// Sees every answer the child gives, after it was routed (the host's failed-call signal).
-    private var answerObserver: (@Sendable (JSONRPCMessage) -> Void)?
+
+    private struct State {
+        var table = ChildIDTable()
+        var exit: ChildExit?
+        var nextServerRequest = 0
+        var malformedLog = LogRateLimiter(LogRateLimit(burst: 10, perSecond: 1))
+        /// Sees every answer the child gives, after it was routed (the host's failed-call signal).
+        var answerObserver: (@Sendable (JSONRPCMessage) -> Void)?
+    }
+
+    private let state = Mutex(State())
 
     public init(child: ChildProcess, logger: Logger) {
         self.child = child
@@ -34,20 +44,19 @@ public actor ChildBridge {
     /// Starts the child with this bridge as its reader.
     @discardableResult
     public func start() async throws(ChildError) -> pid_t {
-        let child = child
-        child.onExit { [weak self] exit in await self?.childExited(exit) }
+        child.onExit { [weak self] exit in self?.childExited(exit) }
         return try await child.start { [weak self] line in
-            await self?.childSent(line)
+            self?.childSent(line)
         }
     }
 
     /// Hands every answer of the child to `observer` once it was routed; it runs on the child's
     /// stdout path, so it must only look at bytes and hand work off.
     func observeAnswers(_ observer: @escaping @Sendable (JSONRPCMessage) -> Void) {
-        answerObserver = observer
+        state.withLock { $0.answerObserver = observer }
     }
 
-    public var pendingCount: Int { table.pending.count }
+    public var pendingCount: Int { state.withLock { $0.table.pending.count } }
 
     /// Sends a client request. Failures after this point arrive as a JSON-RPC error response
     /// on the returned stream, with the client's id, like any other response.
@@ -66,16 +75,18 @@ public actor ChildBridge {
         guard request.kind == .request, let clientID = request.id, let clientRawID = request.rawID else {
             throw .notARequest
         }
-        guard exit == nil else { throw .childGone }
         let token = request.progressToken
-        let childID = table.register(
-            .init(
-                origin: origin, clientID: clientID, clientRawID: clientRawID,
-                clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: sink))
+        let call = ChildIDTable.PendingCall(
+            origin: origin, clientID: clientID, clientRawID: clientRawID,
+            clientProgressToken: token.map { Array(request.bytes[$0.range]) }, events: sink)
+        let registered: Int64? = state.withLock { state in
+            state.exit == nil ? state.table.register(call) : nil
+        }
+        guard let childID = registered else { throw .childGone }
         do {
             try await child.send(Self.splice(request.bytes, request.idRange, token?.range, with: JSONRPCID.int(childID).jsonBytes))
         } catch {
-            _ = table.remove(childID)
+            _ = state.withLock { $0.table.remove(childID) }
             throw error == .stdinFull ? .childBusy : .childGone
         }
         return BridgeTicket(childID: childID)
@@ -83,13 +94,13 @@ public actor ChildBridge {
 
     /// Abandons a call: the child is told (with ITS id) and the caller's stream ends without a response.
     public func cancel(_ ticket: BridgeTicket, reason: String = "client cancelled") async {
-        guard let call = table.remove(ticket.childID) else { return }
+        guard let call = state.withLock({ $0.table.remove(ticket.childID) }) else { return }
         call.events.finish()
         try? await child.send(JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(ticket.childID).jsonBytes, reason: reason))
     }
 
     public func cancel(clientID: JSONRPCID, origin: String = "") async {
-        guard let childID = table.childID(forClient: clientID, origin: origin) else { return }
+        guard let childID = state.withLock({ $0.table.childID(forClient: clientID, origin: origin) }) else { return }
         await cancel(BridgeTicket(childID: childID))
     }
 
@@ -101,10 +112,14 @@ public actor ChildBridge {
             try? await child.send(notification.bytes)
             return
         }
-        guard let requested = notification.cancelledRequestID,
-            let childID = table.childID(forClient: requested.id, origin: origin),
-            let call = table.remove(childID)
-        else { return }
+        guard let requested = notification.cancelledRequestID else { return }
+        let removed: (Int64, ChildIDTable.PendingCall)? = state.withLock { state in
+            guard let childID = state.table.childID(forClient: requested.id, origin: origin),
+                let call = state.table.remove(childID)
+            else { return nil }
+            return (childID, call)
+        }
+        guard let (childID, call) = removed else { return }
         call.events.finish()
         try? await child.send(notification.replacing(requested.range, with: JSONRPCID.int(childID).jsonBytes))
     }
@@ -113,7 +128,7 @@ public actor ChildBridge {
     /// child's original id. Returns false if this bridge never issued that id.
     public func deliverClientResponse(_ response: JSONRPCMessage) async -> Bool {
         guard response.isResponse, case .string(let brokerID)? = response.id,
-            let childRawID = table.takeServerRequest(brokerID: brokerID)
+            let childRawID = state.withLock({ $0.table.takeServerRequest(brokerID: brokerID) })
         else { return false }
         try? await child.send(response.replacingID(withRaw: childRawID))
         return true
@@ -127,45 +142,52 @@ public actor ChildBridge {
 
     // MARK: - From the child
 
+    /// One line of the child's stdout, on the event loop reading its pipe: routed at once, in
+    /// the order the child wrote. Routing happens under the lock (sinks only buffer or resume a
+    /// waiting reader; nothing there calls back into the bridge).
     private func childSent(_ line: [UInt8]) {
         let message: JSONRPCMessage
         do {
             message = try JSONRPCMessage(line)
         } catch {
-            if case .log(let suppressed) = malformedLog.admit() {
+            let admitted = state.withLock { $0.malformedLog.admit() }
+            if case .log(let suppressed) = admitted {
                 logger.warning(
                     "dropped an invalid JSON-RPC line from the child",
                     metadata: ["error": "\(error.detail)", "suppressed_before": "\(suppressed)"])
             }
             return
         }
-        route(message)
-        if message.isResponse { answerObserver?(message) }
+        let observer = state.withLock { state in
+            route(message, &state)
+            return state.answerObserver
+        }
+        if message.isResponse { observer?(message) }
     }
 
-    private func route(_ message: JSONRPCMessage) {
+    private func route(_ message: JSONRPCMessage, _ state: inout State) {
         switch message.kind {
         case .response, .errorResponse:
-            guard case .int(let childID)? = message.id, let call = table.remove(childID) else {
+            guard case .int(let childID)? = message.id, let call = state.table.remove(childID) else {
                 logger.debug("dropped a response for no pending request (cancelled or late)")
                 return
             }
             call.events.answer(message.replacingID(withRaw: call.clientRawID))
         case .notification:
-            routeNotification(message)
+            routeNotification(message, &state)
         case .request:
-            routeRequest(message)
+            routeRequest(message, &state)
         case .batch:
             for element in message.batchElements() {
-                if case .success(let inner) = element { route(inner) }
+                if case .success(let inner) = element { route(inner, &state) }
             }
         }
     }
 
     /// A server→client request goes to the call it belongs to (`ChildIDTable.attribution`), under
     /// an id of the bridge's own; one that could belong to several clients is refused at once.
-    private func routeRequest(_ message: JSONRPCMessage) {
-        let attribution = table.attribution()
+    private func routeRequest(_ message: JSONRPCMessage, _ state: inout State) {
+        let attribution = state.table.attribution()
         guard attribution != .ambiguous else {
             logger.debug("refused a server-to-client request that calls of several clients could own",
                          metadata: ["method": "\(message.method ?? "")"])
@@ -175,61 +197,65 @@ public actor ChildBridge {
             Task { [child] in try? await child.send(refusal) }
             return
         }
-        nextServerRequest += 1
-        let brokerID = "fjmcp-\(tag)-\(nextServerRequest)"
-        table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
+        state.nextServerRequest += 1
+        let brokerID = "fjmcp-\(tag)-\(state.nextServerRequest)"
+        state.table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
         let relayed = message.replacingID(with: .string(brokerID))
-        guard case .call(let childID) = attribution, let call = table.pending[childID] else {
+        guard case .call(let childID) = attribution, let call = state.table.pending[childID] else {
             serverContinuation.yield(relayed)
             return
         }
-        relay(relayed, to: childID, call)
+        relay(relayed, to: childID, call, &state)
     }
 
-    private func routeNotification(_ message: JSONRPCMessage) {
+    private func routeNotification(_ message: JSONRPCMessage, _ state: inout State) {
         guard message.method == "notifications/progress", let token = message.notifiedProgressToken else {
-            deliver(message.bytes, to: table.soleChildID)
+            deliver(message.bytes, to: state.table.soleChildID, &state)
             return
         }
-        guard case .int(let childID) = token.id, let call = table.pending[childID],
+        guard case .int(let childID) = token.id, let call = state.table.pending[childID],
             let clientToken = call.clientProgressToken
         else {
             logger.debug("dropped progress for no pending request")
             return
         }
-        relay(message.replacing(token.range, with: clientToken), to: childID, call)
+        relay(message.replacing(token.range, with: clientToken), to: childID, call, &state)
     }
 
-    private func deliver(_ bytes: [UInt8], to childID: Int64?) {
-        if let childID, let call = table.pending[childID] {
-            relay(bytes, to: childID, call)
+    private func deliver(_ bytes: [UInt8], to childID: Int64?, _ state: inout State) {
+        if let childID, let call = state.table.pending[childID] {
+            relay(bytes, to: childID, call, &state)
         } else {
             serverContinuation.yield(bytes)
         }
     }
 
     /// A side message for a call; a call whose reader is too far behind to take it ends here.
-    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) {
+    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall, _ state: inout State) {
         guard !call.events.yield(.message(bytes)) else { return }
         BridgeMetrics.overflowed(call.events.overflowKind)
-        overflowed(childID, limit: call.events.limit)
+        overflowed(childID, limit: call.events.limit, &state)
     }
 
     /// The call's reader fell behind by more than its bound: the call ends with an error answer
     /// (the rest of the session goes on) and the child is told to stop working on it. The
     /// cancellation is written from a task of its own: this runs on the child's stdout path, and
     /// waiting here for a child that does not read its stdin would stall both pipes.
-    private func overflowed(_ childID: Int64, limit: Int) {
-        guard let call = table.remove(childID) else { return }
+    private func overflowed(_ childID: Int64, limit: Int, _ state: inout State) {
+        guard let call = state.table.remove(childID) else { return }
         logger.warning("ended a call whose client read its messages too slowly", metadata: ["limit_bytes": "\(limit)"])
         call.events.answer(BufferBound.overflowError(rawID: call.clientRawID, limit: limit))
         let cancel = JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(childID).jsonBytes, reason: "client too slow")
         Task { [child] in try? await child.send(cancel) }
     }
 
+    /// After the child's last stdout line was routed (the runner reads stdout to its end first).
     private func childExited(_ exit: ChildExit) {
-        self.exit = exit
-        for call in table.removeAll() {
+        let calls = state.withLock { state in
+            state.exit = exit
+            return state.table.removeAll()
+        }
+        for call in calls {
             call.events.answer(Self.exitedError(call.clientRawID, exit))
         }
         serverContinuation.finish()

@@ -50,8 +50,12 @@ final class ChildStdout: Sendable {
     let first: Reader
     private let state: Mutex<State>
 
-    init(_ channel: Reader, descriptor: CInt) {
+    /// Where every channel's lines go, carried from one channel to the next.
+    private let lines: ChildStdoutLines
+
+    init(_ channel: Reader, descriptor: CInt, lines: ChildStdoutLines) {
         first = channel
+        self.lines = lines
         state = Mutex(State(channel: channel, descriptor: descriptor))
     }
 
@@ -95,7 +99,7 @@ final class ChildStdout: Sendable {
         }
         guard let next else { return nil }
         do {
-            let channel = try await ChildPipes.reader(next.descriptor, group: next.loop)
+            let channel = try await ChildPipes.reader(next.descriptor, group: next.loop, lines: lines)
             state.withLock { state in
                 state.channel = channel
                 state.descriptor = next.descriptor

@@ -13,9 +13,9 @@ import Darwin
 /// by line on stdout, stopped with escalation. It knows nothing about JSON-RPC beyond dropping
 /// lines that cannot be JSON; the bridge owns the protocol.
 public actor ChildProcess {
-    /// Receives each stdout line (without the newline) in order. The reader waits for the
-    /// handler before reading on, so a slow consumer throttles the child instead of growing memory.
-    public typealias MessageHandler = @Sendable ([UInt8]) async -> Void
+    /// Receives each stdout line (without the newline) in order, on the event loop that read it,
+    /// synchronously: it must only route the line (what it buffers is its own to bound).
+    public typealias MessageHandler = @Sendable ([UInt8]) -> Void
 
     public nonisolated let spec: ChildSpec
     public nonisolated let sessionID: String

@@ -39,9 +39,10 @@ struct ChildRunner: Sendable {
             if let key = Environment.Key(rawValue: name) { environment[key] = value }
         }
         let (path, arguments) = commandLine()
+        let lines = ChildStdoutLines(maxLine: spec.maxLineBytes, garbageRateLimit: spec.stderrRateLimit, logger: logger, onMessage: onMessage)
         let pipes: ChildPipes
         do {
-            pipes = try await ChildPipes.open()
+            pipes = try await ChildPipes.open(stdoutLines: lines)
         } catch {
             await spawnFailed(ChildError.spawnFailed("cannot create the child's pipes: \(error)"))
             return
@@ -56,12 +57,13 @@ struct ChildRunner: Sendable {
                 error: .fileDescriptor(pipes.childStderr, closeAfterSpawningProcess: true)
             ) { execution in
                 let pid = execution.processIdentifier.value
-                let stdout = ChildStdout(pipes.stdout, descriptor: pipes.stdoutDescriptor)
+                lines.attach(pid: pid)
+                let stdout = ChildStdout(pipes.stdout, descriptor: pipes.stdoutDescriptor, lines: lines)
                 await owner.attachPipes(stdin: ChildStdin(channel: pipes.stdin, descriptor: pipes.stdinDescriptor), stdout: stdout)
                 await launched.resolve(.success(pid))
                 await withTaskGroup(of: Void.self) { group in
                     group.addTask { await drainStderr(pipes.stderr) }
-                    if await readStdout(stdout, pid: pid) == .lineTooLong {
+                    if await readStdout(stdout, lines: lines) == .lineTooLong {
                         await owner.noteLongLine()
                     }
                     await owner.closeStdin()
@@ -107,59 +109,27 @@ struct ChildRunner: Sendable {
 
     enum StdoutEnd { case endOfStream, lineTooLong }
 
-    /// Reads the child's stdout until it ends, through each channel it moves to (a move ends
-    /// one channel's chunks; the splitter carries a partial line over). A line over the limit
-    /// kills the child's group before the pipe closes: closed first, a child still writing would
-    /// die of SIGPIPE instead, and its exit would not say why.
-    private func readStdout(_ stdout: ChildStdout, pid: pid_t) async -> StdoutEnd {
-        var splitter = LineSplitter(maxLine: spec.maxLineBytes, overflow: .fail)
-        var garbageLog = LogRateLimiter(spec.stderrRateLimit)
-        var lines: [[UInt8]] = []
-        var end = StdoutEnd.endOfStream
+    /// Waits for the child's stdout to end, through each channel it moves to: the lines went to
+    /// `lines` as the channels read them (`ChildStdoutHandler`), so this only sees the ends.
+    private func readStdout(_ stdout: ChildStdout, lines: ChildStdoutLines) async -> StdoutEnd {
         var channel: ChildStdout.Reader? = stdout.first
         while let output = channel {
             do {
                 try await output.executeThenClose { chunks in
-                    for try await chunk in chunks {
-                        do {
-                            try chunk.withUnsafeReadableBytes { (bytes) throws(LineSplitter.LineTooLong) in
-                                try splitter.feed(bytes, into: &lines)
-                            }
-                        } catch {
-                            end = .lineTooLong
-                        }
-                        for line in lines { await deliver(line, garbageLog: &garbageLog) }
-                        lines.removeAll(keepingCapacity: true)
-                        if end == .lineTooLong {
-                            kill(-pid, SIGKILL)
-                            return
-                        }
-                    }
+                    // The handler in front takes every chunk; none comes this way.
+                    for try await chunk in chunks { _ = lines.feed(chunk) }
                 }
             } catch {
                 logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
             }
-            if end == .lineTooLong {
+            if lines.sawLineTooLong {
                 stdout.end()
-                return end
+                return .lineTooLong
             }
             channel = await stdout.next()
         }
-        if let rest = splitter.finish() { await deliver(rest, garbageLog: &garbageLog) }
-        return end
-    }
-
-    private func deliver(_ line: [UInt8], garbageLog: inout LogRateLimiter) async {
-        if Self.looksLikeJSON(line) {
-            await onMessage(line)
-            return
-        }
-        guard line.contains(where: { !Self.isWhitespace($0) }) else { return }
-        if case .log(let suppressed) = garbageLog.admit() {
-            logger.warning(
-                "dropped a non-JSON stdout line from the child",
-                metadata: ["bytes": "\(line.count)", "suppressed_before": "\(suppressed)"])
-        }
+        lines.finish()
+        return .endOfStream
     }
 
     /// Child stderr is diagnostics of a process the broker does not control (forgejo-mcp logs
@@ -195,20 +165,6 @@ struct ChildRunner: Sendable {
         if let rest = splitter.finish() { log(rest) }
         if suppressed > 0 { logger.notice("suppressed \(suppressed) child stderr lines") }
     }
-
-    /// A cheap gate, not a parser: the bridge validates fully; this only keeps obvious
-    /// non-protocol output (banners, panics printed to stdout) away from it.
-    static func looksLikeJSON(_ line: [UInt8]) -> Bool {
-        guard let first = line.first(where: { !isWhitespace($0) }),
-            let last = line.last(where: { !isWhitespace($0) })
-        else { return false }
-        return (first == UInt8(ascii: "{") && last == UInt8(ascii: "}"))
-            || (first == UInt8(ascii: "[") && last == UInt8(ascii: "]"))
-    }
-
-    static func isWhitespace(_ byte: UInt8) -> Bool {
-        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
-    }
 }
 
 /// The three pipes of one child: the child's ends go to swift-subprocess (closed in the broker
@@ -225,7 +181,8 @@ struct ChildPipes: Sendable {
     let stdout: NIOAsyncChannel<ByteBuffer, Never>
     let stderr: NIOAsyncChannel<ByteBuffer, Never>
 
-    static func open() async throws -> ChildPipes {
+    /// `stdoutLines` takes the child's stdout as it is read (see `ChildStdoutLines`).
+    static func open(stdoutLines: ChildStdoutLines) async throws -> ChildPipes {
         let stdinPipe = try makePipe()
         let stdoutPipe = try makePipe()
         let stderrPipe = try makePipe()
@@ -239,7 +196,7 @@ struct ChildPipes: Sendable {
         do {
             let stdin = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(output: stdinPipe.write).get()
             owned.removeFirst()
-            let stdout = try await reader(stdoutPipe.read, group: group)
+            let stdout = try await reader(stdoutPipe.read, group: group, lines: stdoutLines)
             owned.removeFirst()
             let stderr = try await reader(stderrPipe.read, group: group)
             return ChildPipes(
@@ -252,12 +209,14 @@ struct ChildPipes: Sendable {
         }
     }
 
-    /// An input-only pipe channel with NIO's async backpressure: the event loop stops reading
-    /// when the consumer falls behind, so a flooding child blocks on its own full pipe.
-    static func reader(_ fd: CInt, group: any EventLoop) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+    /// An input-only pipe channel. With `lines`, every chunk goes to them on the event loop as it
+    /// is read (stdout); without, the chunks come through the async sequence with NIO's
+    /// backpressure: the loop stops reading while the consumer is behind (stderr).
+    static func reader(_ fd: CInt, group: any EventLoop, lines: ChildStdoutLines? = nil) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
         try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
             channel.eventLoop.makeCompletedFuture {
-                try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
+                if let lines { try channel.pipeline.syncOperations.addHandler(ChildStdoutHandler(lines)) }
+                return try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
             }
         }
     }

@@ -160,7 +160,7 @@ struct ChildSpawner: Sendable {
             throw .childStartFailed("\(error)")
         }
         let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: label, logger: logger), logger: logger)
-        if let doubts { await bridge.observeAnswers(ChildHost.failureObserver(userID: userID, doubts: doubts)) }
+        if let doubts { bridge.observeAnswers(ChildHost.failureObserver(userID: userID, doubts: doubts)) }
         do {
             try await bridge.start()
         } catch {

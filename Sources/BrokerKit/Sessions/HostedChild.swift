@@ -159,8 +159,8 @@ public actor HostedChild {
     /// Requests the current and the retiring children are still working on.
     public var pendingRequests: Int {
         get async {
-            var pending = await bridge.pendingCount
-            for old in retiring { pending += await old.pendingCount }
+            var pending = bridge.pendingCount
+            for old in retiring { pending += old.pendingCount }
             return pending
         }
     }
@@ -220,7 +220,7 @@ public actor HostedChild {
         drains[ObjectIdentifier(old)] = Task { [weak self] in
             let deadline = ContinuousClock.now + drain
             // The bridge has no "idle" signal; a coarse poll is cheap next to a drain's length.
-            while await old.pendingCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            while old.pendingCount > 0, ContinuousClock.now < deadline, !Task.isCancelled {
                 try? await Task.sleep(for: .milliseconds(50))
             }
             await old.stop()

@@ -49,7 +49,7 @@ final class BridgeChildTests: XCTestCase {
             XCTAssertTrue(text.contains(#""id":1"#), text)
             XCTAssertTrue(text.contains(#""ms":\#((20 - index) * 5)"#), "request \(index) got \(text)")
         }
-        let pending = await bridge.pendingCount
+        let pending = bridge.pendingCount
         XCTAssertEqual(pending, 0)
     }
 
@@ -117,7 +117,7 @@ final class BridgeChildTests: XCTestCase {
             try message(toolCallLine(id: #""s""#, tool: "sleep", arguments: #"{"ms":60000}"#).string), origin: "x")
         try await bridge.forwardNotification(
             try message(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"s"}}"#), origin: "other")
-        let stillPending = await bridge.pendingCount
+        let stillPending = bridge.pendingCount
         XCTAssertEqual(stillPending, 1, "another caller cannot cancel it")
         try await bridge.forwardNotification(
             try message(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"s"}}"#), origin: "x")

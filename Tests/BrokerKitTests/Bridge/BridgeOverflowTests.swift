@@ -34,7 +34,7 @@ final class BridgeOverflowTests: XCTestCase {
         _ = try await bridge.send(try request(1, "flood", #"{"bytes":67108864}"#), into: inbox)
         // Nobody reads until the call has ended: everything still buffered then is what a reader
         // that never came would have cost.
-        let ended = await eventually { await bridge.pendingCount == 0 }
+        let ended = await eventually { bridge.pendingCount == 0 }
         XCTAssertTrue(ended, "the call ended on its own")
         var messageBytes = 0
         var answer: String?

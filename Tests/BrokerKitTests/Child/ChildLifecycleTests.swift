@@ -18,7 +18,7 @@ final class ChildLifecycleTests: XCTestCase {
     func testPrettyPrintedMessageReachesTheChildAsOneLine() async throws {
         let child = ChildProcess(spec: DemoBinary.spec(), sessionID: "s-pretty", logger: LogCapture().logger)
         let lines = LineCollector()
-        _ = try await child.start { await lines.append($0) }
+        _ = try await child.start { lines.append($0) }
         let pretty = "{\r\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"method\": \"tools/call\",\n  \"params\": {\n"
             + "    \"name\": \"echo\",\n    \"arguments\": {\"text\": \"a\\nb\"}\n  }\n}\r\n"
         try await child.send(Array(pretty.utf8))
@@ -29,7 +29,7 @@ final class ChildLifecycleTests: XCTestCase {
         XCTAssertTrue(echoed?.contains(#""text":"a\nb""#) ?? false, echoed ?? "no reply to the pretty request")
         // The demo answers parse errors inline, before reading on, so any stray fragment of the
         // pretty request would have been answered before the ping.
-        let received = await lines.strings
+        let received = lines.strings
         XCTAssertEqual(received.count, 2, "\(received)")
         await child.stop()
     }

@@ -17,7 +17,7 @@ final class ChildPipeMoveTests: XCTestCase {
         let child = ChildProcess(spec: spec, sessionID: "s-move", logger: LogCapture().logger,
                                  pipeMoves: ChildPipeMovePolicy(streak: streak, interval: .zero))
         let lines = LineCollector()
-        _ = try await child.start { await lines.append($0) }
+        _ = try await child.start { lines.append($0) }
         return (child, lines)
     }
 
@@ -78,9 +78,9 @@ final class ChildPipeMoveTests: XCTestCase {
         try await child.send(initializeLine(), from: loops[0])
         let count = 200
         for id in 2...count { try await child.send(echo(id), from: loops[id % 2]) }
-        let all = await eventually { await lines.lines.count >= count }
+        let all = await eventually { lines.lines.count >= count }
         XCTAssertTrue(all)
-        let ids = await lines.strings.compactMap { line in
+        let ids = lines.strings.compactMap { line in
             line.firstRange(of: #""id":"#).map { Int(line[$0.upperBound...].prefix { $0.isNumber }) ?? -1 }
         }
         XCTAssertEqual(ids.sorted(), Array(1...count), "each answer exactly once, none cut")

@@ -40,7 +40,7 @@ final class ChildSandboxTests: XCTestCase {
         if sandboxed { spec.sandbox = try sandbox() }
         let child = ChildProcess(spec: spec, sessionID: "s-sandbox", logger: logs.logger)
         let lines = LineCollector()
-        let pid = try await child.start { await lines.append($0) }
+        let pid = try await child.start { lines.append($0) }
         children.append(child)
         return (child, lines, pid)
     }

@@ -88,7 +88,7 @@ final class ChildStdinBoundTests: XCTestCase {
         XCTAssertEqual(refused, [.childBusy, .childBusy])
         let exit = await child.exit
         XCTAssertNil(exit, "the busy child still runs")
-        let pending = await bridge.pendingCount
+        let pending = bridge.pendingCount
         XCTAssertEqual(pending, 3, "the refused requests are not pending")
     }
 }

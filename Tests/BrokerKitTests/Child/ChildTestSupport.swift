@@ -53,25 +53,16 @@ final class LogCapture: Sendable {
     }
 }
 
-/// Collects a child's stdout lines for assertions.
-actor LineCollector {
-    private(set) var lines: [[UInt8]] = []
-    private var gate: CheckedContinuation<Void, Never>?
-    private var blocked = false
+/// Collects a child's stdout lines for assertions (the handler is called synchronously on the
+/// event loop that read them).
+final class LineCollector: Sendable {
+    private let collected = Mutex<[[UInt8]]>([])
 
+    var lines: [[UInt8]] { collected.withLock { $0 } }
     var strings: [String] { lines.map { String(decoding: $0, as: UTF8.self) } }
 
-    func append(_ line: [UInt8]) async {
-        lines.append(line)
-        if blocked { await withCheckedContinuation { gate = $0 } }
-    }
-
-    func block() { blocked = true }
-
-    func unblock() {
-        blocked = false
-        gate?.resume()
-        gate = nil
+    func append(_ line: [UInt8]) {
+        collected.withLock { $0.append(line) }
     }
 
     /// The first line containing `fragment`, waiting up to `timeout`.

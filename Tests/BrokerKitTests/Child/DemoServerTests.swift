@@ -18,7 +18,7 @@ final class DemoServerTests: XCTestCase {
         spec.environment.merge(environment) { _, new in new }
         let child = ChildProcess(spec: spec, sessionID: "s-demo", logger: LogCapture().logger)
         let lines = LineCollector()
-        _ = try await child.start { await lines.append($0) }
+        _ = try await child.start { lines.append($0) }
         children.append(child)
         return (child, lines)
     }
