@@ -76,8 +76,8 @@ extension BridgeEventSink {
 }
 
 /// The plain sink: the call's own `AsyncStream` (`ChildBridge.send(_:origin:)`). Unbounded: its
-/// readers drain it at once (a 2026-07-28 call's pump, which bounds its own buffer; the
-/// broker's own requests).
+/// readers are the broker's own requests (the child's initialize, replayed session state), which
+/// read it to the answer.
 struct EventStreamSink: BridgeEventSink {
     let continuation: AsyncStream<BridgeEvent>.Continuation
 

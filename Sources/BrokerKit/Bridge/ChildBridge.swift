@@ -13,13 +13,20 @@ import Darwin
 ///
 /// A lock rather than an actor: the child's stdout lines arrive on the event loop that reads
 /// its pipe and are routed there at once, synchronously (`childSent`), so an answer reaches its
-/// caller's sink without a task, an async sequence or an executor hop in between. The critical
-/// sections are table updates; every write to the child happens outside the lock.
+/// caller's sink without a task, an async sequence or an executor hop in between. Under the lock
+/// only the id table is read and changed (`Route` says what to do with a line); rewriting the
+/// message, handing it to a sink, logging and writing to the child happen outside it. A line's
+/// route is carried out before the next line is read (one reader at a time), so order holds.
 public final class ChildBridge: Sendable {
     public let child: ChildProcess
-    /// Child messages that belong to no single pending request (for the legacy GET stream).
+    /// Child messages that belong to no single pending request (for the legacy GET stream). Its
+    /// reader reports each message it took (`serverMessageTaken`): what waits is bounded.
     public let serverStream: AsyncStream<[UInt8]>
     private let serverContinuation: AsyncStream<[UInt8]>.Continuation
+    /// Bytes in `serverStream` not yet taken; past `serverLimit` new messages are dropped (the
+    /// child is read as fast as it writes; its reader hops onto the session host per message).
+    private let serverHeld = Atomic<Int>(0)
+    private let serverLimit: Int
     private let logger: Logger
     /// Makes server→client ids unique across the children of one session (child swaps).
     private let tag = String(UInt32.random(in: .min ... .max), radix: 16)
@@ -29,15 +36,17 @@ public final class ChildBridge: Sendable {
         var exit: ChildExit?
         var nextServerRequest = 0
         var malformedLog = LogRateLimiter(LogRateLimit(burst: 10, perSecond: 1))
+        var serverDropLog = LogRateLimiter(LogRateLimit(burst: 1, perSecond: 0.1))
         /// Sees every answer the child gives, after it was routed (the host's failed-call signal).
         var answerObserver: (@Sendable (JSONRPCMessage) -> Void)?
     }
 
     private let state = Mutex(State())
 
-    public init(child: ChildProcess, logger: Logger) {
+    init(child: ChildProcess, logger: Logger, serverLimit: Int = BufferBound.defaultLimit) {
         self.child = child
         self.logger = logger
+        self.serverLimit = serverLimit
         (serverStream, serverContinuation) = AsyncStream<[UInt8]>.makeStream()
     }
 
@@ -140,11 +149,33 @@ public final class ChildBridge: Sendable {
         await child.stop()
     }
 
+    /// The reader of `serverStream` took a message of `bytes` bytes.
+    public func serverMessageTaken(_ bytes: Int) {
+        serverHeld.wrappingSubtract(bytes, ordering: .relaxed)
+    }
+
     // MARK: - From the child
 
+    /// What one message of the child comes to, decided under the lock from the id table.
+    private enum Route {
+        /// The answer to `call` (already removed from the table).
+        case answer(ChildIDTable.PendingCall)
+        /// A side message for the pending call `childID`; `token`: the progress token's range
+        /// to put the client's token in, nil to send the bytes as they are.
+        case relay(Int64, ChildIDTable.PendingCall, token: Range<Int>?)
+        /// A server→client request, under the bridge's id `brokerID`, to the call `childID` or
+        /// (nil) the server stream.
+        case request(brokerID: String, to: (Int64, ChildIDTable.PendingCall)?)
+        /// To the server stream as it is.
+        case server
+        /// A server→client request nobody can be told apart for: refused to the child.
+        case refuse
+        /// A response or progress for no pending call (cancelled or late).
+        case drop(String)
+    }
+
     /// One line of the child's stdout, on the event loop reading its pipe: routed at once, in
-    /// the order the child wrote. Routing happens under the lock (sinks only buffer or resume a
-    /// waiting reader; nothing there calls back into the bridge).
+    /// the order the child wrote.
     private func childSent(_ line: [UInt8]) {
         let message: JSONRPCMessage
         do {
@@ -158,91 +189,102 @@ public final class ChildBridge: Sendable {
             }
             return
         }
-        let observer = state.withLock { state in
-            route(message, &state)
-            return state.answerObserver
+        let messages = message.kind == .batch ? message.batchElements().compactMap { try? $0.get() } : [message]
+        for inner in messages {
+            let route = state.withLock { Self.route(inner, &$0, tag: tag) }
+            carryOut(route, for: inner)
         }
-        if message.isResponse { observer?(message) }
+        if message.isResponse, let observer = state.withLock({ $0.answerObserver }) { observer(message) }
     }
 
-    private func route(_ message: JSONRPCMessage, _ state: inout State) {
+    private static func route(_ message: JSONRPCMessage, _ state: inout State, tag: String) -> Route {
         switch message.kind {
         case .response, .errorResponse:
             guard case .int(let childID)? = message.id, let call = state.table.remove(childID) else {
-                logger.debug("dropped a response for no pending request (cancelled or late)")
-                return
+                return .drop("dropped a response for no pending request (cancelled or late)")
             }
-            call.events.answer(message.replacingID(withRaw: call.clientRawID))
+            return .answer(call)
         case .notification:
-            routeNotification(message, &state)
-        case .request:
-            routeRequest(message, &state)
-        case .batch:
-            for element in message.batchElements() {
-                if case .success(let inner) = element { route(inner, &state) }
+            guard message.method == "notifications/progress", let token = message.notifiedProgressToken else {
+                guard let childID = state.table.soleChildID, let call = state.table.pending[childID] else { return .server }
+                return .relay(childID, call, token: nil)
             }
+            guard case .int(let childID) = token.id, let call = state.table.pending[childID], call.clientProgressToken != nil else {
+                return .drop("dropped progress for no pending request")
+            }
+            return .relay(childID, call, token: token.range)
+        case .request:
+            // A request the bridge cannot attribute goes to the server stream (the host may give
+            // it to the only client with calls); one calls of several clients could own is refused.
+            let attribution = state.table.attribution()
+            guard attribution != .ambiguous else { return .refuse }
+            state.nextServerRequest += 1
+            let brokerID = "fjmcp-\(tag)-\(state.nextServerRequest)"
+            state.table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
+            guard case .call(let childID) = attribution, let call = state.table.pending[childID] else {
+                return .request(brokerID: brokerID, to: nil)
+            }
+            return .request(brokerID: brokerID, to: (childID, call))
+        case .batch:
+            return .drop("dropped a nested batch from the child")
         }
     }
 
-    /// A server→client request goes to the call it belongs to (`ChildIDTable.attribution`), under
-    /// an id of the bridge's own; one that could belong to several clients is refused at once.
-    private func routeRequest(_ message: JSONRPCMessage, _ state: inout State) {
-        let attribution = state.table.attribution()
-        guard attribution != .ambiguous else {
+    private func carryOut(_ route: Route, for message: JSONRPCMessage) {
+        switch route {
+        case .answer(let call):
+            call.events.answer(message.replacingID(withRaw: call.clientRawID))
+        case .relay(let childID, let call, let token):
+            let bytes = token.flatMap { range in call.clientProgressToken.map { message.replacing(range, with: $0) } } ?? message.bytes
+            relay(bytes, to: childID, call)
+        case .request(let brokerID, let target):
+            let relayed = message.replacingID(with: .string(brokerID))
+            if let (childID, call) = target {
+                relay(relayed, to: childID, call)
+            } else {
+                toServerStream(relayed)
+            }
+        case .server:
+            toServerStream(message.bytes)
+        case .refuse:
             logger.debug("refused a server-to-client request that calls of several clients could own",
                          metadata: ["method": "\(message.method ?? "")"])
             let refusal = JSONRPCEnvelope.error(
                 rawID: message.rawID ?? Array("null".utf8), code: -32601,
                 message: "\(message.method ?? "request") is not available: the broker cannot tell which client it is for")
             Task { [child] in try? await child.send(refusal) }
-            return
-        }
-        state.nextServerRequest += 1
-        let brokerID = "fjmcp-\(tag)-\(state.nextServerRequest)"
-        state.table.recordServerRequest(brokerID: brokerID, childRawID: message.rawID ?? [])
-        let relayed = message.replacingID(with: .string(brokerID))
-        guard case .call(let childID) = attribution, let call = state.table.pending[childID] else {
-            serverContinuation.yield(relayed)
-            return
-        }
-        relay(relayed, to: childID, call, &state)
-    }
-
-    private func routeNotification(_ message: JSONRPCMessage, _ state: inout State) {
-        guard message.method == "notifications/progress", let token = message.notifiedProgressToken else {
-            deliver(message.bytes, to: state.table.soleChildID, &state)
-            return
-        }
-        guard case .int(let childID) = token.id, let call = state.table.pending[childID],
-            let clientToken = call.clientProgressToken
-        else {
-            logger.debug("dropped progress for no pending request")
-            return
-        }
-        relay(message.replacing(token.range, with: clientToken), to: childID, call, &state)
-    }
-
-    private func deliver(_ bytes: [UInt8], to childID: Int64?, _ state: inout State) {
-        if let childID, let call = state.table.pending[childID] {
-            relay(bytes, to: childID, call, &state)
-        } else {
-            serverContinuation.yield(bytes)
+        case .drop(let reason):
+            logger.debug("\(reason)")
         }
     }
 
-    /// A side message for a call; a call whose reader is too far behind to take it ends here.
-    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall, _ state: inout State) {
+    /// A message for no single call, unless `serverLimit` bytes already wait for the stream's
+    /// reader (one message always fits an empty stream): then it is dropped, counted and logged.
+    private func toServerStream(_ bytes: [UInt8]) {
+        let after = serverHeld.wrappingAdd(bytes.count, ordering: .relaxed).newValue
+        guard after == bytes.count || after <= serverLimit else {
+            serverHeld.wrappingSubtract(bytes.count, ordering: .relaxed)
+            BridgeMetrics.overflowed(.serverStream)
+            if case .log(let suppressed) = state.withLock({ $0.serverDropLog.admit() }) {
+                logger.warning("dropped a message of the child for no single call: its reader is behind",
+                               metadata: ["limit_bytes": "\(serverLimit)", "suppressed_before": "\(suppressed)"])
+            }
+            return
+        }
+        serverContinuation.yield(bytes)
+    }
+
+    /// A side message for a call; a call whose reader is too far behind to take it ends here:
+    /// with an error answer (the rest of the session goes on), and the child is told to stop
+    /// working on it. The cancellation is written from a task of its own: this runs on the
+    /// child's stdout path, and waiting here for a child that does not read its stdin would
+    /// stall both pipes.
+    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) {
         guard !call.events.yield(.message(bytes)) else { return }
         BridgeMetrics.overflowed(call.events.overflowKind)
-        overflowed(childID, limit: call.events.limit, &state)
-    }
-
-    /// The call's reader fell behind by more than its bound: the call ends with an error answer
-    /// (the rest of the session goes on) and the child is told to stop working on it. The
-    /// cancellation is written from a task of its own: this runs on the child's stdout path, and
-    /// waiting here for a child that does not read its stdin would stall both pipes.
-    private func overflowed(_ childID: Int64, limit: Int, _ state: inout State) {
-        guard let call = state.table.remove(childID) else { return }
+        // Still pending? A cancellation or the exit may have ended the call meanwhile.
+        guard state.withLock({ $0.table.remove(childID) }) != nil else { return }
+        let limit = call.events.limit
         logger.warning("ended a call whose client read its messages too slowly", metadata: ["limit_bytes": "\(limit)"])
         call.events.answer(BufferBound.overflowError(rawID: call.clientRawID, limit: limit))
         let cancel = JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(childID).jsonBytes, reason: "client too slow")

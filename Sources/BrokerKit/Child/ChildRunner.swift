@@ -116,8 +116,9 @@ struct ChildRunner: Sendable {
         while let output = channel {
             do {
                 try await output.executeThenClose { chunks in
-                    // The handler in front takes every chunk; none comes this way.
-                    for try await chunk in chunks { _ = lines.feed(chunk) }
+                    // The handler in front takes every chunk; none comes this way (and if one
+                    // did, it would be fed in order all the same).
+                    for try await chunk in chunks where !lines.feed(chunk) { return }
                 }
             } catch {
                 logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])

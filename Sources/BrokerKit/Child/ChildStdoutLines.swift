@@ -14,7 +14,9 @@ import Darwin
 /// (the bridge) without a task, an async sequence or an executor hop. One channel reads at a
 /// time (a move opens the next once the last has ended), so lines keep the child's order and a
 /// partial line carries over. Nothing waits here: what piles up for a slow client is bounded by
-/// the sink of the call or stream it belongs to (`BufferBound`).
+/// the sink of the call it belongs to (`BufferBound`) or the bridge's server-stream bound.
+/// Each line is parsed and routed on this loop, one line at a time (lines are bounded by
+/// `maxLineBytes`).
 final class ChildStdoutLines: Sendable {
     private struct State {
         var splitter: LineSplitter
@@ -61,8 +63,9 @@ final class ChildStdoutLines: Sendable {
             } catch {
                 state.tooLong = true
             }
-            defer { state.lines.removeAll(keepingCapacity: true) }
-            return (state.lines, state.tooLong, state.tooLong ? state.pid : nil)
+            let lines = state.lines
+            state.lines = []
+            return (lines, state.tooLong, state.tooLong ? state.pid : nil)
         }
         for line in lines { deliver(line) }
         if let killing { kill(-killing, SIGKILL) }

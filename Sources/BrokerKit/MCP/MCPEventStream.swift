@@ -53,7 +53,7 @@ enum MCPEventStream {
 
     /// Ticks `continuation` after `firstTick`, then every `interval`, until the returned handle is
     /// cancelled. The caller cancels it from the stream's `onTermination`.
-    static func armKeepAlive<Element: Sendable>(
+    private static func armKeepAlive<Element: Sendable>(
         _ continuation: AsyncStream<StreamSignal<Element>>.Continuation, firstTick: Duration, interval: Duration
     ) -> KeepAliveTimer.Handle {
         KeepAliveTimer.shared.schedule(first: firstTick, every: interval) { continuation.yield(.tick) }

@@ -148,6 +148,7 @@ public actor HostedChild {
         let messages = bridge.serverStream
         pumps[ObjectIdentifier(bridge)] = Task { [weak self] in
             for await message in messages {
+                bridge.serverMessageTaken(message.count)
                 guard let self else { return }
                 await handler(self, message)
             }

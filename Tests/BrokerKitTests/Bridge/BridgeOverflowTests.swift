@@ -45,7 +45,7 @@ final class BridgeOverflowTests: XCTestCase {
             case .tick, .ended: break reading
             }
         }
-        XCTAssertLessThanOrEqual(messageBytes, limit, "nothing beyond the bound was queued for the reader")
+        XCTAssertEqual(messageBytes, 0, "what was buffered went with the overflow: the reader gets the error at once")
         let text = try XCTUnwrap(answer)
         XCTAssertTrue(text.contains(#""id":1"#) && text.contains("-32603") && text.contains("\(limit) bytes"), text)
 
@@ -70,5 +70,29 @@ final class BridgeOverflowTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(received, 4_000_000, "16 times the bound went through a reader that kept up")
         XCTAssertTrue(answer.contains("flooded"), answer)
+    }
+
+    /// Messages for no single call wait for the server stream's reader within its bound; past
+    /// it they are dropped (the child is read as fast as it writes) and the calls go on.
+    func testMessagesForNoSingleCallWaitWithinTheServerStreamBound() async throws {
+        let child = ChildProcess(spec: DemoBinary.spec(["--no-forgejo-check", "--flood"]), sessionID: "s-flood", logger: LogCapture().logger)
+        let limit = 256 << 10
+        let bridge = ChildBridge(child: child, logger: LogCapture().logger, serverLimit: limit)
+        self.bridge = bridge
+        try await bridge.start()
+        for await _ in try await bridge.send(try JSONRPCMessage(initializeLine(id: 0))).events {}
+        // Two calls pending: their log messages belong to neither, so they go to the server stream.
+        let calls = [try await bridge.send(try request(1, "flood", #"{"bytes":4194304}"#, token: false)),
+                     try await bridge.send(try request(2, "flood", #"{"bytes":4194304}"#, token: false))]
+        var answers = 0
+        for call in calls {
+            for await event in call.events { if case .response = event { answers += 1 } }
+        }
+        XCTAssertEqual(answers, 2, "both calls were answered")
+        await bridge.stop()
+        var held = 0
+        for await message in bridge.serverStream { held += message.count }
+        XCTAssertGreaterThan(held, 0, "messages for no single call reached the stream")
+        XCTAssertLessThanOrEqual(held, limit, "no more than the bound waited for a reader that never came")
     }
 }
