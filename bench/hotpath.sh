@@ -2,6 +2,7 @@
 # The hot path (issue 19): what a `tools/call` costs the broker above the floor, per era, in one run.
 #
 #   (d) direct stdio to the C echo child (fjmcp-bench stdio): the physical limit
+#   (c=1 rows, (d) included, run in interleaved rounds and are reported as their medians)
 #   (f) the floor: fjmcp-floor, the same HTTP stack answering a fixed result, nothing else
 #   (b) fjmcp-broker demo with the C echo child, default configuration (sandbox, bounds, policies
 #       as shipped; only the spawn and sign-in rate limits are off, so 50 users can sign in and
@@ -19,8 +20,8 @@
 # With HOTPATH_BASE_BIN (a directory holding the fjmcp-broker of the commit before the hot-path
 # work, see bench/run.sh) every broker row and the session figures are measured for that broker
 # too, in the same run, one after the other, and the report prints both columns.
-# Knobs: HOTPATH_BIN (binaries), HOTPATH_BASE_BIN, HOTPATH_SECONDS (10), HOTPATH_PORT (18500, the
-# baseline broker +2), HOTPATH_JSON (file)
+# Knobs: HOTPATH_BIN (binaries), HOTPATH_BASE_BIN, HOTPATH_SECONDS (10 per row), HOTPATH_C1_ROUNDS
+# (5; 1 for --smoke), HOTPATH_PORT (18500, the baseline broker +2), HOTPATH_JSON (file)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -67,18 +68,12 @@ run() {
         >>"$OUT/runs.jsonl"
 }
 
-echo "== (d) direct stdio to the C echo child"
-DIRECT_CALLS=$([[ $SMOKE == 1 ]] && echo 2000 || echo 50000)
-"$BIN/fjmcp-bench" stdio --child "$OUT/echo-child" --concurrency 1 --calls "$DIRECT_CALLS" --seconds "$RUN_SECONDS" \
-    --warmup 500 --label "direct" --json "$OUT/direct.json" >/dev/null
-
 echo "== (f) the floor: fjmcp-floor on 127.0.0.1:$FLOOR_PORT"
 "$BIN/fjmcp-floor" "$FLOOR_PORT" >"$OUT/floor.log" 2>&1 &
 FLOOR_PID=$!
 PIDS+=("$FLOOR_PID")
 for _ in $(seq 1 100); do grep -q listening "$OUT/floor.log" && break; sleep 0.1; done
-TARGET="http://127.0.0.1:$FLOOR_PORT/mcp"
-for c in 1 50; do MCP_MODE=floor run "floor" "$FLOOR_PID" "$c"; done
+FLOOR_URL="http://127.0.0.1:$FLOOR_PORT/mcp"
 
 # start_broker NAME BIN PORT: `fjmcp-broker demo` with the C echo child; signs USERS users in and
 # opens USERS sessions for the first. Sets ${NAME}_PID, _URL, _TOKEN, _USER_TOKENS, _SESSIONS.
@@ -174,6 +169,27 @@ for build in "${BUILDS[@]}"; do
 done
 sleep 3   # the sessions' children, stopped at the end of that run, are gone before the load runs
 
+# settle PID: waits (up to 30 s) until the process has used under 2 % of a core for a second:
+# the 500 sessions and 200 children just ended leave store writes and reaping behind, which
+# landed in the first measured run (the legacy c=1 row) and in no other.
+settle() {
+    local quiet=0 before after
+    for _ in $(seq 1 60); do
+        before=$(cpu_ticks "$1")
+        sleep 0.5
+        after=$(cpu_ticks "$1")
+        if ((after - before <= 1)); then ((++quiet >= 2)) && return 0; else quiet=0; fi
+    done
+}
+# warm_up: one unmeasured second of legacy c=1 per build (its first calls move the session's
+# pipes to the connection's event loop and fill caches), so the first row is not a cold start.
+for build in "${BUILDS[@]}"; do
+    pid_var=${build}_PID url_var=${build}_URL token_var=${build}_TOKEN sessions_var=${build}_SESSIONS
+    settle "${!pid_var}"
+    MCP_MODE=legacy MCP_TOKENS=${!token_var} MCP_SESSIONS=${!sessions_var%%,*} \
+        wrk -t1 -c1 -d1s -s bench/wrk/mcp_call.lua "${!url_var}" >/dev/null 2>&1 || true
+done
+
 # row LABEL CONCURRENCY MODE WHICH: the same run on every build, one after the other, so each
 # pair sees the same machine. WHICH: one (the first token and session) or all (every one).
 row() {
@@ -187,11 +203,27 @@ row() {
         TARGET=${!url_var} BUILD=$build MCP_MODE=$mode MCP_TOKENS=$tokens MCP_SESSIONS=$sessions run "$label" "${!pid_var}" "$concurrency"
     done
 }
-for c in 1 50; do
-    row "legacy, 1 session" "$c" legacy one
-    row "2026-07-28, 1 user" "$c" modern one
-    row "session-less, 1 user" "$c" sessionless one
+# c=1 in interleaved rounds: (d) direct stdio to the C echo child, the floor and every broker row
+# run one after the other in each round, RUN_SECONDS / HOTPATH_C1_ROUNDS each, so every round
+# sees the same machine (this one's speed drifts by tens of percent between minutes); the report
+# gives the median of the rounds. Then c=50, one run each.
+C1_ROUNDS=${HOTPATH_C1_ROUNDS:-$([[ $SMOKE == 1 ]] && echo 1 || echo 5)}
+ROUND_SECONDS=$((RUN_SECONDS / C1_ROUNDS > 0 ? RUN_SECONDS / C1_ROUNDS : 1))
+DIRECT_CALLS=$([[ $SMOKE == 1 ]] && echo 2000 || echo 1000000)
+echo "== c=1: $C1_ROUNDS interleaved rounds of ${ROUND_SECONDS} s per row (direct stdio, floor, brokers)"
+for round in $(seq 1 "$C1_ROUNDS"); do
+    "$BIN/fjmcp-bench" stdio --child "$OUT/echo-child" --concurrency 1 --calls "$DIRECT_CALLS" --seconds "$ROUND_SECONDS" \
+        --warmup 500 --label "direct" --json "$OUT/direct-$round.json" >/dev/null
+    RUN_SECONDS=$ROUND_SECONDS TARGET=$FLOOR_URL MCP_MODE=floor run "floor" "$FLOOR_PID" 1
+    RUN_SECONDS=$ROUND_SECONDS row "legacy, 1 session" 1 legacy one
+    RUN_SECONDS=$ROUND_SECONDS row "2026-07-28, 1 user" 1 modern one
+    RUN_SECONDS=$ROUND_SECONDS row "session-less, 1 user" 1 sessionless one
 done
+echo "== c=50"
+TARGET=$FLOOR_URL MCP_MODE=floor run "floor" "$FLOOR_PID" 50
+row "legacy, 1 session" 50 legacy one
+row "2026-07-28, 1 user" 50 modern one
+row "session-less, 1 user" 50 sessionless one
 row "legacy, $USERS sessions" 50 legacy all
 row "2026-07-28, $USERS users" 50 modern all
 

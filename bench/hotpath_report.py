@@ -1,6 +1,6 @@
 """The table and the verdicts of bench/hotpath.sh (issue 19) from its run directory: runs.jsonl
 (one wrk run per line, with the server's CPU ticks over the run and the build it measured: "new",
-or "base" for HOTPATH_BASE_BIN), direct.json (fjmcp-bench stdio against the C echo child),
+or "base" for HOTPATH_BASE_BIN), direct-N.json (fjmcp-bench stdio against the C echo child, per round),
 child-start.json (its cold starts), creation-BUILD.json (bench/session_creation.py) and
 sessions-BUILD.json (fjmcp-bench sessions --call-each). Every verdict is about the new build; the
 baseline's figure follows it as "before"."""
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -20,20 +21,37 @@ def load_json(path: Path) -> dict | None:
 
 
 def load(directory: Path) -> tuple[dict, list[dict]]:
-    direct = json.loads((directory / "direct.json").read_text())
-    runs = []
+    """Runs of the same row (c=1 runs in interleaved rounds) become one: their medians of p50,
+    p90 and p99, their summed requests, time and CPU. Direct stdio likewise (direct-N.json)."""
+    rounds = [json.loads(path.read_text()) for path in sorted(directory.glob("direct-*.json"))]
+    direct = dict(rounds[0])
+    for key in ("p50Ms", "p90Ms", "p99Ms"):
+        if key in direct:
+            direct[key] = statistics.median(r[key] for r in rounds)
+    direct["callsPerSecond"] = statistics.mean(r["callsPerSecond"] for r in rounds)
+    direct["errors"] = sum(r["errors"] for r in rounds)
+    direct["rounds"] = len(rounds)
+    grouped: dict[tuple, list[dict]] = {}
     for line in (directory / "runs.jsonl").read_text().splitlines():
         run = json.loads(line)
-        wrk = run["wrk"]
-        seconds = wrk["duration_us"] / 1e6
-        requests = max(wrk["requests"], 1)
+        grouped.setdefault((run["label"], run.get("build", "new"), run["concurrency"]), []).append(run)
+    runs = []
+    for (label, build, concurrency), group in grouped.items():
+        wrks = [run["wrk"] for run in group]
+        seconds = sum(w["duration_us"] for w in wrks) / 1e6
+        requests = sum(w["requests"] for w in wrks)
+        ticks = sum(run["cpu_ticks"] for run in group)
         runs.append({
-            "label": run["label"], "build": run.get("build", "new"), "concurrency": run["concurrency"],
-            "requests": wrk["requests"], "per_second": wrk["requests"] / seconds if seconds else 0.0,
-            "p50_ms": wrk["p50_us"] / 1000, "p90_ms": wrk["p90_us"] / 1000, "p99_ms": wrk["p99_us"] / 1000,
-            "errors": wrk["non_2xx"] + wrk["connect_errors"] + wrk["read_errors"] + wrk["write_errors"] + wrk["timeouts"],
-            "cpu_us_per_request": run["cpu_ticks"] / run["ticks_per_second"] / requests * 1e6,
+            "label": label, "build": build, "concurrency": concurrency, "rounds": len(group),
+            "requests": requests, "per_second": requests / seconds if seconds else 0.0,
+            "p50_ms": statistics.median(w["p50_us"] for w in wrks) / 1000,
+            "p90_ms": statistics.median(w["p90_us"] for w in wrks) / 1000,
+            "p99_ms": statistics.median(w["p99_us"] for w in wrks) / 1000,
+            "errors": sum(w["non_2xx"] + w["connect_errors"] + w["read_errors"] + w["write_errors"] + w["timeouts"] for w in wrks),
+            "cpu_us_per_request": ticks / group[0]["ticks_per_second"] / max(requests, 1) * 1e6,
         })
+    # The floor's rows first, then the broker's in the order they ran (c=1 before c=50).
+    runs.sort(key=lambda r: r["label"] != "floor")
     return direct, runs
 
 
@@ -204,6 +222,8 @@ def main() -> int:
     direct, runs = load(args.directory)
     has_base = any(r["build"] == "base" for r in runs)
     columns = f"{'calls/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'cpu us':>7}"
+    if direct["rounds"] > 1:
+        print(f"c=1 rows: medians of {direct['rounds']} interleaved rounds (CPU and calls/s over all of them)")
     print(f"{'run':<28} {'c':>3} {columns}" + (f" | {columns} (before)" if has_base else "") + f" {'errors':>6}")
     print(f"{'direct stdio (C echo child)':<28} {1:>3} {direct['callsPerSecond']:>9,.0f} {direct['p50Ms']:>8.3f} "
           f"{direct['p99Ms']:>8.3f} {'':>8} {'':>7}" + (f" | {'':>{len(columns)}}" if has_base else "") + f" {direct['errors']:>6}")
