@@ -26,6 +26,19 @@ final class BridgeOverflowTests: XCTestCase {
             #"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)\#(meta)}}"#.utf8))
     }
 
+    /// Reads `inbox` to its end: the side messages' bytes and the answer.
+    private func drain(_ inbox: CallInbox) async -> (messageBytes: Int, answer: String?) {
+        var messageBytes = 0
+        var answer: String?
+        while true {
+            switch await inbox.next(until: .now + .seconds(10)) {
+            case .event(.message(let bytes)): messageBytes += bytes.count
+            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
+            case .tick, .ended: return (messageBytes, answer)
+            }
+        }
+    }
+
     func testACallNobodyReadsEndsWithTheOverflowErrorAndTheChildStopsWorkingOnIt() async throws {
         let bridge = try await start()
         let limit = 256 << 10
@@ -36,15 +49,7 @@ final class BridgeOverflowTests: XCTestCase {
         // that never came would have cost.
         let ended = await eventually { bridge.pendingCount == 0 }
         XCTAssertTrue(ended, "the call ended on its own")
-        var messageBytes = 0
-        var answer: String?
-        reading: while true {
-            switch await inbox.next(until: .now + .seconds(10)) {
-            case .event(.message(let bytes)): messageBytes += bytes.count
-            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
-            case .tick, .ended: break reading
-            }
-        }
+        let (messageBytes, answer) = await drain(inbox)
         XCTAssertEqual(messageBytes, 0, "what was buffered went with the overflow: the reader gets the error at once")
         let text = try XCTUnwrap(answer)
         XCTAssertTrue(text.contains(#""id":1"#) && text.contains("-32603") && text.contains("\(limit) bytes"), text)
@@ -59,17 +64,9 @@ final class BridgeOverflowTests: XCTestCase {
         let bridge = try await start()
         let inbox = CallInbox(limit: 256 << 10, overflowKind: .call)
         _ = try await bridge.send(try request(3, "flood", #"{"bytes":4194304,"lineBytes":16384}"#), into: inbox)
-        var received = 0
-        var answer = ""
-        reading: while true {
-            switch await inbox.next(until: .now + .seconds(10)) {
-            case .event(.message(let bytes)): received += bytes.count
-            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
-            case .tick, .ended: break reading
-            }
-        }
+        let (received, answer) = await drain(inbox)
         XCTAssertGreaterThanOrEqual(received, 4_000_000, "16 times the bound went through a reader that kept up")
-        XCTAssertTrue(answer.contains("flooded"), answer)
+        XCTAssertTrue(answer?.contains("flooded") == true, answer ?? "no answer")
     }
 
     /// Messages for no single call wait for the server stream's reader within its bound; past
