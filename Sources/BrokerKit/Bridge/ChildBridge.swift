@@ -14,9 +14,11 @@ import Darwin
 /// A lock rather than an actor: the child's stdout lines arrive on the event loop that reads
 /// its pipe and are routed there at once, synchronously (`childSent`), so an answer reaches its
 /// caller's sink without a task, an async sequence or an executor hop in between. Under the lock
-/// only the id table is read and changed (`Route` says what to do with a line); rewriting the
-/// message, handing it to a sink, logging and writing to the child happen outside it. A line's
-/// route is carried out before the next line is read (one reader at a time), so order holds.
+/// the id table is read and changed (`Route` says what to do with a line) and a side message is
+/// handed to its call's sink (sinks only buffer or wake a reader), so a call ended meanwhile gets
+/// nothing after its end; rewriting a message, logging and writing to the child happen outside
+/// it. A line's route is carried out before the next line is read (one reader at a time), so
+/// order holds.
 public final class ChildBridge: Sendable {
     public let child: ChildProcess
     /// Child messages that belong to no single pending request (for the legacy GET stream). Its
@@ -236,31 +238,40 @@ public final class ChildBridge: Sendable {
             call.events.answer(message.replacingID(withRaw: call.clientRawID))
         case .relay(let childID, let call, let token):
             let bytes = token.flatMap { range in call.clientProgressToken.map { message.replacing(range, with: $0) } } ?? message.bytes
-            relay(bytes, to: childID, call)
+            // A call that ended meanwhile (cancelled, or the child exited) gets nothing more.
+            _ = relay(bytes, to: childID, call)
         case .request(let brokerID, let target):
             let relayed = message.replacingID(with: .string(brokerID))
-            if let (childID, call) = target {
-                relay(relayed, to: childID, call)
-            } else {
-                toServerStream(relayed)
+            let delivered = if let (childID, call) = target { relay(relayed, to: childID, call) } else { toServerStream(relayed) }
+            guard delivered else {
+                // Nobody will answer it: the child must not wait for ever.
+                _ = state.withLock { $0.table.takeServerRequest(brokerID: brokerID) }
+                refuse(message, because: target == nil ? "the client is not reading the session's messages" : "the call it belongs to has ended")
+                return
             }
         case .server:
-            toServerStream(message.bytes)
+            _ = toServerStream(message.bytes)
         case .refuse:
             logger.debug("refused a server-to-client request that calls of several clients could own",
                          metadata: ["method": "\(message.method ?? "")"])
-            let refusal = JSONRPCEnvelope.error(
-                rawID: message.rawID ?? Array("null".utf8), code: -32601,
-                message: "\(message.method ?? "request") is not available: the broker cannot tell which client it is for")
-            Task { [child] in try? await child.send(refusal) }
+            refuse(message, because: "the broker cannot tell which client it is for")
         case .drop(let reason):
             logger.debug("\(reason)")
         }
     }
 
+    /// Answers a server→client request of the child with an error (-32601) in its place.
+    private func refuse(_ request: JSONRPCMessage, because reason: String) {
+        let refusal = JSONRPCEnvelope.error(
+            rawID: request.rawID ?? Array("null".utf8), code: -32601,
+            message: "\(request.method ?? "request") is not available: \(reason)")
+        Task { [child] in try? await child.send(refusal) }
+    }
+
     /// A message for no single call, unless `serverLimit` bytes already wait for the stream's
-    /// reader (one message always fits an empty stream): then it is dropped, counted and logged.
-    private func toServerStream(_ bytes: [UInt8]) {
+    /// reader (one message always fits an empty stream): then it is dropped, counted and logged,
+    /// and false returned.
+    private func toServerStream(_ bytes: [UInt8]) -> Bool {
         let after = serverHeld.wrappingAdd(bytes.count, ordering: .relaxed).newValue
         guard after == bytes.count || after <= serverLimit else {
             serverHeld.wrappingSubtract(bytes.count, ordering: .relaxed)
@@ -269,26 +280,35 @@ public final class ChildBridge: Sendable {
                 logger.warning("dropped a message of the child for no single call: its reader is behind",
                                metadata: ["limit_bytes": "\(serverLimit)", "suppressed_before": "\(suppressed)"])
             }
-            return
+            return false
         }
         serverContinuation.yield(bytes)
+        return true
     }
 
-    /// A side message for a call; a call whose reader is too far behind to take it ends here:
-    /// with an error answer (the rest of the session goes on), and the child is told to stop
-    /// working on it. The cancellation is written from a task of its own: this runs on the
-    /// child's stdout path, and waiting here for a child that does not read its stdin would
-    /// stall both pipes.
-    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) {
-        guard !call.events.yield(.message(bytes)) else { return }
+    /// A side message for a call, handed to its sink under the lock so that a call ended
+    /// meanwhile (a cancellation or the exit removes it under the same lock, then finishes its
+    /// sink) gets nothing after its end; false when it had ended. A call whose reader is too far
+    /// behind to take it ends here: with an error answer (the rest of the session goes on), and
+    /// the child is told to stop working on it. The cancellation is written from a task of its
+    /// own: this runs on the child's stdout path, and waiting here for a child that does not
+    /// read its stdin would stall both pipes.
+    private func relay(_ bytes: [UInt8], to childID: Int64, _ call: ChildIDTable.PendingCall) -> Bool {
+        let taken: Bool? = state.withLock { state in
+            guard state.table.pending[childID] != nil else { return nil }
+            guard !call.events.yield(.message(bytes)) else { return true }
+            _ = state.table.remove(childID)
+            return false
+        }
+        guard let taken else { return false }
+        guard !taken else { return true }
         BridgeMetrics.overflowed(call.events.overflowKind)
-        // Still pending? A cancellation or the exit may have ended the call meanwhile.
-        guard state.withLock({ $0.table.remove(childID) }) != nil else { return }
         let limit = call.events.limit
         logger.warning("ended a call whose client read its messages too slowly", metadata: ["limit_bytes": "\(limit)"])
         call.events.answer(BufferBound.overflowError(rawID: call.clientRawID, limit: limit))
         let cancel = JSONRPCEnvelope.cancelled(rawID: JSONRPCID.int(childID).jsonBytes, reason: "client too slow")
         Task { [child] in try? await child.send(cancel) }
+        return true
     }
 
     /// After the child's last stdout line was routed (the runner reads stdout to its end first).

@@ -82,7 +82,9 @@ final class CallInbox: BridgeEventSink {
     /// side message past the bound drops what is buffered and is refused: the bridge then ends
     /// the call, whose answer (the overflow error) is the next thing the reader sees.
     func yield(_ event: BridgeEvent) -> Bool {
-        let (waiter, accepted) = state.withLock { $0.offer(event) }
+        // Nothing is read after the end (the bridge hands no event to a call it ended; a late
+        // one is dropped here all the same).
+        let (waiter, accepted) = state.withLock { $0.ended ? (nil, true) : $0.offer(event) }
         if let waiter { Self.wake(waiter, with: .event(event)) }
         return accepted
     }

@@ -92,4 +92,25 @@ final class BridgeOverflowTests: XCTestCase {
         XCTAssertGreaterThan(held, 0, "messages for no single call reached the stream")
         XCTAssertLessThanOrEqual(held, limit, "no more than the bound waited for a reader that never came")
     }
+
+    /// A server→client request for no single call that the full server stream cannot take is
+    /// refused to the child at once: nobody would ever answer it, and the tool would wait for ever.
+    func testARequestTheFullServerStreamCannotTakeIsRefusedToTheChild() async throws {
+        let child = ChildProcess(spec: DemoBinary.spec(["--no-forgejo-check", "--notify"]), sessionID: "s-full", logger: LogCapture().logger)
+        let bridge = ChildBridge(child: child, logger: LogCapture().logger, serverLimit: 1)
+        self.bridge = bridge
+        try await bridge.start()
+        for await _ in try await bridge.send(try JSONRPCMessage(initializeLine(id: 0))).events {}
+        // With two calls pending, `notify`'s notification belongs to neither: it fills the stream
+        // (nobody reads it), and the `ask` after it has nowhere to go.
+        let sleeping = try await bridge.send(try request(1, "sleep", #"{"ms":5000}"#, token: false))
+        let notified = try await bridge.send(try request(2, "notify", #"{"kind":"tools"}"#, token: false))
+        let notifiedAnswer = await notified.response(within: .seconds(10))
+        XCTAssertNotNil(notifiedAnswer)
+        let asked = try await bridge.send(try request(3, "ask", #"{"kind":"elicitation"}"#, token: false))
+        let response = await asked.response(within: .seconds(10))
+        let answer = String(decoding: try XCTUnwrap(response), as: UTF8.self)
+        XCTAssertTrue(answer.contains("not available") && answer.contains("not reading"), answer)
+        await bridge.cancel(sleeping.ticket)
+    }
 }
