@@ -178,8 +178,14 @@ settle() {
         before=$(cpu_ticks "$1")
         sleep 0.5
         after=$(cpu_ticks "$1")
-        if ((after - before <= 1)); then ((++quiet >= 2)) && return 0; else quiet=0; fi
+        if ((after - before <= 1)); then
+            quiet=$((quiet + 1))
+            if ((quiet >= 2)); then return 0; fi
+        else
+            quiet=0
+        fi
     done
+    echo "pid $1 did not settle within 30 s; measuring anyway" >&2
 }
 # warm_up: one unmeasured second of legacy c=1 per build (its first calls move the session's
 # pipes to the connection's event loop and fill caches), so the first row is not a cold start.
@@ -206,8 +212,9 @@ row() {
 # c=1 in interleaved rounds: (d) direct stdio to the C echo child, the floor and every broker row
 # run one after the other in each round, RUN_SECONDS / HOTPATH_C1_ROUNDS each, so every round
 # sees the same machine (this one's speed drifts by tens of percent between minutes); the report
-# gives the median of the rounds. Then c=50, one run each.
+# gives the median p50 of the rounds and their worst p99. Then c=50, one run each.
 C1_ROUNDS=${HOTPATH_C1_ROUNDS:-$([[ $SMOKE == 1 ]] && echo 1 || echo 5)}
+((C1_ROUNDS >= 1)) || C1_ROUNDS=1
 ROUND_SECONDS=$((RUN_SECONDS / C1_ROUNDS > 0 ? RUN_SECONDS / C1_ROUNDS : 1))
 DIRECT_CALLS=$([[ $SMOKE == 1 ]] && echo 2000 || echo 1000000)
 echo "== c=1: $C1_ROUNDS interleaved rounds of ${ROUND_SECONDS} s per row (direct stdio, floor, brokers)"
