@@ -191,12 +191,18 @@ public final class ChildBridge: Sendable {
             }
             return
         }
-        let messages = message.kind == .batch ? message.batchElements().compactMap { try? $0.get() } : [message]
-        for inner in messages {
-            let route = state.withLock { Self.route(inner, &$0, tag: tag) }
-            carryOut(route, for: inner)
+        guard message.kind == .batch else { return routeAndCarryOut(message) }
+        for case .success(let inner) in message.batchElements() { routeAndCarryOut(inner) }
+    }
+
+    /// Routes one message (a batch's elements one by one) and carries the route out; an answer is
+    /// also shown to the answer observer, read under the same lock.
+    private func routeAndCarryOut(_ message: JSONRPCMessage) {
+        let (route, observer) = state.withLock { state in
+            (Self.route(message, &state, tag: tag), message.isResponse ? state.answerObserver : nil)
         }
-        if message.isResponse, let observer = state.withLock({ $0.answerObserver }) { observer(message) }
+        carryOut(route, for: message)
+        observer?(message)
     }
 
     private static func route(_ message: JSONRPCMessage, _ state: inout State, tag: String) -> Route {
