@@ -266,11 +266,9 @@ public final class ChildBridge: Sendable {
         }
     }
 
-    /// Answers a server→client request of the child with an error (-32601) in its place.
+    /// Answers a server→client request of the child in its client's place (`JSONRPCEnvelope.refusal`).
     private func refuse(_ request: JSONRPCMessage, because reason: String) {
-        let refusal = JSONRPCEnvelope.error(
-            rawID: request.rawID ?? Array("null".utf8), code: -32601,
-            message: "\(request.method ?? "request") is not available: \(reason)")
+        let refusal = JSONRPCEnvelope.refusal(rawID: request.rawID ?? Array("null".utf8), method: request.method, reason: reason)
         Task { [child] in try? await child.send(refusal) }
     }
 

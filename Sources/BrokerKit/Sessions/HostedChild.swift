@@ -159,11 +159,7 @@ public actor HostedChild {
 
     /// Requests the current and the retiring children are still working on.
     public var pendingRequests: Int {
-        get async {
-            var pending = bridge.pendingCount
-            for old in retiring { pending += old.pendingCount }
-            return pending
-        }
+        retiring.reduce(bridge.pendingCount) { $0 + $1.pendingCount }
     }
 
     /// `origin` tells clients sharing a child apart (see `ChildIDTable.attribution`).
@@ -277,19 +273,12 @@ public actor HostedChild {
         return ((try? JSONSerialization.jsonObject(with: Data(answer))) as? [String: Any])?["result"] as? [String: Any]
     }
 
-    /// A server→client request nobody can take gets an answer right away instead of leaving the
-    /// child waiting forever: `ping` succeeds, anything else is refused with `-32601`, what a
-    /// client without that capability answers, so the tool can continue or fail cleanly.
+    /// A server→client request nobody can take gets an answer right away
+    /// (`JSONRPCEnvelope.refusal`), so the tool can continue or fail cleanly.
     func refuse(_ message: JSONRPCMessage) async {
         guard message.kind == .request, let rawID = message.rawID else { return }
-        let answer: [UInt8] =
-            if message.method == "ping" {
-                JSONRPCEnvelope.result(rawID: rawID, result: Array("{}".utf8))
-            } else {
-                JSONRPCEnvelope.error(
-                    rawID: rawID, code: -32601,
-                    message: "\(message.method ?? "request") is not available: the MCP client did not declare the capability for it")
-            }
+        let answer = JSONRPCEnvelope.refusal(rawID: rawID, method: message.method,
+                                             reason: "the MCP client did not declare the capability for it")
         guard let reply = try? JSONRPCMessage(answer) else { return }
         _ = await deliver(reply)
     }

@@ -22,6 +22,14 @@ public enum JSONRPCEnvelope {
         return bytes + Array("}}".utf8)
     }
 
+    /// The answer to a server→client request nobody will take, so its sender does not wait for
+    /// ever: `ping` succeeds, anything else is refused with -32601 ("<method> is not available:
+    /// <reason>"), what a client without that capability answers.
+    public static func refusal(rawID: [UInt8], method: String?, reason: String) -> [UInt8] {
+        guard method != "ping" else { return result(rawID: rawID, result: Array("{}".utf8)) }
+        return error(rawID: rawID, code: -32601, message: "\(method ?? "request") is not available: \(reason)")
+    }
+
     /// An error response whose error object (`{"code":…,"message":…}`) is already raw JSON.
     public static func error(rawID: [UInt8], object: [UInt8]) -> [UInt8] {
         head + Array(#","id":"#.utf8) + rawID + Array(#","error":"#.utf8) + object + Array("}".utf8)
