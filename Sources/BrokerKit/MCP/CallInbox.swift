@@ -89,6 +89,17 @@ final class CallInbox: BridgeEventSink {
         return accepted
     }
 
+    /// The call's answer and its end under one lock (`yield` then `finish`, as every call ends).
+    func answer(_ response: [UInt8]) {
+        let event = BridgeEvent.response(response)
+        let waiter: Waiter? = state.withLock { state in
+            guard !state.ended else { return nil }
+            defer { state.ended = true }
+            return state.offer(event).0
+        }
+        if let waiter { Self.wake(waiter, with: .event(event)) }
+    }
+
     func finish() {
         let waiter: (Waiter, Next)? = state.withLock { state in
             state.ended = true
