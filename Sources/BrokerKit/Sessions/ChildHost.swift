@@ -79,8 +79,8 @@ public actor ChildHost: Service {
         self.placement = placement
         self.limits = limits
         spawnLimiter = RateLimiter(policy: limits.spawnRate)
-        self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout, logger: logger,
-                                    doubts: doubts)
+        self.spawner = ChildSpawner(launcher: launcher, tokens: tokens, initializeTimeout: limits.initializeTimeout,
+                                    maxBufferedEventBytes: limits.maxBufferedEventBytes, logger: logger, doubts: doubts)
         self.tokens = tokens
         self.logger = logger
         self.records = records

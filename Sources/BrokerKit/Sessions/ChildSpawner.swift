@@ -109,6 +109,9 @@ struct ChildSpawner: Sendable {
     let tokens: any UpstreamTokenProvider
     /// Only this first call is bounded: tool calls may legitimately run for a long time.
     let initializeTimeout: Duration
+    /// Bytes a child's messages for no single call may hold while their reader is behind
+    /// (`FJMCP_MAX_BUFFERED_EVENT_BYTES`, as for a call's own messages).
+    let maxBufferedEventBytes: Int
     let logger: Logger
     /// Told when a call on a child ends in an error (see `ChildHost.failureObserver`).
     var doubts: (any UpstreamDoubts)?
@@ -159,7 +162,8 @@ struct ChildSpawner: Sendable {
         } catch {
             throw .childStartFailed("\(error)")
         }
-        let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: label, logger: logger), logger: logger)
+        let bridge = ChildBridge(child: ChildProcess(spec: spec, sessionID: label, logger: logger), logger: logger,
+                                 serverLimit: maxBufferedEventBytes)
         if let doubts { bridge.observeAnswers(ChildHost.failureObserver(userID: userID, doubts: doubts)) }
         do {
             try await bridge.start()

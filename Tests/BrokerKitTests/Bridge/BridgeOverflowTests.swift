@@ -72,13 +72,43 @@ final class BridgeOverflowTests: XCTestCase {
     /// Messages for no single call wait for the server stream's reader within its bound; past
     /// it they are dropped (the child is read as fast as it writes) and the calls go on.
     func testMessagesForNoSingleCallWaitWithinTheServerStreamBound() async throws {
-        let child = ChildProcess(spec: DemoBinary.spec(["--no-forgejo-check", "--flood"]), sessionID: "s-flood", logger: LogCapture().logger)
         let limit = 256 << 10
-        let bridge = ChildBridge(child: child, logger: LogCapture().logger, serverLimit: limit)
+        let (bridge, _) = try await floodForNoSingleCall(serverLimit: limit)
+        var held = 0
+        for await message in bridge.serverStream { held += message.count }
+        XCTAssertGreaterThan(held, 0, "messages for no single call reached the stream")
+        XCTAssertLessThanOrEqual(held, limit, "no more than the bound waited for a reader that never came")
+    }
+
+    /// A reader that reports what it took (as a session's pump does) keeps the stream open: far
+    /// more than the bound passes in all.
+    func testAReaderThatReportsWhatItTookGetsMoreThanTheBound() async throws {
+        let limit = 256 << 10
+        let (_, received) = try await floodForNoSingleCall(serverLimit: limit) { bridge in
+            Task {
+                var received = 0
+                for await message in bridge.serverStream {
+                    bridge.serverMessageTaken(message.count)
+                    received += message.count
+                }
+                return received
+            }
+        }
+        XCTAssertGreaterThan(try XCTUnwrap(received), limit)
+    }
+
+    /// Two flood calls at once, so that their log messages belong to neither and go to the server
+    /// stream, with `reading` (if any) started on the stream first; returns once the child
+    /// answered both and was stopped (the stream has ended), with what `reading` returned.
+    private func floodForNoSingleCall(serverLimit: Int, reading: ((ChildBridge) -> Task<Int, Never>)? = nil) async throws
+        -> (ChildBridge, Int?)
+    {
+        let child = ChildProcess(spec: DemoBinary.spec(["--no-forgejo-check", "--flood"]), sessionID: "s-flood", logger: LogCapture().logger)
+        let bridge = ChildBridge(child: child, logger: LogCapture().logger, serverLimit: serverLimit)
         self.bridge = bridge
         try await bridge.start()
         for await _ in try await bridge.send(try JSONRPCMessage(initializeLine(id: 0))).events {}
-        // Two calls pending: their log messages belong to neither, so they go to the server stream.
+        let reader = reading?(bridge)
         let calls = [try await bridge.send(try request(1, "flood", #"{"bytes":4194304}"#, token: false)),
                      try await bridge.send(try request(2, "flood", #"{"bytes":4194304}"#, token: false))]
         var answers = 0
@@ -87,10 +117,7 @@ final class BridgeOverflowTests: XCTestCase {
         }
         XCTAssertEqual(answers, 2, "both calls were answered")
         await bridge.stop()
-        var held = 0
-        for await message in bridge.serverStream { held += message.count }
-        XCTAssertGreaterThan(held, 0, "messages for no single call reached the stream")
-        XCTAssertLessThanOrEqual(held, limit, "no more than the bound waited for a reader that never came")
+        return (bridge, await reader?.value)
     }
 
     /// A server→client request for no single call that the full server stream cannot take is
