@@ -116,9 +116,8 @@ struct ChildRunner: Sendable {
         while let output = channel {
             do {
                 try await output.executeThenClose { chunks in
-                    // The handler in front takes every chunk; none comes this way (and if one
-                    // did, it would be fed in order all the same).
-                    for try await chunk in chunks where !lines.feed(chunk) { return }
+                    // The handler in front takes every chunk: this only waits for the end.
+                    for try await _ in chunks {}
                 }
             } catch {
                 logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
