@@ -119,14 +119,14 @@ extension ChildHost {
     /// read the record before the write cannot start a child for it, and unmarked when the
     /// write failed (the session then lives on).
     private func endRecordForDelete(_ id: String) async throws(SessionError) {
+        let previous = freed.cause(of: id)
         freed.insert(id, cause: .ended)
-        guard let records else { return }
         do {
-            try await records.endSession(idHash: TokenHasher.hash(id), reason: SessionEndReason.clientDeleted.label, now: Date())
+            try await writeEnd(id, reason: .clientDeleted)
             // Again: the child may have exited during the write and noted its own cause.
             freed.insert(id, cause: .ended)
         } catch {
-            freed.unmarkEnded(id)
+            freed.unmarkEnded(id, restoring: previous)
             logger.error("session record not ended; answering the DELETE 503, the session lives on", metadata: [
                 "session_id": "\(id)", "error": "\(error)",
             ])
@@ -159,10 +159,16 @@ extension ChildHost {
         return Set(capabilities.keys)
     }
 
+    /// Writes session `id`'s end to the store (nothing to write without one).
+    private func writeEnd(_ id: String, reason: SessionEndReason) async throws {
+        try await records?.endSession(idHash: TokenHasher.hash(id), reason: reason.label, now: Date())
+    }
+
+    /// Ends session `id`'s record; a failure is only logged (see `endRecordForDelete` for the
+    /// one end that must not be lost silently).
     func endRecord(_ id: String, reason: SessionEndReason) async {
-        guard let records else { return }
         do {
-            try await records.endSession(idHash: TokenHasher.hash(id), reason: reason.label, now: Date())
+            try await writeEnd(id, reason: reason)
         } catch {
             logger.error("session record not ended", metadata: ["session_id": "\(id)", "error": "\(error)"])
         }
@@ -245,11 +251,21 @@ struct FreedSessions: Sendable {
         causes[id] == .ended
     }
 
+    /// The cause noted for `id`, if any, without taking it.
+    func cause(of id: String) -> Cause? {
+        causes[id]
+    }
+
     /// Takes back `id`'s `.ended` mark: its end for good did not happen (the store refused it).
-    mutating func unmarkEnded(_ id: String) {
+    /// The cause noted before the mark (`.reaped`, `.evicted`, …) comes back.
+    mutating func unmarkEnded(_ id: String, restoring previous: Cause?) {
         guard isEnded(id) else { return }
-        causes[id] = nil
-        order.removeAll { $0 == id }
+        guard let previous else {
+            causes[id] = nil
+            order.removeAll { $0 == id }
+            return
+        }
+        causes[id] = previous
     }
 }
 
