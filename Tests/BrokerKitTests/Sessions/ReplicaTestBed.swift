@@ -22,7 +22,7 @@ final class ReplicaTestBed: @unchecked Sendable {
     let replicas = InMemoryReplicaStore()
     let clock = TestWallClock()
     private(set) var records: SQLiteStore?
-    /// The session store's file (a test may lock it to hold a write back).
+    /// The session store's file (tests inject store faults through it and open it from admin routers).
     private(set) var databasePath = ""
     private(set) var hosts: [ChildHost] = []
 
