@@ -10,16 +10,7 @@ import XCTest
 /// children, no database) still lists, `/replicas` and a revocation are a 503 that says what
 /// failed, and the failed revocation ended, revoked and forgot nothing; with the database back
 /// the same requests do their work.
-final class AdminRouterTests: XCTestCase {
-    private let bed = ReplicaTestBed()
-
-    override func setUp() async throws {
-        try await bed.setUp(self)
-    }
-
-    override func tearDown() async throws {
-        try await bed.tearDown()
-    }
+final class AdminRouterTests: ReplicaBedTestCase {
 
     /// As the admin commands read the answers (dates in ISO 8601).
     private static let decoder = {

@@ -8,16 +8,7 @@ import XCTest
 /// The heartbeat service: readiness follows the last beat, beats that stop reaching the store
 /// for longer than the lapse end every local child, and a clean stop removes the replica (its
 /// claims with it) only after its children stopped.
-final class ReplicaHeartbeatTests: XCTestCase {
-    private let bed = ReplicaTestBed()
-
-    override func setUp() async throws {
-        try await bed.setUp(self)
-    }
-
-    override func tearDown() async throws {
-        try await bed.tearDown()
-    }
+final class ReplicaHeartbeatTests: ReplicaBedTestCase {
 
     private func heartbeat(_ host: ChildHost, _ placement: ChildPlacement?) throws -> ReplicaHeartbeat {
         ReplicaHeartbeat(placement: try XCTUnwrap(placement), host: host, logger: Logger(label: "heartbeat-tests"))

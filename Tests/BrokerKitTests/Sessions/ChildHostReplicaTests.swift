@@ -10,21 +10,12 @@ import XCTest
 /// claimed, another live replica's key is `heldElsewhere` without a spawn, a lapsed holder's
 /// session is taken over with its recorded handshake, claims go back when children end, and a
 /// child whose key another replica took is ended by the next beat.
-final class ChildHostReplicaTests: XCTestCase {
-    private let bed = ReplicaTestBed()
+final class ChildHostReplicaTests: ReplicaBedTestCase {
     private var owner: SessionOwner { bed.owner }
     private var replicas: InMemoryReplicaStore { bed.replicas }
     private var clock: TestWallClock { bed.clock }
     private var records: SQLiteStore? { bed.records }
     static let lapse = ReplicaTestBed.lapse
-
-    override func setUp() async throws {
-        try await bed.setUp(self)
-    }
-
-    override func tearDown() async throws {
-        try await bed.tearDown()
-    }
 
     private func replica(replicaMode: Bool = true) throws -> (ChildHost, ChildPlacement?) {
         try bed.replica(replicaMode: replicaMode)

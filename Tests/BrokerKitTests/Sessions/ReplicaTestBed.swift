@@ -112,3 +112,17 @@ final class ReplicaTestBed: @unchecked Sendable {
         return id
     }
 }
+
+/// The setup every suite on a `ReplicaTestBed` shares: a fresh bed per test, its hosts shut down
+/// and its store closed after. No tests of its own.
+class ReplicaBedTestCase: XCTestCase {
+    let bed = ReplicaTestBed()
+
+    override func setUp() async throws {
+        try await bed.setUp(self)
+    }
+
+    override func tearDown() async throws {
+        try await bed.tearDown()
+    }
+}

@@ -6,17 +6,8 @@ import XCTest
 /// A DELETE the session store cannot record: the client is answered 503 and the session stays
 /// exactly as it was (its child, its claim, its live record), so the client's retry deletes it;
 /// a DELETE answered 204 is never undone by a resumption, on another replica or after a restart.
-final class SessionDeleteTests: XCTestCase {
-    private let bed = ReplicaTestBed()
+final class SessionDeleteTests: ReplicaBedTestCase {
     private var owner: SessionOwner { bed.owner }
-
-    override func setUp() async throws {
-        try await bed.setUp(self)
-    }
-
-    override func tearDown() async throws {
-        try await bed.tearDown()
-    }
 
     private func key(_ id: String) -> String { ChildPlacement.storeKey(.session(id)) }
 
