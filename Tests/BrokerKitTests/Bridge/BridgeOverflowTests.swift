@@ -60,12 +60,15 @@ final class BridgeOverflowTests: XCTestCase {
                       "the child took the cancellation and answers the next call")
     }
 
+    /// The bound is 64 lines deep, so a reader the scheduler leaves waiting for tens of
+    /// milliseconds on a loaded machine still counts as keeping up (the child is read as fast as
+    /// it writes, whether or not the reader runs).
     func testAReaderThatKeepsUpGetsTheWholeFlood() async throws {
         let bridge = try await start()
-        let inbox = CallInbox(limit: 256 << 10, overflowKind: .call)
-        _ = try await bridge.send(try request(3, "flood", #"{"bytes":4194304,"lineBytes":16384}"#), into: inbox)
+        let inbox = CallInbox(limit: 1 << 20, overflowKind: .call)
+        _ = try await bridge.send(try request(3, "flood", #"{"bytes":16777216,"lineBytes":16384}"#), into: inbox)
         let (received, answer) = await drain(inbox)
-        XCTAssertGreaterThanOrEqual(received, 4_000_000, "16 times the bound went through a reader that kept up")
+        XCTAssertGreaterThanOrEqual(received, 16_000_000, "16 times the bound went through a reader that kept up")
         XCTAssertTrue(answer?.contains("flooded") == true, answer ?? "no answer")
     }
 
@@ -97,9 +100,11 @@ final class BridgeOverflowTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(received), limit)
     }
 
-    /// Two flood calls at once, so that their log messages belong to neither and go to the server
-    /// stream, with `reading` (if any) started on the stream first; returns once the child
-    /// answered both and was stopped (the stream has ended), with what `reading` returned.
+    /// Two flood calls while a long sleep is pending, so that their log messages belong to no
+    /// single call and go to the server stream whatever the scheduling (with only the first flood
+    /// sent, its messages would be its own), with `reading` (if any) started on the stream first;
+    /// returns once the child answered both and was stopped (the stream has ended), with what
+    /// `reading` returned.
     private func floodForNoSingleCall(serverLimit: Int, reading: ((ChildBridge) -> Task<Int, Never>)? = nil) async throws
         -> (ChildBridge, Int?)
     {
@@ -109,6 +114,7 @@ final class BridgeOverflowTests: XCTestCase {
         try await bridge.start()
         for await _ in try await bridge.send(try JSONRPCMessage(initializeLine(id: 0))).events {}
         let reader = reading?(bridge)
+        let sleeping = try await bridge.send(try request(3, "sleep", #"{"ms":60000}"#, token: false))
         let calls = [try await bridge.send(try request(1, "flood", #"{"bytes":4194304}"#, token: false)),
                      try await bridge.send(try request(2, "flood", #"{"bytes":4194304}"#, token: false))]
         var answers = 0
@@ -116,6 +122,7 @@ final class BridgeOverflowTests: XCTestCase {
             for await event in call.events { if case .response = event { answers += 1 } }
         }
         XCTAssertEqual(answers, 2, "both calls were answered")
+        await bridge.cancel(sleeping.ticket)
         await bridge.stop()
         return (bridge, await reader?.value)
     }
