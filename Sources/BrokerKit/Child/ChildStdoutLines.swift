@@ -48,14 +48,16 @@ final class ChildStdoutLines: Sendable {
     /// A line was over the limit: the child's group was killed and nothing more is delivered.
     var sawLineTooLong: Bool { state.withLock { $0.tooLong } }
 
-    /// Delivers the complete lines in `chunk`; false once a line is over the limit. Then the
-    /// child's group is killed before its pipe closes (closed first, a child still writing would
-    /// die of SIGPIPE instead, and its exit would not say why); the lines before it still go.
+    /// Delivers the complete lines in `chunk`; false once a line was over the limit and the
+    /// child's group was killed, so the pipe may close (closed before the kill, a child still
+    /// writing would die of SIGPIPE instead, and its exit would not say why). Before `attach`
+    /// the pid is unknown: the pipe stays open, read and dropped, until `attach` kills.
+    /// The lines before the long one still go.
     func feed(_ chunk: ByteBuffer) -> Bool {
         // `killing`: the group to kill, by the chunk that holds the line (`attach` kills it if
         // the pid was not known yet).
         let (lines, over, killing): ([[UInt8]], Bool, pid_t?) = state.withLock { state in
-            guard !state.tooLong else { return ([], true, nil) }
+            guard !state.tooLong else { return ([], state.pid != nil, nil) }
             do {
                 try chunk.withUnsafeReadableBytes { (bytes) throws(LineSplitter.LineTooLong) in
                     try state.splitter.feed(bytes, into: &state.lines)
@@ -65,7 +67,8 @@ final class ChildStdoutLines: Sendable {
             }
             let lines = state.lines
             state.lines = []
-            return (lines, state.tooLong, state.tooLong ? state.pid : nil)
+            let killing = state.tooLong ? state.pid : nil
+            return (lines, killing != nil, killing)
         }
         for line in lines { deliver(line) }
         if let killing { kill(-killing, SIGKILL) }
