@@ -11,7 +11,8 @@ import Darwin
 #endif
 
 /// The part of `ChildProcess` that lives inside swift-subprocess's `run` closure (the
-/// `Execution` must not escape it): stdout reader, stderr drain, then group cleanup.
+/// `Execution` must not escape it): waits for the ends of stdout and stderr (read by their
+/// channels' handlers), then group cleanup.
 ///
 /// The child's stdio are pipes the broker creates and hands to NIO's event loops (which are
 /// also the broker's concurrency executor): swift-subprocess's own readers kept a zero-filled
@@ -27,7 +28,6 @@ struct ChildRunner: Sendable {
     let owner: ChildProcess
 
     static let setprivPath = "/usr/bin/setpriv"
-    static let stderrMaxLine = 8 * 1024
 
     func run() async {
         var options = PlatformOptions()
@@ -42,7 +42,9 @@ struct ChildRunner: Sendable {
         let lines = ChildStdoutLines(maxLine: spec.maxLineBytes, garbageRateLimit: spec.stderrRateLimit, logger: logger, onMessage: onMessage)
         let pipes: ChildPipes
         do {
-            pipes = try await ChildPipes.open(stdoutLines: lines)
+            let stderr = ChildStderrHandler.Settings(rateLimit: spec.stderrRateLimit, redactor: ChildStderrRedactor(secrets: spec.redactions),
+                                                     logger: logger)
+            pipes = try await ChildPipes.open(stdoutLines: lines, stderr: stderr)
         } catch {
             await spawnFailed(ChildError.spawnFailed("cannot create the child's pipes: \(error)"))
             return
@@ -61,14 +63,13 @@ struct ChildRunner: Sendable {
                 let stdout = ChildStdout(pipes.stdout, descriptor: pipes.stdoutDescriptor, lines: lines)
                 await owner.attachPipes(stdin: ChildStdin(channel: pipes.stdin, descriptor: pipes.stdinDescriptor), stdout: stdout)
                 await launched.resolve(.success(pid))
-                await withTaskGroup(of: Void.self) { group in
-                    group.addTask { await drainStderr(pipes.stderr) }
-                    if await readStdout(stdout, lines: lines) == .lineTooLong {
-                        await owner.noteLongLine()
-                    }
-                    await owner.closeStdin()
-                    await group.waitForAll()
+                if await readStdout(stdout, lines: lines) == .lineTooLong {
+                    await owner.noteLongLine()
                 }
+                await owner.closeStdin()
+                // The child's last stderr lines (why it failed, often) are logged before its
+                // exit is reported.
+                try? await pipes.stderr.closeFuture.get()
             }
             switch result.terminationStatus {
             case .exited(let code): status = .exited(code)
@@ -131,40 +132,6 @@ struct ChildRunner: Sendable {
         lines.finish()
         return .endOfStream
     }
-
-    /// Child stderr is diagnostics of a process the broker does not control (forgejo-mcp logs
-    /// tool arguments at its default level): logged at debug, rate-limited, with the child's
-    /// credentials cut out first.
-    private func drainStderr(_ errors: NIOAsyncChannel<ByteBuffer, Never>) async {
-        var splitter = LineSplitter(maxLine: Self.stderrMaxLine, overflow: .truncate)
-        var limiter = LogRateLimiter(spec.stderrRateLimit)
-        let redactor = ChildStderrRedactor(secrets: spec.redactions)
-        var lines: [[UInt8]] = []
-        var suppressed = 0
-        func log(_ line: [UInt8]) {
-            switch limiter.admit() {
-            case .drop:
-                suppressed += 1
-            case .log(let before):
-                if before > 0 { logger.notice("suppressed \(before) child stderr lines") }
-                suppressed = 0
-                logger.debug("\(redactor.redact(line))", metadata: ["stream": "stderr"])
-            }
-        }
-        do {
-            try await errors.executeThenClose { chunks in
-                for try await chunk in chunks {
-                    chunk.withUnsafeReadableBytes { bytes in try? splitter.feed(bytes, into: &lines) }
-                    lines.forEach(log)
-                    lines.removeAll(keepingCapacity: true)
-                }
-            }
-        } catch {
-            logger.debug("child stderr ended with an error", metadata: ["error": "\(error)"])
-        }
-        if let rest = splitter.finish() { log(rest) }
-        if suppressed > 0 { logger.notice("suppressed \(suppressed) child stderr lines") }
-    }
 }
 
 /// The three pipes of one child: the child's ends go to swift-subprocess (closed in the broker
@@ -179,10 +146,12 @@ struct ChildPipes: Sendable {
     let stdinDescriptor: CInt
     let stdoutDescriptor: CInt
     let stdout: NIOAsyncChannel<ByteBuffer, Never>
-    let stderr: NIOAsyncChannel<ByteBuffer, Never>
+    /// Read and logged by its `ChildStderrHandler`; closes at the end of the child's stderr.
+    let stderr: any Channel
 
-    /// `stdoutLines` takes the child's stdout as it is read (see `ChildStdoutLines`).
-    static func open(stdoutLines: ChildStdoutLines) async throws -> ChildPipes {
+    /// `stdoutLines` takes the child's stdout as it is read (see `ChildStdoutLines`), a
+    /// `ChildStderrHandler` with `stderr` its stderr.
+    static func open(stdoutLines: ChildStdoutLines, stderr stderrSettings: ChildStderrHandler.Settings) async throws -> ChildPipes {
         let stdinPipe = try makePipe()
         let stdoutPipe = try makePipe()
         let stderrPipe = try makePipe()
@@ -198,7 +167,9 @@ struct ChildPipes: Sendable {
             owned.removeFirst()
             let stdout = try await reader(stdoutPipe.read, group: group, lines: stdoutLines)
             owned.removeFirst()
-            let stderr = try await reader(stderrPipe.read, group: group)
+            let stderr = try await NIOPipeBootstrap(group: group).channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(stderrSettings.handler()) }
+            }.takingOwnershipOfDescriptor(input: stderrPipe.read).get()
             return ChildPipes(
                 childStdin: .init(rawValue: children[0]), childStdout: .init(rawValue: children[1]),
                 childStderr: .init(rawValue: children[2]), stdin: stdin, stdinDescriptor: stdinPipe.write,
@@ -209,13 +180,12 @@ struct ChildPipes: Sendable {
         }
     }
 
-    /// An input-only pipe channel. With `lines`, every chunk goes to them on the event loop as it
-    /// is read (stdout); without, the chunks come through the async sequence with NIO's
-    /// backpressure: the loop stops reading while the consumer is behind (stderr).
-    static func reader(_ fd: CInt, group: any EventLoop, lines: ChildStdoutLines? = nil) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
+    /// An input-only pipe channel whose every chunk goes to `lines` on the event loop as it is
+    /// read; the async sequence behind only tells when the channel has ended.
+    static func reader(_ fd: CInt, group: any EventLoop, lines: ChildStdoutLines) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
         try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
             channel.eventLoop.makeCompletedFuture {
-                if let lines { try channel.pipeline.syncOperations.addHandler(ChildStdoutHandler(lines)) }
+                try channel.pipeline.syncOperations.addHandler(ChildStdoutHandler(lines))
                 return try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
             }
         }
@@ -235,6 +205,6 @@ struct ChildPipes: Sendable {
     func closeAll() {
         stdin.close(promise: nil)
         stdout.channel.close(promise: nil)
-        stderr.channel.close(promise: nil)
+        stderr.close(promise: nil)
     }
 }
