@@ -37,7 +37,9 @@ struct ChildPipeMovePolicy: Sendable {
 /// the duplicate descriptor and loop the next channel is opened on. Shared by the runner (which
 /// reads) and `ChildProcess` (which asks for moves).
 final class ChildStdout: Sendable {
-    typealias Reader = NIOAsyncChannel<ByteBuffer, Never>
+    /// A stdout channel: its `ChildStdoutHandler` hands on what it reads; the runner only
+    /// waits for its close.
+    typealias Reader = any Channel
 
     private struct State {
         var channel: Reader
@@ -68,8 +70,7 @@ final class ChildStdout: Sendable {
         let current: (Reader, CInt)? = state.withLock { state in
             state.ended || state.next != nil ? nil : (state.channel, state.descriptor)
         }
-        guard let (reader, descriptor) = current else { return }
-        let channel = reader.channel
+        guard let (channel, descriptor) = current else { return }
         channel.eventLoop.execute { [self] in
             guard channel.isActive else { return }
             let copy = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)

@@ -115,14 +115,9 @@ struct ChildRunner: Sendable {
     private func readStdout(_ stdout: ChildStdout, lines: ChildStdoutLines) async -> StdoutEnd {
         var channel: ChildStdout.Reader? = stdout.first
         while let output = channel {
-            do {
-                try await output.executeThenClose { chunks in
-                    // The handler in front takes every chunk: this only waits for the end.
-                    for try await _ in chunks {}
-                }
-            } catch {
-                logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
-            }
+            // Closed at the end of the pipe, after a read error, for a line over the limit or
+            // for a move; its handler has handed on every chunk by then.
+            try? await output.closeFuture.get()
             if lines.sawLineTooLong {
                 stdout.end()
                 return .lineTooLong
@@ -145,7 +140,7 @@ struct ChildPipes: Sendable {
     /// The descriptors `stdin` and `stdout` own (duplicated when the pipes move: `ChildPipeMove`).
     let stdinDescriptor: CInt
     let stdoutDescriptor: CInt
-    let stdout: NIOAsyncChannel<ByteBuffer, Never>
+    let stdout: ChildStdout.Reader
     /// Read and logged by its `ChildStderrHandler`; closes at the end of the child's stderr.
     let stderr: any Channel
 
@@ -181,14 +176,11 @@ struct ChildPipes: Sendable {
     }
 
     /// An input-only pipe channel whose every chunk goes to `lines` on the event loop as it is
-    /// read; the async sequence behind only tells when the channel has ended.
-    static func reader(_ fd: CInt, group: any EventLoop, lines: ChildStdoutLines) async throws -> NIOAsyncChannel<ByteBuffer, Never> {
-        try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(input: fd) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(ChildStdoutHandler(lines))
-                return try NIOAsyncChannel<ByteBuffer, Never>(wrappingChannelSynchronously: channel)
-            }
-        }
+    /// read (no async channel or task waits on it: an idle child costs only the channel).
+    static func reader(_ fd: CInt, group: any EventLoop, lines: ChildStdoutLines) async throws -> ChildStdout.Reader {
+        try await NIOPipeBootstrap(group: group).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(ChildStdoutHandler(lines)) }
+        }.takingOwnershipOfDescriptor(input: fd).get()
     }
 
     /// Close-on-exec, so nothing exec'd elsewhere inherits these ends (a leaked stdin write end
@@ -204,7 +196,7 @@ struct ChildPipes: Sendable {
     /// Closes the broker's channels (idempotent; each reader also closes its own when done).
     func closeAll() {
         stdin.close(promise: nil)
-        stdout.channel.close(promise: nil)
+        stdout.close(promise: nil)
         stderr.close(promise: nil)
     }
 }

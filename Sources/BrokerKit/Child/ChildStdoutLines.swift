@@ -9,7 +9,7 @@ import Darwin
 #endif
 
 /// The child's stdout as protocol lines, split where the pipe is read and handed on at once: a
-/// `ChildStdoutHandler` in front of each stdout channel (the first one and those after pipe
+/// `ChildStdoutHandler` on each stdout channel (the first one and those after pipe
 /// moves) feeds every chunk here on that channel's event loop, so a line reaches `onMessage`
 /// (the bridge) without a task, an async sequence or an executor hop. One channel reads at a
 /// time (a move opens the next once the last has ended), so lines keep the child's order and a
@@ -109,12 +109,11 @@ final class ChildStdoutLines: Sendable {
     }
 }
 
-/// In front of a stdout channel's async handler: takes every chunk the channel reads and hands
-/// it to the child's `ChildStdoutLines`. Nothing reaches the async sequence behind it, which only
-/// tells the runner when the channel has ended; a line over the limit closes the channel.
+/// The handler of a stdout channel: hands every chunk the channel reads to the child's
+/// `ChildStdoutLines`; a line over the limit (once the child was killed) or a read error closes
+/// the channel, which is how the runner learns that it has ended.
 final class ChildStdoutHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
 
     private let lines: ChildStdoutLines
 
@@ -124,5 +123,9 @@ final class ChildStdoutHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if !lines.feed(unwrapInboundIn(data)) { context.close(promise: nil) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
     }
 }
