@@ -155,13 +155,17 @@ struct ChildPipes: Sendable {
         // child. Later calls may come on other connections and loops: the pipes then follow their
         // writers (`ChildPipeMovePolicy`), so that a call needs no cross-thread wake-up.
         let group = MultiThreadedEventLoopGroup.singleton.any()
+        // Descriptors no channel owns yet, and the channels that own the others.
         var owned: [CInt] = [stdinPipe.write, stdoutPipe.read, stderrPipe.read]
+        var opened: [any Channel] = []
         let children = [stdinPipe.read, stdoutPipe.write, stderrPipe.write]
         do {
             let stdin = try await NIOPipeBootstrap(group: group).takingOwnershipOfDescriptor(output: stdinPipe.write).get()
             owned.removeFirst()
+            opened.append(stdin)
             let stdout = try await reader(stdoutPipe.read, group: group, lines: stdoutLines)
             owned.removeFirst()
+            opened.append(stdout)
             let stderr = try await NIOPipeBootstrap(group: group).channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(stderrSettings.handler()) }
             }.takingOwnershipOfDescriptor(input: stderrPipe.read).get()
@@ -170,6 +174,7 @@ struct ChildPipes: Sendable {
                 childStderr: .init(rawValue: children[2]), stdin: stdin, stdinDescriptor: stdinPipe.write,
                 stdoutDescriptor: stdoutPipe.read, stdout: stdout, stderr: stderr)
         } catch {
+            for channel in opened { channel.close(promise: nil) }
             for fd in owned + children { close(fd) }
             throw error
         }

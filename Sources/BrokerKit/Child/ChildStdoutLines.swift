@@ -28,7 +28,7 @@ final class ChildStdoutLines: Sendable {
 
     private let state: Mutex<State>
     private let onMessage: ChildProcess.MessageHandler
-    private let logger: Logger
+    let logger: Logger
 
     init(maxLine: Int, garbageRateLimit: LogRateLimit, logger: Logger, onMessage: @escaping ChildProcess.MessageHandler) {
         state = Mutex(State(splitter: LineSplitter(maxLine: maxLine, overflow: .fail), garbageLog: LogRateLimiter(garbageRateLimit)))
@@ -37,12 +37,13 @@ final class ChildStdoutLines: Sendable {
     }
 
     /// The child runs as `pid`; a line over the limit kills its group (also one read before this).
+    /// The kill is sent under the lock: once `feed` sees the pid it may close the pipe, and a
+    /// child still writing must not get there (and die of SIGPIPE) before the kill.
     func attach(pid: pid_t) {
-        let seenTooLong = state.withLock { state in
+        state.withLock { state in
             state.pid = pid
-            return state.tooLong
+            if state.tooLong { kill(-pid, SIGKILL) }
         }
-        if seenTooLong { kill(-pid, SIGKILL) }
     }
 
     /// A line was over the limit: the child's group was killed and nothing more is delivered.
@@ -126,6 +127,7 @@ final class ChildStdoutHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        lines.logger.debug("child stdout ended with an error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
 }

@@ -40,6 +40,7 @@ final class ChildStderrHandlerTests: XCTestCase {
 
     func testALongLineIsCutAtTheLimit() async throws {
         let messages = try await logged(String(repeating: "x", count: ChildStderrHandler.maxLine * 2) + "\nnext\n")
+        XCTAssertEqual(messages.count, 2, "the cut tail is not a line of its own")
         XCTAssertEqual(messages.first?.count, ChildStderrHandler.maxLine)
         XCTAssertEqual(messages.last, "next")
     }
