@@ -8,13 +8,10 @@ import Synchronization
 /// costs no task, no stream and no executor hop per event. No request's cancellation can end
 /// the inbox (cancelling a reader of an `AsyncStream` would end the stream).
 final class CallInbox: BridgeEventSink {
-    enum Next: Sendable {
-        case event(BridgeEvent)
-        /// The deadline passed first (time for a keep-alive, or the reader was cancelled).
-        case tick
-        /// The child side is finished (answered, cancelled or gone) and nothing is buffered.
-        case ended
-    }
+    /// An event; `.tick` when the deadline passed first (time for a keep-alive, or the reader
+    /// was cancelled); `.ended` when the child side is finished (answered, cancelled or gone)
+    /// and nothing is buffered. The signals every stream the SSE writer serves is read as.
+    typealias Next = StreamSignal<BridgeEvent>
 
     private struct Waiter {
         let id: Int
@@ -63,7 +60,7 @@ final class CallInbox: BridgeEventSink {
 
         /// What a reader gets right now without waiting, if anything.
         mutating func ready() -> Next? {
-            if let event = takeFirst() { return .event(event) }
+            if let event = takeFirst() { return .item(event) }
             return ended ? .ended : nil
         }
     }
@@ -85,7 +82,7 @@ final class CallInbox: BridgeEventSink {
         // Nothing is read after the end (the bridge hands no event to a call it ended; a late
         // one is dropped here all the same).
         let (waiter, accepted) = state.withLock { $0.ended ? (nil, true) : $0.offer(event) }
-        if let waiter { Self.wake(waiter, with: .event(event)) }
+        if let waiter { Self.wake(waiter, with: .item(event)) }
         return accepted
     }
 
@@ -97,7 +94,7 @@ final class CallInbox: BridgeEventSink {
             defer { state.ended = true }
             return state.offer(event).0
         }
-        if let waiter { Self.wake(waiter, with: .event(event)) }
+        if let waiter { Self.wake(waiter, with: .item(event)) }
     }
 
     func finish() {
@@ -119,7 +116,7 @@ final class CallInbox: BridgeEventSink {
             guard !state.ended, !state.answered else { return (nil, false) }
             return state.offer(event)
         }
-        if let waiter { Self.wake(waiter, with: .event(event)) }
+        if let waiter { Self.wake(waiter, with: .item(event)) }
         return accepted
     }
 

@@ -107,15 +107,11 @@ extension MCPEndpoint {
         -> StreamSignal<BridgeEvent>
     {
         while true {
-            switch await inbox.next(until: deadline) {
-            case .tick: return .tick
-            case .ended: return .ended
-            case .event(let event):
-                guard let relay, case .message(let bytes) = event, let message = try? JSONRPCMessage(bytes), message.kind == .request,
-                    await !relay(message)
-                else { return .item(event) }
-                await child.refuse(message)
-            }
+            let signal = await inbox.next(until: deadline)
+            guard let relay, case .item(.message(let bytes)) = signal, let message = try? JSONRPCMessage(bytes), message.kind == .request,
+                await !relay(message)
+            else { return signal }
+            await child.refuse(message)
         }
     }
 

@@ -266,7 +266,7 @@ struct ModernEndpoint: Sendable {
             case .ended:
                 await call.finish()
                 return .ended
-            case .event(let event):
+            case .item(let event):
                 switch ModernRelay.disposition(of: event, for: modern, results: results) {
                 case .send(.response(let answer)):
                     await call.finish()

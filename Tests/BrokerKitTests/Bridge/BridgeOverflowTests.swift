@@ -32,8 +32,8 @@ final class BridgeOverflowTests: XCTestCase {
         var answer: String?
         while true {
             switch await inbox.next(until: .now + .seconds(10)) {
-            case .event(.message(let bytes)): messageBytes += bytes.count
-            case .event(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
+            case .item(.message(let bytes)): messageBytes += bytes.count
+            case .item(.response(let bytes)): answer = String(decoding: bytes, as: UTF8.self)
             case .tick, .ended: return (messageBytes, answer)
             }
         }

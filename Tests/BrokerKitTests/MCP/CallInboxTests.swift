@@ -11,14 +11,14 @@ final class CallInboxTests: XCTestCase {
     func testAMessageInjectedAfterTheAnswerWasHandedToTheReaderIsRefused() async {
         let inbox = CallInbox(limit: 1 << 20, overflowKind: .modernCall)
         XCTAssertTrue(inbox.yield(.response(Array(#"{"jsonrpc":"2.0","id":1,"result":{}}"#.utf8))))
-        guard case .event(.response) = await inbox.next(until: .now + .seconds(5)) else { return XCTFail("the answer first") }
+        guard case .item(.response) = await inbox.next(until: .now + .seconds(5)) else { return XCTFail("the answer first") }
         XCTAssertFalse(inbox.inject(request), "nobody reads past the answer: the host must refuse it to the child")
     }
 
     func testAMessageInjectedBeforeTheAnswerReachesTheReader() async {
         let inbox = CallInbox(limit: 1 << 20, overflowKind: .modernCall)
         XCTAssertTrue(inbox.inject(request))
-        guard case .event(.message(let bytes)) = await inbox.next(until: .now + .seconds(5)) else { return XCTFail("the message") }
+        guard case .item(.message(let bytes)) = await inbox.next(until: .now + .seconds(5)) else { return XCTFail("the message") }
         XCTAssertEqual(bytes, request)
     }
 
