@@ -15,6 +15,20 @@ stage() {
     return $status
 }
 
+# swift_tests ARGS…: the Swift suite; when it fails, its failed assertions and tests are printed
+# again at its end, where the tail of a long CI log still shows which they were.
+swift_tests() {
+    local log status=0
+    log=$(mktemp)
+    swift test --skip-build "$@" 2>&1 | tee "$log" || status=$?
+    if ((status != 0)); then
+        echo "=== the swift tests failed (exit $status); failed assertions, failed tests and crashes:"
+        grep -E ": error: |^error: |^Test Case '.*' failed|Fatal error" "$log" | tail -40 || true
+    fi
+    rm -f "$log"
+    return $status
+}
+
 stage bootstrap scripts/bootstrap.sh
 stage build swift build --build-tests
 # PostgreSQL for the store suite's second engine and the broker's binary test on it: a throwaway
@@ -28,7 +42,7 @@ if postgres_out=$(scripts/postgres.sh start); then
 else
     echo "PostgreSQL unavailable: store suite ran on SQLite only"
 fi
-stage "swift tests" swift test --skip-build "$@"
+stage "swift tests" swift_tests "$@"
 stage fuzz scripts/fuzz.sh --short
 stage e2e env E2E_SKIP_BUILD=1 scripts/e2e.sh
 # The hot path's benchmark, briefly, on the debug build: figures only, no thresholds (bench/README.md).
