@@ -14,6 +14,8 @@ public enum BrokerStartupError: Error, CustomStringConvertible {
     case listen(address: String, reason: String)
     /// `FJMCP_CHILD_SANDBOX=on` and the sandbox cannot be created here.
     case sandbox(String)
+    /// Another live replica has this one's `FJMCP_REPLICA_URL` (found at a heartbeat).
+    case replicaAddress(ReplicaAddressTaken)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum BrokerStartupError: Error, CustomStringConvertible {
         case .secretKey(let error): "\(error)"
         case .listen(let address, let reason): "cannot listen on \(address): \(reason)"
         case .sandbox(let reason): "FJMCP_CHILD_SANDBOX=on: \(reason)"
+        case .replicaAddress(let taken): "\(taken)"
         }
     }
 }
@@ -131,6 +134,9 @@ public final class Broker: Sendable {
             try await ServiceGroup(configuration: groupConfig).run()
         } catch where Self.isAddressInUse(error) {
             throw BrokerStartupError.listen(address: address, reason: "address already in use")
+        } catch let taken as ReplicaAddressTaken {
+            await store.shutdown()
+            throw BrokerStartupError.replicaAddress(taken)
         }
         await store.shutdown()
         logger.notice("stopped")

@@ -8,7 +8,8 @@ import ServiceLifecycle
 /// `placement.fenceAge` old, strictly before the others may take any over, whether or not a
 /// beat is still on its way (each is bounded by `placement.beatTimeout` as well). At a clean
 /// stop the replica's row and claims go once its children have stopped, so the others resume
-/// its sessions at once.
+/// its sessions at once. A replica that finds an older live one at its own address stops the
+/// same way and throws ``ReplicaAddressTaken`` (the broker exits with it).
 ///
 /// Listed before the `ChildHost` among the broker's services: it starts first and stops after it.
 public struct ReplicaHeartbeat: Service {
@@ -23,26 +24,44 @@ public struct ReplicaHeartbeat: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await beats() }
-                group.addTask { try await watchdog() }
-                // Both run until cancelled.
-                try await group.next()
-                group.cancelAll()
+        var taken: ReplicaAddressTaken?
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await beats() }
+                    group.addTask { try await watchdog() }
+                    // Both run until cancelled, or until the beats find the address taken.
+                    try await group.next()
+                    group.cancelAll()
+                }
             }
-        }
+        } catch let error as ReplicaAddressTaken {
+            logger.critical("replica address taken by another live replica; stopping", metadata: [
+                "address": "\(error.address)", "replica_id": "\(placement.identity.id)", "other_replica_id": "\(error.other.id)",
+            ])
+            taken = error
+        } catch {}
         // Removing the row lets the others start this replica's children: never while one runs.
         await host.shutdown()
         await placement.leave()
+        if let taken { throw taken }
     }
 
     private func beats() async throws {
         var failures = 0
         while !Task.isCancelled {
             failures = await beat(after: failures)
+            if failures == 0 { try await checkAddress() }
             try await Task.sleep(for: placement.heartbeat)
         }
+    }
+
+    /// Throws ``ReplicaAddressTaken`` when an older live replica beats under this one's address.
+    /// Checked after every beat the store took, not only at the start: the other one's beats may
+    /// have been failing then. A store that cannot answer is asked again at the next beat.
+    func checkAddress() async throws(ReplicaAddressTaken) {
+        guard let other = try? await placement.addressTakenBy() else { return }
+        throw ReplicaAddressTaken(address: placement.identity.address, other: other)
     }
 
     /// Looks every quarter heartbeat: `fenceAge` is set a heartbeat before the lapse for this.

@@ -149,6 +149,66 @@ final class ReplicaHeartbeatTests: ReplicaBedTestCase {
         } catch {}
     }
 
+    /// Two replicas given one `FJMCP_REPLICA_URL`. A row at the address whose last beat predates
+    /// this replica's start is a previous life, not a conflict; once the older one beats after
+    /// the later one's start, the later one (only it) finds the address taken.
+    func testOnlyTheLaterOfTwoLiveReplicasAtOneAddressFindsItTaken() async throws {
+        let address = "http://10.0.0.9:8080"
+        let (olderHost, olderPlacement) = try bed.replica(address: address)
+        let older = try XCTUnwrap(olderPlacement)
+        _ = try await older.beat()
+        bed.clock.advance(by: .seconds(1))
+        let (laterHost, laterPlacement) = try bed.replica(address: address)
+        _ = try await XCTUnwrap(laterPlacement).beat()
+        let (_, elsewhere) = try bed.replica()
+        _ = try await XCTUnwrap(elsewhere).beat()
+        try await heartbeat(laterHost, laterPlacement).checkAddress()
+
+        bed.clock.advance(by: .seconds(1))
+        _ = try await older.beat()
+        try await heartbeat(olderHost, olderPlacement).checkAddress()
+        let later = try heartbeat(laterHost, laterPlacement)
+        do {
+            try await later.checkAddress()
+            XCTFail("the older replica beats at this address after this one started")
+        } catch {
+            XCTAssertEqual(error.other.id, older.identity.id)
+            XCTAssertEqual(error.address, address)
+        }
+    }
+
+    /// The later replica at a taken address stops as at a clean stop (children ended, row and
+    /// claims removed, so the older one can take its sessions over at once) and says why.
+    func testAReplicaAtATakenAddressEndsItsChildrenLeavesAndThrows() async throws {
+        let address = "http://10.0.0.9:8080"
+        let (_, olderPlacement) = try bed.replica(address: address)
+        let older = try XCTUnwrap(olderPlacement)
+        _ = try await older.beat()
+        bed.clock.advance(by: .seconds(1))
+        let (host, placement) = try bed.replica(address: address)
+        let id = try await bed.open(host)
+        bed.clock.advance(by: .seconds(1))
+        _ = try await older.beat()
+
+        let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [.init(service: try heartbeat(host, placement))],
+                                                                          logger: Logger(label: "heartbeat-tests")))
+        let running = Task { try await group.run() }
+        let outcome = await race(until: .now + .seconds(10)) { await running.result }
+        if outcome == nil {
+            await group.triggerGracefulShutdown()
+            _ = await running.result
+        }
+        guard case .failure(let error as ReplicaAddressTaken)? = outcome else {
+            return XCTFail("the heartbeat service stops with the reason, not \(String(describing: outcome))")
+        }
+        XCTAssertEqual(error.other.id, older.identity.id)
+        let (children, left, holder) = (await host.childCount, try await bed.replicas.replicas(),
+                                        await bed.replicas.holder(of: ChildPlacement.storeKey(.session(id))))
+        XCTAssertEqual(children, 0)
+        XCTAssertEqual(left.map(\.id), [older.identity.id])
+        XCTAssertNil(holder, "the older replica takes the session over at its next request")
+    }
+
     func testACleanStopRemovesTheReplicaAfterItsChildrenStopped() async throws {
         let (host, placement) = try bed.replica()
         let heartbeat = try heartbeat(host, placement)

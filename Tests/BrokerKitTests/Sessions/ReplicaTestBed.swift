@@ -51,13 +51,15 @@ final class ReplicaTestBed: @unchecked Sendable {
         ]))
     }
 
-    /// A replica: its host and placement (nil placement: single-process mode).
-    func replica(replicaMode: Bool = true, beatTimeout: Duration? = nil) throws -> (ChildHost, ChildPlacement?) {
+    /// A replica started now on the bed's clock: its host and placement (nil placement:
+    /// single-process mode). Each has an address of its own unless `address` is given.
+    func replica(replicaMode: Bool = true, address: String? = nil, beatTimeout: Duration? = nil) throws -> (ChildHost, ChildPlacement?) {
         let config = try config()
         let clock = self.clock
         let logger = Logger(label: "replica-test-bed")
+        let identity = ReplicaIdentity(address: address ?? "http://10.0.0.\(hosts.count + 1):8080", startedAt: clock.now)
         let placement = replicaMode
-            ? ChildPlacement(identity: ReplicaIdentity(address: "http://10.0.0.\(hosts.count + 1):8080"), store: replicas,
+            ? ChildPlacement(identity: identity, store: replicas,
                              lapse: Self.lapse, heartbeat: Self.heartbeat, logger: logger, beatTimeout: beatTimeout,
                              now: { clock.now })
             : nil

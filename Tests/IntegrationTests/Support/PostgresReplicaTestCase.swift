@@ -13,6 +13,11 @@ class PostgresReplicaTestCase: XCTestCase {
         return try await replicas.start(count, settings: settings)
     }
 
+    /// One more replica on the started ones' database (see `PostgresReplicas.add`).
+    func addReplica(address: String, port: Int) async throws -> ServedBroker {
+        try await XCTUnwrap(replicas, "startReplicas first").add(address: address, port: port)
+    }
+
     override func tearDown() async throws {
         if let run = testRun, run.failureCount + run.unexpectedExceptionCount > 0 {
             for broker in replicas?.brokers ?? [] {

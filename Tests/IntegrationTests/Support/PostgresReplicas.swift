@@ -13,6 +13,9 @@ final class PostgresReplicas: @unchecked Sendable {
     /// The shared secret key's file: kept until `stop()`, since a replica restarted by a test reads it again.
     private var keyFile: String?
     private let server: URLComponents
+    /// What every replica's environment holds: the test's settings, the database, the key, and
+    /// once the first one runs its public URL and Forgejo.
+    private var shared: [String: String] = [:]
 
     init() throws {
         guard let raw = ProcessInfo.processInfo.environment["FJMCP_TEST_POSTGRES_URL"], !raw.isEmpty,
@@ -37,18 +40,25 @@ final class PostgresReplicas: @unchecked Sendable {
         guard FileManager.default.createFile(atPath: keyFile, contents: Data(key.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ProductProcess.ProcessFailure(message: "cannot create \(keyFile)")
         }
-        var shared = settings.merging(["FJMCP_DATABASE_URL": url.string ?? "", "FJMCP_SECRET_KEY_FILE": keyFile]) { _, new in new }
+        shared = settings.merging(["FJMCP_DATABASE_URL": url.string ?? "", "FJMCP_SECRET_KEY_FILE": keyFile]) { _, new in new }
         for _ in 0..<count {
             let port = try FreePort.pick()
-            let broker = try await ServedBroker.start(
-                environment: shared.merging(["FJMCP_REPLICA_URL": "http://127.0.0.1:\(port)"]) { _, new in new }, port: port)
-            brokers.append(broker)
-            if brokers.count == 1 {
-                shared["FJMCP_PUBLIC_URL"] = broker.baseURL
-                shared["FORGEJO_URL"] = broker.forgejo.baseURL
-            }
+            try await add(address: "http://127.0.0.1:\(port)", port: port)
         }
         return brokers
+    }
+
+    /// One more replica, listening on `port` and telling the others to reach it at `address`
+    /// (its own address, except in tests of a misconfiguration).
+    @discardableResult
+    func add(address: String, port: Int) async throws -> ServedBroker {
+        let broker = try await ServedBroker.start(environment: shared.merging(["FJMCP_REPLICA_URL": address]) { _, new in new }, port: port)
+        brokers.append(broker)
+        if brokers.count == 1 {
+            shared["FJMCP_PUBLIC_URL"] = broker.baseURL
+            shared["FORGEJO_URL"] = broker.forgejo.baseURL
+        }
+        return broker
     }
 
     func stop() async throws {
