@@ -124,7 +124,10 @@ public final class Broker: Sendable {
                                                   audit: config.audit.storesRecords ? (store, config.audit.retention) : nil,
                                                   replicas: config.replica.map { (store, $0.lapse) }, logger: logger)
         var groupConfig = ServiceGroupConfiguration(
-            services: leading.map { .init(service: $0) } + [.init(service: app)] + ([maintenance, readiness] + services).map { .init(service: $0) },
+            // A service that fails stops the rest in order (requests finish, children end, the
+            // audit trail flushes), as a signal does, instead of cancelling them all at once.
+            services: leading.map { .init(service: $0) } + [.init(service: app)]
+                + ([maintenance, readiness] + services).map { .init(service: $0, failureTerminationBehavior: .gracefullyShutdownGroup) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger
         )

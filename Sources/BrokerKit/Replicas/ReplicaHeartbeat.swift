@@ -49,19 +49,31 @@ public struct ReplicaHeartbeat: Service {
 
     private func beats() async throws {
         var failures = 0
+        var watch = ReplicaAddressWatch(identity: placement.identity)
         while !Task.isCancelled {
             failures = await beat(after: failures)
-            if failures == 0 { try await checkAddress() }
+            if failures == 0 { try await checkAddress(&watch) }
             try await Task.sleep(for: placement.heartbeat)
         }
     }
 
     /// Throws ``ReplicaAddressTaken`` when an older live replica beats under this one's address.
-    /// Checked after every beat the store took, not only at the start: the other one's beats may
-    /// have been failing then. A store that cannot answer is asked again at the next beat.
-    func checkAddress() async throws(ReplicaAddressTaken) {
-        guard let other = try? await placement.addressTakenBy() else { return }
-        throw ReplicaAddressTaken(address: placement.identity.address, other: other)
+    /// Looked at after every beat the store took, not only at the start: the other one's beats
+    /// may have been failing then. A store that cannot answer is asked again at the next beat.
+    func checkAddress(_ watch: inout ReplicaAddressWatch) async throws(ReplicaAddressTaken) {
+        guard let rows = try? await placement.store.replicas() else { return }
+        switch watch.observe(rows) {
+        case .none:
+            break
+        case .taken(let other):
+            throw ReplicaAddressTaken(address: placement.identity.address, other: other)
+        case .sharedWithLater(let other):
+            // This one may be the misconfigured one: the later one stops, and hops meant for this
+            // one's children go on reaching whatever answers at the address.
+            logger.error("another replica started with this replica's FJMCP_REPLICA_URL; it stops, this one serves on", metadata: [
+                "address": "\(placement.identity.address)", "replica_id": "\(placement.identity.id)", "other_replica_id": "\(other.id)",
+            ])
+        }
     }
 
     /// Looks every quarter heartbeat: `fenceAge` is set a heartbeat before the lapse for this.

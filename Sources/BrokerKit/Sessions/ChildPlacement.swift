@@ -140,18 +140,6 @@ public final class ChildPlacement: Sendable {
         }
     }
 
-    /// Another live replica that beats under this one's address (`FJMCP_REPLICA_URL` given to
-    /// two replicas) and started first. Nothing else notices: the hop takes a holder at its own
-    /// address for its own previous life and waits for a lapse that never comes. A row at this
-    /// address whose beat is later than this replica's start is alive (a previous life, killed,
-    /// beats no more); only the later of the two gives way, so the other keeps serving.
-    func addressTakenBy() async throws -> ReplicaRecord? {
-        try await store.replicas().first { other in
-            other.id != identity.id && other.address == identity.address && other.heartbeatAt > identity.startedAt
-                && (other.startedAt, other.id) < (identity.startedAt, identity.id)
-        }
-    }
-
     /// A clean stop: the row and every claim go, so the others take this replica's sessions
     /// over at their next request instead of after the lapse. Only once no child runs here.
     func leave() async {
@@ -217,18 +205,6 @@ struct ReplicaBeatTimedOut: Error, CustomStringConvertible {
     let timeout: Duration
 
     var description: String { "the store did not answer the heartbeat within \(timeout)" }
-}
-
-/// Another live replica has this replica's `FJMCP_REPLICA_URL`: this one stops (see
-/// ``ChildPlacement/addressTakenBy()``).
-public struct ReplicaAddressTaken: Error, CustomStringConvertible {
-    public let address: String
-    public let other: ReplicaRecord
-
-    public var description: String {
-        "FJMCP_REPLICA_URL \(address) is also the address of replica \(other.id) (started \(other.startedAt), "
-            + "last heartbeat \(other.heartbeatAt)): every replica needs its own address, the one the others reach it at"
-    }
 }
 
 /// `/readyz`'s reason when this replica's heartbeat is older than the fence age (or never written).
