@@ -26,6 +26,12 @@ public enum BrokerStartupError: Error, CustomStringConvertible {
         case .replicaAddress(let taken): "\(taken)"
         }
     }
+
+    /// A configuration the operator must change, found only once the broker ran (exit status 2,
+    /// which the shipped units do not restart), rather than a start that may work next time.
+    public var isConfiguration: Bool {
+        if case .replicaAddress = self { true } else { false }
+    }
 }
 
 /// The broker process: owns the store, the key and the HTTP server, and runs them under one
@@ -135,11 +141,12 @@ public final class Broker: Sendable {
         groupConfig.maximumCancellationDuration = .seconds(2)
         do {
             try await ServiceGroup(configuration: groupConfig).run()
-        } catch where Self.isAddressInUse(error) {
-            throw BrokerStartupError.listen(address: address, reason: "address already in use")
-        } catch let taken as ReplicaAddressTaken {
+        } catch {
+            // As after a clean stop: no pool is left running behind a failed run.
             await store.shutdown()
-            throw BrokerStartupError.replicaAddress(taken)
+            if Self.isAddressInUse(error) { throw BrokerStartupError.listen(address: address, reason: "address already in use") }
+            if let taken = error as? ReplicaAddressTaken { throw BrokerStartupError.replicaAddress(taken) }
+            throw error
         }
         await store.shutdown()
         logger.notice("stopped")

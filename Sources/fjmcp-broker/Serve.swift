@@ -23,11 +23,8 @@ struct Serve: AsyncParsableCommand {
         logger.notice("starting", metadata: ["version": "\(BrokerVersion.string)", "public_url": "\(config.issuer)"])
         do {
             try await broker.serve()
-        } catch BrokerStartupError.replicaAddress(let taken) {
-            // A configuration error found at run time: not restarted (RestartPreventExitStatus=2).
-            throw fail("\(taken)", status: ExitStatus.badConfiguration)
         } catch let error as BrokerStartupError {
-            throw fail("\(error)")
+            throw fail("\(error)", status: error.isConfiguration ? ExitStatus.badConfiguration : ExitStatus.startupFailure)
         }
     }
 }

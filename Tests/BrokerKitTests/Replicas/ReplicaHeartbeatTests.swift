@@ -149,6 +149,32 @@ final class ReplicaHeartbeatTests: ReplicaBedTestCase {
         } catch {}
     }
 
+    /// A store that cannot list the replicas makes the check wait for the next beat: nothing is
+    /// thrown, and what was seen before is kept, so the clash is found once the store answers.
+    func testAnAddressCheckTheStoreCannotAnswerWaitsForTheNextBeat() async throws {
+        let address = "http://10.0.0.9:8080"
+        let (_, olderPlacement) = try bed.replica(address: address)
+        let older = try XCTUnwrap(olderPlacement)
+        _ = try await older.beat()
+        bed.clock.advance(by: .seconds(1))
+        let (host, placement) = try bed.replica(address: address)
+        let heartbeat = try heartbeat(host, placement)
+        var watch = ReplicaAddressWatch(identity: try XCTUnwrap(placement).identity)
+        try await heartbeat.checkAddress(&watch)
+        bed.clock.advance(by: .seconds(1))
+        _ = try await older.beat()
+
+        await bed.replicas.setFailing(true)
+        try await heartbeat.checkAddress(&watch)
+        await bed.replicas.setFailing(false)
+        do {
+            try await heartbeat.checkAddress(&watch)
+            XCTFail("the older replica beat between two looks the store answered")
+        } catch {
+            XCTAssertEqual(error.other.id, older.identity.id)
+        }
+    }
+
     /// The later replica at a taken address stops as at a clean stop (children ended, row and
     /// claims removed, so the older one can take its sessions over at once) and says why.
     func testAReplicaAtATakenAddressEndsItsChildrenLeavesAndThrows() async throws {
